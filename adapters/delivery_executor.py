@@ -1,0 +1,30 @@
+"""Bridges a bus delivery to the executor that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adapters.executors import ExecutionRequest, ExecutionResult, ExecutorRegistry
+from application.messages import Delivery
+
+
+class DeliveryExecutor:
+    """Runs a delivery's attempt with the executor it names."""
+
+    def __init__(self, registry: ExecutorRegistry) -> None:
+        self._registry = registry
+
+    def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> ExecutionResult:
+        """Execute one attempt; unknown executors fail the attempt with a clear error."""
+        request = ExecutionRequest(
+            run_id=str(delivery.run_id),
+            attempt=delivery.attempt,
+            executor=delivery.executor,
+            command=delivery.command,
+            args=tuple(delivery.args),
+            env=dict(delivery.env),
+            working_dir=delivery.working_dir,
+            timeout_seconds=float(delivery.timeout_seconds) or None,
+            params=dict(delivery.params),
+        )
+        return self._registry.get(delivery.executor).execute(request, on_started)

@@ -1,0 +1,91 @@
+"""Prometheus metrics: one registry per process, counts read from the views at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from projections.ports import Database
+
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class ViewCountsCollector(Collector):
+    """Tasks and runs by status, and projection positions, read when Prometheus scrapes."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the gauges (nothing when the database is unreachable)."""
+        try:
+            tasks = self._db.query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
+            runs = self._db.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            positions = self._db.query("SELECT projection, position FROM projection_tracking")
+        except Exception:  # a scrape must not fail because the database blinked
+            return
+        yield _gauge("scheduler_tasks", "Tasks by status.", "status", tasks, "status")
+        yield _gauge("scheduler_runs", "Runs by status.", "status", runs, "status")
+        family = GaugeMetricFamily(
+            "scheduler_projection_position", "Last log position applied.", labels=["projection"]
+        )
+        for row in positions:
+            family.add_metric([row["projection"]], float(row["position"]))
+        yield family
+
+
+def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for row in rows:
+        family.add_metric([str(row[key])], float(row["n"]))
+    return family
+
+
+class Metrics:
+    """Every metric this process exports; also the dispatcher's observer."""
+
+    def __init__(self, database: Database | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.api_latency = Histogram(
+            "scheduler_api_request_duration_seconds",
+            "API request latency.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.run_duration = Histogram(
+            "scheduler_run_duration_seconds",
+            "Duration of finished runs, as reported by workers.",
+            ["status"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.dispatch_latency = Histogram(
+            "scheduler_dispatch_latency_seconds",
+            "From a run being requested to its start being recorded.",
+            buckets=(*LATENCY_BUCKETS, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.stale_reports = Counter(
+            "scheduler_stale_reports_rejected",
+            "Worker reports rejected because their attempt was superseded.",
+            registry=self.registry,
+        )
+        if database is not None:
+            self.registry.register(ViewCountsCollector(database))
+
+    def run_finished(self, status: str, duration_seconds: float) -> None:
+        """Observe a finished run."""
+        self.run_duration.labels(status=status).observe(max(duration_seconds, 0.0))
+
+    def run_dispatched(self, latency_seconds: float) -> None:
+        """Observe requested → started latency."""
+        self.dispatch_latency.observe(max(latency_seconds, 0.0))
+
+    def stale_report(self) -> None:
+        """Count a rejected stale report."""
+        self.stale_reports.inc()

@@ -1,0 +1,61 @@
+"""Applies the forward-only SQL files in migrations/<dialect>/, once each, idempotently."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.database import Database
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  text NOT NULL
+)
+"""
+# Serialises concurrent `scheduler migrate` runs on PostgreSQL (SQLite has BEGIN IMMEDIATE).
+PG_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(727274)"
+
+
+def migration_files(dialect: str) -> list[Path]:
+    """The migration files for a dialect, in the order they apply."""
+    return sorted((MIGRATIONS_ROOT / dialect).glob("*.sql"))
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration script into statements (our files keep ';' at line ends only)."""
+    without_comments = "\n".join(
+        line for line in script.splitlines() if not line.lstrip().startswith("--")
+    )
+    return [s.strip() for s in without_comments.split(";\n") if s.strip().rstrip(";").strip()]
+
+
+def apply_migrations(database: Database) -> list[str]:
+    """Apply every migration not yet applied; returns the versions applied now."""
+    applied_now: list[str] = []
+    with database.transaction() as tx:
+        if database.dialect == "postgres":
+            tx.execute(PG_MIGRATION_LOCK)
+        tx.execute(CREATE_LEDGER)
+        done = {row["version"] for row in tx.query("SELECT version FROM schema_migrations")}
+        for path in migration_files(database.dialect):
+            if path.stem in done:
+                continue
+            for statement in split_statements(path.read_text()):
+                tx.execute(statement.rstrip(";"))
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (%(v)s, %(at)s)",
+                {"v": path.stem, "at": _now_text()},
+            )
+            applied_now.append(path.stem)
+            logger.info("migration applied", extra={"action": "migrated", "version": path.stem})
+    return applied_now
+
+
+def _now_text() -> str:
+    # Only an audit note in the ledger; migrations never depend on it.
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,309 @@
+"""The command side: one eventsourcing Application whose methods are the command handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+
+from application.messages import Report
+from application.ports import IdFactory, random_ids
+from application.results import Assignment, CommandResult
+from domain.context import CommandContext
+from domain.errors import (
+    IllegalTransitionError,
+    NotFoundError,
+    TaskNameTakenError,
+    VersionMismatchError,
+)
+from domain.task import Task
+from domain.task_name import TaskName
+from domain.task_run import ReportOutcome, TaskRun
+from domain.task_spec import TaskSpec
+from domain.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerApp(Application[UUID]):
+    """Tasks, runs and workers: every change is an event saved here, and only here."""
+
+    name = "Scheduler"  # names the event table: scheduler_events
+
+    def __init__(self, env: dict[str, str] | None = None, new_id: IdFactory = random_ids) -> None:
+        super().__init__(env=env)
+        self._new_id = new_id
+        self._saved_listeners: list[Callable[[int], None]] = []
+
+    def on_saved(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(position)` after every save in this process (in-process wake-up)."""
+        self._saved_listeners.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if recordings:
+            position = recordings[-1].notification.id
+            for listener in self._saved_listeners:
+                listener(position)
+
+    def head_position(self) -> int:
+        """The position of the newest event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def read_log(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        """Up to `limit` events after a log position, decoded, with their positions."""
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+
+    # Tasks
+
+    def create_task(self, spec: TaskSpec, ctx: CommandContext) -> CommandResult:
+        """Create a task and reserve its name in one atomic save.
+
+        Raises:
+            TaskNameTakenError: another live task has the name.
+        """
+        task = Task.create(self._new_id(), spec, ctx)
+        name = self._claim_name(spec.name, task.id, ctx)
+        return CommandResult(task.id, self._save_or_name_taken(spec.name, task, name))
+
+    def update_task(
+        self,
+        task_id: UUID,
+        changes: dict[str, Any],
+        ctx: CommandContext,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Change part of a task's definition; a rename moves the name reservation."""
+        task = self.get_task(task_id)
+        if expected_version is not None and expected_version != task.version:
+            raise VersionMismatchError(expected_version, task.version)
+        old_name = task.name
+        effective = task.update(changes, ctx)
+        touched: list[Any] = [task]
+        if "name" in effective:
+            old_index: TaskName = self.repository.get(TaskName.id_for(old_name))
+            old_index.release(ctx)
+            touched += [old_index, self._claim_name(task.name, task.id, ctx)]
+        position = self._save_or_name_taken(task.name, *touched) if effective else None
+        return CommandResult(task.id, position, created=False)
+
+    def pause_task(self, task_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Pause a task."""
+        task = self.get_task(task_id)
+        task.pause(reason, ctx)
+        return CommandResult(task.id, self._position(self.save(task)), created=False)
+
+    def resume_task(self, task_id: UUID, ctx: CommandContext) -> CommandResult:
+        """Resume a paused task."""
+        task = self.get_task(task_id)
+        task.resume(ctx)
+        return CommandResult(task.id, self._position(self.save(task)), created=False)
+
+    def delete_task(self, task_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Delete a task and free its name for reuse."""
+        task = self.get_task(task_id)
+        task.delete(reason, ctx)
+        index: TaskName = self.repository.get(TaskName.id_for(task.name))
+        index.release(ctx)
+        return CommandResult(task.id, self._position(self.save(task, index)), created=False)
+
+    def get_task(self, task_id: UUID, version: int | None = None) -> Task:
+        """Load a task from its events."""
+        return self._get(task_id, Task, "task", version)
+
+    def task_id_for_name(self, name: str) -> UUID | None:
+        """The live task holding a name, from the index aggregate (consistent, not a view)."""
+        try:
+            index: TaskName = self.repository.get(TaskName.id_for(name))
+        except AggregateNotFoundError:
+            return None
+        return index.task_id
+
+    # Runs
+
+    def trigger_task(
+        self,
+        task_id: UUID,
+        ctx: CommandContext,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        trigger: str = "manual",
+    ) -> CommandResult:
+        """Request a run now; with an idempotency key a repeat returns the first run."""
+        task = self.get_task(task_id)
+        task.ensure_can_run()
+        run_id = TaskRun.idempotent_id(task.id, idempotency_key) if idempotency_key else None
+        if run_id is not None and self._exists(run_id):
+            return CommandResult(run_id, None, created=False)
+        run = TaskRun.request(
+            run_id or self._new_id(),
+            task_id=task.id,
+            task_version=task.version,
+            task=task.spec,
+            trigger=trigger,
+            ctx=ctx,
+            params=params,
+        )
+        try:
+            position = self._position(self.save(run))
+        except IntegrityError:
+            # The same idempotency key won a race in another request: same run.
+            return CommandResult(run.id, None, created=False)
+        return CommandResult(run.id, position)
+
+    def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun:
+        """Load a run from its events."""
+        return self._get(run_id, TaskRun, "run", version)
+
+    def assign_runs(
+        self, wanted: Sequence[tuple[UUID, UUID]], actor: str, now: datetime
+    ) -> list[Assignment]:
+        """Assign many runs to workers in one save; runs no longer pending are left out."""
+        runs: list[TaskRun] = []
+        assignments: list[Assignment] = []
+        for run_id, worker_id in wanted:
+            run = self.get_run(run_id)
+            try:
+                attempt = run.assign(worker_id, _run_context(run, actor, now))
+            except IllegalTransitionError:
+                continue  # another dispatcher got there first
+            runs.append(run)
+            assignments.append(Assignment(run.id, worker_id, attempt))
+        if not runs:
+            return []
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            # A concurrent writer touched one of them; retry one by one so the rest still go.
+            if len(wanted) == 1:
+                return []
+            return [a for pair in wanted for a in self.assign_runs([pair], actor, now)]
+        return assignments
+
+    def record_reports(
+        self, reports: Sequence[Report], now: datetime
+    ) -> list[tuple[Report, ReportOutcome]]:
+        """Record many worker reports in one save, fenced by attempt number."""
+        runs: dict[UUID, TaskRun] = {}
+        outcomes: list[tuple[Report, ReportOutcome]] = []
+        for report in reports:
+            run = runs.get(report.run_id)
+            if run is None:
+                try:
+                    run = self.get_run(report.run_id)
+                except NotFoundError:
+                    logger.warning("report for unknown run", extra={"run_id": str(report.run_id)})
+                    continue
+                runs[run.id] = run
+            ctx = _run_context(run, f"worker:{report.worker_id}", now)
+            outcomes.append((report, _apply_report(run, report, ctx)))
+        changed = [run for run in runs.values() if run.pending_events]
+        if changed:
+            try:
+                self.save(*changed)
+            except IntegrityError:
+                if len(reports) == 1:
+                    raise
+                return [o for r in reports for o in self.record_reports([r], now)]
+        return outcomes
+
+    # Workers
+
+    def register_worker(
+        self,
+        *,
+        name: str,
+        hostname: str,
+        executors: list[str],
+        queues: list[str],
+        labels: dict[str, str],
+        max_concurrent_tasks: int,
+        ctx: CommandContext,
+        worker_id: UUID | None = None,
+    ) -> CommandResult:
+        """Register a worker process in the pool."""
+        worker = Worker.register(
+            worker_id or self._new_id(),
+            name=name,
+            hostname=hostname,
+            executors=executors,
+            queues=queues,
+            labels=labels,
+            max_concurrent_tasks=max_concurrent_tasks,
+            ctx=ctx,
+        )
+        return CommandResult(worker.id, self._position(self.save(worker)))
+
+    def deregister_worker(self, worker_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Remove a worker from the pool."""
+        worker: Worker = self._get(worker_id, Worker, "worker", None)
+        worker.deregister(reason, ctx)
+        return CommandResult(worker.id, self._position(self.save(worker)), created=False)
+
+    def get_worker(self, worker_id: UUID, version: int | None = None) -> Worker:
+        """Load a worker from its events."""
+        return self._get(worker_id, Worker, "worker", version)
+
+    # Helpers
+
+    def _claim_name(self, name: str, task_id: UUID, ctx: CommandContext) -> TaskName:
+        try:
+            index: TaskName = self.repository.get(TaskName.id_for(name))
+        except AggregateNotFoundError:
+            return TaskName.create(name, task_id, ctx)
+        index.reserve(task_id, ctx)
+        return index
+
+    def _save_or_name_taken(self, name: str, *aggregates: Any) -> int | None:
+        try:
+            return self._position(self.save(*aggregates))
+        except IntegrityError:
+            # The name index was claimed concurrently between our read and our save.
+            raise TaskNameTakenError(name) from None
+
+    def _get(self, aggregate_id: UUID, kind: type[Any], label: str, version: int | None) -> Any:
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFoundError(label, aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(label, aggregate_id)
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return any(True for _ in self.events.get(aggregate_id, lte=1))
+
+    @staticmethod
+    def _position(recordings: list[Recording[UUID]]) -> int | None:
+        return recordings[-1].notification.id if recordings else None
+
+
+def _run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
+    # Decisions about a run stay in the correlation of the request that started it.
+    return CommandContext(
+        actor=actor, now=now, correlation_id=run.correlation_id, causation_id=run.id
+    )
+
+
+def _apply_report(run: TaskRun, report: Report, ctx: CommandContext) -> ReportOutcome:
+    if report.kind == "started":
+        return run.record_started(report.attempt, report.worker_id, report.pid, ctx)
+    if report.kind == "succeeded":
+        return run.record_succeeded(
+            report.attempt, report.exit_code, report.duration_seconds, report.output, ctx
+        )
+    return run.record_failed(
+        report.attempt,
+        report.exit_code,
+        report.error or "failed",
+        report.duration_seconds,
+        report.output,
+        ctx,
+    )

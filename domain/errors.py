@@ -1,0 +1,56 @@
+"""Domain errors: each says what is wrong in words an operator can act on."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class for every rule the domain refuses to break."""
+
+
+class InvalidFieldError(DomainError):
+    """A field of a command has a value the domain does not accept."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class TaskNameTakenError(DomainError):
+    """Another live task already uses this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a task named {name!r} already exists")
+        self.name = name
+
+
+class TaskDeletedError(DomainError):
+    """The task was deleted; it accepts no more commands."""
+
+    def __init__(self, task_id: object) -> None:
+        super().__init__(f"task {task_id} is deleted")
+
+
+class IllegalTransitionError(DomainError):
+    """The command is not allowed in the aggregate's current state."""
+
+    def __init__(self, what: str, status: str, command: str) -> None:
+        super().__init__(f"{what} is {status}; cannot {command}")
+        self.status = status
+        self.command = command
+
+
+class NotFoundError(DomainError):
+    """A reference names nothing that exists."""
+
+    def __init__(self, kind: str, ref: object) -> None:
+        super().__init__(f"{kind} {ref!s} not found")
+        self.kind = kind
+        self.ref = ref
+
+
+class VersionMismatchError(DomainError):
+    """The caller's expected version is not the current one (optimistic concurrency)."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"expected version {expected}, but the current version is {actual}")

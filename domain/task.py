@@ -1,0 +1,111 @@
+"""The Task aggregate: a definition that operators create, edit, pause and delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.aggregate import SchedulerAggregate
+from domain.context import CommandContext
+from domain.errors import IllegalTransitionError, TaskDeletedError
+from domain.task_spec import TaskSpec, validate_spec
+
+
+class Task(SchedulerAggregate):
+    """A schedulable unit of work; its definition changes only through these events."""
+
+    TOPIC = "scheduler:Task"
+
+    class Created(SchedulerAggregate.Created):
+        TOPIC = "scheduler:Task.Created"
+        spec: dict[str, Any]
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.spec = dict(self.spec)
+            aggregate.status = "active"
+            aggregate.pause_reason = None
+
+    class Updated(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Task.Updated"
+        changes: dict[str, Any]
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.spec = {**aggregate.spec, **self.changes}
+
+    class Paused(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Task.Paused"
+        reason: str
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.status = "paused"
+            aggregate.pause_reason = self.reason
+
+    class Resumed(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Task.Resumed"
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.status = "active"
+            aggregate.pause_reason = None
+
+    class Deleted(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Task.Deleted"
+        reason: str
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.status = "deleted"
+
+    if TYPE_CHECKING:  # annotations only: the aggregate is not a dataclass
+        spec: dict[str, Any]
+        status: str
+        pause_reason: str | None
+
+    @classmethod
+    def create(cls, task_id: UUID, spec: TaskSpec, ctx: CommandContext) -> Task:
+        """Create a task from an already validated definition."""
+        return cls._create_with(cls.Created, task_id, ctx, spec=spec.as_event_data())
+
+    @property
+    def name(self) -> str:
+        """The task's current unique name."""
+        return str(self.spec["name"])
+
+    @property
+    def definition(self) -> TaskSpec:
+        """The current definition as a validated value."""
+        return validate_spec(self.spec)
+
+    def update(self, changes: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        """Apply a partial definition change; returns only the fields that really changed."""
+        self._ensure_not_deleted()
+        new_spec = self.definition.with_changes(changes).as_event_data()
+        effective = {k: v for k, v in new_spec.items() if self.spec.get(k) != v}
+        if effective:
+            self._record(self.Updated, ctx, changes=effective)
+        return effective
+
+    def pause(self, reason: str, ctx: CommandContext) -> None:
+        """Stop the task from firing until resumed."""
+        self._ensure_not_deleted()
+        if self.status == "paused":
+            raise IllegalTransitionError(f"task {self.name!r}", "paused", "pause")
+        self._record(self.Paused, ctx, reason=reason)
+
+    def resume(self, ctx: CommandContext) -> None:
+        """Let a paused task fire again."""
+        self._ensure_not_deleted()
+        if self.status != "paused":
+            raise IllegalTransitionError(f"task {self.name!r}", self.status, "resume")
+        self._record(self.Resumed, ctx)
+
+    def delete(self, reason: str, ctx: CommandContext) -> None:
+        """Retire the task; its history stays in the log."""
+        self._ensure_not_deleted()
+        self._record(self.Deleted, ctx, reason=reason)
+
+    def ensure_can_run(self) -> None:
+        """Refuse to start runs of a deleted task."""
+        self._ensure_not_deleted()
+
+    def _ensure_not_deleted(self) -> None:
+        if self.status == "deleted":
+            raise TaskDeletedError(self.id)

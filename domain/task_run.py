@@ -1,0 +1,248 @@
+"""The TaskRun aggregate: one occurrence of a task, from request to outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from domain.aggregate import SchedulerAggregate
+from domain.context import CommandContext
+from domain.errors import IllegalTransitionError
+
+TRIGGERS = frozenset({"cron", "manual", "retry", "dependency", "backfill"})
+
+
+class RunStatus(StrEnum):
+    """The statuses a user sees on a run."""
+
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+
+
+class ReportOutcome(StrEnum):
+    """What recording a worker's report did."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+
+
+class TaskRun(SchedulerAggregate):
+    """A run's life: requested, assigned per attempt, started, then succeeded or failed."""
+
+    TOPIC = "scheduler:TaskRun"
+
+    class Created(SchedulerAggregate.Created):
+        # Unused: every TaskRun starts with the named event below.
+        TOPIC = "scheduler:TaskRun.Created"
+
+    class Requested(SchedulerAggregate.Created):
+        TOPIC = "scheduler:TaskRun.Requested"
+        task_id: UUID
+        task_version: int
+        task: dict[str, Any]
+        trigger: str
+        nominal_time: datetime | None
+        params: dict[str, str]
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.task_id = self.task_id
+            aggregate.task_version = self.task_version
+            aggregate.task = dict(self.task)
+            aggregate.trigger = self.trigger
+            aggregate.params = dict(self.params)
+            aggregate.status = RunStatus.PENDING
+            aggregate.attempt = 0
+            aggregate.worker_id = None
+            aggregate.correlation_id = UUID(self.metadata["correlation_id"])
+
+    class Assigned(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Assigned"
+        worker_id: UUID
+        attempt: int
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.ASSIGNED
+            aggregate.worker_id = self.worker_id
+            aggregate.attempt = self.attempt
+
+    class Started(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Started"
+        attempt: int
+        worker_id: UUID
+        pid: int | None
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.RUNNING
+
+    class Succeeded(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Succeeded"
+        attempt: int
+        exit_code: int | None
+        duration_seconds: float
+        output: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.SUCCEEDED
+
+    class Failed(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Failed"
+        attempt: int
+        exit_code: int | None
+        error: str
+        duration_seconds: float
+        output: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.FAILED
+
+    class StaleReportRejected(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.StaleReportRejected"
+        report: str
+        attempt: int
+        current_attempt: int
+
+        def apply(self, aggregate: TaskRun) -> None:
+            # A rejected report changes nothing; the event is the audit record.
+            pass
+
+    if TYPE_CHECKING:  # annotations only: the aggregate is not a dataclass
+        task_id: UUID
+        task_version: int
+        task: dict[str, Any]
+        trigger: str
+        params: dict[str, str]
+        status: RunStatus
+        attempt: int
+        worker_id: UUID | None
+        correlation_id: UUID
+
+    @staticmethod
+    def idempotent_id(task_id: UUID, key: str) -> UUID:
+        """The run id for a trigger with an Idempotency-Key: a repeat maps to the same run."""
+        return uuid5(NAMESPACE_URL, f"/tasks/{task_id}/idempotency/{key}")
+
+    @classmethod
+    def request(
+        cls,
+        run_id: UUID,
+        *,
+        task_id: UUID,
+        task_version: int,
+        task: dict[str, Any],
+        trigger: str,
+        ctx: CommandContext,
+        nominal_time: datetime | None = None,
+        params: dict[str, str] | None = None,
+    ) -> TaskRun:
+        """Request a run of a task, snapshotting its definition at this version."""
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}")
+        return cls._create_with(
+            cls.Requested,
+            run_id,
+            ctx,
+            task_id=task_id,
+            task_version=task_version,
+            task=task,
+            trigger=trigger,
+            nominal_time=nominal_time,
+            params=dict(params or {}),
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run has reached an outcome that nothing changes any more."""
+        return self.status in TERMINAL
+
+    def assign(self, worker_id: UUID, ctx: CommandContext) -> int:
+        """Give the run's next attempt to a worker; returns the attempt number (the fence)."""
+        if self.status != RunStatus.PENDING:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "assign")
+        attempt = self.attempt + 1
+        self._record(self.Assigned, ctx, worker_id=worker_id, attempt=attempt)
+        return attempt
+
+    def record_started(
+        self, attempt: int, worker_id: UUID, pid: int | None, ctx: CommandContext
+    ) -> ReportOutcome:
+        """Record that the worker started the attempt."""
+        fenced = self._fence("started", attempt, ctx)
+        if fenced:
+            return fenced
+        if self.status != RunStatus.ASSIGNED:
+            return ReportOutcome.DUPLICATE
+        self._record(self.Started, ctx, attempt=attempt, worker_id=worker_id, pid=pid)
+        return ReportOutcome.APPLIED
+
+    def record_succeeded(
+        self,
+        attempt: int,
+        exit_code: int | None,
+        duration_seconds: float,
+        output: str,
+        ctx: CommandContext,
+    ) -> ReportOutcome:
+        """Record the attempt's success."""
+        fenced = self._fence("succeeded", attempt, ctx)
+        if fenced:
+            return fenced
+        if self.is_finished:
+            return ReportOutcome.DUPLICATE
+        self._record(
+            self.Succeeded,
+            ctx,
+            attempt=attempt,
+            exit_code=exit_code,
+            duration_seconds=duration_seconds,
+            output=output,
+        )
+        return ReportOutcome.APPLIED
+
+    def record_failed(
+        self,
+        attempt: int,
+        exit_code: int | None,
+        error: str,
+        duration_seconds: float,
+        output: str,
+        ctx: CommandContext,
+    ) -> ReportOutcome:
+        """Record the attempt's failure with its error."""
+        fenced = self._fence("failed", attempt, ctx)
+        if fenced:
+            return fenced
+        if self.is_finished:
+            return ReportOutcome.DUPLICATE
+        self._record(
+            self.Failed,
+            ctx,
+            attempt=attempt,
+            exit_code=exit_code,
+            error=error,
+            duration_seconds=duration_seconds,
+            output=output,
+        )
+        return ReportOutcome.APPLIED
+
+    def _fence(self, report: str, attempt: int, ctx: CommandContext) -> ReportOutcome | None:
+        # Reports for any attempt other than the current one come from a superseded
+        # assignment: record the rejection, never apply it.
+        if attempt != self.attempt or self.status == RunStatus.PENDING:
+            self._record(
+                self.StaleReportRejected,
+                ctx,
+                report=report,
+                attempt=attempt,
+                current_attempt=self.attempt,
+            )
+            return ReportOutcome.STALE
+        return None

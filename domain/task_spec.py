@@ -1,0 +1,146 @@
+"""A task's definition: what to run, where, when and how; validated before any event."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from domain.cron import cron_problem, timezone_problem
+from domain.errors import DomainError
+
+MAX_NAME_LENGTH = 200
+MAX_COMMAND_LENGTH = 16_384
+MAX_ARGS = 256
+MAX_ENV_ENTRIES = 256
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Priority = Literal["low", "normal", "high", "critical"]
+ExecutorName = Literal["shell", "python", "http", "callable"]
+PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+ShortText = Annotated[str, Field(max_length=200)]
+
+
+class SpecValidationError(DomainError):
+    """One or more fields of a task definition are invalid."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+        self.problems = problems
+
+
+class TaskSpec(BaseModel):
+    """Every field of a task that operators set; immutable once validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+    name: str = Field(description="Unique name, 1–200 printable characters.")
+    description: str = Field("", max_length=4_000)
+    task_type: ShortText = Field("batch", description="Free-form category, e.g. batch.")
+    executor: ExecutorName = Field("shell", description="How the worker runs the command.")
+    command: str = Field(min_length=1, max_length=MAX_COMMAND_LENGTH)
+    args: list[Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_ARGS
+    )
+    env: dict[str, Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
+        default_factory=dict, description="The child process's own environment variables."
+    )
+    working_dir: str | None = Field(None, max_length=4_096)
+    schedule: str | None = Field(
+        None, description="Cron: 5 fields, 6 with seconds first, or a macro; null = manual only."
+    )
+    timezone: str = Field("UTC", description="IANA time zone the schedule is read in.")
+    priority: Priority = "normal"
+    retry_count: int = Field(0, ge=0, le=100, description="Retries after the first attempt.")
+    retry_delay_seconds: float = Field(10.0, ge=0, le=86_400)
+    retry_backoff: float = Field(2.0, ge=1, le=100)
+    retry_max_delay_seconds: float = Field(3_600.0, ge=0, le=604_800)
+    timeout_seconds: int = Field(3_600, ge=0, le=604_800, description="0 means no timeout.")
+    depends_on: list[ShortText] = Field(default_factory=list, max_length=100)
+    concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
+    misfire_policy: Literal["skip", "fire_once", "catch_up"] = "fire_once"
+    catchup_window_seconds: int = Field(3_600, ge=0, le=31_536_000)
+    routing_strategy: Literal[
+        "round_robin", "least_loaded", "random", "consistent_hash", "failover", "broadcast"
+    ] = "least_loaded"
+    queue: ShortText = "default"
+    labels: dict[ShortText, ShortText] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_usable(cls, value: str) -> str:
+        if not 1 <= len(value) <= MAX_NAME_LENGTH:
+            raise ValueError(f"must be 1 to {MAX_NAME_LENGTH} characters")
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("must be printable characters without leading or trailing spaces")
+        if "/" in value:
+            raise ValueError("must not contain '/' (names are used in URLs)")
+        if value.isdigit():
+            raise ValueError("must not be only digits (numbers refer to tasks by id)")
+        if _is_uuid(value):
+            raise ValueError("must not be a UUID (UUIDs refer to tasks by uuid)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_iana(cls, value: str) -> str:
+        problem = timezone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names_are_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_ENV_ENTRIES:
+            raise ValueError(f"at most {MAX_ENV_ENTRIES} variables")
+        bad = [name for name in value if not ENV_NAME.match(name)]
+        if bad:
+            raise ValueError(f"invalid variable names {bad}: use letters, digits and _")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_has_no_nul(cls, value: str) -> str:
+        if "\x00" in value or not value.strip():
+            raise ValueError("must be non-blank text without NUL characters")
+        return value
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The definition as JSON primitives, the shape stored in events."""
+        return self.model_dump(mode="json")
+
+    def with_changes(self, changes: dict[str, Any]) -> TaskSpec:
+        """A new validated spec with `changes` applied."""
+        return validate_spec({**self.as_event_data(), **changes})
+
+
+def validate_spec(data: dict[str, Any]) -> TaskSpec:
+    """Validate raw data into a TaskSpec, raising SpecValidationError that names each field."""
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecValidationError(
+            [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in error.errors()]
+        ) from None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,92 @@
+"""The Worker aggregate: a process that runs tasks; heartbeats are leases, not events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.aggregate import SchedulerAggregate
+from domain.context import CommandContext
+from domain.errors import IllegalTransitionError, InvalidFieldError
+
+
+class Worker(SchedulerAggregate):
+    """One worker process's membership in the pool."""
+
+    TOPIC = "scheduler:Worker"
+
+    class Created(SchedulerAggregate.Created):
+        # Unused: every Worker starts with the named event below.
+        TOPIC = "scheduler:Worker.Created"
+
+    class Registered(SchedulerAggregate.Created):
+        TOPIC = "scheduler:Worker.Registered"
+        name: str
+        hostname: str
+        executors: list[str]
+        queues: list[str]
+        labels: dict[str, str]
+        max_concurrent_tasks: int
+
+        def apply(self, aggregate: Worker) -> None:
+            aggregate.name = self.name
+            aggregate.hostname = self.hostname
+            aggregate.executors = tuple(self.executors)
+            aggregate.queues = tuple(self.queues)
+            aggregate.labels = dict(self.labels)
+            aggregate.max_concurrent_tasks = self.max_concurrent_tasks
+            aggregate.status = "active"
+
+    class Deregistered(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Worker.Deregistered"
+        reason: str
+
+        def apply(self, aggregate: Worker) -> None:
+            aggregate.status = "gone"
+
+    if TYPE_CHECKING:  # annotations only: the aggregate is not a dataclass
+        name: str
+        hostname: str
+        executors: tuple[str, ...]
+        queues: tuple[str, ...]
+        labels: dict[str, str]
+        max_concurrent_tasks: int
+        status: str
+
+    @classmethod
+    def register(
+        cls,
+        worker_id: UUID,
+        *,
+        name: str,
+        hostname: str,
+        executors: list[str],
+        queues: list[str],
+        labels: dict[str, str],
+        max_concurrent_tasks: int,
+        ctx: CommandContext,
+    ) -> Worker:
+        """Register a worker with what it can run and how much at once."""
+        if not 1 <= len(name) <= 200 or not name.isprintable():
+            raise InvalidFieldError("name", "must be 1 to 200 printable characters")
+        if not 1 <= max_concurrent_tasks <= 10_000:
+            raise InvalidFieldError("max_concurrent_tasks", "must be between 1 and 10000")
+        if not executors:
+            raise InvalidFieldError("executors", "must name at least one executor")
+        return cls._create_with(
+            cls.Registered,
+            worker_id,
+            ctx,
+            name=name,
+            hostname=hostname,
+            executors=list(executors),
+            queues=list(queues or ["default"]),
+            labels=dict(labels),
+            max_concurrent_tasks=max_concurrent_tasks,
+        )
+
+    def deregister(self, reason: str, ctx: CommandContext) -> None:
+        """Leave the pool for good."""
+        if self.status == "gone":
+            raise IllegalTransitionError(f"worker {self.name!r}", self.status, "deregister")
+        self._record(self.Deregistered, ctx, reason=reason)

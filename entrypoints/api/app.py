@@ -1,0 +1,37 @@
+"""Builds the FastAPI application around a container."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from entrypoints.api import events, runs, system, tasks, workers
+from entrypoints.api.errors import install_error_handlers
+from entrypoints.api.middleware import BodyLimitMiddleware, LatencyMiddleware
+from entrypoints.bootstrap import Container
+
+DESCRIPTION = """
+An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
+to the log and answer with the log position they reached (`X-Log-Position`); they return
+after the read views have applied it, so a following GET sees the change. GETs read the views;
+`?min_position=N` waits (bounded) until the views reach position N.
+"""
+
+
+def create_api(container: Container) -> FastAPI:
+    """The HTTP API of one process."""
+    api = FastAPI(title="scheduler", version="0.1.0", description=DESCRIPTION)
+    api.state.container = container
+    install_error_handlers(api)
+    for module in (tasks, runs, workers, events, system):
+        api.include_router(module.router)
+
+    @api.get("/metrics", tags=["system"], include_in_schema=True)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics of this process."""
+        registry = request.app.state.container.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    api.add_middleware(LatencyMiddleware, metrics=container.metrics)
+    api.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.api.max_body_bytes)
+    return api

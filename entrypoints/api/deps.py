@@ -1,0 +1,97 @@
+"""Request-scoped access to the container, references and command contexts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Request, Response
+
+from domain.context import CommandContext
+from domain.errors import NotFoundError
+from entrypoints.bootstrap import Container
+from projections.queries import ReadModel
+
+
+def get_container(request: Request) -> Container:
+    """The process's container, set by create_api."""
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_read_model(container: ContainerDep) -> ReadModel:
+    """Queries over the read tables."""
+    return ReadModel(container.database)
+
+
+ReadModelDep = Annotated[ReadModel, Depends(get_read_model)]
+
+
+def command_context(
+    container: ContainerDep,
+    x_actor: Annotated[str | None, Header(max_length=200)] = None,
+    x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> CommandContext:
+    """Who is acting (X-Actor until auth lands) and the request's correlation id."""
+    correlation = _parse_uuid(x_correlation_id) if x_correlation_id else None
+    return CommandContext(
+        actor=x_actor or "anonymous",
+        now=container.clock.now(),
+        correlation_id=correlation or uuid.uuid4(),
+    )
+
+
+ContextDep = Annotated[CommandContext, Depends(command_context)]
+
+
+def _parse_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
+    """A task resource by number, UUID or name; raises NotFoundError."""
+    task: dict[str, Any] | None
+    if ref.isdigit():
+        task = read_model.task_by_number(int(ref))
+    elif (task_uuid := _parse_uuid(ref)) is not None:
+        task = read_model.task_by_uuid(task_uuid)
+    else:
+        task = read_model.task_by_name(ref)
+    if task is None:
+        raise NotFoundError("task", ref)
+    return task
+
+
+def resolve_task_id(read_model: ReadModel, container: Container, ref: str) -> UUID:
+    """The UUID a reference names; a name is resolved through the index aggregate."""
+    if not ref.isdigit() and _parse_uuid(ref) is None:
+        task_id = container.app.task_id_for_name(ref)
+        if task_id is not None:
+            return task_id
+    return UUID(resolve_task(read_model, container, ref)["uuid"])
+
+
+def wait_for_views(container: Container, response: Response, position: int | None) -> bool:
+    """Read-your-writes: wait (bounded) until every view has applied `position`."""
+    if position is None:
+        return True
+    response.headers["X-Log-Position"] = str(position)
+    return container.waiter.wait(
+        position,
+        container.projection_names,
+        container.settings.api.read_wait_timeout_seconds,
+    )
+
+
+def parse_run_id(run_id: str) -> UUID:
+    """A run id from the path; unknown shapes are simply not found."""
+    parsed = _parse_uuid(run_id)
+    if parsed is None:
+        raise NotFoundError("run", run_id)
+    return parsed

@@ -1,0 +1,85 @@
+"""Maps domain and infrastructure errors to HTTP answers that say what is wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from domain.errors import (
+    IllegalTransitionError,
+    InvalidFieldError,
+    NotFoundError,
+    TaskDeletedError,
+    TaskNameTakenError,
+    VersionMismatchError,
+)
+from domain.task_spec import SpecValidationError
+
+logger = logging.getLogger(__name__)
+
+
+def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(status_code=status, content=body)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    """Register one handler per error family, so routes carry no try/except."""
+
+    @api.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return _problem(422, f"invalid request: {summary}", errors)
+
+    @api.exception_handler(SpecValidationError)
+    def invalid_spec(_: Request, error: SpecValidationError) -> JSONResponse:
+        errors = [{"field": f, "message": m} for f, m in error.problems]
+        return _problem(422, f"invalid task definition: {error}", errors)
+
+    @api.exception_handler(InvalidFieldError)
+    def invalid_field(_: Request, error: InvalidFieldError) -> JSONResponse:
+        return _problem(422, str(error), [{"field": error.field, "message": error.message}])
+
+    @api.exception_handler(NotFoundError)
+    def not_found(_: Request, error: NotFoundError) -> JSONResponse:
+        return _problem(404, str(error))
+
+    @api.exception_handler(TaskNameTakenError)
+    def name_taken(_: Request, error: TaskNameTakenError) -> JSONResponse:
+        return _problem(409, str(error))
+
+    @api.exception_handler(VersionMismatchError)
+    def version_mismatch(_: Request, error: VersionMismatchError) -> JSONResponse:
+        return _problem(409, f"concurrent modification: {error}")
+
+    @api.exception_handler(IllegalTransitionError)
+    def illegal_transition(_: Request, error: IllegalTransitionError) -> JSONResponse:
+        return _problem(409, str(error))
+
+    @api.exception_handler(TaskDeletedError)
+    def task_deleted(_: Request, error: TaskDeletedError) -> JSONResponse:
+        return _problem(409, str(error))
+
+    @api.exception_handler(IntegrityError)
+    def conflict(_: Request, error: IntegrityError) -> JSONResponse:
+        return _problem(409, "concurrent modification: another change was saved first; retry")
+
+    @api.exception_handler(OperationalError)
+    def store_unavailable(_: Request, error: OperationalError) -> JSONResponse:
+        logger.warning("event store unavailable: %s", error)
+        response = _problem(503, "the event store is unavailable; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response

@@ -1,0 +1,28 @@
+"""The global event log, by position: the audit trail every view is built from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from entrypoints.api.deps import ContainerDep
+from entrypoints.api.event_records import event_record
+from entrypoints.api.schemas import EventsPublic
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+
+@router.get("", response_model=EventsPublic)
+def list_events(
+    container: ContainerDep,
+    after: Annotated[int, Query(ge=0, description="Return events after this position.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> dict[str, Any]:
+    """Events after a position, oldest first; page with next_after."""
+    batch = container.app.read_log(after, limit)
+    return {
+        "items": [event_record(event, position) for position, event in batch],
+        "next_after": batch[-1][0] if batch else after,
+        "head": container.app.head_position(),
+    }

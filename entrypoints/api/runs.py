@@ -1,0 +1,79 @@
+"""Run routes: status, outcome and the run's own event timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from domain.errors import NotFoundError
+from entrypoints.api.deps import ContainerDep, ReadModelDep, parse_run_id, resolve_task
+from entrypoints.api.event_records import event_record
+from entrypoints.api.reads import ensure_position
+from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+RUN_STATUSES = (
+    "pending",
+    "assigned",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "retrying",
+    "skipped",
+    "upstream_failed",
+)
+RUN_STATUS_PATTERN = "^(" + "|".join(RUN_STATUSES) + ")$"
+
+
+@router.get("", response_model=RunsPublic)
+def list_runs(
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    task: Annotated[
+        str | None, Query(max_length=200, description="Task number, UUID or name.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        Query(pattern=RUN_STATUS_PATTERN),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Runs, newest first, by task and status."""
+    ensure_position(container, min_position)
+    task_uuid = None
+    if task is not None:
+        task_uuid = UUID(resolve_task(read_model, container, task)["uuid"])
+    items, total = read_model.list_runs(
+        task_uuid=task_uuid, status=status, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def get_run(
+    run_id: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """One run: status, attempt, worker, exit code, output tail, error."""
+    ensure_position(container, min_position)
+    run = read_model.run(parse_run_id(run_id))
+    if run is None:
+        raise NotFoundError("run", run_id)
+    return run
+
+
+@router.get("/{run_id}/events", response_model=list[EventPublic])
+def run_events(run_id: str, container: ContainerDep) -> list[dict[str, Any]]:
+    """The run's events in order, straight from the event store."""
+    events = list(container.app.events.get(parse_run_id(run_id)))
+    if not events:
+        raise NotFoundError("run", run_id)
+    return [event_record(e, None) for e in events]

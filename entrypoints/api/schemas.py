@@ -1,0 +1,197 @@
+"""HTTP request and response shapes (they become the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.task_spec import TaskSpec
+
+
+def _optional_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, info in TaskSpec.model_fields.items():
+        fields[name] = (info.annotation | None, Field(None, description=info.description))
+    return fields
+
+
+TaskCreate = TaskSpec
+TaskUpdate = create_model(  # every field optional; the merged definition is validated again
+    "TaskUpdate",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="A partial change to a task's definition: only the fields sent are changed.",
+    **_optional_fields(),
+)
+
+
+class TaskPublic(BaseModel):
+    """A task as the read model holds it."""
+
+    id: int | None = Field(description="Sequential number, 1, 2, 3… in creation order.")
+    uuid: str
+    name: str
+    description: str = ""
+    task_type: str = "batch"
+    executor: str
+    command: str
+    args: list[str] = []
+    env: dict[str, str] = {}
+    working_dir: str | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    priority: str
+    retry_count: int = 0
+    retry_delay_seconds: float = 0
+    retry_backoff: float = 1
+    retry_max_delay_seconds: float = 0
+    timeout_seconds: int = 0
+    depends_on: list[str] = []
+    concurrency_policy: str = "allow"
+    misfire_policy: str = "fire_once"
+    catchup_window_seconds: int = 0
+    routing_strategy: str = "least_loaded"
+    queue: str = "default"
+    labels: dict[str, str] = {}
+    status: str = Field(description="active, paused or deleted.")
+    pause_reason: str | None = None
+    version: int = Field(description="Aggregate version; send it as If-Match to update safely.")
+    next_fire_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    stats: dict[str, Any] | None = None
+
+
+class TasksPublic(BaseModel):
+    """A page of tasks."""
+
+    items: list[TaskPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class TriggerRequest(BaseModel):
+    """Optional body of a manual trigger."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, str] = Field(
+        default_factory=dict, description="Passed to the process as environment variables."
+    )
+
+
+class TriggerAccepted(BaseModel):
+    """A run was requested."""
+
+    run_id: str
+    task_id: int | None
+    task_uuid: str
+    status: str
+    created: bool = Field(description="False when an Idempotency-Key repeat found the run.")
+    position: int | None = Field(description="Log position of the request event.")
+
+
+class ReasonRequest(BaseModel):
+    """A reason recorded with pause or delete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=1_000)
+
+
+class RunPublic(BaseModel):
+    """A run as the read model holds it."""
+
+    id: str
+    task_id: int | None
+    task_uuid: str
+    task_name: str
+    task_version: int
+    status: str
+    attempt: int
+    worker_id: str | None
+    trigger: str
+    nominal_time: datetime | None
+    priority: str
+    params: dict[str, str]
+    requested_at: datetime | None
+    assigned_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    exit_code: int | None
+    output: str | None = Field(description="Tail of the combined stdout and stderr.")
+    error: str | None
+    reason: str | None = Field(description="Why a pending run is still waiting.")
+    correlation_id: str | None
+    position: int
+
+
+class RunsPublic(BaseModel):
+    """A page of runs."""
+
+    items: list[RunPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventPublic(BaseModel):
+    """One stored event."""
+
+    position: int | None
+    type: str
+    originator_id: str
+    version: int
+    timestamp: datetime
+    actor: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    payload: dict[str, Any]
+
+
+class EventsPublic(BaseModel):
+    """A page of the global log."""
+
+    items: list[EventPublic]
+    next_after: int
+    head: int
+
+
+class WorkerRegister(BaseModel):
+    """What a worker says about itself when it joins (the seed's worker registration)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    hostname: str = Field("unknown", max_length=255)
+    executors: list[str] = Field(default_factory=lambda: ["shell"], min_length=1)
+    queues: list[str] = Field(default_factory=lambda: ["default"])
+    labels: dict[str, str] = Field(default_factory=dict)
+    max_concurrent_tasks: int = Field(5, ge=1, le=10_000)
+
+
+class WorkerHeartbeat(BaseModel):
+    """A lease renewal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: int = Field(0, ge=0)
+
+
+class WorkerPublic(BaseModel):
+    """A worker with its load and last heartbeat."""
+
+    id: str
+    name: str
+    hostname: str
+    status: str
+    executors: list[str]
+    queues: list[str]
+    labels: dict[str, str]
+    max_concurrent_tasks: int
+    running: int
+    registered_at: datetime | None
+    last_heartbeat_at: datetime | None

@@ -1,0 +1,218 @@
+"""Task routes: the command side writes events, the query side reads the tasks table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Header, Query, Response, status
+
+from domain.errors import InvalidFieldError
+from domain.task_spec import TaskSpec
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    resolve_task,
+    resolve_task_id,
+    wait_for_views,
+)
+from entrypoints.api.reads import ensure_position
+from entrypoints.api.schemas import (
+    ReasonRequest,
+    RunsPublic,
+    TaskPublic,
+    TasksPublic,
+    TaskUpdate,
+    TriggerAccepted,
+    TriggerRequest,
+)
+from entrypoints.bootstrap import Container
+from projections.queries import ReadModel
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="Wait (bounded) until the views reach this position.")
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+def create_task(
+    body: TaskSpec,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Create a task. The answer is read back from the tasks view after it applied the event."""
+    result = container.app.create_task(body, ctx)
+    wait_for_views(container, response, result.position)
+    response.headers["Location"] = f"/api/tasks/{result.aggregate_id}"
+    return _task_or_pending(read_model, container, str(result.aggregate_id))
+
+
+@router.get("", response_model=TasksPublic)
+def list_tasks(
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    status_filter: Annotated[
+        str | None, Query(alias="status", pattern="^(active|paused|deleted)$")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """List tasks by number; deleted tasks only with status=deleted."""
+    ensure_position(container, min_position)
+    items, total = read_model.list_tasks(
+        status=status_filter, name=name, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{ref}", response_model=TaskPublic)
+def get_task(
+    ref: str, container: ContainerDep, read_model: ReadModelDep, min_position: MinPosition = None
+) -> dict[str, Any]:
+    """A task by number, UUID or name, with its run statistics."""
+    ensure_position(container, min_position)
+    task = resolve_task(read_model, container, ref)
+    task["stats"] = read_model.task_stats(_uuid(task))
+    return task
+
+
+@router.patch("/{ref}", response_model=TaskPublic)
+def update_task(
+    ref: str,
+    body: TaskUpdate,  # type: ignore[valid-type]
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(description="The version you read; 409 if it changed since.")
+    ] = None,
+) -> dict[str, Any]:
+    """Change part of a task's definition; the whole result is validated again."""
+    task_id = resolve_task_id(read_model, container, ref)
+    changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    result = container.app.update_task(task_id, changes, ctx, _expected_version(if_match))
+    wait_for_views(container, response, result.position)
+    return _task_or_pending(read_model, container, str(task_id))
+
+
+@router.delete("/{ref}", response_model=TaskPublic)
+def delete_task(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+    reason: Annotated[str, Query(max_length=1_000)] = "",
+) -> dict[str, Any]:
+    """Delete a task: it stops running and frees its name; its history stays."""
+    task_id = resolve_task_id(read_model, container, ref)
+    result = container.app.delete_task(task_id, reason, ctx)
+    wait_for_views(container, response, result.position)
+    return _task_or_pending(read_model, container, str(task_id))
+
+
+@router.post("/{ref}/pause", response_model=TaskPublic)
+def pause_task(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+    body: Annotated[ReasonRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Pause a task: it fires nothing until resumed."""
+    task_id = resolve_task_id(read_model, container, ref)
+    result = container.app.pause_task(task_id, (body or ReasonRequest()).reason, ctx)
+    wait_for_views(container, response, result.position)
+    return _task_or_pending(read_model, container, str(task_id))
+
+
+@router.post("/{ref}/resume", response_model=TaskPublic)
+def resume_task(
+    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, response: Response
+) -> dict[str, Any]:
+    """Resume a paused task."""
+    task_id = resolve_task_id(read_model, container, ref)
+    result = container.app.resume_task(task_id, ctx)
+    wait_for_views(container, response, result.position)
+    return _task_or_pending(read_model, container, str(task_id))
+
+
+@router.post("/{ref}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TriggerAccepted)
+def trigger_task(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+    body: Annotated[TriggerRequest | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="A repeat with the same key returns the same run.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Request a run now. 202: the run is pending; follow it at /api/runs/{run_id}."""
+    task_id = resolve_task_id(read_model, container, ref)
+    params = (body or TriggerRequest()).params
+    result = container.app.trigger_task(
+        task_id, ctx, params=params, idempotency_key=idempotency_key
+    )
+    wait_for_views(container, response, result.position)
+    response.headers["Location"] = f"/api/runs/{result.aggregate_id}"
+    run = read_model.run(result.aggregate_id)
+    task = read_model.task_by_uuid(task_id)
+    return {
+        "run_id": str(result.aggregate_id),
+        "task_id": task["id"] if task else None,
+        "task_uuid": str(task_id),
+        "status": run["status"] if run else "pending",
+        "created": result.created,
+        "position": result.position,
+    }
+
+
+@router.get("/{ref}/runs", response_model=RunsPublic)
+def list_task_runs(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    status_filter: Annotated[str | None, Query(alias="status", max_length=30)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """A task's runs, newest first."""
+    task = resolve_task(read_model, container, ref)
+    items, total = read_model.list_runs(
+        task_uuid=_uuid(task), status=status_filter, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def _uuid(task: dict[str, Any]) -> UUID:
+    return UUID(task["uuid"])
+
+
+def _task_or_pending(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
+    task = resolve_task(read_model, container, ref)
+    task["stats"] = None
+    return task
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().strip('"').removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidFieldError("If-Match", "must be the task's version number, e.g. 3")
+    return int(text)

@@ -1,0 +1,83 @@
+"""Worker routes: the pool's membership, load and liveness; registration and heartbeats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from domain.errors import NotFoundError
+from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, wait_for_views
+from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
+from entrypoints.bootstrap import Container
+
+router = APIRouter(prefix="/api/workers", tags=["workers"])
+
+
+def _with_liveness(container: Container, worker: dict[str, Any]) -> dict[str, Any]:
+    seen = container.liveness.last_seen(UUID(worker["id"]))
+    worker["last_heartbeat_at"] = seen
+    return worker
+
+
+def _worker_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise NotFoundError("worker", text) from None
+
+
+@router.get("", response_model=list[WorkerPublic])
+def list_workers(
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    status_filter: Annotated[
+        str | None, Query(alias="status", pattern="^(active|draining|lost|gone)$")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Workers with load (running / max_concurrent_tasks), status and last heartbeat."""
+    return [_with_liveness(container, w) for w in read_model.list_workers(status=status_filter)]
+
+
+@router.get("/{worker_id}", response_model=WorkerPublic)
+def get_worker(worker_id: str, container: ContainerDep, read_model: ReadModelDep) -> dict[str, Any]:
+    """One worker."""
+    worker = read_model.worker(_worker_id(worker_id))
+    if worker is None:
+        raise NotFoundError("worker", worker_id)
+    return _with_liveness(container, worker)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkerPublic)
+def register_worker(
+    body: WorkerRegister,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Register a worker (for workers that join over HTTP); then send heartbeats."""
+    result = container.app.register_worker(**body.model_dump(), ctx=ctx)
+    container.liveness.beat(result.aggregate_id, container.clock.now(), 0)
+    wait_for_views(container, response, result.position)
+    worker = read_model.worker(result.aggregate_id)
+    if worker is None:
+        raise NotFoundError("worker", result.aggregate_id)
+    return _with_liveness(container, worker)
+
+
+@router.post("/{worker_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+def heartbeat(
+    worker_id: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    body: WorkerHeartbeat | None = None,
+) -> Response:
+    """Renew a worker's lease. Heartbeats are liveness, not events."""
+    parsed = _worker_id(worker_id)
+    worker = read_model.worker(parsed)
+    if worker is None:
+        raise NotFoundError("worker", worker_id)
+    container.liveness.beat(parsed, container.clock.now(), (body or WorkerHeartbeat()).running)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

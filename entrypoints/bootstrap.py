@@ -1,0 +1,147 @@
+"""The composition root: builds every object a process needs from Settings, nothing global."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.memory_bus import InMemoryBus
+from adapters.metrics import Metrics
+from adapters.migrations import apply_migrations
+from adapters.pg_listener import listen_forever
+from application.bus import Bus
+from application.liveness import InMemoryLiveness, LivenessStore
+from application.ports import Clock, SystemClock, Wakeup
+from application.scheduler_app import SchedulerApp
+from entrypoints.settings import Settings
+from projections.base import Projection
+from projections.ports import Database
+from projections.run_stats import RunStatsProjection
+from projections.runner import ProjectionRunner
+from projections.runs import RunsProjection
+from projections.tasks import TasksProjection
+from projections.waiter import PositionWaiter
+from projections.workers import WorkersProjection
+
+logger = logging.getLogger(__name__)
+
+AGGREGATE_CACHE_SIZE = "10000"
+
+
+def all_projections() -> list[Projection]:
+    """Every read-table projection, in a stable order."""
+    return [TasksProjection(), RunsProjection(), WorkersProjection(), RunStatsProjection()]
+
+
+def build_database(settings: Settings) -> Database:
+    """The read-table database named by `[database] url`."""
+    if settings.database_kind == "postgres":
+        return PostgresDatabase(
+            _conninfo(settings),
+            pool_size=settings.database.pool_size,
+            timeout_seconds=settings.database.connection_timeout_seconds,
+        )
+    return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+
+
+def _conninfo(settings: Settings) -> str:
+    info = settings.postgres_conninfo
+    return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
+
+
+@dataclass
+class Container:
+    """Everything one process runs, wired once."""
+
+    settings: Settings
+    app: SchedulerApp
+    database: Database
+    clock: Clock
+    log_wakeup: Wakeup
+    committed: Wakeup
+    waiter: PositionWaiter
+    runners: list[ProjectionRunner]
+    bus: Bus
+    liveness: LivenessStore
+    metrics: Metrics
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def projection_names(self) -> list[str]:
+        """The names of every read-table projection."""
+        return [r.projection.name for r in self.runners]
+
+    def start_thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
+        """Start a daemon thread that this container stops and joins on close."""
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def start_projections(self) -> None:
+        """Catch up every projection, then follow the log in background threads."""
+        for runner in self.runners:
+            runner.catch_up()
+            self.start_thread(f"projection-{runner.projection.name}", runner.run_forever, self.stop)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop threads, then release connections."""
+        self.stop.set()
+        self.log_wakeup.ring()
+        for thread in self.threads:
+            thread.join(timeout)
+        self.bus.close()
+        self.app.close()
+        self.database.close()
+
+
+def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+    """Wire the process: event store, read tables (migrated), projections, bus, metrics."""
+    database = build_database(settings)
+    apply_migrations(database)
+    env = {**settings.eventstore_env(), "AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
+    app = SchedulerApp(env=env)
+    log_wakeup, committed = Wakeup(), Wakeup()
+    app.on_saved(lambda _position: log_wakeup.ring())
+    runners = [
+        ProjectionRunner(
+            projection,
+            app,
+            database,
+            wakeup=log_wakeup,
+            committed=committed,
+            batch_size=settings.projections.batch_size,
+            poll_interval=settings.projections.poll_interval_seconds,
+        )
+        for projection in all_projections()
+    ]
+    container = Container(
+        settings=settings,
+        app=app,
+        database=database,
+        clock=clock or SystemClock(),
+        log_wakeup=log_wakeup,
+        committed=committed,
+        waiter=PositionWaiter(database, committed),
+        runners=runners,
+        bus=InMemoryBus(reports_wakeup=log_wakeup),
+        liveness=InMemoryLiveness(),
+        metrics=Metrics(database),
+    )
+    if settings.database_kind == "postgres":
+        # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
+        container.start_thread(
+            "pg-listener", listen_forever, _conninfo(settings), log_wakeup, container.stop
+        )
+    return container
+
+
+def default_worker_name() -> str:
+    """A readable default worker name: the host name."""
+    return f"{socket.gethostname()}-local"

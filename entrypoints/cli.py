@@ -1,0 +1,94 @@
+"""The `scheduler` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from entrypoints.settings import ConfigError, Settings, load_settings
+
+CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config, os.environ)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.observability.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _fail_on_unreachable(action: str, error: Exception) -> click.ClickException:
+    return click.ClickException(f"{action}: {type(error).__name__}: {error}")
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=CONFIG_HELP,
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """An event-sourced distributed task scheduler.
+
+    Every change is an event in the log; the API reads views built from it.
+    Configuration: --config FILE or SCHEDULER_CONFIG, overridden by
+    SCHEDULER_<SECTION>__<KEY> environment variables.
+    """
+
+
+@main.command()
+@config_option
+def up(config: Path | None) -> None:
+    """Run everything in one process: API, projections, dispatcher and a local worker."""
+    from entrypoints.processes import run_up
+
+    settings = _settings(config)
+    _configure_logging(settings)
+    try:
+        run_up(settings)
+    except OSError as error:
+        raise _fail_on_unreachable("cannot start", error) from None
+
+
+@main.command()
+@config_option
+def api(config: Path | None) -> None:
+    """Run the HTTP API alone (projections and dispatchers run elsewhere)."""
+    from entrypoints.processes import run_api
+
+    settings = _settings(config)
+    _configure_logging(settings)
+    run_api(settings)
+
+
+@main.command()
+@config_option
+def migrate(config: Path | None) -> None:
+    """Create or upgrade the read tables (idempotent)."""
+    from adapters.migrations import apply_migrations
+    from entrypoints.bootstrap import build_database
+
+    settings = _settings(config)
+    try:
+        database = build_database(settings)
+        applied = apply_migrations(database)
+        database.close()
+    except Exception as error:
+        raise _fail_on_unreachable(f"cannot migrate {settings.database.url}", error) from None
+    click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")

@@ -1,0 +1,98 @@
+"""Process mains: what `scheduler up` and `scheduler api` run."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from adapters.executors import default_executors
+
+from adapters.delivery_executor import DeliveryExecutor
+from application.dispatcher import Dispatcher
+from application.membership import LocalMembership
+from application.worker_agent import WorkerAgent, WorkerProfile
+from entrypoints.api.app import create_api
+from entrypoints.bootstrap import Container, build_container, default_worker_name
+from entrypoints.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LEASE_HEARTBEATS = 3  # a worker is live while it missed fewer than three heartbeats
+
+
+def serve_api(container: Container) -> None:
+    """Serve HTTP until SIGINT/SIGTERM (uvicorn handles the signals)."""
+    settings = container.settings
+    config = uvicorn.Config(
+        create_api(container),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level=settings.observability.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def start_dispatcher(container: Container) -> Dispatcher:
+    """Run a dispatcher in a background thread of this process."""
+    settings = container.settings
+    dispatcher = Dispatcher(
+        container.app,
+        container.bus,
+        container.liveness,
+        container.clock,
+        container.log_wakeup,
+        name=f"dispatcher:{socket.gethostname()}",
+        lease_seconds=settings.worker.heartbeat_interval_seconds * LEASE_HEARTBEATS,
+        batch_size=settings.dispatcher.assign_batch_size,
+        poll_interval=settings.dispatcher.poll_interval_seconds,
+        observer=container.metrics,
+    )
+    container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
+    return dispatcher
+
+
+def start_local_worker(container: Container) -> WorkerAgent:
+    """Run a worker in a background thread of this process, registered in the log."""
+    settings = container.settings.worker
+    profile = WorkerProfile(
+        name=settings.name or default_worker_name(),
+        hostname=socket.gethostname(),
+        executors=list(settings.executors),
+        queues=list(settings.queues),
+        max_concurrent_tasks=settings.max_concurrent_tasks,
+    )
+    agent = WorkerAgent(
+        profile,
+        container.bus,
+        LocalMembership(container.app, container.liveness, container.clock),
+        DeliveryExecutor(default_executors(output_tail_bytes=settings.output_tail_bytes)),
+        heartbeat_interval=settings.heartbeat_interval_seconds,
+    )
+    agent.start()
+    container.start_thread("worker", agent.run_forever, container.stop)
+    return agent
+
+
+def run_up(settings: Settings) -> None:
+    """Everything in one process: API, projections, a dispatcher and a local worker."""
+    container = build_container(settings)
+    try:
+        container.start_projections()
+        start_dispatcher(container)
+        start_local_worker(container)
+        logger.info("scheduler up on http://%s:%s", settings.api.host, settings.api.port)
+        serve_api(container)
+    finally:
+        container.close()
+
+
+def run_api(settings: Settings) -> None:
+    """The API alone: commands to the log, queries from the views (projected elsewhere)."""
+    container = build_container(settings)
+    try:
+        serve_api(container)
+    finally:
+        container.close()

@@ -1,0 +1,57 @@
+"""A projection turns events into rows of its own read tables, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import orjson
+
+from projections.ports import Tx
+
+Handler = Callable[[Any, Any, int, Tx], None]
+
+
+class Projection:
+    """Base class: subclasses register one handler per event class they care about."""
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]]
+    _handlers: ClassVar[dict[type, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
+        for attribute in vars(cls).values():
+            for event_class in getattr(attribute, "_handles", ()):
+                cls._handlers[event_class] = attribute
+
+    def handles(self, event: Any) -> bool:
+        """Whether this projection reacts to the event's class."""
+        return type(event) in self._handlers
+
+    def process(self, event: Any, position: int, tx: Tx) -> None:
+        """Apply one event; events this projection does not handle are skipped."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(self, event, position, tx)
+
+
+def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+    """Mark a projection method as the handler of these event classes."""
+
+    def mark(method: Handler) -> Handler:
+        method._handles = event_classes  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def to_json(value: Any) -> str:
+    """Serialise a JSON column value."""
+    return orjson.dumps(value).decode()
+
+
+def from_json(text: str | None) -> Any:
+    """Parse a JSON column value."""
+    return orjson.loads(text) if text else None

@@ -1,0 +1,44 @@
+"""What projections need from a database: a transaction that runs portable SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Params = Mapping[str, Any] | None
+Row = dict[str, Any]
+
+
+class Tx(Protocol):
+    """A transaction: SQL uses %(name)s placeholders in both SQLite and PostgreSQL."""
+
+    def execute(self, sql: str, params: Params = None) -> int: ...
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def query(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    def one(self, sql: str, params: Params = None) -> Row | None: ...
+
+
+class EventLog(Protocol):
+    """The ordered log of every event, read by position."""
+
+    def read_log(self, after: int, limit: int) -> list[tuple[int, Any]]: ...
+
+    def head_position(self) -> int: ...
+
+
+class Database(Protocol):
+    """Where read tables live; `dialect` is "sqlite" or "postgres"."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def query(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    def one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,62 @@
+"""The `task_run_stats` read table: per-task counts, durations and the last outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.task_run import TaskRun
+from projections.base import Projection, handles
+from projections.ports import Tx
+
+REMEMBER_RUN = """
+INSERT INTO task_run_stats_runs (run_id, task_uuid) VALUES (%(run_id)s, %(task_uuid)s)
+ON CONFLICT (run_id) DO NOTHING
+"""
+COUNT_REQUEST = """
+INSERT INTO task_run_stats (task_uuid, runs_total) VALUES (%(task_uuid)s, 1)
+ON CONFLICT (task_uuid) DO UPDATE SET runs_total = task_run_stats.runs_total + 1
+"""
+TASK_OF_RUN = "SELECT task_uuid FROM task_run_stats_runs WHERE run_id = %(run_id)s"
+COUNT_OUTCOME = """
+UPDATE task_run_stats SET
+    runs_succeeded = runs_succeeded + %(succeeded)s,
+    runs_failed = runs_failed + %(failed)s,
+    total_duration_seconds = total_duration_seconds + %(duration)s,
+    max_duration_seconds = CASE
+        WHEN max_duration_seconds IS NULL OR max_duration_seconds < %(duration)s
+        THEN %(duration)s ELSE max_duration_seconds END,
+    last_run_id = %(run_id)s, last_status = %(status)s, last_finished_at = %(at)s
+WHERE task_uuid = %(task_uuid)s
+"""
+
+
+class RunStatsProjection(Projection):
+    """Aggregates each task's run outcomes."""
+
+    name = "run_stats"
+    tables = ("task_run_stats", "task_run_stats_runs")
+
+    @handles(TaskRun.Requested)
+    def run_requested(self, event: TaskRun.Requested, position: int, tx: Tx) -> None:
+        params = {"run_id": event.originator_id, "task_uuid": event.task_id}
+        tx.execute(REMEMBER_RUN, params)
+        tx.execute(COUNT_REQUEST, params)
+
+    @handles(TaskRun.Succeeded, TaskRun.Failed)
+    def run_finished(self, event: Any, position: int, tx: Tx) -> None:
+        row = tx.one(TASK_OF_RUN, {"run_id": event.originator_id})
+        if row is None:
+            return
+        succeeded = isinstance(event, TaskRun.Succeeded)
+        tx.execute(
+            COUNT_OUTCOME,
+            {
+                "task_uuid": row["task_uuid"],
+                "run_id": event.originator_id,
+                "succeeded": int(succeeded),
+                "failed": int(not succeeded),
+                "duration": float(event.duration_seconds),
+                "status": "succeeded" if succeeded else "failed",
+                "at": event.timestamp,
+            },
+        )

@@ -1,0 +1,88 @@
+"""The `runs` read table: one row per run with its latest status and outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.task_run import TaskRun
+from projections.base import Projection, handles, to_json
+from projections.ports import Tx
+
+INSERT_RUN = """
+INSERT INTO runs (id, task_uuid, task_name, task_version, status, attempt, trigger, nominal_time,
+                  priority, params, requested_at, reason, correlation_id, position)
+VALUES (%(id)s, %(task_uuid)s, %(task_name)s, %(task_version)s, 'pending', 0, %(trigger)s,
+        %(nominal_time)s, %(priority)s, %(params)s, %(at)s, %(reason)s, %(correlation_id)s,
+        %(position)s)
+ON CONFLICT (id) DO NOTHING
+"""
+MARK_ASSIGNED = """
+UPDATE runs SET status = 'assigned', worker_id = %(worker_id)s, attempt = %(attempt)s,
+                assigned_at = %(at)s, reason = NULL
+WHERE id = %(id)s
+"""
+MARK_STARTED = "UPDATE runs SET status = 'running', started_at = %(at)s WHERE id = %(id)s"
+MARK_FINISHED = """
+UPDATE runs SET status = %(status)s, finished_at = %(at)s, exit_code = %(exit_code)s,
+                duration_seconds = %(duration)s, output = %(output)s, error = %(error)s
+WHERE id = %(id)s
+"""
+
+
+class RunsProjection(Projection):
+    """Keeps the runs table."""
+
+    name = "runs"
+    tables = ("runs",)
+
+    @handles(TaskRun.Requested)
+    def run_requested(self, event: TaskRun.Requested, position: int, tx: Tx) -> None:
+        tx.execute(
+            INSERT_RUN,
+            {
+                "id": event.originator_id,
+                "task_uuid": event.task_id,
+                "task_name": event.task["name"],
+                "task_version": event.task_version,
+                "trigger": event.trigger,
+                "nominal_time": event.nominal_time,
+                "priority": event.task.get("priority", "normal"),
+                "params": to_json(event.params),
+                "at": event.timestamp,
+                "reason": "waiting for an eligible worker",
+                "correlation_id": event.metadata.get("correlation_id"),
+                "position": position,
+            },
+        )
+
+    @handles(TaskRun.Assigned)
+    def run_assigned(self, event: TaskRun.Assigned, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_ASSIGNED,
+            {
+                "id": event.originator_id,
+                "worker_id": event.worker_id,
+                "attempt": event.attempt,
+                "at": event.timestamp,
+            },
+        )
+
+    @handles(TaskRun.Started)
+    def run_started(self, event: TaskRun.Started, position: int, tx: Tx) -> None:
+        tx.execute(MARK_STARTED, {"id": event.originator_id, "at": event.timestamp})
+
+    @handles(TaskRun.Succeeded, TaskRun.Failed)
+    def run_finished(self, event: Any, position: int, tx: Tx) -> None:
+        failed = isinstance(event, TaskRun.Failed)
+        tx.execute(
+            MARK_FINISHED,
+            {
+                "id": event.originator_id,
+                "status": "failed" if failed else "succeeded",
+                "at": event.timestamp,
+                "exit_code": event.exit_code,
+                "duration": event.duration_seconds,
+                "output": event.output,
+                "error": event.error if failed else None,
+            },
+        )

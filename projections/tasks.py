@@ -1,0 +1,106 @@
+"""The `tasks` read table: one row per task, numbered 1, 2, 3… in log order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.cron import next_fire_time
+from domain.task import Task
+from projections.base import Projection, from_json, handles, to_json
+from projections.ports import Tx
+
+INSERT_TASK = """
+INSERT INTO tasks (uuid, number, name, status, pause_reason, priority, schedule, version, spec,
+                   created_at, updated_at, next_fire_at, position)
+VALUES (%(uuid)s,
+        (SELECT COALESCE(MAX(number), 0) + 1 FROM tasks),
+        %(name)s, 'active', NULL, %(priority)s, %(schedule)s, %(version)s, %(spec)s,
+        %(at)s, %(at)s, %(next_fire_at)s, %(position)s)
+ON CONFLICT (uuid) DO NOTHING
+"""
+SELECT_SPEC = "SELECT spec, status FROM tasks WHERE uuid = %(uuid)s"
+UPDATE_SPEC = """
+UPDATE tasks SET name = %(name)s, priority = %(priority)s, schedule = %(schedule)s,
+                 spec = %(spec)s, version = %(version)s, updated_at = %(at)s,
+                 next_fire_at = %(next_fire_at)s, position = %(position)s
+WHERE uuid = %(uuid)s
+"""
+UPDATE_STATUS = """
+UPDATE tasks SET status = %(status)s, pause_reason = %(pause_reason)s, version = %(version)s,
+                 updated_at = %(at)s, next_fire_at = %(next_fire_at)s, position = %(position)s
+WHERE uuid = %(uuid)s
+"""
+
+
+def _next_fire(spec: dict[str, Any], status: str, after: datetime) -> datetime | None:
+    # Computed from the event's own time, so a rebuild yields the same value.
+    if status != "active" or not spec.get("schedule"):
+        return None
+    return next_fire_time(spec["schedule"], spec.get("timezone", "UTC"), after)
+
+
+class TasksProjection(Projection):
+    """Keeps the tasks table; the number is the count of tasks created before, plus one."""
+
+    name = "tasks"
+    tables = ("tasks",)
+
+    @handles(Task.Created)
+    def task_created(self, event: Task.Created, position: int, tx: Tx) -> None:
+        spec = event.spec
+        tx.execute(
+            INSERT_TASK,
+            {
+                "uuid": event.originator_id,
+                "name": spec["name"],
+                "priority": spec["priority"],
+                "schedule": spec.get("schedule"),
+                "version": event.originator_version,
+                "spec": to_json(spec),
+                "at": event.timestamp,
+                "next_fire_at": _next_fire(spec, "active", event.timestamp),
+                "position": position,
+            },
+        )
+
+    @handles(Task.Updated)
+    def task_updated(self, event: Task.Updated, position: int, tx: Tx) -> None:
+        row = tx.one(SELECT_SPEC, {"uuid": event.originator_id})
+        if row is None:
+            return
+        spec = {**from_json(row["spec"]), **event.changes}
+        tx.execute(
+            UPDATE_SPEC,
+            {
+                "uuid": event.originator_id,
+                "name": spec["name"],
+                "priority": spec["priority"],
+                "schedule": spec.get("schedule"),
+                "spec": to_json(spec),
+                "version": event.originator_version,
+                "at": event.timestamp,
+                "next_fire_at": _next_fire(spec, row["status"], event.timestamp),
+                "position": position,
+            },
+        )
+
+    @handles(Task.Paused, Task.Resumed, Task.Deleted)
+    def task_status_changed(self, event: Any, position: int, tx: Tx) -> None:
+        status = {Task.Paused: "paused", Task.Resumed: "active", Task.Deleted: "deleted"}[
+            type(event)
+        ]
+        row = tx.one(SELECT_SPEC, {"uuid": event.originator_id})
+        spec = from_json(row["spec"]) if row else {}
+        tx.execute(
+            UPDATE_STATUS,
+            {
+                "uuid": event.originator_id,
+                "status": status,
+                "pause_reason": getattr(event, "reason", None) if status == "paused" else None,
+                "version": event.originator_version,
+                "at": event.timestamp,
+                "next_fire_at": _next_fire(spec, status, event.timestamp),
+                "position": position,
+            },
+        )

@@ -1,0 +1,114 @@
+"""Starts the real `scheduler` process and drives it over HTTP, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+SCHEDULER = Path(sys.executable).with_name("scheduler")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SchedulerProcess:
+    """A running `scheduler up`, restartable on the same data."""
+
+    workdir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of its API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start it and wait until /health answers."""
+        log = (self.workdir / "scheduler.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(SCHEDULER), "up"],
+            cwd=self.workdir,
+            env={**self.env, "SCHEDULER_API__PORT": str(self.port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"scheduler exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"scheduler did not become healthy:\n{self.log_tail()}")
+
+    def stop(self) -> int | None:
+        """SIGTERM, then wait; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of its combined output."""
+        path = self.workdir / "scheduler.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def base_env() -> dict[str, str]:
+    """The parent environment without any SCHEDULER_* settings that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path) -> Iterator[SchedulerProcess]:
+    """`scheduler up` with its embedded defaults (SQLite under ./var, in-process bus)."""
+    env = {**base_env(), "SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS": "1"}
+    proc = SchedulerProcess(workdir=tmp_path, env=env)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def client(scheduler: SchedulerProcess) -> Iterator[httpx.Client]:
+    """An HTTP client for the running scheduler."""
+    with httpx.Client(base_url=scheduler.url, timeout=10) as http:
+        yield http
+
+
+def wait_for_run(client: httpx.Client, run_id: str, timeout: float = 20.0) -> dict:
+    """Poll a run until it has finished; return it."""
+    deadline = time.monotonic() + timeout
+    run: dict = {}
+    while time.monotonic() < deadline:
+        run = client.get(f"/api/runs/{run_id}").json()
+        if run.get("status") in {"succeeded", "failed", "timed_out", "cancelled"}:
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish: {run}")
