@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 
 import uvicorn
-from adapters.executors import default_executors
 
 from adapters.delivery_executor import DeliveryExecutor
+from adapters.executors import default_executors
 from application.dispatcher import Dispatcher
 from application.membership import LocalMembership
 from application.worker_agent import WorkerAgent, WorkerProfile
@@ -32,7 +33,13 @@ def serve_api(container: Container) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully; with these handlers
+    # in place that re-raise only records the stop, so the process can close its threads
+    # and exit 0, as an orchestrator expects from a clean shutdown.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: container.stop.set())
+    server.run()
 
 
 def start_dispatcher(container: Container) -> Dispatcher:

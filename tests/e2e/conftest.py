@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,14 +43,14 @@ class SchedulerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start it and wait until /health answers."""
-        log = (self.workdir / "scheduler.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(SCHEDULER), "up"],
-            cwd=self.workdir,
-            env={**self.env, "SCHEDULER_API__PORT": str(self.port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.workdir / "scheduler.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(SCHEDULER), "up"],
+                cwd=self.workdir,
+                env={**self.env, "SCHEDULER_API__PORT": str(self.port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -83,16 +85,35 @@ def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
 
 
-@pytest.fixture
-def scheduler(tmp_path: Path) -> Iterator[SchedulerProcess]:
+@contextmanager
+def running_scheduler(workdir: Path) -> Iterator[SchedulerProcess]:
     """`scheduler up` with its embedded defaults (SQLite under ./var, in-process bus)."""
     env = {**base_env(), "SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS": "1"}
-    proc = SchedulerProcess(workdir=tmp_path, env=env)
+    proc = SchedulerProcess(workdir=workdir, env=env)
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchedulerProcess]:
+    """One `scheduler up` shared by a test module (tests use unique task names)."""
+    with running_scheduler(tmp_path_factory.mktemp("scheduler")) as proc:
+        yield proc
+
+
+@pytest.fixture
+def fresh_scheduler(tmp_path: Path) -> Iterator[SchedulerProcess]:
+    """A `scheduler up` of this test's own, on empty storage."""
+    with running_scheduler(tmp_path) as proc:
+        yield proc
+
+
+def unique(prefix: str) -> str:
+    """A task name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

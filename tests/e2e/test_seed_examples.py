@@ -33,25 +33,25 @@ def curl(command: str, port: int) -> dict:
     return {"status": int(status), "body": json.loads(body)}
 
 
-def test_the_three_seed_examples_work_verbatim(scheduler: SchedulerProcess) -> None:
-    (scheduler.workdir / "process_data.py").write_text("print('processed daily data')\n")
+def test_the_three_seed_examples_work_verbatim(fresh_scheduler: SchedulerProcess) -> None:
+    (fresh_scheduler.workdir / "process_data.py").write_text("print('processed daily data')\n")
 
-    created = curl(CREATE, scheduler.port)
+    created = curl(CREATE, fresh_scheduler.port)
     assert created["status"] == 201, created
     assert created["body"]["id"] == 1
     assert created["body"]["name"] == "data_processing"
     assert created["body"]["next_fire_at"] is not None
 
-    fetched = curl(GET, scheduler.port)
+    fetched = curl(GET, fresh_scheduler.port)
     assert fetched["status"] == 200
     assert fetched["body"]["description"] == "处理每日数据"
     assert fetched["body"]["retry_count"] == 3
 
-    triggered = curl(TRIGGER, scheduler.port)
+    triggered = curl(TRIGGER, fresh_scheduler.port)
     assert triggered["status"] == 202, triggered
     run_id = triggered["body"]["run_id"]
 
-    with httpx.Client(base_url=scheduler.url, timeout=10) as client:
+    with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
         run = wait_for_run(client, run_id)
     assert run["status"] == "succeeded", run
     assert run["exit_code"] == 0

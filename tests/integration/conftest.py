@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from entrypoints.settings import load_settings
 
 from entrypoints.bootstrap import Container, build_container
+from entrypoints.settings import load_settings
 from tests.servers import fresh_postgres_database
 
 
