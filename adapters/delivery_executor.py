@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from adapters.executors import ExecutionRequest, ExecutionResult, ExecutorRegistry
@@ -13,6 +14,8 @@ class DeliveryExecutor:
 
     def __init__(self, registry: ExecutorRegistry) -> None:
         self._registry = registry
+        self._running: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
 
     def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> ExecutionResult:
         """Execute one attempt; unknown executors fail the attempt with a clear error."""
@@ -27,4 +30,17 @@ class DeliveryExecutor:
             timeout_seconds=float(delivery.timeout_seconds) or None,
             params=dict(delivery.params),
         )
-        return self._registry.get(delivery.executor).execute(request, on_started)
+        key = (request.run_id, request.attempt)
+        with self._lock:
+            self._running.add(key)
+        try:
+            return self._registry.get(delivery.executor).execute(request, on_started)
+        finally:
+            with self._lock:
+                self._running.discard(key)
+
+    def cancel_all(self) -> int:
+        """Kill every attempt running now; returns how many were cancelled."""
+        with self._lock:
+            running = list(self._running)
+        return sum(self._registry.cancel(run_id, attempt) for run_id, attempt in running)

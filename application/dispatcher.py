@@ -292,3 +292,6 @@ class Dispatcher:
                 continue
             if not busy:
                 self._wakeup.wait(generation, self._poll)
+        # Record what workers reported while we were stopping, so no outcome is dropped.
+        while self.record_reports():
+            pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,8 @@ class RunExecutor(Protocol):
     """Runs one attempt (adapters.executors provides the real ones)."""
 
     def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> Any: ...
+
+    def cancel_all(self) -> int: ...
 
 
 class WorkerAgent:
@@ -100,8 +103,20 @@ class WorkerAgent:
                 continue
             for delivery in self._bus.receive_deliveries(worker_id, free, timeout=self._poll):
                 self._accept(delivery)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._finish_or_cancel(grace_seconds)
         self._membership.deregister(worker_id, "stopped")
+
+    def _finish_or_cancel(self, grace_seconds: float) -> None:
+        # Drain: take nothing new, let running attempts end within the grace period,
+        # then kill what is left so no child process outlives its worker.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_seconds
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.running:
+            cancelled = self._run.cancel_all()
+            logger.warning("cancelled %d running attempts at shutdown", cancelled)
+        self._pool.shutdown(wait=True)
 
     def _beat_until(self, stop: threading.Event) -> None:
         assert self.worker_id is not None

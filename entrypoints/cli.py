@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _fail_on_unreachable(action: str, error: Exception) -> click.ClickException:
-    return click.ClickException(f"{action}: {type(error).__name__}: {error}")
+    # Driver messages can echo the connection string: never print a password.
+    message = re.sub(r"password=\S+", "password=***", str(error))
+    return click.ClickException(f"{action}: {type(error).__name__}: {message}")
 
 
 config_option = click.option(
@@ -52,17 +55,18 @@ def main() -> None:
     """
 
 
+# Commands import their process modules lazily so that `--help` and config errors are fast.
 @main.command()
 @config_option
 def up(config: Path | None) -> None:
     """Run everything in one process: API, projections, dispatcher and a local worker."""
-    from entrypoints.processes import run_up
+    from entrypoints.processes import StartupError, run_up
 
     settings = _settings(config)
     _configure_logging(settings)
     try:
         run_up(settings)
-    except OSError as error:
+    except (StartupError, OSError) as error:
         raise _fail_on_unreachable("cannot start", error) from None
 
 
@@ -70,11 +74,14 @@ def up(config: Path | None) -> None:
 @config_option
 def api(config: Path | None) -> None:
     """Run the HTTP API alone (projections and dispatchers run elsewhere)."""
-    from entrypoints.processes import run_api
+    from entrypoints.processes import StartupError, run_api
 
     settings = _settings(config)
     _configure_logging(settings)
-    run_api(settings)
+    try:
+        run_api(settings)
+    except (StartupError, OSError) as error:
+        raise _fail_on_unreachable("cannot start", error) from None
 
 
 @main.command()
@@ -90,5 +97,7 @@ def migrate(config: Path | None) -> None:
         applied = apply_migrations(database)
         database.close()
     except Exception as error:
-        raise _fail_on_unreachable(f"cannot migrate {settings.database.url}", error) from None
+        raise _fail_on_unreachable(
+            f"cannot migrate {settings.masked_database_url}", error
+        ) from None
     click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")

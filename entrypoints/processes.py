@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import threading
 
 import uvicorn
 
@@ -19,7 +20,20 @@ from entrypoints.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LEASE_HEARTBEATS = 3  # a worker is live while it missed fewer than three heartbeats
+LEASE_HEARTBEATS = 3
+
+
+class StartupError(Exception):
+    """The process could not reach its database or create its tables."""
+
+
+def _build(settings: Settings) -> Container:
+    try:
+        return build_container(settings)
+    except Exception as error:  # any driver error here means "cannot start": say which store
+        raise StartupError(
+            f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
+        ) from error  # a worker is live while it missed fewer than three heartbeats
 
 
 def serve_api(container: Container) -> None:
@@ -42,8 +56,8 @@ def serve_api(container: Container) -> None:
     server.run()
 
 
-def start_dispatcher(container: Container) -> Dispatcher:
-    """Run a dispatcher in a background thread of this process."""
+def start_dispatcher(container: Container, stop: threading.Event) -> threading.Thread:
+    """Run a dispatcher in a background thread of this process until `stop`."""
     settings = container.settings
     dispatcher = Dispatcher(
         container.app,
@@ -57,11 +71,10 @@ def start_dispatcher(container: Container) -> Dispatcher:
         poll_interval=settings.dispatcher.poll_interval_seconds,
         observer=container.metrics,
     )
-    container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
-    return dispatcher
+    return container.start_thread("dispatcher", dispatcher.run_forever, stop)
 
 
-def start_local_worker(container: Container) -> WorkerAgent:
+def start_local_worker(container: Container, stop: threading.Event) -> threading.Thread:
     """Run a worker in a background thread of this process, registered in the log."""
     settings = container.settings.worker
     profile = WorkerProfile(
@@ -79,26 +92,39 @@ def start_local_worker(container: Container) -> WorkerAgent:
         heartbeat_interval=settings.heartbeat_interval_seconds,
     )
     agent.start()
-    container.start_thread("worker", agent.run_forever, container.stop)
-    return agent
+    return container.start_thread(
+        "worker", agent.run_forever, stop, settings.shutdown_grace_seconds
+    )
 
 
 def run_up(settings: Settings) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
-    container = build_container(settings)
+    container = _build(settings)
+    worker_stop, dispatcher_stop = threading.Event(), threading.Event()
+    worker: threading.Thread | None = None
+    dispatcher: threading.Thread | None = None
     try:
         container.start_projections()
-        start_dispatcher(container)
-        start_local_worker(container)
+        dispatcher = start_dispatcher(container, dispatcher_stop)
+        worker = start_local_worker(container, worker_stop)
         logger.info("scheduler up on http://%s:%s", settings.api.host, settings.api.port)
         serve_api(container)
     finally:
+        # Stop in dependency order: the worker finishes (or cancels) its runs and reports,
+        # the dispatcher records those reports, then projections and connections close.
+        worker_stop.set()
+        if worker is not None:
+            worker.join(settings.worker.shutdown_grace_seconds + 5)
+        dispatcher_stop.set()
+        container.log_wakeup.ring()
+        if dispatcher is not None:
+            dispatcher.join(10)
         container.close()
 
 
 def run_api(settings: Settings) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
-    container = build_container(settings)
+    container = _build(settings)
     try:
         serve_api(container)
     finally:

@@ -108,6 +108,7 @@ class WorkerSettings(_Section):
     )
     queues: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     output_tail_bytes: int = Field(65_536, ge=1_024, le=16_777_216)
+    shutdown_grace_seconds: float = Field(20.0, ge=0, le=3_600)
 
 
 class ProjectionSettings(_Section):

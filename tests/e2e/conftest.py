@@ -86,9 +86,11 @@ def base_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_scheduler(workdir: Path) -> Iterator[SchedulerProcess]:
+def running_scheduler(
+    workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[SchedulerProcess]:
     """`scheduler up` with its embedded defaults (SQLite under ./var, in-process bus)."""
-    env = {**base_env(), "SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS": "1"}
+    env = {**base_env(), "SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS": "1", **(extra_env or {})}
     proc = SchedulerProcess(workdir=workdir, env=env)
     proc.start()
     try:
