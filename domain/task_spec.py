@@ -110,6 +110,15 @@ class TaskSpec(BaseModel):
         bad = [name for name in value if not ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"invalid variable names {bad}: use letters, digits and _")
+        if any("\x00" in v for v in value.values()):
+            raise ValueError("values must not contain NUL characters")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _args_have_no_nul(cls, value: list[str]) -> list[str]:
+        if any("\x00" in arg for arg in value):
+            raise ValueError("arguments must not contain NUL characters")
         return value
 
     @field_validator("command")

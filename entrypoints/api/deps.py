@@ -13,6 +13,8 @@ from domain.errors import NotFoundError
 from entrypoints.bootstrap import Container
 from projections.queries import ReadModel
 
+MAX_TASK_NUMBER = 2**31 - 1  # the tasks.number column is a 32-bit integer
+
 
 def get_container(request: Request) -> Container:
     """The process's container, set by create_api."""
@@ -58,7 +60,8 @@ def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[
     """A task resource by number, UUID or name; raises NotFoundError."""
     task: dict[str, Any] | None
     if ref.isdigit():
-        task = read_model.task_by_number(int(ref))
+        number = int(ref)
+        task = read_model.task_by_number(number) if number <= MAX_TASK_NUMBER else None
     elif (task_uuid := _parse_uuid(ref)) is not None:
         task = read_model.task_by_uuid(task_uuid)
     else:

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/events", tags=["events"])
 @router.get("", response_model=EventsPublic)
 def list_events(
     container: ContainerDep,
-    after: Annotated[int, Query(ge=0, description="Return events after this position.")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Events after this position.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> dict[str, Any]:
     """Events after a position, oldest first; page with next_after."""

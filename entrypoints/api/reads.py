@@ -11,6 +11,12 @@ def ensure_position(container: Container, min_position: int | None) -> None:
     """Honour ?min_position: wait (bounded) for the views, else answer 503 to retry."""
     if min_position is None:
         return
+    head = container.app.head_position()
+    if min_position > head:
+        raise HTTPException(
+            status_code=422,
+            detail=f"min_position {min_position} is beyond the log head ({head})",
+        )
     reached = container.waiter.wait(
         min_position, container.projection_names, container.settings.api.read_wait_timeout_seconds
     )

@@ -41,8 +41,8 @@ def list_runs(
         Query(pattern=RUN_STATUS_PATTERN),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict[str, Any]:
     """Runs, newest first, by task and status."""
     ensure_position(container, min_position)
@@ -60,7 +60,7 @@ def get_run(
     run_id: str,
     container: ContainerDep,
     read_model: ReadModelDep,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict[str, Any]:
     """One run: status, attempt, worker, exit code, output tail, error."""
     ensure_position(container, min_position)

@@ -32,7 +32,8 @@ from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 MinPosition = Annotated[
-    int | None, Query(ge=0, description="Wait (bounded) until the views reach this position.")
+    int | None,
+    Query(ge=0, le=2**62, description="Wait (bounded) for the views to reach it."),
 ]
 
 
@@ -60,7 +61,7 @@ def list_tasks(
     ] = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     """List tasks by number; deleted tasks only with status=deleted."""
@@ -189,7 +190,7 @@ def list_task_runs(
     read_model: ReadModelDep,
     status_filter: Annotated[str | None, Query(alias="status", max_length=30)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """A task's runs, newest first."""
     task = resolve_task(read_model, container, ref)
