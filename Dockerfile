@@ -1,0 +1,18 @@
+# The scheduler image: the pinned dependencies, then the code; runs `scheduler up` by default.
+FROM python:3.11-slim
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY pyproject.toml ./
+COPY domain ./domain
+COPY application ./application
+COPY projections ./projections
+COPY adapters ./adapters
+COPY entrypoints ./entrypoints
+COPY migrations ./migrations
+COPY config ./config
+RUN pip install --no-cache-dir --no-deps -e .
+ENV SCHEDULER_API__HOST=0.0.0.0
+EXPOSE 8080
+ENTRYPOINT ["scheduler"]
+CMD ["up", "--config", "config/development.toml"]
