@@ -41,14 +41,14 @@ def build_database(settings: Settings) -> Database:
     """The read-table database named by `[database] url`."""
     if settings.database_kind == "postgres":
         return PostgresDatabase(
-            _conninfo(settings),
+            postgres_conninfo(settings),
             pool_size=settings.database.pool_size,
             timeout_seconds=settings.database.connection_timeout_seconds,
         )
     return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
 
 
-def _conninfo(settings: Settings) -> str:
+def postgres_conninfo(settings: Settings) -> str:
     info = settings.postgres_conninfo
     return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
 
@@ -137,7 +137,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     if settings.database_kind == "postgres":
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
         container.start_thread(
-            "pg-listener", listen_forever, _conninfo(settings), log_wakeup, container.stop
+            "pg-listener", listen_forever, postgres_conninfo(settings), log_wakeup, container.stop
         )
     return container
 
