@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from uuid import UUID
 
 from adapters.executors import ExecutionRequest, ExecutionResult, ExecutorRegistry
 from application.messages import Delivery
@@ -38,6 +39,10 @@ class DeliveryExecutor:
         finally:
             with self._lock:
                 self._running.discard(key)
+
+    def cancel(self, run_id: UUID, attempt: int) -> bool:
+        """Kill one running attempt; False when it is not running here."""
+        return self._registry.cancel(str(run_id), attempt)
 
     def cancel_all(self) -> int:
         """Kill every attempt running now; returns how many were cancelled."""

@@ -25,11 +25,20 @@ class ViewCountsCollector(Collector):
         try:
             tasks = self._db.query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
             runs = self._db.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+            workers = self._db.query("SELECT status, COUNT(*) AS n FROM workers GROUP BY status")
+            load = self._db.query("SELECT name, running FROM workers WHERE status <> 'gone'")
             positions = self._db.query("SELECT projection, position FROM projection_tracking")
         except Exception:  # a scrape must not fail because the database blinked
             return
         yield _gauge("scheduler_tasks", "Tasks by status.", "status", tasks, "status")
         yield _gauge("scheduler_runs", "Runs by status.", "status", runs, "status")
+        yield _gauge("scheduler_workers", "Workers by status.", "status", workers, "status")
+        in_flight = GaugeMetricFamily(
+            "scheduler_worker_in_flight", "Unfinished runs held by each worker.", labels=["worker"]
+        )
+        for row in load:
+            in_flight.add_metric([row["name"]], float(row["running"]))
+        yield in_flight
         family = GaugeMetricFamily(
             "scheduler_projection_position", "Last log position applied.", labels=["projection"]
         )
@@ -75,6 +84,11 @@ class Metrics:
             "Worker reports rejected because their attempt was superseded.",
             registry=self.registry,
         )
+        self.recoveries = Counter(
+            "scheduler_recoveries",
+            "Runs requeued because their worker was lost.",
+            registry=self.registry,
+        )
         if database is not None:
             self.registry.register(ViewCountsCollector(database))
 
@@ -89,3 +103,7 @@ class Metrics:
     def stale_report(self) -> None:
         """Count a rejected stale report."""
         self.stale_reports.inc()
+
+    def recovered(self, count: int) -> None:
+        """Count runs requeued after their worker was lost."""
+        self.recoveries.inc(count)

@@ -1,24 +1,30 @@
-"""The dispatcher: follows the log, assigns pending runs to live workers, records reports."""
+"""The dispatcher: follows the log, assigns runs, records reports, recovers what is lost."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.bus import Bus
+from application.bus import Bus, Received
 from application.liveness import LivenessStore
-from application.messages import Delivery, Report
+from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
 from application.scheduler_app import SchedulerApp
+from domain.context import CommandContext
 from domain.task_run import ReportOutcome, TaskRun
 from domain.task_spec import PRIORITY_RANK
 from domain.worker import Worker
 
 logger = logging.getLogger(__name__)
+
+FINISHED_REMEMBERED = 50_000  # finished runs kept to fence workers still running them
 
 
 class DispatchObserver(Protocol):
@@ -29,6 +35,8 @@ class DispatchObserver(Protocol):
     def run_dispatched(self, latency_seconds: float) -> None: ...
 
     def stale_report(self) -> None: ...
+
+    def recovered(self, count: int) -> None: ...
 
 
 class NullObserver:
@@ -43,6 +51,22 @@ class NullObserver:
     def stale_report(self) -> None:
         """Ignore."""
 
+    def recovered(self, count: int) -> None:
+        """Ignore."""
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """The dispatcher's knobs, all in seconds except counts."""
+
+    lease_seconds: float = 15.0
+    deadline_grace_seconds: float = 30.0
+    republish_after_seconds: float = 10.0
+    max_recoveries: int = 3
+    batch_size: int = 200
+    poll_interval: float = 1.0
+    maintenance_interval: float = 1.0
+
 
 @dataclass
 class OpenRun:
@@ -53,10 +77,11 @@ class OpenRun:
     priority_rank: int
     task: dict[str, Any]
     params: dict[str, str]
-    requested_at: Any
+    requested_at: datetime
     worker_id: UUID | None = None
     attempt: int = 0
-    started: bool = False
+    started_at: datetime | None = None
+    published_at: float = 0.0  # monotonic time of the last delivery of this attempt
 
     def sort_key(self) -> tuple[int, int]:
         """Highest priority first, then first come first served."""
@@ -65,7 +90,7 @@ class OpenRun:
 
 @dataclass
 class WorkerSlot:
-    """What the dispatcher knows of a worker: capabilities and the runs it holds."""
+    """What the dispatcher knows of a worker: capabilities, status and the runs it holds."""
 
     worker_id: UUID
     name: str
@@ -73,6 +98,7 @@ class WorkerSlot:
     queues: frozenset[str]
     labels: dict[str, str]
     capacity: int
+    status: str = "active"
     running: set[UUID] = field(default_factory=set)
 
     def accepts(self, task: dict[str, Any]) -> bool:
@@ -102,24 +128,27 @@ class Dispatcher:
         wakeup: Wakeup,
         *,
         name: str = "dispatcher",
-        lease_seconds: float = 15.0,
-        batch_size: int = 200,
-        poll_interval: float = 1.0,
+        policy: DispatchPolicy | None = None,
         observer: DispatchObserver | None = None,
+        monotonic: Any = time.monotonic,
     ) -> None:
         self._app = app
         self._bus = bus
         self._liveness = liveness
         self._clock = clock
         self._wakeup = wakeup
-        self._actor = name
-        self._lease = timedelta(seconds=lease_seconds)
-        self._batch = batch_size
-        self._poll = poll_interval
+        self.name = name
+        self.policy = policy or DispatchPolicy()
         self._observer = observer or NullObserver()
+        self._monotonic = monotonic
         self.position = 0
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
+        self._started_at = clock.now()
+        self._last_maintenance = 0.0
+        self.finished_attempts: OrderedDict[UUID, int] = OrderedDict()
+        self._pumped: queue.Queue[Received[Report]] | None = None
+        self._live = False  # becomes True once the log has been replayed at start
 
     # Following the log
 
@@ -134,10 +163,10 @@ class Dispatcher:
         return total
 
     def _apply(self, position: int, event: Any) -> None:
-        run_id = event.originator_id
+        key = event.originator_id
         if isinstance(event, TaskRun.Requested):
-            self.open_runs[run_id] = OpenRun(
-                run_id=run_id,
+            self.open_runs[key] = OpenRun(
+                run_id=key,
                 position=position,
                 priority_rank=PRIORITY_RANK.get(event.task.get("priority", "normal"), 1),
                 task=event.task,
@@ -145,58 +174,126 @@ class Dispatcher:
                 requested_at=event.timestamp,
             )
         elif isinstance(event, TaskRun.Assigned):
-            run = self.open_runs.get(run_id)
-            if run is not None:
+            if run := self.open_runs.get(key):
                 self._release(run)
-                run.worker_id, run.attempt, run.started = event.worker_id, event.attempt, False
-                slot = self.workers.get(event.worker_id)
-                if slot is not None:
-                    slot.running.add(run_id)
+                run.worker_id, run.attempt, run.started_at = event.worker_id, event.attempt, None
+                if slot := self.workers.get(event.worker_id):
+                    slot.running.add(key)
         elif isinstance(event, TaskRun.Started):
-            run = self.open_runs.get(run_id)
-            if run is not None:
-                run.started = True
+            if run := self.open_runs.get(key):
+                run.started_at = event.timestamp
                 self._observer.run_dispatched((event.timestamp - run.requested_at).total_seconds())
-        elif isinstance(event, TaskRun.Succeeded | TaskRun.Failed):
-            run = self.open_runs.pop(run_id, None)
-            if run is not None:
+        elif isinstance(event, TaskRun.Requeued):
+            if run := self.open_runs.get(key):
                 self._release(run)
+                run.worker_id, run.started_at = None, None
+        elif isinstance(event, TaskRun.Succeeded | TaskRun.Failed | TaskRun.TimedOut):
+            if run := self.open_runs.pop(key, None):
+                self._release(run)
+            self.finished_attempts[key] = event.attempt
+            while len(self.finished_attempts) > FINISHED_REMEMBERED:
+                self.finished_attempts.popitem(last=False)
         elif isinstance(event, Worker.Registered):
-            self.workers[run_id] = WorkerSlot(
-                worker_id=run_id,
+            self.workers[key] = WorkerSlot(
+                worker_id=key,
                 name=event.name,
                 executors=frozenset(event.executors),
                 queues=frozenset(event.queues),
                 labels=dict(event.labels),
                 capacity=event.max_concurrent_tasks,
             )
-        elif isinstance(event, Worker.Deregistered):
-            self.workers.pop(run_id, None)
+        elif isinstance(event, Worker.Draining | Worker.Lost | Worker.Deregistered):
+            if slot := self.workers.get(key):
+                slot.status = {
+                    Worker.Draining: "draining",
+                    Worker.Lost: "lost",
+                    Worker.Deregistered: "gone",
+                }[type(event)]
+                if self._live and isinstance(event, Worker.Draining):
+                    # A drain asked for through the API reaches the worker this way.
+                    self._bus.publish_control(Control("drain", key))
+                if isinstance(event, Worker.Deregistered):
+                    self._bus.drop_inbox(key)
 
     def _release(self, run: OpenRun) -> None:
-        if run.worker_id is not None and run.worker_id in self.workers:
-            self.workers[run.worker_id].running.discard(run.run_id)
+        if run.worker_id is not None and (slot := self.workers.get(run.worker_id)):
+            slot.running.discard(run.run_id)
 
-    # Acting
+    # Reports from workers
 
     def record_reports(self) -> int:
-        """Record a batch of worker reports in one save; returns how many were handled."""
-        reports = self._bus.receive_reports(self._batch, timeout=0)
-        if not reports:
+        """Record a batch of reports in one save, acknowledge them, confirm to workers."""
+        received = self._take_reports()
+        if not received:
             return 0
-        for report, outcome in self._app.record_reports(reports, self._clock.now()):
+        reports = [r.message for r in received]
+        now = self._clock.now()
+        for report in reports:
+            if report.run_id is None:
+                self._record_membership(report, now)
+        for report, outcome in self._app.record_reports(reports, now):
             self._observe(report, outcome)
-        return len(reports)
+            if report.is_final and report.run_id is not None:
+                self._bus.publish_control(
+                    Control("recorded", report.worker_id, report.run_id, report.attempt)
+                )
+        self._bus.ack_reports([r.token for r in received])
+        return len(received)
+
+    def _take_reports(self) -> list[Received[Report]]:
+        if self._pumped is None:
+            return self._bus.receive_reports(self.name, self.policy.batch_size, timeout=0)
+        taken: list[Received[Report]] = []
+        while len(taken) < self.policy.batch_size:
+            try:
+                taken.append(self._pumped.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _pump_reports(self, stop: threading.Event) -> None:
+        # Blocks on the bus so that a report wakes the dispatcher at once, whatever the bus.
+        assert self._pumped is not None
+        while not stop.is_set():
+            try:
+                received = self._bus.receive_reports(self.name, self.policy.batch_size, timeout=1.0)
+            except Exception:  # the bus is down: back off, the work waits in the bus
+                logger.warning("cannot receive reports; retrying", exc_info=True)
+                stop.wait(1.0)
+                continue
+            for item in received:
+                self._pumped.put(item)
+            if received:
+                self._wakeup.ring()
+
+    def _record_membership(self, report: Report, now: datetime) -> None:
+        ctx = CommandContext(f"worker:{report.worker_id}", now, report.worker_id)
+        try:
+            if report.kind == "registered":
+                self._app.register_worker_once(report.worker_id, report.profile or {}, ctx)
+                self._bus.publish_control(Control("recorded", report.worker_id))
+            elif report.kind == "draining":
+                worker = self._app.get_worker(report.worker_id)
+                if worker.drain("worker is shutting down", ctx):
+                    self._app.save(worker)
+            elif report.kind == "deregistered":
+                worker = self._app.get_worker(report.worker_id)
+                if worker.deregister("worker stopped", ctx):
+                    self._app.save(worker)
+        except Exception:  # one bad membership report must not block the others
+            logger.exception("membership report failed", extra={"kind": report.kind})
 
     def _observe(self, report: Report, outcome: ReportOutcome) -> None:
         if outcome is ReportOutcome.STALE:
             self._observer.stale_report()
-        elif outcome is ReportOutcome.APPLIED and report.kind != "started":
+        elif outcome is ReportOutcome.APPLIED and report.is_final:
             self._observer.run_finished(report.kind, report.duration_seconds)
+
+    # Assignment
 
     def assign_pending(self) -> int:
         """Assign pending runs, highest priority first, to the least loaded eligible workers."""
-        live = self._live_workers()
+        live = [w for w in self._live_workers() if w.status == "active"]
         if not live:
             return 0
         wanted: list[tuple[UUID, UUID]] = []
@@ -204,38 +301,30 @@ class Dispatcher:
             (r for r in self.open_runs.values() if r.worker_id is None), key=OpenRun.sort_key
         )
         for run in pending:
-            if len(wanted) >= self._batch or not any(w.free > 0 for w in live):
+            if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in live):
                 break
-            slot = self._least_loaded(live, run)
+            slot = _least_loaded(live, run)
             if slot is None:
                 continue
             slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
             wanted.append((run.run_id, slot.worker_id))
         if not wanted:
             return 0
-        assignments = self._app.assign_runs(wanted, self._actor, self._clock.now())
+        assignments = self._app.assign_runs(wanted, self.name, self._clock.now())
         assigned = {a.run_id for a in assignments}
         for run_id, worker_id in wanted:
-            if run_id not in assigned and worker_id in self.workers:
-                self.workers[worker_id].running.discard(run_id)
+            if run_id not in assigned and (slot := self.workers.get(worker_id)):
+                slot.running.discard(run_id)
         for assignment in assignments:
             run = self.open_runs[assignment.run_id]
             run.worker_id, run.attempt = assignment.worker_id, assignment.attempt
             self._publish(run)
         return len(assignments)
 
-    def republish_unstarted(self) -> int:
-        """Outbox healing: deliver again every assigned run whose start was never reported."""
-        count = 0
-        for run in self.open_runs.values():
-            if run.worker_id is not None and not run.started:
-                self._publish(run)
-                count += 1
-        return count
-
     def _publish(self, run: OpenRun) -> None:
         assert run.worker_id is not None
         task = run.task
+        run.published_at = self._monotonic()
         self._bus.publish_delivery(
             Delivery(
                 run_id=run.run_id,
@@ -253,45 +342,154 @@ class Dispatcher:
         )
 
     def _live_workers(self) -> list[WorkerSlot]:
-        now = self._clock.now()
-        live = []
-        for slot in self.workers.values():
-            seen = self._liveness.last_seen(slot.worker_id)
-            if seen is not None and now - seen <= self._lease:
-                live.append(slot)
-        return live
+        return [w for w in self.workers.values() if not self._lease_expired(w)]
 
-    @staticmethod
-    def _least_loaded(live: list[WorkerSlot], run: OpenRun) -> WorkerSlot | None:
-        eligible = [w for w in live if w.free > 0 and w.accepts(run.task)]
-        if not eligible:
-            return None
-        return min(eligible, key=lambda w: (len(w.running) / w.capacity, w.name, str(w.worker_id)))
+    def _lease_expired(self, slot: WorkerSlot) -> bool:
+        # Before this dispatcher has heard anything, its own start is the last sign of life.
+        seen = self._liveness.last_seen(slot.worker_id) or self._started_at
+        seen = max(seen, self._started_at)
+        return self._clock.now() - seen > timedelta(seconds=self.policy.lease_seconds)
+
+    # Maintenance: outbox healing, recovery, deadlines, fencing of lost workers
+
+    def maintain(self) -> int:
+        """Republish, recover lost workers' runs and enforce deadlines; returns actions taken."""
+        return (
+            self.republish_unstarted()
+            + self.recover_lost_workers()
+            + self.enforce_deadlines()
+            + self.fence_heartbeats()
+        )
+
+    def republish_unstarted(self, force: bool = False) -> int:
+        """Deliver again every assignment whose start was not reported in time (outbox)."""
+        count = 0
+        now = self._monotonic()
+        for run in self.open_runs.values():
+            if run.worker_id is None or run.started_at is not None:
+                continue
+            slot = self.workers.get(run.worker_id)
+            if slot is None or slot.status in ("lost", "gone"):
+                continue
+            if force or now - run.published_at >= self.policy.republish_after_seconds:
+                self._publish(run)
+                count += 1
+        return count
+
+    def recover_lost_workers(self) -> int:
+        """Record workers whose lease expired as lost; requeue runs held by lost or gone ones."""
+        lost: list[tuple[UUID, list[UUID]]] = []
+        for slot in self.workers.values():
+            held = [r for r in slot.running if r in self.open_runs]
+            expired = slot.status in ("active", "draining") and self._lease_expired(slot)
+            if expired or (slot.status in ("lost", "gone") and held):
+                lost.append((slot.worker_id, held))
+        if not lost:
+            return 0
+        requeued = self._app.recover_workers(
+            lost, self.policy.max_recoveries, self.name, self._clock.now()
+        )
+        for worker_id, _ in lost:
+            self._bus.drop_inbox(worker_id)
+        if requeued:
+            self._observer.recovered(len(requeued))
+            logger.warning("requeued %d runs of lost workers", len(requeued))
+        return len(lost)
+
+    def enforce_deadlines(self) -> int:
+        """Time out runs that overran timeout + grace, even if their worker went silent."""
+        now = self._clock.now()
+        overdue: list[OpenRun] = []
+        for run in self.open_runs.values():
+            timeout = int(run.task.get("timeout_seconds") or 0)
+            if run.started_at is None or timeout <= 0:
+                continue
+            deadline = run.started_at + timedelta(
+                seconds=timeout + self.policy.deadline_grace_seconds
+            )
+            if now > deadline:
+                overdue.append(run)
+        if not overdue:
+            return 0
+        error = "deadline exceeded: no result within timeout_seconds + grace"
+        self._app.time_out_runs([r.run_id for r in overdue], error, self.name, now)
+        for run in overdue:
+            if run.worker_id is not None:
+                self._bus.publish_control(Control("cancel", run.worker_id, run.run_id, run.attempt))
+        return len(overdue)
+
+    def fence_heartbeats(self) -> int:
+        """Tell workers to kill attempts the log superseded, and lost workers to rejoin."""
+        controls = 0
+        recent = self._clock.now() - timedelta(seconds=self.policy.maintenance_interval * 5)
+        for worker_id, lease in self._liveness.snapshot().items():
+            slot = self.workers.get(worker_id)
+            if slot is None or lease.at < recent:
+                continue
+            if slot.status in ("lost", "gone"):
+                self._bus.publish_control(Control("rejoin", worker_id))
+                controls += 1
+            for run_id, attempt in lease.running:
+                if self._superseded(run_id, attempt):
+                    self._bus.publish_control(Control("cancel", worker_id, run_id, attempt))
+                    controls += 1
+        return controls
+
+    def _superseded(self, run_id: UUID, attempt: int) -> bool:
+        # Only what the log proves: a newer attempt exists, or the run already ended.
+        # A run this dispatcher has not read yet is never cancelled.
+        run = self.open_runs.get(run_id)
+        if run is not None:
+            return run.attempt > attempt
+        return run_id in self.finished_attempts
 
     # Running
 
     def step(self) -> int:
-        """One round: catch up, record reports, catch up, assign. Returns work done."""
+        """One round: catch up, record reports, catch up, assign, maintain. Returns work done."""
         done = self.follow_log()
         done += self.record_reports()
         done += self.follow_log()
         done += self.assign_pending()
+        now = self._monotonic()
+        if now - self._last_maintenance >= self.policy.maintenance_interval:
+            self._last_maintenance = now
+            done += self.maintain()
         return done
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until stopped, woken by saves and reports, with a timer as fallback."""
+        self._pumped = queue.Queue(maxsize=self.policy.batch_size * 10)
+        pump_stop = threading.Event()
+        pump = threading.Thread(
+            target=self._pump_reports, args=(pump_stop,), name="report-pump", daemon=True
+        )
+        pump.start()
         self.follow_log()
-        self.republish_unstarted()
+        self._live = True
+        self.republish_unstarted(force=True)
         while not stop.is_set():
             generation = self._wakeup.generation()
             try:
                 busy = self.step()
             except Exception:  # a failed round is retried; the log keeps the truth
                 logger.exception("dispatch round failed")
-                stop.wait(self._poll)
+                stop.wait(self.policy.poll_interval)
                 continue
             if not busy:
-                self._wakeup.wait(generation, self._poll)
+                self._wakeup.wait(generation, self.policy.poll_interval)
         # Record what workers reported while we were stopping, so no outcome is dropped.
-        while self.record_reports():
-            pass
+        pump_stop.set()
+        pump.join(5)
+        try:
+            while self.record_reports():
+                pass
+        except Exception:
+            logger.exception("final report recording failed; workers will resend")
+
+
+def _least_loaded(live: list[WorkerSlot], run: OpenRun) -> WorkerSlot | None:
+    eligible = [w for w in live if w.free > 0 and w.accepts(run.task)]
+    if not eligible:
+        return None
+    return min(eligible, key=lambda w: (len(w.running) / w.capacity, w.name, str(w.worker_id)))

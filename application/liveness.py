@@ -2,41 +2,85 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's last heartbeat: when, and which attempts it said it was running."""
+
+    at: datetime
+    running: tuple[tuple[UUID, int], ...] = ()
+    draining: bool = False
 
 
 class LivenessStore(Protocol):
     """Where heartbeats land."""
 
-    def beat(self, worker_id: UUID, at: datetime, running: int) -> None: ...
+    def beat(
+        self,
+        worker_id: UUID,
+        at: datetime,
+        running: tuple[tuple[UUID, int], ...] = (),
+        draining: bool = False,
+    ) -> None: ...
 
     def last_seen(self, worker_id: UUID) -> datetime | None: ...
 
-    def snapshot(self) -> dict[UUID, tuple[datetime, int]]: ...
+    def snapshot(self) -> dict[UUID, Lease]: ...
 
 
 class InMemoryLiveness:
-    """Leases in this process's memory (embedded mode and tests)."""
+    """Leases in this process's memory, fed by a heartbeat listener."""
 
     def __init__(self) -> None:
-        self._beats: dict[UUID, tuple[datetime, int]] = {}
+        self._leases: dict[UUID, Lease] = {}
         self._lock = threading.Lock()
 
-    def beat(self, worker_id: UUID, at: datetime, running: int) -> None:
-        """Record a heartbeat with the worker's own count of running attempts."""
+    def beat(
+        self,
+        worker_id: UUID,
+        at: datetime,
+        running: tuple[tuple[UUID, int], ...] = (),
+        draining: bool = False,
+    ) -> None:
+        """Renew a worker's lease."""
         with self._lock:
-            self._beats[worker_id] = (at, running)
+            self._leases[worker_id] = Lease(at, tuple(running), draining)
 
     def last_seen(self, worker_id: UUID) -> datetime | None:
         """When the worker last beat, if ever."""
         with self._lock:
-            beat = self._beats.get(worker_id)
-        return beat[0] if beat else None
+            lease = self._leases.get(worker_id)
+        return lease.at if lease else None
 
-    def snapshot(self) -> dict[UUID, tuple[datetime, int]]:
-        """Every worker's last beat and reported load."""
+    def snapshot(self) -> dict[UUID, Lease]:
+        """Every worker's last lease."""
         with self._lock:
-            return dict(self._beats)
+            return dict(self._leases)
+
+
+def collect_heartbeats(
+    bus: Any, liveness: LivenessStore, clock: Any, stop: threading.Event
+) -> None:
+    """Feed every heartbeat on the bus into the liveness store until stopped."""
+    listener = None
+    while not stop.is_set():
+        try:
+            if listener is None:
+                listener = bus.heartbeat_listener()
+            for beat in listener.receive(500, timeout=0.5):
+                liveness.beat(beat.worker_id, clock.now(), beat.running, beat.draining)
+        except Exception:  # the bus is down: leases age, recovery waits for the lease
+            logger.warning("cannot receive heartbeats; retrying", exc_info=True)
+            listener = None
+            stop.wait(1.0)
+    if listener is not None:
+        listener.close()

@@ -1,4 +1,4 @@
-"""Messages on the bus: deliveries to workers and reports back. Never a record."""
+"""Messages on the bus: deliveries to workers, reports and heartbeats back. Never a record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
-ReportKind = Literal["started", "succeeded", "failed"]
+ReportKind = Literal["started", "succeeded", "failed", "registered", "draining", "deregistered"]
+ControlKind = Literal["recorded", "drain", "cancel"]
+FINAL_REPORTS = frozenset({"succeeded", "failed"})
 
 
 @dataclass(frozen=True)
@@ -30,27 +32,58 @@ class Delivery:
         data = asdict(self)
         data["run_id"], data["worker_id"] = str(self.run_id), str(self.worker_id)
         data["args"] = list(self.args)
-        return data
+        return {"type": "delivery", **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
         """Parse the JSON-ready form."""
+        fields = {k: v for k, v in data.items() if k != "type"}
         return cls(
             **{
-                **data,
-                "run_id": UUID(data["run_id"]),
-                "worker_id": UUID(data["worker_id"]),
-                "args": tuple(data.get("args", ())),
+                **fields,
+                "run_id": UUID(fields["run_id"]),
+                "worker_id": UUID(fields["worker_id"]),
+                "args": tuple(fields.get("args", ())),
             }
         )
 
 
 @dataclass(frozen=True)
+class Control:
+    """Tells a worker something about its work: a report was recorded, drain, cancel."""
+
+    kind: ControlKind
+    worker_id: UUID
+    run_id: UUID | None = None
+    attempt: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "type": "control",
+            "kind": self.kind,
+            "worker_id": str(self.worker_id),
+            "run_id": str(self.run_id) if self.run_id else None,
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Control:
+        """Parse the JSON-ready form."""
+        return cls(
+            kind=data["kind"],
+            worker_id=UUID(data["worker_id"]),
+            run_id=UUID(data["run_id"]) if data.get("run_id") else None,
+            attempt=int(data.get("attempt", 0)),
+        )
+
+
+@dataclass(frozen=True)
 class Report:
-    """A worker's account of an attempt: it started, or it ended one way or the other."""
+    """A worker's account: it joined or is leaving, or an attempt started or ended."""
 
     kind: ReportKind
-    run_id: UUID
+    run_id: UUID | None
     attempt: int
     worker_id: UUID
     pid: int | None = None
@@ -58,14 +91,63 @@ class Report:
     error: str | None = None
     duration_seconds: float = 0.0
     output: str = ""
+    profile: dict[str, Any] | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """Whether this report ends an attempt."""
+        return self.kind in FINAL_REPORTS
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         data = asdict(self)
-        data["run_id"], data["worker_id"] = str(self.run_id), str(self.worker_id)
-        return data
+        data["run_id"] = str(self.run_id) if self.run_id else None
+        data["worker_id"] = str(self.worker_id)
+        return {"type": "report", **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         """Parse the JSON-ready form."""
-        return cls(**{**data, "run_id": UUID(data["run_id"]), "worker_id": UUID(data["worker_id"])})
+        fields = {k: v for k, v in data.items() if k != "type"}
+        return cls(
+            **{
+                **fields,
+                "run_id": UUID(fields["run_id"]) if fields.get("run_id") else None,
+                "worker_id": UUID(fields["worker_id"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A worker is alive and holds these attempts; renews its lease at every dispatcher."""
+
+    worker_id: UUID
+    name: str
+    running: tuple[tuple[UUID, int], ...] = ()
+    draining: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "type": "heartbeat",
+            "worker_id": str(self.worker_id),
+            "name": self.name,
+            "running": [[str(r), a] for r, a in self.running],
+            "draining": self.draining,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Heartbeat:
+        """Parse the JSON-ready form."""
+        return cls(
+            worker_id=UUID(data["worker_id"]),
+            name=str(data.get("name", "")),
+            running=tuple((UUID(r), int(a)) for r, a in data.get("running", [])),
+            draining=bool(data.get("draining", False)),
+        )
+
+
+def inbox_message_from_dict(data: dict[str, Any]) -> Delivery | Control:
+    """Parse a message from a worker's inbox."""
+    return Control.from_dict(data) if data.get("type") == "control" else Delivery.from_dict(data)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
@@ -194,6 +194,8 @@ class SchedulerApp(Application[UUID]):
         runs: dict[UUID, TaskRun] = {}
         outcomes: list[tuple[Report, ReportOutcome]] = []
         for report in reports:
+            if report.run_id is None:
+                continue
             run = runs.get(report.run_id)
             if run is None:
                 try:
@@ -242,10 +244,88 @@ class SchedulerApp(Application[UUID]):
         return CommandResult(worker.id, self._position(self.save(worker)))
 
     def deregister_worker(self, worker_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
-        """Remove a worker from the pool."""
+        """Remove a worker from the pool (nothing is recorded if it already left)."""
         worker: Worker = self._get(worker_id, Worker, "worker", None)
         worker.deregister(reason, ctx)
         return CommandResult(worker.id, self._position(self.save(worker)), created=False)
+
+    def drain_worker(self, worker_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Ask a worker to take no new work, finish what it runs, then leave."""
+        worker: Worker = self._get(worker_id, Worker, "worker", None)
+        worker.drain(reason, ctx)
+        return CommandResult(worker.id, self._position(self.save(worker)), created=False)
+
+    def register_worker_once(
+        self, worker_id: UUID, profile: dict[str, Any], ctx: CommandContext
+    ) -> bool:
+        """Record a worker's registration from the bus; a repeat is a no-op. True if new."""
+        if self._exists(worker_id):
+            return False
+        try:
+            self.register_worker(
+                name=str(profile.get("name") or worker_id),
+                hostname=str(profile.get("hostname") or "unknown"),
+                executors=list(profile.get("executors") or ["shell"]),
+                queues=list(profile.get("queues") or ["default"]),
+                labels=dict(profile.get("labels") or {}),
+                max_concurrent_tasks=int(profile.get("max_concurrent_tasks") or 1),
+                ctx=ctx,
+                worker_id=worker_id,
+            )
+        except IntegrityError:
+            return False  # another dispatcher recorded it first
+        return True
+
+    def recover_workers(
+        self,
+        lost: Sequence[tuple[UUID, Sequence[UUID]]],
+        max_recoveries: int,
+        actor: str,
+        now: datetime,
+    ) -> list[UUID]:
+        """Record expired workers Lost and requeue the unfinished runs they held, in one save.
+
+        Returns the runs that are pending again (runs past max_recoveries fail instead).
+        """
+        touched: list[Any] = []
+        requeued: list[UUID] = []
+        for worker_id, run_ids in lost:
+            worker: Worker = self._get(worker_id, Worker, "worker", None)
+            ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(worker_id))
+            if worker.mark_lost("lease expired", ctx):
+                touched.append(worker)
+            for run_id in run_ids:
+                run = self.get_run(run_id)
+                if run.is_finished or run.status == "pending" or run.worker_id != worker_id:
+                    continue
+                if run.requeue_after_worker_lost(max_recoveries, _run_context(run, actor, now)):
+                    requeued.append(run.id)
+                touched.append(run)
+        if touched:
+            try:
+                self.save(*touched)
+            except IntegrityError:
+                return []  # another dispatcher decided first; the log has its decision
+        return requeued
+
+    def time_out_runs(
+        self, run_ids: Sequence[UUID], error: str, actor: str, now: datetime
+    ) -> list[UUID]:
+        """End overrunning attempts as timed out, in one save; returns those recorded."""
+        runs = []
+        for run_id in run_ids:
+            run = self.get_run(run_id)
+            if run.is_finished or run.status == "pending":
+                continue
+            run.time_out(error, _run_context(run, actor, now))
+            runs.append(run)
+        if not runs:
+            return []
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            return []
+        return [run.id for run in runs]
 
     def get_worker(self, worker_id: UUID, version: int | None = None) -> Worker:
         """Load a worker from its events."""
@@ -283,6 +363,11 @@ class SchedulerApp(Application[UUID]):
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
+
+
+def uuid5_of(aggregate_id: UUID) -> UUID:
+    """A deterministic correlation id for decisions not caused by a request."""
+    return uuid5(NAMESPACE_URL, f"/decisions/{aggregate_id}")
 
 
 def _run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:

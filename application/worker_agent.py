@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
 from application.bus import Bus
-from application.messages import Delivery, Report
+from application.messages import Control, Delivery, Heartbeat, Report
 
 logger = logging.getLogger(__name__)
 
 SEEN_DELIVERIES = 10_000  # enough to absorb redeliveries; older ones are long finished
+RESEND_AFTER_SECONDS = 5.0  # unconfirmed registrations and final reports go out again
 
 
 @dataclass(frozen=True)
@@ -32,112 +34,142 @@ class WorkerProfile:
     max_concurrent_tasks: int = 5
 
 
-class Membership(Protocol):
-    """How a worker joins, keeps its lease and leaves."""
-
-    def register(self, profile: WorkerProfile) -> UUID: ...
-
-    def heartbeat(self, worker_id: UUID, running: int) -> None: ...
-
-    def deregister(self, worker_id: UUID, reason: str) -> None: ...
-
-
 class RunExecutor(Protocol):
-    """Runs one attempt (adapters.executors provides the real ones)."""
+    """Runs one attempt (adapters.delivery_executor provides the real one)."""
 
     def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> Any: ...
+
+    def cancel(self, run_id: UUID, attempt: int) -> bool: ...
 
     def cancel_all(self) -> int: ...
 
 
 class WorkerAgent:
-    """Runs at most `max_concurrent_tasks` attempts at once, each exactly once per attempt."""
+    """Runs at most `max_concurrent_tasks` attempts at once, each at most once per attempt.
+
+    Reports are resent until the dispatcher confirms them, so a lost message (or a flushed
+    bus) delays an outcome but never loses it.
+    """
 
     def __init__(
         self,
         profile: WorkerProfile,
         bus: Bus,
-        membership: Membership,
         run_executor: RunExecutor,
         *,
         heartbeat_interval: float = 5.0,
         poll_interval: float = 0.5,
+        new_id: Callable[[], UUID] = uuid.uuid4,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.profile = profile
         self._bus = bus
-        self._membership = membership
         self._run = run_executor
         self._heartbeat_interval = heartbeat_interval
         self._poll = poll_interval
+        self._new_id = new_id
+        self._monotonic = monotonic
         self._pool = ThreadPoolExecutor(
             max_workers=profile.max_concurrent_tasks, thread_name_prefix="run"
         )
         self._lock = threading.Lock()
-        self._running = 0
+        self._running: dict[tuple[UUID, int], None] = {}
         self._seen: OrderedDict[tuple[UUID, int], None] = OrderedDict()
-        self.worker_id: UUID | None = None
+        self._latest: dict[tuple[UUID, int], Report] = {}  # last report of each attempt
+        self._unconfirmed: dict[tuple[UUID, int], float] = {}  # final reports, sent at
+        self._registered_confirmed = False
+        self._registered_sent_at = 0.0
+        self.draining = threading.Event()
+        self.worker_id: UUID = new_id()
 
     @property
     def running(self) -> int:
         """How many attempts are executing now."""
         with self._lock:
-            return self._running
+            return len(self._running)
 
     def start(self) -> UUID:
-        """Register and send the first heartbeat."""
-        self.worker_id = self._membership.register(self.profile)
-        self._membership.heartbeat(self.worker_id, 0)
+        """Announce this worker; the dispatcher records the registration."""
+        self._register()
+        self._beat()
         return self.worker_id
 
     def run_forever(self, stop: threading.Event, grace_seconds: float = 30.0) -> None:
-        """Take and run deliveries until stopped, then finish what runs and deregister."""
-        worker_id = self.worker_id or self.start()
-        beating = threading.Thread(
-            target=self._beat_until, args=(stop,), name="heartbeat", daemon=True
-        )
+        """Take and run deliveries until stopped or drained, then leave the pool cleanly."""
+        if not self._registered_sent_at:
+            self.start()
+        beating = threading.Thread(target=self._beat_until, args=(stop,), daemon=True)
         beating.start()
-        while not stop.is_set():
-            free = self.profile.max_concurrent_tasks - self.running
-            if free <= 0:
-                stop.wait(0.05)
-                continue
-            for delivery in self._bus.receive_deliveries(worker_id, free, timeout=self._poll):
-                self._accept(delivery)
-        self._finish_or_cancel(grace_seconds)
-        self._membership.deregister(worker_id, "stopped")
-
-    def _finish_or_cancel(self, grace_seconds: float) -> None:
-        # Drain: take nothing new, let running attempts end within the grace period,
-        # then kill what is left so no child process outlives its worker.
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + grace_seconds
-        while self.running and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.running:
-            cancelled = self._run.cancel_all()
-            logger.warning("cancelled %d running attempts at shutdown", cancelled)
-        self._pool.shutdown(wait=True)
-
-    def _beat_until(self, stop: threading.Event) -> None:
-        assert self.worker_id is not None
-        while not stop.wait(self._heartbeat_interval):
+        while not stop.is_set() and not (self.draining.is_set() and self.running == 0):
+            free = 0 if self.draining.is_set() else self.profile.max_concurrent_tasks - self.running
             try:
-                self._membership.heartbeat(self.worker_id, self.running)
-            except Exception:  # a missed beat only shortens the lease; keep beating
-                logger.exception("heartbeat failed")
+                messages = self._bus.receive_inbox(self.worker_id, max(free, 1), self._poll)
+            except Exception:  # the bus is down: keep running what we have, retry soon
+                logger.warning("cannot read the inbox; retrying", exc_info=True)
+                stop.wait(1.0)
+                continue
+            for message in messages:
+                if isinstance(message, Control):
+                    self._control(message)
+                elif self.draining.is_set() or self.running >= self.profile.max_concurrent_tasks:
+                    continue  # not taken: the dispatcher redelivers or requeues it
+                else:
+                    self._accept(message)
+        self._leave(grace_seconds)
+        stop.set()
+
+    def drain(self) -> None:
+        """Take no new work; leave once what runs has finished."""
+        if not self.draining.is_set():
+            self.draining.set()
+            self._bus.publish_report(Report("draining", None, 0, self.worker_id))
+
+    # Inbox
+
+    def _control(self, control: Control) -> None:
+        if control.kind == "recorded":
+            if control.run_id is None:
+                self._registered_confirmed = True
+            else:
+                key = (control.run_id, control.attempt)
+                with self._lock:
+                    self._unconfirmed.pop(key, None)
+                    self._latest.pop(key, None)
+        elif control.kind == "drain":
+            self.drain()
+        elif control.kind == "cancel" and control.run_id is not None:
+            self._run.cancel(control.run_id, control.attempt)
+        elif control.kind == "rejoin":
+            self._rejoin()
 
     def _accept(self, delivery: Delivery) -> None:
         key = (delivery.run_id, delivery.attempt)
         with self._lock:
             if key in self._seen:
-                return  # a redelivery of an attempt already taken: run it at most once
+                # A redelivery: the dispatcher has not heard from us; say it again.
+                latest = self._latest.get(key)
+                if latest is not None:
+                    self._bus.publish_report(latest)
+                return
             self._seen[key] = None
             while len(self._seen) > SEEN_DELIVERIES:
                 self._seen.popitem(last=False)
-            self._running += 1
+            self._running[key] = None
         self._pool.submit(self._execute, delivery)
 
+    def _rejoin(self) -> None:
+        # The dispatchers declared this worker lost: its attempts were given to others.
+        # Kill them and join again under a new identity.
+        cancelled = self._run.cancel_all()
+        logger.warning("declared lost; cancelled %d attempts and rejoining", cancelled)
+        self.worker_id = self._new_id()
+        self._registered_confirmed = False
+        self._register()
+
+    # Execution
+
     def _execute(self, delivery: Delivery) -> None:
+        key = (delivery.run_id, delivery.attempt)
         try:
             self._run_and_report(delivery)
         except Exception as error:  # report the failure rather than lose the run
@@ -145,7 +177,7 @@ class WorkerAgent:
             self._report(delivery, "failed", error=f"worker error: {error}")
         finally:
             with self._lock:
-                self._running -= 1
+                self._running.pop(key, None)
 
     def _run_and_report(self, delivery: Delivery) -> None:
         started = threading.Event()
@@ -167,13 +199,71 @@ class WorkerAgent:
         )
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:
-        assert self.worker_id is not None
-        self._bus.publish_report(
-            Report(
-                kind=kind,
-                run_id=delivery.run_id,
-                attempt=delivery.attempt,
-                worker_id=self.worker_id,
-                **fields,
-            )
+        report = Report(
+            kind=kind,
+            run_id=delivery.run_id,
+            attempt=delivery.attempt,
+            worker_id=delivery.worker_id,
+            **fields,
         )
+        key = (delivery.run_id, delivery.attempt)
+        with self._lock:
+            self._latest[key] = report
+            if report.is_final:
+                self._unconfirmed[key] = self._monotonic()
+        self._publish(report)
+
+    def _publish(self, report: Report) -> None:
+        try:
+            self._bus.publish_report(report)
+        except Exception:  # kept in _latest/_unconfirmed and resent by the heartbeat loop
+            logger.warning("cannot publish a report; it will be resent", exc_info=True)
+
+    # Heartbeats and resends
+
+    def _beat_until(self, stop: threading.Event) -> None:
+        while not stop.wait(self._heartbeat_interval):
+            try:
+                self._beat()
+                self._resend()
+            except Exception:  # a missed beat only shortens the lease; keep beating
+                logger.warning("heartbeat failed", exc_info=True)
+
+    def _beat(self) -> None:
+        with self._lock:
+            running = tuple(self._running)
+        self._bus.publish_heartbeat(
+            Heartbeat(self.worker_id, self.profile.name, running, self.draining.is_set())
+        )
+
+    def _resend(self) -> None:
+        now = self._monotonic()
+        if not self._registered_confirmed and now - self._registered_sent_at > RESEND_AFTER_SECONDS:
+            self._register()
+        with self._lock:
+            due = [k for k, at in self._unconfirmed.items() if now - at > RESEND_AFTER_SECONDS]
+            for key in due:
+                self._unconfirmed[key] = now
+            reports = [self._latest[k] for k in due if k in self._latest]
+        for report in reports:
+            self._publish(report)
+
+    def _register(self) -> None:
+        self._registered_sent_at = self._monotonic()
+        self._bus.publish_report(
+            Report("registered", None, 0, self.worker_id, profile=asdict(self.profile))
+        )
+
+    # Leaving
+
+    def _leave(self, grace_seconds: float) -> None:
+        # Drain: take nothing new, let running attempts end within the grace period,
+        # then kill what is left so no child process outlives its worker.
+        self.drain()
+        deadline = self._monotonic() + grace_seconds
+        while self.running and self._monotonic() < deadline:
+            time.sleep(0.05)
+        if self.running:
+            logger.warning("cancelling %d attempts at shutdown", self._run.cancel_all())
+        self._pool.shutdown(wait=True)
+        self._bus.publish_report(Report("deregistered", None, 0, self.worker_id))

@@ -22,9 +22,10 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    TIMED_OUT = "timed_out"
 
 
-TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT})
 
 
 class ReportOutcome(StrEnum):
@@ -63,6 +64,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.attempt = 0
             aggregate.worker_id = None
             aggregate.correlation_id = UUID(self.metadata["correlation_id"])
+            aggregate.recoveries = 0
 
     class Assigned(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Assigned"
@@ -104,6 +106,24 @@ class TaskRun(SchedulerAggregate):
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.FAILED
 
+    class TimedOut(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.TimedOut"
+        attempt: int
+        error: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.TIMED_OUT
+
+    class Requeued(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Requeued"
+        attempt: int
+        reason: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.PENDING
+            aggregate.worker_id = None
+            aggregate.recoveries += 1
+
     class StaleReportRejected(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.StaleReportRejected"
         report: str
@@ -124,6 +144,7 @@ class TaskRun(SchedulerAggregate):
         attempt: int
         worker_id: UUID | None
         correlation_id: UUID
+        recoveries: int
 
     @staticmethod
     def idempotent_id(task_id: UUID, key: str) -> UUID:
@@ -232,6 +253,33 @@ class TaskRun(SchedulerAggregate):
             output=output,
         )
         return ReportOutcome.APPLIED
+
+    def requeue_after_worker_lost(self, max_recoveries: int, ctx: CommandContext) -> bool:
+        """Give an unfinished attempt of a lost worker another try, or fail after too many.
+
+        Returns True when the run is pending again, False when it failed for good.
+        """
+        if self.is_finished or self.status == RunStatus.PENDING:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "requeue")
+        if self.recoveries >= max_recoveries:
+            self._record(
+                self.Failed,
+                ctx,
+                attempt=self.attempt,
+                exit_code=None,
+                error=f"worker lost {self.recoveries + 1} times; giving up (worker_lost)",
+                duration_seconds=0.0,
+                output="",
+            )
+            return False
+        self._record(self.Requeued, ctx, attempt=self.attempt, reason="worker_lost")
+        return True
+
+    def time_out(self, error: str, ctx: CommandContext) -> None:
+        """End an attempt that overran its deadline, whatever its worker says later."""
+        if self.is_finished or self.status == RunStatus.PENDING:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "time out")
+        self._record(self.TimedOut, ctx, attempt=self.attempt, error=error)
 
     def _fence(self, report: str, attempt: int, ctx: CommandContext) -> ReportOutcome | None:
         # Reports for any attempt other than the current one come from a superseded

@@ -37,6 +37,20 @@ class Worker(SchedulerAggregate):
             aggregate.max_concurrent_tasks = self.max_concurrent_tasks
             aggregate.status = "active"
 
+    class Draining(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Worker.Draining"
+        reason: str
+
+        def apply(self, aggregate: Worker) -> None:
+            aggregate.status = "draining"
+
+    class Lost(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Worker.Lost"
+        reason: str
+
+        def apply(self, aggregate: Worker) -> None:
+            aggregate.status = "lost"
+
     class Deregistered(SchedulerAggregate.Event):
         TOPIC = "scheduler:Worker.Deregistered"
         reason: str
@@ -85,8 +99,25 @@ class Worker(SchedulerAggregate):
             max_concurrent_tasks=max_concurrent_tasks,
         )
 
-    def deregister(self, reason: str, ctx: CommandContext) -> None:
-        """Leave the pool for good."""
+    def drain(self, reason: str, ctx: CommandContext) -> bool:
+        """Take no new work; returns False when already draining (nothing recorded)."""
+        if self.status in ("lost", "gone"):
+            raise IllegalTransitionError(f"worker {self.name!r}", self.status, "drain")
+        if self.status == "draining":
+            return False
+        self._record(self.Draining, ctx, reason=reason)
+        return True
+
+    def mark_lost(self, reason: str, ctx: CommandContext) -> bool:
+        """Its lease expired; returns False when it already left or was lost."""
+        if self.status in ("lost", "gone"):
+            return False
+        self._record(self.Lost, ctx, reason=reason)
+        return True
+
+    def deregister(self, reason: str, ctx: CommandContext) -> bool:
+        """Leave the pool for good; returns False when already gone."""
         if self.status == "gone":
-            raise IllegalTransitionError(f"worker {self.name!r}", self.status, "deregister")
+            return False
         self._record(self.Deregistered, ctx, reason=reason)
+        return True

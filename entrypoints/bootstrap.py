@@ -13,8 +13,9 @@ from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
 from adapters.migrations import apply_migrations
 from adapters.pg_listener import listen_forever
+from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
-from application.liveness import InMemoryLiveness, LivenessStore
+from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
@@ -46,6 +47,20 @@ def build_database(settings: Settings) -> Database:
             timeout_seconds=settings.database.connection_timeout_seconds,
         )
     return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+
+
+def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
+    """The bus named by `[message_queue] type`."""
+    queue = settings.message_queue
+    if queue.type == "redis":
+        return RedisStreamsBus(queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix)
+    if queue.type == "rabbitmq":
+        from adapters.rabbitmq_bus import RabbitMQBus
+
+        return RabbitMQBus(
+            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix
+        )
+    return InMemoryBus(reports_wakeup=reports_wakeup)
 
 
 def postgres_conninfo(settings: Settings) -> str:
@@ -83,6 +98,12 @@ class Container:
         thread.start()
         self.threads.append(thread)
         return thread
+
+    def start_heartbeat_collector(self) -> None:
+        """Keep worker leases in this process from the heartbeat broadcast."""
+        self.start_thread(
+            "heartbeats", collect_heartbeats, self.bus, self.liveness, self.clock, self.stop
+        )
 
     def start_projections(self) -> None:
         """Catch up every projection, then follow the log in background threads."""
@@ -130,7 +151,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         committed=committed,
         waiter=PositionWaiter(database, committed),
         runners=runners,
-        bus=InMemoryBus(reports_wakeup=log_wakeup),
+        bus=build_bus(settings, reports_wakeup=log_wakeup),
         liveness=InMemoryLiveness(),
         metrics=Metrics(database),
     )

@@ -60,28 +60,46 @@ def main() -> None:
 @config_option
 def up(config: Path | None) -> None:
     """Run everything in one process: API, projections, dispatcher and a local worker."""
-    from entrypoints.processes import StartupError, run_up
-
-    settings = _settings(config)
-    _configure_logging(settings)
-    try:
-        run_up(settings)
-    except (StartupError, OSError) as error:
-        raise _fail_on_unreachable("cannot start", error) from None
+    _run_process(config, "up")
 
 
 @main.command()
 @config_option
 def api(config: Path | None) -> None:
     """Run the HTTP API alone (projections and dispatchers run elsewhere)."""
-    from entrypoints.processes import StartupError, run_api
+    _run_process(config, "api")
+
+
+def _run_process(config: Path | None, name: str) -> None:
+    from entrypoints import processes
 
     settings = _settings(config)
     _configure_logging(settings)
     try:
-        run_api(settings)
-    except (StartupError, OSError) as error:
+        getattr(processes, f"run_{name}")(settings)
+    except (processes.StartupError, OSError) as error:
         raise _fail_on_unreachable("cannot start", error) from None
+
+
+@main.command()
+@config_option
+def dispatcher(config: Path | None) -> None:
+    """Run a dispatcher: assigns runs, records worker reports, recovers lost workers."""
+    _run_process(config, "dispatcher")
+
+
+@main.command()
+@config_option
+def worker(config: Path | None) -> None:
+    """Run a worker: executes runs delivered over the bus (needs no database)."""
+    _run_process(config, "worker")
+
+
+@main.command()
+@config_option
+def projector(config: Path | None) -> None:
+    """Run the projections that keep the read tables up to date."""
+    _run_process(config, "projector")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Process mains: what `scheduler up` and `scheduler api` run."""
+"""Process mains: `scheduler up`, `api`, `dispatcher`, `worker` and `projector`."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 
 import uvicorn
 
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
-from application.dispatcher import Dispatcher
-from application.membership import LocalMembership
+from application.dispatcher import Dispatcher, DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import Container, build_container, default_worker_name
+from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
 from entrypoints.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-LEASE_HEARTBEATS = 3
 
 
 class StartupError(Exception):
@@ -33,7 +31,14 @@ def _build(settings: Settings) -> Container:
     except Exception as error:  # any driver error here means "cannot start": say which store
         raise StartupError(
             f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
-        ) from error  # a worker is live while it missed fewer than three heartbeats
+        ) from error
+
+
+def _on_signals(handler: Callable[[], None]) -> None:
+    # Also absorbs uvicorn's re-raise of SIGTERM/SIGINT after its graceful shutdown, so the
+    # process closes its threads and exits 0, as an orchestrator expects.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: handler())
 
 
 def serve_api(container: Container) -> None:
@@ -48,52 +53,49 @@ def serve_api(container: Container) -> None:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    # uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully; with these handlers
-    # in place that re-raise only records the stop, so the process can close its threads
-    # and exit 0, as an orchestrator expects from a clean shutdown.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: container.stop.set())
+    _on_signals(container.stop.set)
     server.run()
 
 
-def start_dispatcher(container: Container, stop: threading.Event) -> threading.Thread:
-    """Run a dispatcher in a background thread of this process until `stop`."""
+def make_dispatcher(container: Container) -> Dispatcher:
+    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
     settings = container.settings
-    dispatcher = Dispatcher(
+    policy = DispatchPolicy(
+        lease_seconds=settings.worker.heartbeat_interval_seconds
+        * settings.dispatcher.lease_missed_heartbeats,
+        deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
+        republish_after_seconds=settings.dispatcher.republish_after_seconds,
+        max_recoveries=settings.dispatcher.max_recoveries,
+        batch_size=settings.dispatcher.assign_batch_size,
+        poll_interval=settings.dispatcher.poll_interval_seconds,
+    )
+    return Dispatcher(
         container.app,
         container.bus,
         container.liveness,
         container.clock,
         container.log_wakeup,
-        name=f"dispatcher:{socket.gethostname()}",
-        lease_seconds=settings.worker.heartbeat_interval_seconds * LEASE_HEARTBEATS,
-        batch_size=settings.dispatcher.assign_batch_size,
-        poll_interval=settings.dispatcher.poll_interval_seconds,
+        name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
+        policy=policy,
         observer=container.metrics,
     )
-    return container.start_thread("dispatcher", dispatcher.run_forever, stop)
 
 
-def start_local_worker(container: Container, stop: threading.Event) -> threading.Thread:
-    """Run a worker in a background thread of this process, registered in the log."""
-    settings = container.settings.worker
+def make_worker(settings: Settings, bus: object) -> WorkerAgent:
+    """A worker configured from `[worker]`."""
+    worker = settings.worker
     profile = WorkerProfile(
-        name=settings.name or default_worker_name(),
+        name=worker.name or default_worker_name(),
         hostname=socket.gethostname(),
-        executors=list(settings.executors),
-        queues=list(settings.queues),
-        max_concurrent_tasks=settings.max_concurrent_tasks,
+        executors=list(worker.executors),
+        queues=list(worker.queues),
+        max_concurrent_tasks=worker.max_concurrent_tasks,
     )
-    agent = WorkerAgent(
+    return WorkerAgent(
         profile,
-        container.bus,
-        LocalMembership(container.app, container.liveness, container.clock),
-        DeliveryExecutor(default_executors(output_tail_bytes=settings.output_tail_bytes)),
-        heartbeat_interval=settings.heartbeat_interval_seconds,
-    )
-    agent.start()
-    return container.start_thread(
-        "worker", agent.run_forever, stop, settings.shutdown_grace_seconds
+        bus,  # type: ignore[arg-type]
+        DeliveryExecutor(default_executors(output_tail_bytes=worker.output_tail_bytes)),
+        heartbeat_interval=worker.heartbeat_interval_seconds,
     )
 
 
@@ -101,24 +103,32 @@ def run_up(settings: Settings) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
     container = _build(settings)
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
-    worker: threading.Thread | None = None
-    dispatcher: threading.Thread | None = None
+    worker_thread: threading.Thread | None = None
+    dispatcher_thread: threading.Thread | None = None
     try:
+        container.start_heartbeat_collector()
         container.start_projections()
-        dispatcher = start_dispatcher(container, dispatcher_stop)
-        worker = start_local_worker(container, worker_stop)
+        dispatcher = make_dispatcher(container)
+        dispatcher_thread = container.start_thread(
+            "dispatcher", dispatcher.run_forever, dispatcher_stop
+        )
+        agent = make_worker(settings, container.bus)
+        agent.start()
+        worker_thread = container.start_thread(
+            "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
+        )
         logger.info("scheduler up on http://%s:%s", settings.api.host, settings.api.port)
         serve_api(container)
     finally:
         # Stop in dependency order: the worker finishes (or cancels) its runs and reports,
         # the dispatcher records those reports, then projections and connections close.
         worker_stop.set()
-        if worker is not None:
-            worker.join(settings.worker.shutdown_grace_seconds + 5)
+        if worker_thread is not None:
+            worker_thread.join(settings.worker.shutdown_grace_seconds + 5)
         dispatcher_stop.set()
         container.log_wakeup.ring()
-        if dispatcher is not None:
-            dispatcher.join(10)
+        if dispatcher_thread is not None:
+            dispatcher_thread.join(10)
         container.close()
 
 
@@ -126,6 +136,60 @@ def run_api(settings: Settings) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
     container = _build(settings)
     try:
+        container.start_heartbeat_collector()
         serve_api(container)
     finally:
         container.close()
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    _on_signals(stop.set)
+    while not stop.wait(1.0):
+        pass
+
+
+def run_dispatcher(settings: Settings) -> None:
+    """A dispatcher process: follows the log, assigns, records reports, recovers."""
+    container = _build(settings)
+    try:
+        container.start_heartbeat_collector()
+        dispatcher = make_dispatcher(container)
+        container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
+        logger.info("dispatcher %s running", dispatcher.name)
+        _wait_for_signal(container.stop)
+    finally:
+        container.close()
+
+
+def run_projector(settings: Settings) -> None:
+    """A projector process: keeps every read table up to date with the log."""
+    container = _build(settings)
+    try:
+        container.start_projections()
+        logger.info("projector running: %s", ", ".join(container.projection_names))
+        _wait_for_signal(container.stop)
+    finally:
+        container.close()
+
+
+def run_worker(settings: Settings) -> None:
+    """A worker process: needs only the bus (no database credentials)."""
+    if settings.message_queue.type == "memory":
+        raise StartupError(
+            "message_queue.type is 'memory': a separate worker process needs "
+            "'redis' or 'rabbitmq' (set [message_queue] type and url)"
+        )
+    bus = build_bus(settings)
+    try:
+        bus.ping()
+    except Exception as error:
+        raise StartupError(f"cannot reach the message queue: {error}") from error
+    stop = threading.Event()
+    agent = make_worker(settings, bus)
+    _on_signals(stop.set)
+    try:
+        agent.start()
+        logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
+        agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
+    finally:
+        bus.close()

@@ -60,6 +60,7 @@ class MessageQueueSettings(_Section):
 
     type: Literal["memory", "redis", "rabbitmq"] = "memory"
     url: str | None = None
+    prefix: str = Field("scheduler", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     username: str | None = None
@@ -89,12 +90,17 @@ class ApiSettings(_Section):
 
 
 class DispatcherSettings(_Section):
-    """`[dispatcher]`: assignment of runs to workers."""
+    """`[dispatcher]`: assignment of runs to workers, recovery and deadlines."""
 
+    name: str | None = Field(None, min_length=1, max_length=200)
     max_workers: int = Field(50, ge=1)
     task_timeout_seconds: int = Field(3600, ge=0)
     poll_interval_seconds: float = Field(1.0, gt=0, le=60)
     assign_batch_size: int = Field(200, ge=1, le=10_000)
+    lease_missed_heartbeats: int = Field(3, ge=1, le=100)
+    deadline_grace_seconds: float = Field(30.0, ge=0)
+    republish_after_seconds: float = Field(10.0, gt=0)
+    max_recoveries: int = Field(3, ge=0, le=100)
 
 
 class WorkerSettings(_Section):

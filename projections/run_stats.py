@@ -42,7 +42,7 @@ class RunStatsProjection(Projection):
         tx.execute(REMEMBER_RUN, params)
         tx.execute(COUNT_REQUEST, params)
 
-    @handles(TaskRun.Succeeded, TaskRun.Failed)
+    @handles(TaskRun.Succeeded, TaskRun.Failed, TaskRun.TimedOut)
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
         row = tx.one(TASK_OF_RUN, {"run_id": event.originator_id})
         if row is None:
@@ -55,8 +55,12 @@ class RunStatsProjection(Projection):
                 "run_id": event.originator_id,
                 "succeeded": int(succeeded),
                 "failed": int(not succeeded),
-                "duration": float(event.duration_seconds),
-                "status": "succeeded" if succeeded else "failed",
+                "duration": float(getattr(event, "duration_seconds", 0.0)),
+                "status": {
+                    TaskRun.Succeeded: "succeeded",
+                    TaskRun.Failed: "failed",
+                    TaskRun.TimedOut: "timed_out",
+                }[type(event)],
                 "at": event.timestamp,
             },
         )

@@ -22,6 +22,14 @@ UPDATE runs SET status = 'assigned', worker_id = %(worker_id)s, attempt = %(atte
 WHERE id = %(id)s
 """
 MARK_STARTED = "UPDATE runs SET status = 'running', started_at = %(at)s WHERE id = %(id)s"
+MARK_REQUEUED = """
+UPDATE runs SET status = 'pending', worker_id = NULL, started_at = NULL, reason = %(reason)s
+WHERE id = %(id)s
+"""
+MARK_TIMED_OUT = """
+UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s
+WHERE id = %(id)s
+"""
 MARK_FINISHED = """
 UPDATE runs SET status = %(status)s, finished_at = %(at)s, exit_code = %(exit_code)s,
                 duration_seconds = %(duration)s, output = %(output)s, error = %(error)s
@@ -85,4 +93,15 @@ class RunsProjection(Projection):
                 "output": event.output,
                 "error": event.error if failed else None,
             },
+        )
+
+    @handles(TaskRun.Requeued)
+    def run_requeued(self, event: TaskRun.Requeued, position: int, tx: Tx) -> None:
+        reason = f"attempt {event.attempt} requeued: {event.reason}; waiting for a worker"
+        tx.execute(MARK_REQUEUED, {"id": event.originator_id, "reason": reason})
+
+    @handles(TaskRun.TimedOut)
+    def run_timed_out(self, event: TaskRun.TimedOut, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_TIMED_OUT, {"id": event.originator_id, "at": event.timestamp, "error": event.error}
         )

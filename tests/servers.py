@@ -43,3 +43,22 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def redis_url() -> str:
+    """The Redis server tests use."""
+    return os.environ.get("SCHEDULER_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def amqp_url() -> str:
+    """The RabbitMQ server tests use."""
+    return os.environ.get("SCHEDULER_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+
+
+def unique_prefix() -> str:
+    """A key/queue prefix no other test run uses."""
+    return f"sched-test-{uuid.uuid4().hex[:10]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -173,12 +174,21 @@ class WorkerRegister(BaseModel):
     max_concurrent_tasks: int = Field(5, ge=1, le=10_000)
 
 
-class WorkerHeartbeat(BaseModel):
-    """A lease renewal."""
+class RunningAttempt(BaseModel):
+    """An attempt a worker is executing."""
 
     model_config = ConfigDict(extra="forbid")
 
-    running: int = Field(0, ge=0)
+    run_id: UUID
+    attempt: int = Field(ge=1)
+
+
+class WorkerHeartbeat(BaseModel):
+    """A lease renewal, with the attempts the worker is running (stale ones get cancelled)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: list[RunningAttempt] = Field(default_factory=list, max_length=10_000)
 
 
 class WorkerPublic(BaseModel):

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from application.messages import Heartbeat
 from domain.errors import NotFoundError
 from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, wait_for_views
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
@@ -59,7 +60,7 @@ def register_worker(
 ) -> dict[str, Any]:
     """Register a worker (for workers that join over HTTP); then send heartbeats."""
     result = container.app.register_worker(**body.model_dump(), ctx=ctx)
-    container.liveness.beat(result.aggregate_id, container.clock.now(), 0)
+    container.bus.publish_heartbeat(Heartbeat(result.aggregate_id, body.name))
     wait_for_views(container, response, result.position)
     worker = read_model.worker(result.aggregate_id)
     if worker is None:
@@ -74,10 +75,30 @@ def heartbeat(
     read_model: ReadModelDep,
     body: WorkerHeartbeat | None = None,
 ) -> Response:
-    """Renew a worker's lease. Heartbeats are liveness, not events."""
+    """Renew a worker's lease at every dispatcher. Heartbeats are liveness, not events."""
     parsed = _worker_id(worker_id)
     worker = read_model.worker(parsed)
     if worker is None:
         raise NotFoundError("worker", worker_id)
-    container.liveness.beat(parsed, container.clock.now(), (body or WorkerHeartbeat()).running)
+    running = tuple((r.run_id, r.attempt) for r in (body or WorkerHeartbeat()).running)
+    container.bus.publish_heartbeat(Heartbeat(parsed, worker["name"], running))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{worker_id}/drain", response_model=WorkerPublic)
+def drain_worker(
+    worker_id: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Ask a worker to take no new work, finish what it runs, then deregister."""
+    result = container.app.drain_worker(
+        _worker_id(worker_id), f"drain requested by {ctx.actor}", ctx
+    )
+    wait_for_views(container, response, result.position)
+    worker = read_model.worker(result.aggregate_id)
+    if worker is None:
+        raise NotFoundError("worker", worker_id)
+    return _with_liveness(container, worker)
