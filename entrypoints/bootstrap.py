@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.memory_bus import InMemoryBus
@@ -31,6 +35,7 @@ from projections.workers import WorkersProjection
 logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
+SCHEMA_LOCK_KEY = 727_001  # advisory lock held while a process creates tables
 
 
 def all_projections() -> list[Projection]:
@@ -61,6 +66,24 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
             queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix
         )
     return InMemoryBus(reports_wakeup=reports_wakeup)
+
+
+@contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """Serialise schema creation across processes starting at once (PostgreSQL DDL races)."""
+    if settings.database_kind != "postgres":
+        yield
+        return
+    with psycopg.connect(
+        postgres_conninfo(settings),
+        autocommit=True,
+        connect_timeout=max(1, round(settings.database.connection_timeout_seconds)),
+    ) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
 def postgres_conninfo(settings: Settings) -> str:
@@ -125,9 +148,10 @@ class Container:
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
     """Wire the process: event store, read tables (migrated), projections, bus, metrics."""
     database = build_database(settings)
-    apply_migrations(database)
     env = {**settings.eventstore_env(), "AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
-    app = SchedulerApp(env=env)
+    with schema_lock(settings):
+        apply_migrations(database)
+        app = SchedulerApp(env=env)  # creates the event store's tables if missing
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
     runners = [

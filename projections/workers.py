@@ -29,6 +29,9 @@ WHERE id = %(worker_id)s
 """
 
 
+WORKER_STATUS = {Worker.Draining: "draining", Worker.Lost: "lost", Worker.Deregistered: "gone"}
+
+
 class WorkersProjection(Projection):
     """Keeps the workers table and each worker's count of unfinished runs."""
 
@@ -52,13 +55,13 @@ class WorkersProjection(Projection):
             },
         )
 
-    @handles(Worker.Deregistered)
-    def worker_deregistered(self, event: Worker.Deregistered, position: int, tx: Tx) -> None:
+    @handles(Worker.Draining, Worker.Lost, Worker.Deregistered)
+    def worker_status_changed(self, event: Any, position: int, tx: Tx) -> None:
         tx.execute(
             SET_STATUS,
             {
                 "id": event.originator_id,
-                "status": "gone",
+                "status": WORKER_STATUS[type(event)],
                 "at": event.timestamp,
                 "position": position,
             },

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 import redis
 
 from adapters.memory_bus import InMemoryBus
+from adapters.rabbitmq_bus import RabbitMQBus
 from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
-from tests.servers import redis_url, server_missing, unique_prefix
+from tests.servers import amqp_url, redis_url, server_missing, unique_prefix
 
-BUS_KINDS = ["memory", "redis"]
+BUS_KINDS = ["memory", "redis", "rabbitmq"]
 
 
 @contextmanager
@@ -32,5 +33,20 @@ def open_bus(kind: str) -> Iterator[Bus]:
         finally:
             bus.delete_all()
             bus.close()
+        return
+    if kind == "rabbitmq":
+        bus = RabbitMQBus(amqp_url(), prefix=unique_prefix(), timeout=3.0)
+        try:
+            bus.ping()
+        except Exception as error:  # refused, timed out or rejected: all mean unreachable
+            bus.close()
+            server_missing("RabbitMQ", error)
+        try:
+            yield bus
+        finally:
+            try:
+                bus.delete_all()
+            finally:
+                bus.close()
         return
     raise ValueError(kind)
