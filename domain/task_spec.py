@@ -78,7 +78,7 @@ class TaskSpec(BaseModel):
             raise ValueError("must be printable characters without leading or trailing spaces")
         if "/" in value:
             raise ValueError("must not contain '/' (names are used in URLs)")
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             raise ValueError("must not be only digits (numbers refer to tasks by id)")
         if _is_uuid(value):
             raise ValueError("must not be a UUID (UUIDs refer to tasks by uuid)")

@@ -1,23 +1,45 @@
-"""Configuration: TOML files with the seed's sections, ${VAR} substitution, env overrides."""
+"""Typed, frozen configuration: a TOML file, ${VAR} substitution, SCHEDULER_* overrides."""
 
 from __future__ import annotations
 
-import os
+import difflib
 import re
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from pydantic import ValidationInfo
+    from pydantic_core import ErrorDetails
+
+CONFIG_ENV = "SCHEDULER_CONFIG"
 ENV_PREFIX = "SCHEDULER_"
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+NO_FILE = "(no config file)"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+QUEUE_SCHEMES = {"redis": ("redis", "rediss", "unix"), "rabbitmq": ("amqp", "amqps")}
+DATABASE_URL_FORMS = (
+    "sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:password@host:port/db"
+)
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the key and the problem."""
+    """The configuration cannot be used; one line per problem, each naming its key."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__("\n".join(f"config error in {source}: {p}" for p in self.problems))
+
+
+def _blank_to_none(value: Any) -> Any:
+    # Lets files write `url = "${MQ_URL:-}"` to mean "unset unless the environment gives one".
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 class _Section(BaseModel):
@@ -25,107 +47,119 @@ class _Section(BaseModel):
 
 
 class DatabaseSettings(_Section):
-    """`[database]`: where the event store and the read tables live."""
+    """`[database]`: the event store and the read tables share one database."""
 
-    url: str = "sqlite:///./var/scheduler.db"
-    pool_size: int = Field(10, ge=1, le=500)
-    connection_timeout_seconds: float = Field(5.0, gt=0, le=600)
-    lock_timeout_seconds: int = Field(5, ge=1, le=600)
+    url: str = Field(default="sqlite:///./var/scheduler.db", repr=False)
+    pool_size: int = Field(default=10, ge=1)
+    connection_timeout_seconds: float = Field(default=5.0, gt=0)
+    # At least 1: eventsourcing reads 0 as "wait forever" for the events-table lock.
+    lock_timeout_seconds: int = Field(default=5, ge=1)
 
     @field_validator("url")
     @classmethod
-    def _url_is_supported(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme == "sqlite":
-            if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-                raise ValueError("use sqlite:///relative/path.db or sqlite:////absolute/path.db")
-            return value
-        if scheme in ("postgresql", "postgres"):
-            parts = urlsplit(value)
-            if not parts.path.strip("/"):
-                raise ValueError("the PostgreSQL URL must name a database, e.g. .../scheduler")
-            try:
-                _ = parts.port
-            except ValueError as error:
-                raise ValueError(f"bad port: {error}") from None
-            return value
-        raise ValueError(
-            f"unsupported scheme {scheme or '(none)'!r}; "
-            "use sqlite:///path.db or postgresql://user@host:5432/db"
-        )
+    def _check_url(cls, url: str) -> str:
+        if database_kind(url) == "sqlite":
+            sqlite_path(url)
+        else:
+            postgres_conninfo(url)
+        return url
 
 
 class MessageQueueSettings(_Section):
-    """`[message_queue]`: the bus between dispatchers and workers."""
+    """`[message_queue]`: `url` wins; the seed's host/port/username/password build one."""
 
     type: Literal["memory", "redis", "rabbitmq"] = "memory"
-    url: str | None = None
-    prefix: str = Field("scheduler", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    url: str | None = Field(default=None, repr=False)
     host: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    # Streams, queues and keys are named under it, so deployments can share one broker.
+    prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    _blank = field_validator("url", "host", "username", "password", mode="before")(_blank_to_none)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        schemes = QUEUE_SCHEMES.get(info.data.get("type", ""))
+        if url is not None and schemes and _scheme(url) not in schemes:
+            forms = " or ".join(f"{s}://" for s in schemes)
+            raise ValueError(f"a {info.data['type']} URL must start with {forms}")
+        return url
 
     @property
     def effective_url(self) -> str | None:
-        """The URL to connect to, built from host/port/credentials when `url` is absent."""
-        if self.url or self.type == "memory":
+        """The broker URL to connect to; None for the in-process bus."""
+        if self.type == "memory":
+            return None
+        if self.url is not None:
             return self.url
+        credentials = ""
+        if self.username is not None or self.password is not None:
+            user, password = (
+                quote(self.username or "", safe=""),
+                quote(self.password or "", safe=""),
+            )
+            credentials = f"{user}:{password}@" if password else f"{user}@"
         host = self.host or "127.0.0.1"
         if self.type == "redis":
-            return f"redis://{host}:{self.port or 6379}/0"
-        user = quote(self.username or "guest", safe="")
-        password = quote(self.password or "guest", safe="")
-        return f"amqp://{user}:{password}@{host}:{self.port or 5672}/"
+            return f"redis://{credentials}{host}:{self.port or 6379}/0"
+        return f"amqp://{credentials}{host}:{self.port or 5672}/"
 
 
 class ApiSettings(_Section):
     """`[api]`: the HTTP server."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-    max_body_bytes: int = Field(1_048_576, ge=1_024)
-    read_wait_timeout_seconds: float = Field(2.0, ge=0, le=60)
-    cors_origins: list[str] = Field(default_factory=list)
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    read_wait_timeout_seconds: float = Field(default=2.0, ge=0)
+    cors_origins: tuple[str, ...] = ()
 
 
 class DispatcherSettings(_Section):
-    """`[dispatcher]`: assignment of runs to workers, recovery and deadlines."""
+    """`[dispatcher]`: turning due runs into assignments."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    max_workers: int = Field(50, ge=1)
-    task_timeout_seconds: int = Field(3600, ge=0)
-    poll_interval_seconds: float = Field(1.0, gt=0, le=60)
-    assign_batch_size: int = Field(200, ge=1, le=10_000)
-    lease_missed_heartbeats: int = Field(3, ge=1, le=100)
-    deadline_grace_seconds: float = Field(30.0, ge=0)
-    republish_after_seconds: float = Field(10.0, gt=0)
-    max_recoveries: int = Field(3, ge=0, le=100)
+    max_workers: int = Field(default=50, ge=1)
+    task_timeout_seconds: int = Field(default=3600, ge=1)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    assign_batch_size: int = Field(default=200, ge=1)
+    name: str | None = None
+    # At least 2: a lease of one heartbeat would expire on ordinary jitter.
+    lease_missed_heartbeats: int = Field(default=3, ge=2)
+    deadline_grace_seconds: float = Field(default=30.0, ge=0)
+    republish_after_seconds: float = Field(default=10.0, gt=0)
+    max_recoveries: int = Field(default=3, ge=0)
+
+    _blank = field_validator("name", mode="before")(_blank_to_none)
 
 
 class WorkerSettings(_Section):
-    """`[worker]`: the worker process."""
+    """`[worker]`: one worker process; `name` None means a host-derived name at runtime."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    heartbeat_interval_seconds: float = Field(5.0, gt=0, le=300)
-    max_concurrent_tasks: int = Field(5, ge=1, le=10_000)
-    executors: list[Literal["shell", "python", "http", "callable"]] = Field(
-        default_factory=lambda: ["shell", "python"], min_length=1
+    name: str | None = None
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
+    max_concurrent_tasks: int = Field(default=5, ge=1)
+    executors: tuple[Literal["shell", "python", "http", "callable"], ...] = Field(
+        default=("shell", "python"), min_length=1
     )
-    queues: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
-    output_tail_bytes: int = Field(65_536, ge=1_024, le=16_777_216)
-    shutdown_grace_seconds: float = Field(20.0, ge=0, le=3_600)
+    queues: tuple[str, ...] = Field(default=("default",), min_length=1)
+    output_tail_bytes: int = Field(default=65536, ge=0)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    _blank = field_validator("name", mode="before")(_blank_to_none)
 
 
-class ProjectionSettings(_Section):
-    """`[projections]`: how the read tables follow the log."""
+class ProjectionsSettings(_Section):
+    """`[projections]`: the projectors that build the read tables."""
 
-    batch_size: int = Field(500, ge=1, le=10_000)
-    poll_interval_seconds: float = Field(1.0, gt=0, le=60)
+    batch_size: int = Field(default=500, ge=1)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class ObservabilitySettings(_Section):
-    """`[observability]`: logs and metrics."""
+    """`[observability]`: logs, metrics and tracing."""
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     metrics_enabled: bool = True
@@ -138,45 +172,45 @@ class ObservabilitySettings(_Section):
 
 
 class Settings(_Section):
-    """Everything a process is configured with; built once in the composition root."""
+    """The whole configuration of one process, built once by the composition root."""
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     message_queue: MessageQueueSettings = Field(default_factory=MessageQueueSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    projections: ProjectionSettings = Field(default_factory=ProjectionSettings)
+    projections: ProjectionsSettings = Field(default_factory=ProjectionsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str], config_path: str | Path | None = None
+    ) -> Settings:
+        """Same as `load_settings(config_path, environ)`."""
+        return load_settings(config_path, environ)
 
     @property
     def database_kind(self) -> Literal["sqlite", "postgres"]:
-        """Which store `[database] url` names."""
-        return "sqlite" if self.database.url.startswith("sqlite:") else "postgres"
+        """Which store `database.url` names."""
+        return database_kind(self.database.url)
 
     @property
     def sqlite_path(self) -> Path:
-        """The SQLite file (relative paths are relative to the working directory)."""
-        return Path(self.database.url.removeprefix("sqlite:///"))
+        """The SQLite file; ValueError for a PostgreSQL URL."""
+        return sqlite_path(self.database.url)
 
     @property
-    def postgres_conninfo(self) -> dict[str, str | int]:
-        """Connection parameters parsed from the PostgreSQL URL."""
-        parts = urlsplit(self.database.url)
-        return {
-            "dbname": unquote(parts.path.lstrip("/")),
-            "host": parts.hostname or "localhost",
-            "port": parts.port or 5432,
-            "user": unquote(parts.username) if parts.username else "postgres",
-            "password": unquote(parts.password) if parts.password else "",
-        }
+    def postgres_conninfo(self) -> dict[str, Any]:
+        """dbname, host, port, user, password; ValueError for a SQLite URL."""
+        return postgres_conninfo(self.database.url)
 
     @property
     def masked_database_url(self) -> str:
-        """The database URL with any password hidden, for messages and logs."""
-        return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", self.database.url)
+        """`database.url` with its password hidden, for messages and logs."""
+        return mask_url(self.database.url)
 
     def eventstore_env(self) -> dict[str, str]:
-        """The eventsourcing 9.5.6 environment for this store."""
+        """The eventsourcing 9.5.6 persistence env for `database.url`."""
         db = self.database
         if self.database_kind == "sqlite":
             return {
@@ -187,97 +221,235 @@ class Settings(_Section):
         info = self.postgres_conninfo
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": str(info["dbname"]),
-            "POSTGRES_HOST": str(info["host"]),
+            "POSTGRES_DBNAME": info["dbname"],
+            "POSTGRES_HOST": info["host"],
             "POSTGRES_PORT": str(info["port"]),
-            "POSTGRES_USER": str(info["user"]),
-            "POSTGRES_PASSWORD": str(info["password"]),
+            "POSTGRES_USER": info["user"],
+            "POSTGRES_PASSWORD": info["password"],
             "POSTGRES_POOL_SIZE": str(db.pool_size),
             "POSTGRES_MAX_OVERFLOW": "10",
+            # The library wants whole seconds.
             "POSTGRES_CONNECT_TIMEOUT": str(max(1, round(db.connection_timeout_seconds))),
-            # 0 would wait forever for the events table lock.
             "POSTGRES_LOCK_TIMEOUT": str(db.lock_timeout_seconds),
             "POSTGRES_PRE_PING": "y",
-            # On, the library drops its table lock and live subscribers miss events.
+            # Keep n: with db functions on, the library drops the table lock and live
+            # subscribers permanently miss events (notes/eventsourcing-9.5.6.md §5).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
             "CREATE_TABLE": "y",
         }
 
 
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def database_kind(url: str) -> Literal["sqlite", "postgres"]:
+    """Which store a database URL names, from its scheme."""
+    scheme = _scheme(url)
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in POSTGRES_SCHEMES:
+        return "postgres"
+    what = f"unsupported scheme {scheme!r}" if scheme else "not a URL"
+    raise ValueError(f"{what}; expected {DATABASE_URL_FORMS} (postgres:// also accepted)")
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of sqlite:///relative/path or sqlite:////absolute/path."""
+    if not url.lower().startswith("sqlite:///"):
+        raise ValueError("a SQLite URL has three slashes before a relative path, four before /")
+    path = url[len("sqlite:///") :]
+    if not path or path.endswith("/"):
+        raise ValueError("the SQLite URL names no file, e.g. sqlite:///./var/scheduler.db")
+    if "?" in path:
+        raise ValueError("a SQLite URL takes no query string")
+    return Path(path)
+
+
+def postgres_conninfo(url: str) -> dict[str, Any]:
+    """Connection fields of a postgresql:// URL, percent-decoded, with libpq's defaults."""
+    parts = urlsplit(url)
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # Typical after ${PASSWORD} substitution: the password holds a raw / ? or #.
+        raise ValueError("percent-encode / ? # in the user or password (%2F, %3F, %23)")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ValueError("the PostgreSQL port must be a number from 1 to 65535") from None
+    dbname = unquote(parts.path.removeprefix("/"))
+    if not dbname or "/" in dbname:
+        raise ValueError("the PostgreSQL URL names no database: postgresql://user:pass@host/db")
+    return {
+        "dbname": dbname,
+        "host": parts.hostname or "localhost",
+        "port": port,
+        "user": unquote(parts.username or "") or "postgres",
+        "password": unquote(parts.password or ""),
+    }
+
+
+def mask_url(url: str) -> str:
+    """The URL with the password of its user-info replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
+
+
 def load_settings(config_path: str | Path | None, environ: Mapping[str, str]) -> Settings:
-    """Read the file (if any), substitute ${VAR}, apply SCHEDULER_<SECTION>__<KEY> overrides.
+    """Read the file named by `config_path` or SCHEDULER_CONFIG (else defaults), then the env.
 
     Raises:
-        ConfigError: naming the file, the key and what is wrong.
+        ConfigError: the file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
     """
-    path = config_path or environ.get(f"{ENV_PREFIX}CONFIG") or None
-    source = str(path) if path else "defaults"
-    data: dict[str, Any] = _read_file(Path(path)) if path else {}
-    data = _substitute(data, environ, source, ())
-    for key, value in environ.items():
-        if key.startswith(ENV_PREFIX) and "__" in key:
-            section, _, name = key[len(ENV_PREFIX) :].partition("__")
-            data.setdefault(section.lower(), {})
-            if not isinstance(data[section.lower()], dict):
-                raise ConfigError(f"config error in {source}: {section.lower()} must be a table")
-            data[section.lower()][name.lower()] = _parse_literal(value)
+    named_by_env = not config_path and bool(environ.get(CONFIG_ENV))
+    path = config_path or environ.get(CONFIG_ENV) or None
+    source = str(path) if path else NO_FILE
+    raw = _read_toml(Path(path), source, named_by_env) if path else {}
+    data = _substitute(raw, environ, source)
+    origins = _apply_overrides(data, environ, source)
     try:
         return Settings.model_validate(data)
-    except ValidationError as error:
-        lines = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            + (f", got {e['input']!r}" if e["type"] != "missing" and _short(e["input"]) else "")
-            for e in error.errors()
-        ]
-        raise ConfigError(f"config error in {source}: " + "; ".join(lines)) from None
+    except ValidationError as exc:
+        problems = [_describe(e, origins) for e in _innermost(exc.errors())]
+        raise ConfigError(source, problems) from exc
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, source: str, named_by_env: bool) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        with path.open("rb") as file:
+            return tomllib.load(file)
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+        where = "" if path.is_absolute() else f" (in {Path.cwd()})"
+        why = f", named by {CONFIG_ENV}" if named_by_env else ""
+        raise ConfigError(source, [f"config file not found: {path}{where}{why}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"invalid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, ["invalid TOML: the file is not UTF-8"]) from exc
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from exc
 
 
-def _substitute(value: Any, environ: Mapping[str, str], source: str, key: tuple[str, ...]) -> Any:
-    if isinstance(value, dict):
-        return {k: _substitute(v, environ, source, (*key, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, environ, source, key) for v in value]
-    if not isinstance(value, str):
+def _substitute(raw: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, Any]:
+    problems: list[str] = []
+
+    def walk(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, f"{where}.{k}" if where else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str):
+            return _VARIABLE.sub(lambda m: replace(m, where), value)
         return value
 
-    def replace(match: re.Match[str]) -> str:
+    def replace(match: re.Match[str], where: str) -> str:
         name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"config error in {source}: {'.'.join(key)}: environment variable {name} is not set"
+        if default is not None:  # shell semantics: `:-` also covers a set but empty variable
+            return environ.get(name) or default
+        if name not in environ:
+            problems.append(
+                f"{where}: environment variable {name} is not set"
+                f" (write ${{{name}:-default}} to give a default)"
+            )
+            return match.group(0)
+        return environ[name]
+
+    data = walk(raw, "")
+    if problems:
+        raise ConfigError(source, problems)
+    return data
+
+
+def _apply_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], source: str
+) -> dict[tuple[str, str], str]:
+    """Apply SCHEDULER_<SECTION>__<KEY> in place; returns which variable set each key."""
+    origins: dict[tuple[str, str], str] = {}
+    problems: list[str] = []
+    sections = Settings.model_fields
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
+            continue  # SCHEDULER_CONFIG, SCHEDULER_TEST_* and the like are not overrides
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in sections:
+            problems.append(f"{name}: unknown section {section!r}{_suggest(section, sections)}")
+            continue
+        fields = _section_model(section).model_fields
+        if key not in fields:
+            problems.append(f"{name}: unknown key {section}.{key}{_suggest(key, fields)}")
+            continue
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            continue  # validation reports the malformed section
+        value = environ[name]
+        if value == "":
+            table.pop(key, None)  # an empty override restores the default
+        else:
+            table[key] = _parse_override(value, fields[key].annotation)
+        origins[(section, key)] = name
+    if problems:
+        raise ConfigError(source, problems)
+    return origins
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    return Settings.model_fields[section].annotation  # type: ignore[return-value]
+
+
+def _parse_override(value: str, annotation: Any) -> Any:
+    if _is_text(annotation):
+        return value  # so a worker named `123` or `nan` stays a string
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _is_text(annotation: Any) -> bool:
+    if annotation is str:
+        return True
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Literal:
+        return all(isinstance(a, str) for a in args)
+    return get_origin(annotation) is not tuple and args == [str]
+
+
+def _suggest(word: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{hint}; known: {', '.join(known)}"
+
+
+def _innermost(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    # A bad list item also makes the list "too short"; report only the item.
+    def inside(outer: ErrorDetails, inner: ErrorDetails) -> bool:
+        return (
+            len(inner["loc"]) > len(outer["loc"])
+            and inner["loc"][: len(outer["loc"])] == outer["loc"]
         )
 
-    return PLACEHOLDER.sub(replace, value)
+    return [e for e in errors if not any(inside(e, other) for other in errors)]
 
 
-def _parse_literal(text: str) -> Any:
-    # Environment values are TOML literals when they parse (9000, true, ["a"]), else strings.
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _short(value: Any) -> bool:
-    return not isinstance(value, dict) and len(repr(value)) < 200
-
-
-def environ_snapshot() -> dict[str, str]:
-    """A copy of the process environment, read once by the CLI."""
-    return dict(os.environ)
+def _describe(error: ErrorDetails, origins: Mapping[tuple[str, str], str]) -> str:
+    loc = error["loc"]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if error["type"] == "extra_forbidden":
+        if len(loc) == 1:
+            text = f"unknown section{_suggest(str(loc[0]), Settings.model_fields)}"
+        else:
+            fields = _section_model(str(loc[0])).model_fields
+            text = f"unknown key{_suggest(str(loc[-1]), fields)}"
+    elif error["type"] == "value_error":
+        text = error["msg"].removeprefix("Value error, ")
+    else:
+        text = error["msg"].split(", unable to")[0]
+        secret = any("password" in str(p) for p in loc)
+        if not secret and not isinstance(error["input"], dict | list):
+            text += f", got {error['input']!r}"
+    origin = origins.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
+    return f"{where}: {text}" + (f" (from {origin})" if origin else "")

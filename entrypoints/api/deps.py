@@ -59,7 +59,7 @@ def _parse_uuid(text: str) -> UUID | None:
 def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
     """A task resource by number, UUID or name; raises NotFoundError."""
     task: dict[str, Any] | None
-    if ref.isdigit():
+    if _is_number(ref):
         number = int(ref)
         task = read_model.task_by_number(number) if number <= MAX_TASK_NUMBER else None
     elif (task_uuid := _parse_uuid(ref)) is not None:
@@ -73,7 +73,7 @@ def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[
 
 def resolve_task_id(read_model: ReadModel, container: Container, ref: str) -> UUID:
     """The UUID a reference names; a name is resolved through the index aggregate."""
-    if not ref.isdigit() and _parse_uuid(ref) is None:
+    if not _is_number(ref) and _parse_uuid(ref) is None:
         task_id = container.app.task_id_for_name(ref)
         if task_id is not None:
             return task_id
@@ -98,3 +98,8 @@ def parse_run_id(run_id: str) -> UUID:
     if parsed is None:
         raise NotFoundError("run", run_id)
     return parsed
+
+
+def _is_number(ref: str) -> bool:
+    # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
+    return ref.isascii() and ref.isdigit()

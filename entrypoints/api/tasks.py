@@ -214,6 +214,6 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     text = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidFieldError("If-Match", "must be the task's version number, e.g. 3")
     return int(text)

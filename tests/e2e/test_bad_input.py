@@ -117,3 +117,8 @@ def test_bad_query_parameters_are_422(client: httpx.Client) -> None:
     assert client.get("/api/tasks", params={"limit": 0}).status_code == 422
     assert client.get("/api/tasks", params={"status": "sleeping"}).status_code == 422
     assert client.get("/api/runs", params={"status": "weird"}).status_code == 422
+
+
+def test_a_unicode_digit_reference_is_a_name_not_a_number(client: httpx.Client) -> None:
+    assert client.post("/api/tasks/%C2%B2/trigger").status_code == 404
+    assert client.get("/api/tasks/%C2%B2").status_code == 404
