@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -47,6 +48,27 @@ class ViewCountsCollector(Collector):
         yield family
 
 
+class BreakerCollector(Collector):
+    """Each circuit breaker's state: 0 closed, 1 half-open, 2 open."""
+
+    def __init__(self, breakers: Any) -> None:
+        self._breakers = breakers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield one gauge with a sample per breaker."""
+        family = GaugeMetricFamily(
+            "scheduler_circuit_state",
+            "Circuit breaker state (0 closed, 1 half-open, 2 open).",
+            labels=["breaker"],
+        )
+        for name, breaker in self._breakers.all().items():
+            family.add_metric([name], float(CIRCUIT_LEVEL[breaker.state.value]))
+        yield family
+
+
+CIRCUIT_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
+
+
 def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=[label])
     for row in rows:
@@ -57,7 +79,7 @@ def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> Gauge
 class Metrics:
     """Every metric this process exports; also the dispatcher's observer."""
 
-    def __init__(self, database: Database | None = None) -> None:
+    def __init__(self, database: Database | None = None, breakers: Any = None) -> None:
         self.registry = CollectorRegistry()
         self.api_latency = Histogram(
             "scheduler_api_request_duration_seconds",
@@ -91,6 +113,8 @@ class Metrics:
         )
         if database is not None:
             self.registry.register(ViewCountsCollector(database))
+        if breakers is not None:
+            self.registry.register(BreakerCollector(breakers))
 
     def run_finished(self, status: str, duration_seconds: float) -> None:
         """Observe a finished run."""

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from application.bus import Bus, Received
+from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
@@ -131,6 +132,7 @@ class Dispatcher:
         policy: DispatchPolicy | None = None,
         observer: DispatchObserver | None = None,
         monotonic: Any = time.monotonic,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._app = app
         self._bus = bus
@@ -141,6 +143,7 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self._observer = observer or NullObserver()
         self._monotonic = monotonic
+        self.breaker = breaker or CircuitBreaker("dispatcher:database")
         self.position = 0
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
@@ -465,16 +468,25 @@ class Dispatcher:
             target=self._pump_reports, args=(pump_stop,), name="report-pump", daemon=True
         )
         pump.start()
-        self.follow_log()
+        while not stop.is_set():
+            try:
+                self.breaker.call(self.follow_log)
+                break
+            except Exception:
+                logger.warning("cannot read the log yet; retrying", exc_info=True)
+                stop.wait(self.breaker.retry_after() or 0.5)
         self._live = True
         self.republish_unstarted(force=True)
         while not stop.is_set():
             generation = self._wakeup.generation()
             try:
-                busy = self.step()
-            except Exception:  # a failed round is retried; the log keeps the truth
-                logger.exception("dispatch round failed")
-                stop.wait(self.policy.poll_interval)
+                busy = self.breaker.call(self.step)
+            except CircuitOpenError as error:
+                stop.wait(max(error.retry_after, 0.05))
+                continue
+            except Exception as error:  # a failed round is retried; the log keeps the truth
+                logger.warning("dispatch round failed: %s: %s", type(error).__name__, error)
+                stop.wait(self.breaker.retry_after() or 0.2)
                 continue
             if not busy:
                 self._wakeup.wait(generation, self.policy.poll_interval)

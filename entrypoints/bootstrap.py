@@ -19,6 +19,7 @@ from adapters.migrations import apply_migrations
 from adapters.pg_listener import listen_forever
 from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
+from application.circuit_breaker import BreakerRegistry
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.scheduler_app import SchedulerApp
@@ -106,6 +107,7 @@ class Container:
     bus: Bus
     liveness: LivenessStore
     metrics: Metrics
+    breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +156,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         app = SchedulerApp(env=env)  # creates the event store's tables if missing
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
+    breakers = BreakerRegistry()
     runners = [
         ProjectionRunner(
             projection,
@@ -163,6 +166,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             committed=committed,
             batch_size=settings.projections.batch_size,
             poll_interval=settings.projections.poll_interval_seconds,
+            breaker=breakers.get(f"projection:{projection.name}"),
         )
         for projection in all_projections()
     ]
@@ -177,7 +181,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         runners=runners,
         bus=build_bus(settings, reports_wakeup=log_wakeup),
         liveness=InMemoryLiveness(),
-        metrics=Metrics(database),
+        metrics=Metrics(database, breakers),
+        breakers=breakers,
     )
     if settings.database_kind == "postgres":
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.

@@ -78,6 +78,7 @@ def make_dispatcher(container: Container) -> Dispatcher:
         name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
         policy=policy,
         observer=container.metrics,
+        breaker=container.breakers.get("dispatcher:database"),
     )
 
 

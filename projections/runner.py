@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
 from projections.base import Projection
 from projections.ports import Database, EventLog, Tx
@@ -53,6 +54,7 @@ class ProjectionRunner:
         committed: Wakeup,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -62,6 +64,7 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self.status = ProjectionStatus()
+        self.breaker = breaker or CircuitBreaker(f"projection:{projection.name}")
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -95,20 +98,22 @@ class ProjectionRunner:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Follow the log until stopped: woken by saves or notifications, and by a timer."""
-        backoff = self._poll_interval
         while not stop.is_set():
             generation = self._wakeup.generation()
             try:
-                count = self.run_once()
+                count = self.breaker.call(self.run_once)
                 self.status.last_error = None
-                backoff = self._poll_interval
+            except CircuitOpenError as error:
+                stop.wait(max(error.retry_after, 0.05))
+                continue
             except Exception as error:  # keep following: a database blip must not stop it
                 self.status.last_error = f"{type(error).__name__}: {error}"
-                logger.exception(
-                    "projection batch failed", extra={"projection": self.projection.name}
+                logger.warning(
+                    "projection batch failed: %s",
+                    self.status.last_error,
+                    extra={"projection": self.projection.name},
                 )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                stop.wait(self.breaker.retry_after() or 0.2)
                 continue
             if count < self._batch_size:
                 # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).

@@ -7,7 +7,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from entrypoints.api import events, runs, system, tasks, workers
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.middleware import BodyLimitMiddleware, LatencyMiddleware
+from entrypoints.api.middleware import (
+    BodyLimitMiddleware,
+    DatabaseBreakerMiddleware,
+    LatencyMiddleware,
+)
 from entrypoints.bootstrap import Container
 
 DESCRIPTION = """
@@ -32,6 +36,7 @@ def create_api(container: Container) -> FastAPI:
         registry = request.app.state.container.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    api.add_middleware(DatabaseBreakerMiddleware, breaker=container.breakers.get("database"))
     api.add_middleware(LatencyMiddleware, metrics=container.metrics)
     api.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.api.max_body_bytes)
     return api

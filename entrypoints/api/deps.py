@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,6 +14,7 @@ from domain.errors import NotFoundError
 from entrypoints.bootstrap import Container
 from projections.queries import ReadModel
 
+logger = logging.getLogger(__name__)
 MAX_TASK_NUMBER = 2**31 - 1  # the tasks.number column is a 32-bit integer
 
 
@@ -85,11 +87,15 @@ def wait_for_views(container: Container, response: Response, position: int | Non
     if position is None:
         return True
     response.headers["X-Log-Position"] = str(position)
-    return container.waiter.wait(
-        position,
-        container.projection_names,
-        container.settings.api.read_wait_timeout_seconds,
-    )
+    try:
+        return container.waiter.wait(
+            position,
+            container.projection_names,
+            container.settings.api.read_wait_timeout_seconds,
+        )
+    except Exception:  # the command is saved; only the wait for the views failed
+        logger.warning("could not wait for the views", exc_info=True)
+        return False
 
 
 def parse_run_id(run_id: str) -> UUID:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 
+from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
     IllegalTransitionError,
     InvalidFieldError,
@@ -21,6 +25,16 @@ from domain.errors import (
 from domain.task_spec import SpecValidationError
 
 logger = logging.getLogger(__name__)
+
+# What a database that is down or restarting raises, from the event store and the views.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    sqlite3.OperationalError,
+)
 
 
 def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
@@ -77,9 +91,18 @@ def install_error_handlers(api: FastAPI) -> None:
     def conflict(_: Request, error: IntegrityError) -> JSONResponse:
         return _problem(409, "concurrent modification: another change was saved first; retry")
 
-    @api.exception_handler(OperationalError)
-    def store_unavailable(_: Request, error: OperationalError) -> JSONResponse:
-        logger.warning("event store unavailable: %s", error)
-        response = _problem(503, "the event store is unavailable; retry shortly")
+    def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+        logger.warning("database unavailable: %s: %s", type(error).__name__, error)
+        request.app.state.container.breakers.get("database").record_failure(error)
+        response = _problem(503, "the database is unavailable; retry shortly")
         response.headers["Retry-After"] = "1"
+        return response
+
+    for unavailable in DATABASE_DOWN:
+        api.add_exception_handler(unavailable, store_unavailable)  # type: ignore[arg-type]
+
+    @api.exception_handler(CircuitOpenError)
+    def circuit_open(_: Request, error: CircuitOpenError) -> JSONResponse:
+        response = _problem(503, str(error))
+        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
         return response

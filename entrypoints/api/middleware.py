@@ -9,6 +9,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import Metrics
+from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 
 
 class BodyTooLargeError(Exception):
@@ -94,3 +95,52 @@ class LatencyMiddleware:
             self.metrics.api_latency.labels(
                 method=scope["method"], route=template, status=str(status["code"])
             ).observe(time.perf_counter() - started)
+
+
+class DatabaseBreakerMiddleware:
+    """Fails /api requests fast (503) while the database breaker is open; closes it on success."""
+
+    def __init__(self, app: ASGIApp, breaker: CircuitBreaker) -> None:
+        self.app = app
+        self.breaker = breaker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse while open; let one trial through when half-open."""
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.breaker.allow()
+        except CircuitOpenError as error:
+            await _send_json(
+                send,
+                503,
+                {"detail": str(error)},
+                [(b"retry-after", str(max(1, round(error.retry_after))).encode())],
+            )
+            return
+        status: dict[str, int] = {"code": 500}
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+        if status["code"] < 500:
+            self.breaker.record_success()
+        elif status["code"] != 503:
+            self.breaker.record_success()  # a bug, not the database: do not trip the breaker
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": orjson.dumps(body)})

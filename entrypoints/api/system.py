@@ -36,6 +36,13 @@ def health(container: ContainerDep) -> JSONResponse:
     except Exception as error:
         healthy = False
         checks["projections"] = {"status": "down", "error": str(error)}
+    try:
+        container.bus.ping()
+        checks["message_queue"] = {"status": "ok", "type": container.settings.message_queue.type}
+    except Exception as error:
+        healthy = False
+        checks["message_queue"] = {"status": "down", "error": str(error)}
+    checks["circuit_breakers"] = {n: b.snapshot() for n, b in container.breakers.all().items()}
     body = {"status": "ok" if healthy else "degraded", "checks": checks}
     return JSONResponse(status_code=200 if healthy else 503, content=body)
 

@@ -10,6 +10,8 @@ import pytest
 
 from adapters.executors import (
     ExecutionRequest,
+    OutputTail,
+    PythonExecutor,
     ShellExecutor,
     UnknownExecutorError,
     default_executors,
@@ -17,74 +19,8 @@ from adapters.executors import (
 
 
 def shell(command: str, **fields: object) -> ExecutionRequest:
+    """A shell request of run r1, attempt 1."""
     return ExecutionRequest(run_id="r1", attempt=1, executor="shell", command=command, **fields)
-
-
-def test_a_successful_command_returns_its_output() -> None:
-    result = ShellExecutor().execute(shell("echo out; echo err >&2"))
-    assert result.succeeded and result.exit_code == 0
-    assert "out" in result.output and "err" in result.output
-
-
-def test_a_non_zero_exit_is_a_failure_with_its_code() -> None:
-    result = ShellExecutor().execute(shell("exit 3"))
-    assert (result.succeeded, result.exit_code, result.error) == (False, 3, "exited with code 3")
-
-
-def test_the_output_keeps_only_the_last_bytes() -> None:
-    script = "python3 -c \"print('a' * 200_000); print('THE END')\""
-    result = ShellExecutor(output_tail_bytes=1024).execute(shell(script))
-    assert result.output.endswith("THE END\n")
-    assert "truncated" in result.output
-    assert len(result.output) < 1100
-
-
-def test_the_child_sees_only_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCHEDULER_DATABASE__URL", "postgresql://secret")
-    request = shell("env", env={"TASK_VAR": "1"}, params={"day": "mon"})
-    output = ShellExecutor().execute(request).output
-    assert "secret" not in output
-    assert "TASK_VAR=1" in output
-    assert "SCHEDULER_PARAM_DAY=mon" in output and "day=mon" in output
-    assert "SCHEDULER_RUN_ID=r1" in output
-
-
-def test_the_working_directory_is_honoured(tmp_path: Path) -> None:
-    result = ShellExecutor().execute(shell("pwd", working_dir=str(tmp_path)))
-    assert result.output.strip() == str(tmp_path)
-
-
-def test_a_missing_working_directory_is_a_clear_failure() -> None:
-    result = ShellExecutor().execute(shell("true", working_dir="/no/such/dir"))
-    assert not result.succeeded
-    assert result.error == "working directory does not exist: /no/such/dir"
-
-
-def test_the_python_executor_runs_a_script_with_args(tmp_path: Path) -> None:
-    (tmp_path / "process_data.py").write_text("import sys; print('args', sys.argv[1:])\n")
-    request = ExecutionRequest(
-        run_id="r",
-        attempt=1,
-        executor="python",
-        command="process_data.py",
-        args=("a", "b"),
-        working_dir=str(tmp_path),
-    )
-    result = default_executors().get("python").execute(request)
-    assert result.succeeded, result
-    assert "args ['a', 'b']" in result.output
-
-
-def test_a_timeout_kills_the_whole_process_group() -> None:
-    pids: list[int] = []
-    executor = ShellExecutor(kill_grace_seconds=0.5)
-    request = shell("sleep 30 & sleep 30", timeout_seconds=0.5)
-    started = time.monotonic()
-    result = executor.execute(request, on_started=pids.append)
-    assert result.timed_out and not result.succeeded
-    assert "timed out" in (result.error or "")
-    assert time.monotonic() - started < 5
-    assert live_members(pids[0]) == []
 
 
 def live_members(pgid: int) -> list[int]:
@@ -100,15 +36,159 @@ def live_members(pgid: int) -> list[int]:
     return alive
 
 
+def test_a_successful_command_returns_its_combined_output() -> None:
+    pids: list[int] = []
+    result = ShellExecutor().execute(shell("echo out; echo err >&2"), on_started=pids.append)
+    assert result.succeeded and (result.exit_code, result.error) == (0, None)
+    assert "out" in result.output and "err" in result.output
+    assert pids == [result.pid]
+
+
+def test_a_non_zero_exit_is_a_failure_with_its_code() -> None:
+    result = ShellExecutor().execute(shell("exit 3"))
+    assert (result.succeeded, result.exit_code, result.error) == (False, 3, "exited with code 3")
+
+
+def test_a_process_killed_by_a_signal_says_which() -> None:
+    result = ShellExecutor().execute(shell("kill -9 $$"))
+    assert (result.exit_code, result.error) == (-9, "killed by signal SIGKILL")
+
+
+def test_the_output_keeps_only_the_last_bytes() -> None:
+    script = "python3 -c \"print('a' * 200_000); print('THE END')\""
+    result = ShellExecutor(output_tail_bytes=1024).execute(shell(script))
+    assert result.output.endswith("a\nTHE END\n")  # 200_001 + 8 bytes, 1024 kept
+    assert result.output.startswith("[... 198985 bytes truncated ...]\n")
+    assert len(result.output) < 1100
+
+
+def test_a_tail_cut_inside_a_character_does_not_show_a_replacement_mark() -> None:
+    tail = OutputTail(limit=5)
+    tail.feed("ééé".encode())  # six bytes: the cut falls inside the first "é"
+    assert tail.text() == "[... 2 bytes truncated ...]\néé"
+
+
+def test_the_child_sees_only_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEDULER_DATABASE__URL", "postgresql://secret")
+    request = shell("env", env={"TASK_VAR": "1"}, params={"day": "mon", "run-date": "x"})
+    output = ShellExecutor().execute(request).output
+    assert "secret" not in output and "SCHEDULER_DATABASE__URL" not in output
+    assert "TASK_VAR=1" in output
+    assert "SCHEDULER_PARAM_DAY=mon" in output and "day=mon" in output
+    assert "SCHEDULER_PARAM_RUN_DATE=x" in output and "run-date=" not in output
+    assert "SCHEDULER_RUN_ID=r1" in output and "SCHEDULER_ATTEMPT=1" in output
+    assert "PATH=/usr/local/bin:/usr/bin:/bin" in output and "LANG=C.UTF-8" in output
+
+
+def test_a_param_cannot_replace_the_loader_or_interpreter_variables() -> None:
+    params = {"LD_PRELOAD": "/tmp/evil.so", "PATH": "/tmp", "SCHEDULER_RUN_ID": "forged"}
+    output = ShellExecutor().execute(shell("env", params=params)).output
+    assert "\nLD_PRELOAD=" not in f"\n{output}"
+    assert "SCHEDULER_PARAM_LD_PRELOAD=/tmp/evil.so" in output
+    assert "SCHEDULER_RUN_ID=r1" in output and "\nPATH=/usr/local/bin" in f"\n{output}"
+
+
+def test_an_invalid_environment_is_a_clear_failure_not_an_exception() -> None:
+    result = ShellExecutor().execute(shell("true", env={"A=B": "1"}))
+    assert (result.exit_code, result.pid) == (None, None)
+    assert (result.error or "").startswith("cannot start 'true': ")
+
+
+def test_the_working_directory_is_honoured(tmp_path: Path) -> None:
+    result = ShellExecutor().execute(shell("pwd", working_dir=str(tmp_path)))
+    assert result.output.strip() == str(tmp_path)
+
+
+def test_a_missing_working_directory_is_a_clear_failure() -> None:
+    result = ShellExecutor().execute(shell("true", working_dir="/no/such/dir"))
+    assert (result.succeeded, result.exit_code, result.pid) == (False, None, None)
+    assert result.error == "working directory does not exist: /no/such/dir"
+
+
+def test_the_python_executor_runs_a_script_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "process_data.py").write_text("import sys; print('args', sys.argv[1:])\n")
+    request = ExecutionRequest(
+        run_id="r",
+        attempt=1,
+        executor="python",
+        command="process_data.py",
+        args=("a", "b"),
+        working_dir=str(tmp_path),
+    )
+    result = default_executors().get("python").execute(request)
+    assert result.succeeded, result
+    assert "args ['a', 'b']" in result.output
+
+
+def test_a_missing_python_script_is_a_clear_failure(tmp_path: Path) -> None:
+    request = ExecutionRequest("r", 1, "python", "missing.py", working_dir=str(tmp_path))
+    result = PythonExecutor().execute(request)
+    assert (result.exit_code, result.error) == (None, "command not found: missing.py")
+
+
+def test_a_missing_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text("print('hi')\n")
+    request = ExecutionRequest("r", 1, "python", "job.py", working_dir=str(tmp_path))
+    result = PythonExecutor(python_executable="/no/such/python").execute(request)
+    assert (result.exit_code, result.error) == (None, "command not found: /no/such/python")
+
+
+def test_a_timeout_kills_the_whole_process_group() -> None:
+    pids: list[int] = []
+    request = shell("sleep 30 & sleep 30", timeout_seconds=0.5)
+    result = ShellExecutor(kill_grace_seconds=2).execute(request, on_started=pids.append)
+    assert result.timed_out and not result.succeeded
+    assert (result.exit_code, result.error) == (None, "timed out after 0.5s")
+    assert result.duration_seconds < 2  # the group obeyed SIGTERM: no need to wait the grace
+    assert live_members(pids[0]) == []
+
+
+def test_a_group_that_ignores_sigterm_is_killed_after_the_grace() -> None:
+    pids: list[int] = []
+    request = shell("trap '' TERM; sleep 30 & sleep 30", timeout_seconds=0.3)
+    result = ShellExecutor(kill_grace_seconds=0.5).execute(request, on_started=pids.append)
+    assert result.timed_out
+    assert 0.8 <= result.duration_seconds < 3
+    assert live_members(pids[0]) == []
+
+
+def test_background_processes_do_not_outlive_a_finished_command() -> None:
+    pids: list[int] = []
+    result = ShellExecutor().execute(shell("sleep 30 & echo done"), on_started=pids.append)
+    assert result.succeeded and result.output == "done\n"
+    assert result.duration_seconds < 2
+    assert live_members(pids[0]) == []
+
+
+def test_the_duration_is_measured_on_the_given_clock() -> None:
+    ticks = iter([100.0, 102.5])
+    result = ShellExecutor(monotonic=lambda: next(ticks)).execute(shell("true"))
+    assert result.duration_seconds == 2.5
+
+
 def test_cancel_from_another_thread_ends_the_attempt() -> None:
-    executor = ShellExecutor(kill_grace_seconds=0.5)
-    started = threading.Event()
-    threading.Timer(0.2, lambda: started.wait(5) and executor.cancel("r1", 1)).start()
-    result = executor.execute(shell("sleep 30"), on_started=lambda _pid: started.set())
-    assert result.error == "cancelled"
-    assert executor.cancel("r1", 1) is False
+    executor = ShellExecutor(kill_grace_seconds=2)
+    answers: list[bool] = []
+    cancellers: list[threading.Thread] = []
+
+    def cancel_soon(_pid: int) -> None:
+        canceller = threading.Thread(target=lambda: answers.append(executor.cancel("r1", 1)))
+        cancellers.append(canceller)
+        canceller.start()
+
+    started = time.monotonic()
+    result = executor.execute(shell("sleep 30"), on_started=cancel_soon)
+    cancellers[0].join()
+    assert time.monotonic() - started < 2
+    assert (result.exit_code, result.error, result.timed_out) == (None, "cancelled", False)
+    assert answers == [True]
+    assert executor.cancel("r1", 1) is False  # no longer running
+
+
+def test_cancelling_an_attempt_that_is_not_running_is_refused() -> None:
+    assert default_executors().cancel("nobody", 1) is False
 
 
 def test_an_unknown_executor_names_the_available_ones() -> None:
-    with pytest.raises(UnknownExecutorError, match="python"):
+    with pytest.raises(UnknownExecutorError, match="python, shell"):
         default_executors().get("docker")

@@ -1,0 +1,59 @@
+"""What an executor is asked to run, what it reports back, and its port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """One attempt to run: what, where, with which environment and limits."""
+
+    run_id: str
+    attempt: int
+    executor: str  # "shell" | "python"
+    command: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    timeout_seconds: float | None = None  # None or <= 0: no timeout
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How the attempt ended, with the tail of its combined output.
+
+    `exit_code` is None when the command could not start, timed out or was cancelled;
+    it is negative (-signal) when something else killed the process.
+    """
+
+    exit_code: int | None
+    output: str
+    error: str | None
+    timed_out: bool
+    duration_seconds: float
+    pid: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        """Exit code 0 and no timeout."""
+        return self.exit_code == 0 and not self.timed_out
+
+
+class Executor(Protocol):
+    """Runs a request; a failing command is reported in the result, never raised."""
+
+    name: str
+
+    def execute(
+        self, request: ExecutionRequest, on_started: Callable[[int], None] | None = None
+    ) -> ExecutionResult: ...
+
+    def cancel(self, run_id: str, attempt: int) -> bool: ...
+
+
+class UnknownExecutorError(Exception):
+    """No executor of that name is available on this worker."""
