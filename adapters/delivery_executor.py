@@ -30,6 +30,7 @@ class DeliveryExecutor:
             working_dir=delivery.working_dir,
             timeout_seconds=float(delivery.timeout_seconds) or None,
             params=dict(delivery.params),
+            http=delivery.http,
         )
         key = (request.run_id, request.attempt)
         with self._lock:

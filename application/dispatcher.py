@@ -341,6 +341,7 @@ class Dispatcher:
                 working_dir=task.get("working_dir"),
                 timeout_seconds=int(task.get("timeout_seconds") or 0),
                 params=dict(run.params),
+                http=task.get("http"),
             )
         )
 

@@ -26,6 +26,7 @@ class Delivery:
     working_dir: str | None = None
     timeout_seconds: int = 0
     params: dict[str, str] = field(default_factory=dict)
+    http: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

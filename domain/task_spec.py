@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
@@ -30,6 +38,21 @@ class SpecValidationError(DomainError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
         self.problems = problems
+
+
+class HttpRequestSpec(BaseModel):
+    """What the `http` executor sends; the URL is the task's `command`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: dict[ShortText, Annotated[str, Field(max_length=8_192)]] = Field(default_factory=dict)
+    body: str | None = Field(None, max_length=1_048_576)
+    expected_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Statuses that count as success; empty means any 2xx.",
+    )
 
 
 class TaskSpec(BaseModel):
@@ -68,6 +91,9 @@ class TaskSpec(BaseModel):
     ] = "least_loaded"
     queue: ShortText = "default"
     labels: dict[ShortText, ShortText] = Field(default_factory=dict)
+    http: HttpRequestSpec | None = Field(
+        None, description="Request details for executor 'http' (command holds the URL)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -127,6 +153,20 @@ class TaskSpec(BaseModel):
         if "\x00" in value or not value.strip():
             raise ValueError("must be non-blank text without NUL characters")
         return value
+
+    @model_validator(mode="after")
+    def _http_needs_a_url(self) -> TaskSpec:
+        if self.executor == "http":
+            parts = urlsplit(self.command)
+            try:
+                _ = parts.port  # raises on a malformed port
+            except ValueError:
+                raise ValueError("command has an invalid port") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("executor 'http' needs command to be an http(s):// URL")
+        elif self.http is not None:
+            raise ValueError("http settings are only used with executor 'http'")
+        return self
 
     def as_event_data(self) -> dict[str, Any]:
         """The definition as JSON primitives, the shape stored in events."""

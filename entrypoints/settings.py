@@ -141,8 +141,8 @@ class WorkerSettings(_Section):
     name: str | None = None
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
     max_concurrent_tasks: int = Field(default=5, ge=1)
-    executors: tuple[Literal["shell", "python", "http", "callable"], ...] = Field(
-        default=("shell", "python"), min_length=1
+    executors: tuple[Literal["shell", "python", "http"], ...] = Field(
+        default=("shell", "python", "http"), min_length=1
     )
     queues: tuple[str, ...] = Field(default=("default",), min_length=1)
     output_tail_bytes: int = Field(default=65536, ge=0)

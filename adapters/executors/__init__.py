@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.executors.environment import SAFE_PATH, child_environment, param_variable
+from adapters.executors.http import HttpExecutor
 from adapters.executors.model import (
     ExecutionRequest,
     ExecutionResult,
@@ -25,6 +26,7 @@ __all__ = [
     "ExecutionResult",
     "Executor",
     "ExecutorRegistry",
+    "HttpExecutor",
     "OutputTail",
     "ProcessExecutor",
     "PythonExecutor",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class ExecutionRequest:
     working_dir: str | None = None
     timeout_seconds: float | None = None  # None or <= 0: no timeout
     params: Mapping[str, str] = field(default_factory=dict)
+    http: Mapping[str, Any] | None = None  # method, headers, body, expected_status
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
+from adapters.executors.http import HttpExecutor
 from adapters.executors.model import Executor, UnknownExecutorError
 from adapters.executors.process import PythonExecutor, ShellExecutor
 
@@ -49,10 +50,11 @@ def default_executors(
     kill_grace_seconds: float = 5.0,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> ExecutorRegistry:
-    """The shell and python executors."""
+    """The shell, python and http executors."""
     return ExecutorRegistry(
         [
             ShellExecutor(output_tail_bytes, kill_grace_seconds, monotonic),
             PythonExecutor(python_executable, output_tail_bytes, kill_grace_seconds, monotonic),
+            HttpExecutor(output_tail_bytes, monotonic=monotonic),
         ]
     )

@@ -55,6 +55,7 @@ class TaskPublic(BaseModel):
     routing_strategy: str = "least_loaded"
     queue: str = "default"
     labels: dict[str, str] = {}
+    http: dict[str, Any] | None = None
     status: str = Field(description="active, paused or deleted.")
     pause_reason: str | None = None
     version: int = Field(description="Aggregate version; send it as If-Match to update safely.")

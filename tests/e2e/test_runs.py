@@ -113,3 +113,11 @@ def test_metrics_expose_tasks_runs_and_latency_histograms(client: httpx.Client) 
     health = client.get("/health").json()
     assert health["status"] == "ok"
     assert set(health["checks"]["projections"]) == {"tasks", "runs", "workers", "run_stats"}
+
+
+def test_an_http_task_calls_its_url(client: httpx.Client) -> None:
+    url = str(client.base_url).rstrip("/") + "/health"
+    task = create(client, name="probe", executor="http", command=url)
+    run = wait_for_run(client, client.post(f"/api/tasks/{task['id']}/trigger").json()["run_id"])
+    assert run["status"] == "succeeded", (run["error"], run["output"])
+    assert "HTTP 200" in run["output"]

@@ -37,7 +37,7 @@ def test_without_a_file_the_embedded_defaults_apply() -> None:
     assert settings.message_queue.effective_url is None
     assert settings.worker.name is None
     assert settings.worker.max_concurrent_tasks == 5
-    assert settings.worker.executors == ("shell", "python")
+    assert settings.worker.executors == ("shell", "python", "http")
 
 
 def test_settings_are_frozen() -> None:
@@ -229,7 +229,7 @@ def test_an_unknown_executor_is_named_by_its_position() -> None:
 
     assert message.splitlines() == [
         "config error in (no config file): worker.executors[0]: Input should be 'shell', "
-        "'python', 'http' or 'callable', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
+        "'python' or 'http', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
     ]
 
 

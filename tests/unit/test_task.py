@@ -122,3 +122,17 @@ def test_every_event_carries_actor_correlation_and_causation(ctx: CommandContext
         assert event.metadata["correlation_id"] == str(ctx.correlation_id)
         assert event.metadata["causation_id"]
         assert event.timestamp == ctx.now
+
+
+def test_the_http_executor_needs_a_url_and_http_settings_need_it() -> None:
+    assert "http(s)" in problems(executor="http", command="not a url")["body"]
+    assert "only used with executor 'http'" in problems(http={"method": "POST"})["body"]
+    spec = validate_spec(
+        {
+            "name": "ping",
+            "executor": "http",
+            "command": "https://example.com/hook",
+            "http": {"method": "POST", "body": "{}", "expected_status": [202]},
+        }
+    )
+    assert spec.http is not None and spec.http.method == "POST"
