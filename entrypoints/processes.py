@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 
 import uvicorn
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
@@ -90,6 +91,7 @@ def make_worker(settings: Settings, bus: object) -> WorkerAgent:
         hostname=socket.gethostname(),
         executors=list(worker.executors),
         queues=list(worker.queues),
+        labels=dict(worker.labels),
         max_concurrent_tasks=worker.max_concurrent_tasks,
     )
     return WorkerAgent(
@@ -143,6 +145,14 @@ def run_api(settings: Settings) -> None:
         container.close()
 
 
+def serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
+    """Expose /metrics for a process without the API, when a metrics port is set."""
+    port = settings.observability.metrics_port
+    if port and settings.observability.metrics_enabled:
+        start_http_server(port, addr=settings.api.host, registry=registry)
+        logger.info("metrics on http://%s:%s/metrics", settings.api.host, port)
+
+
 def _wait_for_signal(stop: threading.Event) -> None:
     _on_signals(stop.set)
     while not stop.wait(1.0):
@@ -156,6 +166,7 @@ def run_dispatcher(settings: Settings) -> None:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
         container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
+        serve_metrics(settings, container.metrics.registry)
         logger.info("dispatcher %s running", dispatcher.name)
         _wait_for_signal(container.stop)
     finally:
@@ -167,6 +178,7 @@ def run_projector(settings: Settings) -> None:
     container = _build(settings)
     try:
         container.start_projections()
+        serve_metrics(settings, container.metrics.registry)
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)
     finally:
@@ -187,6 +199,7 @@ def run_worker(settings: Settings) -> None:
         raise StartupError(f"cannot reach the message queue: {error}") from error
     stop = threading.Event()
     agent = make_worker(settings, bus)
+    serve_metrics(settings, worker_metrics(agent))
     _on_signals(stop.set)
     try:
         agent.start()
@@ -194,3 +207,17 @@ def run_worker(settings: Settings) -> None:
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
     finally:
         bus.close()
+
+
+def worker_metrics(agent: WorkerAgent) -> CollectorRegistry:
+    """A worker's own metrics: attempts in flight and its capacity."""
+    registry = CollectorRegistry()
+    in_flight = Gauge(
+        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
+    )
+    in_flight.set_function(lambda: agent.running)
+    capacity = Gauge(
+        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
+    )
+    capacity.set(agent.profile.max_concurrent_tasks)
+    return registry

@@ -145,6 +145,7 @@ class WorkerSettings(_Section):
         default=("shell", "python", "http"), min_length=1
     )
     queues: tuple[str, ...] = Field(default=("default",), min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
     output_tail_bytes: int = Field(default=65536, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
@@ -164,6 +165,9 @@ class ObservabilitySettings(_Section):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     metrics_enabled: bool = True
     tracing_enabled: bool = False
+    # Processes without the HTTP API (dispatcher, worker, projector) serve /metrics here;
+    # 0 turns that off. The API serves /metrics on its own port.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("log_level", mode="before")
     @classmethod

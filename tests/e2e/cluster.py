@@ -149,3 +149,31 @@ def wait_until(predicate, timeout: float, message: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(message)
+
+
+@contextmanager
+def rabbitmq_cluster(workdir: Path) -> Iterator[Cluster]:
+    """A cluster on a fresh PostgreSQL database and RabbitMQ queues under a fresh prefix."""
+    from adapters.rabbitmq_bus import RabbitMQBus
+    from tests.servers import amqp_url, server_missing
+
+    prefix = unique_prefix()
+    probe = RabbitMQBus(amqp_url(), prefix)
+    try:
+        probe.ping()
+    except Exception as error:
+        probe.close()
+        server_missing("RabbitMQ", error)
+    bus_env = {
+        "SCHEDULER_MESSAGE_QUEUE__TYPE": "rabbitmq",
+        "SCHEDULER_MESSAGE_QUEUE__URL": amqp_url(),
+        "SCHEDULER_MESSAGE_QUEUE__PREFIX": prefix,
+    }
+    with fresh_postgres_database() as url:
+        cluster = Cluster(workdir=workdir, database_url=url, bus_env=bus_env)
+        try:
+            yield cluster
+        finally:
+            cluster.stop_all()
+            probe.delete_all()
+            probe.close()

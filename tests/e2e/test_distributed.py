@@ -239,3 +239,33 @@ def test_drain_through_the_api_stops_new_work_for_that_worker(tmp_path: Path) ->
                 10,
                 "the drained worker did not leave",
             )
+
+
+def test_the_same_processes_run_on_rabbitmq_switched_by_configuration(tmp_path: Path) -> None:
+    from tests.e2e.cluster import rabbitmq_cluster
+    from tests.e2e.conftest import free_port
+
+    metrics_port = free_port()
+    with rabbitmq_cluster(tmp_path) as cluster:
+        cluster.start_api()
+        cluster.start("projector", "projector")
+        cluster.start(
+            "dispatcher0", "dispatcher", SCHEDULER_OBSERVABILITY__METRICS_PORT=str(metrics_port)
+        )
+        for i in range(2):
+            cluster.start(f"worker{i}", "worker", SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="4")
+        cluster.wait_for_workers(2)
+        with httpx.Client(base_url=cluster.url, timeout=30) as client:
+            client.post("/api/tasks", json={"name": "rabbit", "command": "echo hop"})
+            runs = [client.post("/api/tasks/rabbit/trigger").json()["run_id"] for _ in range(50)]
+            wait_until(
+                lambda: runs_of(client, "rabbit", "succeeded")["total"] == 50,
+                60,
+                f"runs did not finish on RabbitMQ: {cluster.logs()}",
+            )
+            assert {r["id"] for r in runs_of(client, "rabbit")["items"]} == set(runs)
+            health = client.get("/health").json()["checks"]["message_queue"]
+            assert health == {"status": "ok", "type": "rabbitmq"}
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert "scheduler_dispatch_latency_seconds_count" in metrics
+        assert 'scheduler_circuit_state{breaker="dispatcher:database"} 0.0' in metrics

@@ -22,6 +22,10 @@ LEGAL_STEPS = {
     (RunStatus.ASSIGNED, RunStatus.FAILED),
     (RunStatus.RUNNING, RunStatus.SUCCEEDED),
     (RunStatus.RUNNING, RunStatus.FAILED),
+    (RunStatus.ASSIGNED, RunStatus.PENDING),  # requeued: its worker was lost
+    (RunStatus.RUNNING, RunStatus.PENDING),
+    (RunStatus.ASSIGNED, RunStatus.TIMED_OUT),
+    (RunStatus.RUNNING, RunStatus.TIMED_OUT),
 }
 
 
@@ -89,7 +93,7 @@ def test_idempotency_keys_map_to_the_same_run_id_per_task() -> None:
 
 commands = st.lists(
     st.tuples(
-        st.sampled_from(["assign", "started", "succeeded", "failed"]),
+        st.sampled_from(["assign", "started", "succeeded", "failed", "requeue", "time_out"]),
         st.integers(min_value=0, max_value=4),
     ),
     max_size=25,
@@ -115,16 +119,22 @@ def test_no_sequence_of_commands_drives_a_run_into_an_illegal_state(
                 run.record_started(attempt, WORKER, None, ctx)
             elif command == "succeeded":
                 run.record_succeeded(attempt, 0, 1.0, "", ctx)
+            elif command == "requeue":
+                run.requeue_after_worker_lost(2, ctx)
+            elif command == "time_out":
+                run.time_out("deadline", ctx)
             else:
                 run.record_failed(attempt, 1, "boom", 1.0, "", ctx)
         except IllegalTransitionError:
             assert run.status is not RunStatus.PENDING or command != "assign"
+            assert command in ("assign", "requeue", "time_out")
         if finished_before:
             assert run.status is statuses[-1], "a finished run never changes status"
         if run.status is not statuses[-1]:
             assert (statuses[-1], run.status) in LEGAL_STEPS
         statuses.append(run.status)
         assert run.attempt == assigned
+        assert run.recoveries <= 2, "recoveries are bounded"
     events = run.collect_events()
     for event in events:
         if isinstance(event, TaskRun.Started | TaskRun.Succeeded | TaskRun.Failed):
