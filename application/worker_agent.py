@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 SEEN_DELIVERIES = 10_000  # enough to absorb redeliveries; older ones are long finished
 RESEND_AFTER_SECONDS = 5.0  # unconfirmed registrations and final reports go out again
+BACKLOG_LIMIT = 10_000  # deliveries read while every slot was busy
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,11 @@ class WorkerAgent:
         self._registered_confirmed = False
         self._registered_sent_at = 0.0
         self.draining = threading.Event()
+        self._backlog: deque[Delivery] = deque(maxlen=BACKLOG_LIMIT)
         self.worker_id: UUID = new_id()
+
+    def _free(self) -> int:
+        return self.profile.max_concurrent_tasks - self.running
 
     @property
     def running(self) -> int:
@@ -98,12 +103,17 @@ class WorkerAgent:
         """Take and run deliveries until stopped or drained, then leave the pool cleanly."""
         if not self._registered_sent_at:
             self.start()
-        beating = threading.Thread(target=self._beat_until, args=(stop,), daemon=True)
+        # Beat until this worker has left, not until it is told to stop: a draining worker
+        # must keep its lease, or its runs would be taken from it mid-drain.
+        left = threading.Event()
+        beating = threading.Thread(target=self._beat_until, args=(left,), daemon=True)
         beating.start()
         while not stop.is_set() and not (self.draining.is_set() and self.running == 0):
-            free = 0 if self.draining.is_set() else self.profile.max_concurrent_tasks - self.running
+            while self._backlog and self._free() > 0 and not self.draining.is_set():
+                self._accept(self._backlog.popleft())
             try:
-                messages = self._bus.receive_inbox(self.worker_id, max(free, 1), self._poll)
+                # Read even when full: controls (cancel, drain) must not wait for a free slot.
+                messages = self._bus.receive_inbox(self.worker_id, 100, self._poll)
             except Exception:  # the bus is down: keep running what we have, retry soon
                 logger.warning("cannot read the inbox; retrying", exc_info=True)
                 stop.wait(1.0)
@@ -111,12 +121,17 @@ class WorkerAgent:
             for message in messages:
                 if isinstance(message, Control):
                     self._control(message)
-                elif self.draining.is_set() or self.running >= self.profile.max_concurrent_tasks:
-                    continue  # not taken: the dispatcher redelivers or requeues it
-                else:
-                    self._accept(message)
-        self._leave(grace_seconds)
-        stop.set()
+                elif not self.draining.is_set():
+                    # Kept until a slot frees (the dispatcher never sends more than capacity,
+                    # except redeliveries, which _accept deduplicates).
+                    self._backlog.append(message)
+            while self._backlog and self._free() > 0 and not self.draining.is_set():
+                self._accept(self._backlog.popleft())
+        try:
+            self._leave(grace_seconds)
+        finally:
+            left.set()
+            stop.set()
 
     def drain(self) -> None:
         """Take no new work; leave once what runs has finished."""

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
 from adapters.migrations import apply_migrations
@@ -179,7 +180,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         committed=committed,
         waiter=PositionWaiter(database, committed),
         runners=runners,
-        bus=build_bus(settings, reports_wakeup=log_wakeup),
+        bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
         liveness=InMemoryLiveness(),
         metrics=Metrics(database, breakers),
         breakers=breakers,

@@ -13,6 +13,9 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
+from adapters.guarded_bus import GuardedBus
+from adapters.metrics import BreakerCollector
+from application.circuit_breaker import BreakerRegistry
 from application.dispatcher import Dispatcher, DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
@@ -63,7 +66,7 @@ def make_dispatcher(container: Container) -> Dispatcher:
     settings = container.settings
     policy = DispatchPolicy(
         lease_seconds=settings.worker.heartbeat_interval_seconds
-        * settings.dispatcher.lease_missed_heartbeats,
+        * settings.dispatcher.lease_heartbeats,
         deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
         republish_after_seconds=settings.dispatcher.republish_after_seconds,
         max_recoveries=settings.dispatcher.max_recoveries,
@@ -192,14 +195,15 @@ def run_worker(settings: Settings) -> None:
             "message_queue.type is 'memory': a separate worker process needs "
             "'redis' or 'rabbitmq' (set [message_queue] type and url)"
         )
-    bus = build_bus(settings)
+    breakers = BreakerRegistry()
+    bus = GuardedBus(build_bus(settings), breakers.get("bus"))
     try:
         bus.ping()
     except Exception as error:
         raise StartupError(f"cannot reach the message queue: {error}") from error
     stop = threading.Event()
     agent = make_worker(settings, bus)
-    serve_metrics(settings, worker_metrics(agent))
+    serve_metrics(settings, worker_metrics(agent, breakers))
     _on_signals(stop.set)
     try:
         agent.start()
@@ -209,9 +213,10 @@ def run_worker(settings: Settings) -> None:
         bus.close()
 
 
-def worker_metrics(agent: WorkerAgent) -> CollectorRegistry:
-    """A worker's own metrics: attempts in flight and its capacity."""
+def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
+    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
     registry = CollectorRegistry()
+    registry.register(BreakerCollector(breakers))
     in_flight = Gauge(
         "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
     )

@@ -26,6 +26,7 @@ class Cluster:
     bus_env: dict[str, str]
     api_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)  # env every process gets
 
     @property
     def url(self) -> str:
@@ -46,7 +47,7 @@ class Cluster:
         }
         if with_database:
             env["SCHEDULER_DATABASE__URL"] = self.database_url
-        return env
+        return {**env, **self.defaults}
 
     def start(self, name: str, command: str, **extra_env: str) -> subprocess.Popen[bytes]:
         """Start one process; its output goes to <workdir>/<name>.log."""

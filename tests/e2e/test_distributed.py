@@ -59,6 +59,8 @@ def test_two_dispatchers_and_three_workers_run_500_runs_each_exactly_once(
 
 def test_a_killed_workers_run_restarts_elsewhere_within_ten_seconds(tmp_path: Path) -> None:
     with redis_cluster(tmp_path) as cluster:
+        # Default heartbeat (5 s) and lease: the seed asks for recovery < 30 s, we promise 10.
+        cluster.defaults["SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS"] = "5"
         start_cluster(cluster, dispatchers=1, workers=2, SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="1")
         with httpx.Client(base_url=cluster.url, timeout=10) as client:
             client.post("/api/tasks", json={"name": "slow", "command": "sleep 4; echo done"})
@@ -221,7 +223,8 @@ def test_drain_through_the_api_stops_new_work_for_that_worker(tmp_path: Path) ->
             workers = client.get("/api/workers").json()
             drained = workers[0]["id"]
             answer = client.post(f"/api/workers/{drained}/drain")
-            assert answer.status_code == 200 and answer.json()["status"] == "draining"
+            # An idle worker may finish draining and leave before the answer is read.
+            assert answer.status_code == 200 and answer.json()["status"] in ("draining", "gone")
             client.post("/api/tasks", json={"name": "after-drain", "command": "true"})
             runs = [
                 client.post("/api/tasks/after-drain/trigger").json()["run_id"] for _ in range(5)

@@ -1,0 +1,174 @@
+"""The dispatcher's decisions against a fake clock, the in-memory store and the in-memory bus."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.memory_bus import InMemoryBus
+from application.dispatcher import Dispatcher, DispatchPolicy
+from application.liveness import InMemoryLiveness
+from application.messages import Control, Delivery, Report
+from application.ports import FakeClock, Wakeup
+from application.scheduler_app import SchedulerApp
+from domain.context import CommandContext
+from domain.task_run import RunStatus, TaskRun
+from tests.unit.conftest import make_spec
+
+
+class Rig:
+    """A dispatcher and the pieces around it, driven step by step."""
+
+    def __init__(self, app: SchedulerApp, clock: FakeClock) -> None:
+        self.app, self.clock = app, clock
+        self.bus = InMemoryBus()
+        self.liveness = InMemoryLiveness()
+        self.ticks = 0.0
+        self.dispatcher = Dispatcher(
+            app,
+            self.bus,
+            self.liveness,
+            clock,
+            Wakeup(),
+            policy=DispatchPolicy(
+                lease_seconds=10,
+                deadline_grace_seconds=5,
+                republish_after_seconds=3,
+                max_recoveries=1,
+                maintenance_interval=0,
+            ),
+            monotonic=lambda: self.ticks,
+        )
+
+    def ctx(self) -> CommandContext:
+        return CommandContext("op", self.clock.now(), uuid.uuid4())
+
+    def worker(self, name: str, capacity: int = 2) -> uuid.UUID:
+        worker_id = uuid.uuid4()
+        self.app.register_worker_once(
+            worker_id,
+            {"name": name, "executors": ["shell"], "max_concurrent_tasks": capacity},
+            self.ctx(),
+        )
+        self.beat(worker_id)
+        return worker_id
+
+    def beat(self, worker_id: uuid.UUID, running: tuple = ()) -> None:
+        self.liveness.beat(worker_id, self.clock.now(), running)
+
+    def trigger(self, name: str = "t", **spec: object) -> uuid.UUID:
+        task_id = (
+            self.app.task_id_for_name(name)
+            or self.app.create_task(make_spec(name=name, **spec), self.ctx()).aggregate_id
+        )
+        return self.app.trigger_task(task_id, self.ctx()).aggregate_id
+
+    def inbox(self, worker_id: uuid.UUID) -> list:
+        return self.bus.receive_inbox(worker_id, 100, 0)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.ticks += seconds
+
+
+@pytest.fixture
+def rig(app: SchedulerApp, clock: FakeClock) -> Iterator[Rig]:
+    yield Rig(app, clock)
+
+
+def test_pending_runs_go_out_highest_priority_first_within_capacity(rig: Rig) -> None:
+    worker = rig.worker("w", capacity=2)
+    normal = [rig.trigger("n") for _ in range(3)]
+    critical = rig.trigger("c", priority="critical")
+    rig.dispatcher.step()
+    delivered = [m.run_id for m in rig.inbox(worker) if isinstance(m, Delivery)]
+    assert delivered == [critical, normal[0]]
+    assert rig.app.get_run(normal[1]).status is RunStatus.PENDING
+
+
+def test_an_unstarted_assignment_is_delivered_again(rig: Rig) -> None:
+    worker = rig.worker("w")
+    run_id = rig.trigger()
+    rig.dispatcher.step()
+    assert len(rig.inbox(worker)) == 1
+    rig.advance(4)
+    rig.beat(worker)
+    rig.dispatcher.step()
+    again = rig.inbox(worker)
+    assert [(m.run_id, m.attempt) for m in again] == [(run_id, 1)]
+
+
+def test_a_silent_worker_is_lost_and_its_run_goes_to_another(rig: Rig) -> None:
+    first = rig.worker("a")
+    run_id = rig.trigger()
+    rig.dispatcher.step()
+    assert rig.app.get_run(run_id).worker_id == first
+    rig.advance(11)
+    second = rig.worker("b")
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    run = rig.app.get_run(run_id)
+    assert (run.worker_id, run.attempt, run.recoveries) == (second, 2, 1)
+    assert rig.app.get_worker(first).status == "lost"
+
+
+def test_a_run_that_loses_too_many_workers_fails(rig: Rig) -> None:
+    rig.worker("a")
+    run_id = rig.trigger()
+    rig.dispatcher.step()
+    for name in ("b", "c"):
+        rig.advance(11)
+        rig.worker(name)
+        rig.dispatcher.step()
+        rig.dispatcher.step()
+    run = rig.app.get_run(run_id)
+    assert run.status is RunStatus.FAILED
+    assert "worker_lost" in list(rig.app.events.get(run_id))[-1].error
+
+
+def test_a_run_past_its_deadline_times_out_and_its_worker_is_told_to_cancel(rig: Rig) -> None:
+    worker = rig.worker("w")
+    run_id = rig.trigger(timeout_seconds=10)
+    rig.dispatcher.step()
+    rig.app.record_reports([Report("started", run_id, 1, worker, pid=5)], rig.clock.now())
+    rig.inbox(worker)
+    rig.advance(9)
+    rig.beat(worker, ((run_id, 1),))
+    rig.dispatcher.step()
+    assert rig.app.get_run(run_id).status is RunStatus.RUNNING
+    rig.advance(7)
+    rig.beat(worker, ((run_id, 1),))
+    rig.dispatcher.step()
+    assert rig.app.get_run(run_id).status is RunStatus.TIMED_OUT
+    assert Control("cancel", worker, run_id, 1) in rig.inbox(worker)
+
+
+def test_a_worker_still_running_a_superseded_attempt_is_told_to_cancel_it(rig: Rig) -> None:
+    stale = rig.worker("a")
+    run_id = rig.trigger()
+    rig.dispatcher.step()
+    rig.advance(11)
+    rig.worker("b")
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    rig.beat(stale, ((run_id, 1),))  # it wakes up, still running attempt 1
+    rig.dispatcher.step()
+    messages = rig.inbox(stale)
+    assert Control("cancel", stale, run_id, 1) in messages
+    assert Control("rejoin", stale) in messages
+
+
+def test_final_reports_are_recorded_acknowledged_and_confirmed(rig: Rig) -> None:
+    worker = rig.worker("w")
+    run_id = rig.trigger()
+    rig.dispatcher.step()
+    rig.inbox(worker)
+    rig.bus.publish_report(Report("started", run_id, 1, worker, pid=3))
+    rig.bus.publish_report(Report("succeeded", run_id, 1, worker, exit_code=0))
+    rig.dispatcher.step()
+    assert rig.app.get_run(run_id).status is RunStatus.SUCCEEDED
+    assert Control("recorded", worker, run_id, 1) in rig.inbox(worker)
+    assert rig.bus._unacked == {}
+    assert isinstance(list(rig.app.events.get(run_id))[-1], TaskRun.Succeeded)
