@@ -495,6 +495,9 @@ class Dispatcher:
         pump_stop.set()
         pump.join(5)
         try:
+            while self.record_reports():  # what the pump already took
+                pass
+            self._pumped = None  # then straight from the bus, until it is empty
             while self.record_reports():
                 pass
         except Exception:

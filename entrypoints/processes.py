@@ -57,7 +57,7 @@ def serve_api(container: Container) -> None:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    _on_signals(container.stop.set)
+    _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
 
 
