@@ -14,6 +14,7 @@ from uuid import UUID
 
 from application.bus import Bus, Received
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
+from application.cron_firing import CronBook
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
@@ -147,6 +148,7 @@ class Dispatcher:
         self.position = 0
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
+        self.cron = CronBook()
         self._started_at = clock.now()
         self._last_maintenance = 0.0
         self.finished_attempts: OrderedDict[UUID, int] = OrderedDict()
@@ -166,6 +168,7 @@ class Dispatcher:
         return total
 
     def _apply(self, position: int, event: Any) -> None:
+        self.cron.apply(event)
         key = event.originator_id
         if isinstance(event, TaskRun.Requested):
             self.open_runs[key] = OpenRun(
@@ -359,11 +362,23 @@ class Dispatcher:
     def maintain(self) -> int:
         """Republish, recover lost workers' runs and enforce deadlines; returns actions taken."""
         return (
-            self.republish_unstarted()
+            self.fire_due_slots()
+            + self.republish_unstarted()
             + self.recover_lost_workers()
             + self.enforce_deadlines()
             + self.fence_heartbeats()
         )
+
+    def fire_due_slots(self) -> int:
+        """Request runs for due cron slots (deterministic ids) and record misfires."""
+        fires, misfires = self.cron.due(self._clock.now())
+        if not fires and not misfires:
+            return 0
+        for start in range(0, max(len(fires), 1), self.policy.batch_size):
+            batch = fires[start : start + self.policy.batch_size]
+            self._app.fire_cron(batch, misfires if start == 0 else [], self.name, self._clock.now())
+        self.follow_log()  # move the anchors before the next round looks again
+        return len(fires) + len(misfires)
 
     def republish_unstarted(self, force: bool = False) -> int:
         """Deliver again every assignment whose start was not reported in time (outbox)."""

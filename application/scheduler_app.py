@@ -158,6 +158,56 @@ class SchedulerApp(Application[UUID]):
             return CommandResult(run.id, None, created=False)
         return CommandResult(run.id, position)
 
+    def fire_cron(
+        self,
+        fires: Sequence[tuple[UUID, datetime]],
+        misfires: Sequence[tuple[UUID, datetime, datetime, int, str]],
+        actor: str,
+        now: datetime,
+    ) -> list[UUID]:
+        """Request the runs of due cron slots and record missed ones, in one save.
+
+        Each slot's run id is derived from (task, nominal time), so a slot fired by another
+        dispatcher collides and is skipped. Returns the runs this call created.
+        """
+        tasks: dict[UUID, Task] = {}
+        runs: list[TaskRun] = []
+        for task_id, nominal in fires:
+            run_id = TaskRun.fire_id(task_id, nominal)
+            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
+            if task.status != "active" or self._exists(run_id):
+                continue
+            ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
+            runs.append(
+                TaskRun.request(
+                    run_id,
+                    task_id=task.id,
+                    task_version=task.version,
+                    task=task.spec,
+                    trigger="cron",
+                    ctx=ctx,
+                    nominal_time=nominal,
+                )
+            )
+        touched: list[Any] = list(runs)
+        for task_id, first, last, count, reason in misfires:
+            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
+            ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(task_id))
+            if task.status == "active" and task.record_misfires(first, last, count, reason, ctx):
+                touched.append(task)
+        if not touched:
+            return []
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(fires) + len(misfires) <= 1:
+                return []  # another dispatcher fired or recorded it first
+            created = [r for f in fires for r in self.fire_cron([f], [], actor, now)]
+            for m in misfires:
+                self.fire_cron([], [m], actor, now)
+            return created
+        return [run.id for run in runs]
+
     def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun:
         """Load a run from its events."""
         return self._get(run_id, TaskRun, "run", version)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -47,8 +47,29 @@ def timezone_problem(name: str) -> str | None:
 
 
 def next_fire_time(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first fire time strictly after `after`, as an aware datetime in the task's zone."""
+    """The first fire time strictly after `after`, as an aware datetime in the task's zone.
+
+    The DST rule: a wall-clock time that happens twice when clocks go back fires only the
+    first time; a wall-clock time that does not exist when clocks go forward fires once, at
+    the first instant after the gap. So a daily 02:30 fires exactly once on both change days.
+    """
     text = expression.strip()
     seconds_first = not text.startswith("@") and len(text.split()) == 6
-    local_after = after.astimezone(ZoneInfo(timezone))
-    return croniter(text, local_after, second_at_beginning=seconds_first).get_next(datetime)
+    zone = ZoneInfo(timezone)
+    schedule = croniter(text, after.astimezone(zone), second_at_beginning=seconds_first)
+    for _ in range(MAX_DST_SKIPS):
+        candidate: datetime = schedule.get_next(datetime)
+        if not _second_occurrence(candidate):
+            return candidate
+    return candidate
+
+
+MAX_DST_SKIPS = 10_000  # the repeated hour of a per-second schedule has 3,600 candidates
+
+
+def _second_occurrence(moment: datetime) -> bool:
+    # The same wall time with fold=0 is an earlier, different instant: this is the repeat.
+    first = moment.replace(fold=0)
+    return moment.utcoffset() != first.utcoffset() and first.astimezone(UTC) < moment.astimezone(
+        UTC
+    )

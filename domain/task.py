@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ class Task(SchedulerAggregate):
             aggregate.spec = dict(self.spec)
             aggregate.status = "active"
             aggregate.pause_reason = None
+            aggregate.misfires_until = None
 
     class Updated(SchedulerAggregate.Event):
         TOPIC = "scheduler:Task.Updated"
@@ -47,6 +49,16 @@ class Task(SchedulerAggregate):
             aggregate.status = "active"
             aggregate.pause_reason = None
 
+    class MisfiresSkipped(SchedulerAggregate.Event):
+        TOPIC = "scheduler:Task.MisfiresSkipped"
+        first_nominal: datetime
+        last_nominal: datetime
+        count: int
+        reason: str
+
+        def apply(self, aggregate: Task) -> None:
+            aggregate.misfires_until = self.last_nominal
+
     class Deleted(SchedulerAggregate.Event):
         TOPIC = "scheduler:Task.Deleted"
         reason: str
@@ -58,6 +70,7 @@ class Task(SchedulerAggregate):
         spec: dict[str, Any]
         status: str
         pause_reason: str | None
+        misfires_until: datetime | None
 
     @classmethod
     def create(cls, task_id: UUID, spec: TaskSpec, ctx: CommandContext) -> Task:
@@ -101,6 +114,22 @@ class Task(SchedulerAggregate):
         """Retire the task; its history stays in the log."""
         self._ensure_not_deleted()
         self._record(self.Deleted, ctx, reason=reason)
+
+    def record_misfires(
+        self, first: datetime, last: datetime, count: int, reason: str, ctx: CommandContext
+    ) -> bool:
+        """Record cron slots that were not fired and why; a repeat is ignored."""
+        if self.misfires_until is not None and last <= self.misfires_until:
+            return False
+        self._record(
+            self.MisfiresSkipped,
+            ctx,
+            first_nominal=first,
+            last_nominal=last,
+            count=count,
+            reason=reason,
+        )
+        return True
 
     def ensure_can_run(self) -> None:
         """Refuse to start runs of a deleted task."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -150,6 +150,13 @@ class TaskRun(SchedulerAggregate):
     def idempotent_id(task_id: UUID, key: str) -> UUID:
         """The run id for a trigger with an Idempotency-Key: a repeat maps to the same run."""
         return uuid5(NAMESPACE_URL, f"/tasks/{task_id}/idempotency/{key}")
+
+    @staticmethod
+    def fire_id(task_id: UUID, nominal_time: datetime) -> UUID:
+        """The run id of a cron slot: two dispatchers firing one slot collide on it."""
+        return uuid5(
+            NAMESPACE_URL, f"/tasks/{task_id}/fires/{nominal_time.astimezone(UTC).isoformat()}"
+        )
 
     @classmethod
     def request(

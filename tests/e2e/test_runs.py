@@ -121,3 +121,24 @@ def test_an_http_task_calls_its_url(client: httpx.Client) -> None:
     run = wait_for_run(client, client.post(f"/api/tasks/{task['id']}/trigger").json()["run_id"])
     assert run["status"] == "succeeded", (run["error"], run["output"])
     assert "HTTP 200" in run["output"]
+
+
+def test_a_cron_schedule_with_seconds_fires_runs_on_its_slots(client: httpx.Client) -> None:
+    import time
+
+    task = create(client, name="every-2s", schedule="*/2 * * * * *", command="echo tick")
+    deadline = time.monotonic() + 15
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        runs = client.get("/api/runs", params={"task": task["name"], "status": "succeeded"}).json()[
+            "items"
+        ]
+        if len(runs) >= 2:
+            break
+        time.sleep(0.2)
+    assert len(runs) >= 2, runs
+    assert {r["trigger"] for r in runs} == {"cron"}
+    nominals = [r["nominal_time"] for r in runs]
+    assert len(set(nominals)) == len(nominals)
+    assert all(n.endswith(("0Z", "2Z", "4Z", "6Z", "8Z")) for n in nominals), nominals
+    client.post(f"/api/tasks/{task['id']}/pause")  # stop it firing for the other tests

@@ -172,3 +172,68 @@ def test_final_reports_are_recorded_acknowledged_and_confirmed(rig: Rig) -> None
     assert Control("recorded", worker, run_id, 1) in rig.inbox(worker)
     assert rig.bus._unacked == {}
     assert isinstance(list(rig.app.events.get(run_id))[-1], TaskRun.Succeeded)
+
+
+def cron_runs(rig: Rig) -> list:
+    return [
+        e
+        for _, e in rig.app.read_log(0, 10_000)
+        if isinstance(e, TaskRun.Requested) and e.trigger == "cron"
+    ]
+
+
+def test_a_due_cron_slot_fires_once_with_its_nominal_time(rig: Rig) -> None:
+    rig.trigger("every-minute", schedule="* * * * *")  # also a manual run; ignored here
+    rig.advance(61)
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    [fired] = cron_runs(rig)
+    assert fired.nominal_time.second == 0 and fired.nominal_time <= rig.clock.now()
+    assert fired.originator_id == TaskRun.fire_id(fired.task_id, fired.nominal_time)
+
+
+def test_two_dispatchers_never_fire_a_slot_twice(rig: Rig) -> None:
+    other = Dispatcher(
+        rig.app,
+        rig.bus,
+        rig.liveness,
+        rig.clock,
+        Wakeup(),
+        policy=rig.dispatcher.policy,
+        monotonic=lambda: rig.ticks,
+    )
+    rig.trigger("tick", schedule="*/10 * * * * *")
+    for _ in range(6):
+        rig.advance(10)
+        rig.dispatcher.follow_log()
+        other.follow_log()
+        other.fire_due_slots()
+        rig.dispatcher.fire_due_slots()
+    nominals = [e.nominal_time for e in cron_runs(rig)]
+    assert len(nominals) == len(set(nominals)) == 6
+
+
+def test_a_paused_task_fires_nothing_and_resuming_does_not_backfill(rig: Rig) -> None:
+    rig.trigger("paused", schedule="* * * * *")
+    task_id = rig.app.task_id_for_name("paused")
+    rig.app.pause_task(task_id, "maintenance", rig.ctx())
+    rig.advance(300)
+    rig.dispatcher.step()
+    assert cron_runs(rig) == []
+    rig.app.resume_task(task_id, rig.ctx())
+    rig.advance(61)
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    assert len(cron_runs(rig)) == 1
+
+
+def test_after_downtime_missed_slots_are_recorded_with_their_reason(rig: Rig) -> None:
+    rig.trigger("down", schedule="* * * * *", misfire_policy="skip")
+    rig.advance(600)  # the dispatcher was away for ten minutes
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    task_id = rig.app.task_id_for_name("down")
+    skipped = [e for e in rig.app.events.get(task_id) if type(e).__name__ == "MisfiresSkipped"]
+    assert len(skipped) == 1 and skipped[0].count == 8  # 12:01-12:08; 12:09 is within 60 s
+    assert skipped[0].reason == "misfire: skip policy"
+    assert len(cron_runs(rig)) == 2  # 12:09 and 12:10 were on time

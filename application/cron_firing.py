@@ -1,0 +1,192 @@
+"""Which cron slots to fire now, and which were missed and why (misfire policies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.cron import next_fire_time
+from domain.task import Task
+from domain.task_run import TaskRun
+
+MISFIRE_THRESHOLD = timedelta(seconds=60)  # a slot this late is a misfire, not just late
+MAX_CATCH_UP = 1_000  # never fire more than this many missed slots at once
+MAX_SLOTS_COUNTED = 100_000  # beyond this, missed slots are reported as "at least"
+
+
+@dataclass(frozen=True)
+class FirePlan:
+    """What to do for one task at `now`."""
+
+    fires: tuple[datetime, ...]
+    missed_first: datetime | None = None
+    missed_last: datetime | None = None
+    missed_count: int = 0
+    reason: str | None = None
+    considered_until: datetime | None = None  # the newest slot decided, fired or not
+
+
+def plan_fires(
+    schedule: str,
+    timezone: str,
+    after: datetime,
+    now: datetime,
+    policy: str,
+    catchup_window_seconds: int,
+    threshold: timedelta = MISFIRE_THRESHOLD,
+) -> FirePlan:
+    """Decide the slots after `after` up to `now`, per the misfire policy.
+
+    skip: late slots are not fired. fire_once: of the late slots inside the catch-up window,
+    only the newest fires. catch_up: every late slot inside the window fires (at most
+    MAX_CATCH_UP). Slots on time always fire. Everything not fired is reported as missed.
+    """
+    due: list[datetime] = []
+    slot = next_fire_time(schedule, timezone, after)
+    while slot <= now and len(due) < MAX_SLOTS_COUNTED:
+        due.append(slot)
+        slot = next_fire_time(schedule, timezone, slot)
+    if not due:
+        return FirePlan(fires=())
+    on_time = [s for s in due if now - s <= threshold]
+    late = [s for s in due if now - s > threshold]
+    window = timedelta(seconds=catchup_window_seconds)
+    in_window = [s for s in late if now - s <= window]
+    if policy == "catch_up":
+        chosen = in_window[-MAX_CATCH_UP:]
+        reason = "misfire: older than catchup_window_seconds"
+    elif policy == "fire_once":
+        chosen = in_window[-1:]
+        reason = "misfire: fire_once fired only the newest missed slot"
+    else:
+        chosen = []
+        reason = "misfire: skip policy"
+    missed = [s for s in late if s not in set(chosen)]
+    return FirePlan(
+        fires=tuple(chosen + on_time),
+        missed_first=missed[0] if missed else None,
+        missed_last=missed[-1] if missed else None,
+        missed_count=len(missed),
+        reason=reason if missed else None,
+        considered_until=due[-1],
+    )
+
+
+@dataclass
+class ScheduledTask:
+    """What the dispatcher knows of a scheduled task: its definition and the last slot decided."""
+
+    task_id: UUID
+    schedule: str | None
+    timezone: str
+    misfire_policy: str
+    catchup_window_seconds: int
+    active: bool
+    anchor: datetime  # slots after this are undecided
+    next_due: datetime | None = None
+
+    def refresh(self) -> None:
+        """Recompute the next slot after the anchor."""
+        self.next_due = (
+            next_fire_time(self.schedule, self.timezone, self.anchor)
+            if self.active and self.schedule
+            else None
+        )
+
+
+class CronBook:
+    """Follows task and run events; says which cron slots are due at a moment."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[UUID, ScheduledTask] = {}
+
+    def apply(self, event: Any) -> None:
+        """Update from one event of the log."""
+        key = event.originator_id
+        if isinstance(event, Task.Created):
+            self.tasks[key] = _scheduled(key, event.spec, True, event.timestamp)
+        elif isinstance(event, Task.Updated) and key in self.tasks:
+            old = self.tasks[key]
+            spec = {
+                "schedule": old.schedule,
+                "timezone": old.timezone,
+                "misfire_policy": old.misfire_policy,
+                "catchup_window_seconds": old.catchup_window_seconds,
+                **event.changes,
+            }
+            # A new schedule starts from the change; slots before it belong to the old one.
+            timing_changed = {"schedule", "timezone"} & set(event.changes)
+            anchor = max(old.anchor, event.timestamp) if timing_changed else old.anchor
+            self.tasks[key] = _scheduled(key, spec, old.active, anchor)
+        elif isinstance(event, Task.Paused) and key in self.tasks:
+            self._set(key, active=False)
+        elif isinstance(event, Task.Resumed) and key in self.tasks:
+            # Slots while paused are not misfires: resuming starts from now.
+            self._set(key, active=True, anchor=event.timestamp)
+        elif isinstance(event, Task.Deleted):
+            self.tasks.pop(key, None)
+        elif isinstance(event, Task.MisfiresSkipped) and key in self.tasks:
+            self._set(key, anchor=event.last_nominal)
+        elif (
+            isinstance(event, TaskRun.Requested)
+            and event.trigger == "cron"
+            and event.nominal_time is not None
+            and event.task_id in self.tasks
+        ):
+            self._set(event.task_id, anchor=event.nominal_time)
+
+    def due(
+        self, now: datetime
+    ) -> tuple[list[tuple[UUID, datetime]], list[tuple[UUID, datetime, datetime, int, str]]]:
+        """The slots to fire now and the misfires to record, over every task."""
+        fires: list[tuple[UUID, datetime]] = []
+        misfires: list[tuple[UUID, datetime, datetime, int, str]] = []
+        for task in self.tasks.values():
+            if task.next_due is None or task.next_due > now or task.schedule is None:
+                continue
+            plan = plan_fires(
+                task.schedule,
+                task.timezone,
+                task.anchor,
+                now,
+                task.misfire_policy,
+                task.catchup_window_seconds,
+            )
+            fires += [(task.task_id, nominal) for nominal in plan.fires]
+            if plan.missed_count and plan.missed_first and plan.missed_last:
+                misfires.append(
+                    (
+                        task.task_id,
+                        plan.missed_first,
+                        plan.missed_last,
+                        plan.missed_count,
+                        plan.reason or "misfire",
+                    )
+                )
+        return fires, misfires
+
+    def _set(
+        self, key: UUID, *, active: bool | None = None, anchor: datetime | None = None
+    ) -> None:
+        task = self.tasks[key]
+        if active is not None:
+            task.active = active
+        if anchor is not None:
+            task.anchor = max(task.anchor, anchor)
+        task.refresh()
+
+
+def _scheduled(key: UUID, spec: dict[str, Any], active: bool, anchor: datetime) -> ScheduledTask:
+    task = ScheduledTask(
+        task_id=key,
+        schedule=spec.get("schedule"),
+        timezone=spec.get("timezone") or "UTC",
+        misfire_policy=spec.get("misfire_policy") or "fire_once",
+        catchup_window_seconds=int(spec.get("catchup_window_seconds") or 0),
+        active=active,
+        anchor=anchor,
+    )
+    task.refresh()
+    return task
