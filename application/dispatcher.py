@@ -84,6 +84,7 @@ class OpenRun:
     attempt: int = 0
     started_at: datetime | None = None
     published_at: float = 0.0  # monotonic time of the last delivery of this attempt
+    retry_at: datetime | None = None  # a failed attempt waits until then
 
     def sort_key(self) -> tuple[int, int]:
         """Highest priority first, then first come first served."""
@@ -183,12 +184,17 @@ class Dispatcher:
             if run := self.open_runs.get(key):
                 self._release(run)
                 run.worker_id, run.attempt, run.started_at = event.worker_id, event.attempt, None
+                run.retry_at = None
                 if slot := self.workers.get(event.worker_id):
                     slot.running.add(key)
         elif isinstance(event, TaskRun.Started):
             if run := self.open_runs.get(key):
                 run.started_at = event.timestamp
                 self._observer.run_dispatched((event.timestamp - run.requested_at).total_seconds())
+        elif isinstance(event, TaskRun.RetryScheduled):
+            if run := self.open_runs.get(key):
+                self._release(run)
+                run.worker_id, run.started_at, run.retry_at = None, None, event.retry_at
         elif isinstance(event, TaskRun.Requeued):
             if run := self.open_runs.get(key):
                 self._release(run)
@@ -303,8 +309,14 @@ class Dispatcher:
         if not live:
             return 0
         wanted: list[tuple[UUID, UUID]] = []
+        now = self._clock.now()
         pending = sorted(
-            (r for r in self.open_runs.values() if r.worker_id is None), key=OpenRun.sort_key
+            (
+                r
+                for r in self.open_runs.values()
+                if r.worker_id is None and (r.retry_at is None or r.retry_at <= now)
+            ),
+            key=OpenRun.sort_key,
         )
         for run in pending:
             if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in live):

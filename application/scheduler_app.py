@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from domain.errors import (
     TaskNameTakenError,
     VersionMismatchError,
 )
+from domain.retry import backoff_delay
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.task_run import ReportOutcome, TaskRun
@@ -35,9 +37,15 @@ class SchedulerApp(Application[UUID]):
 
     name = "Scheduler"  # names the event table: scheduler_events
 
-    def __init__(self, env: dict[str, str] | None = None, new_id: IdFactory = random_ids) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        new_id: IdFactory = random_ids,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         super().__init__(env=env)
         self._new_id = new_id
+        self._draw = draw  # randomness is an input: retry jitter
         self._saved_listeners: list[Callable[[int], None]] = []
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
@@ -255,7 +263,7 @@ class SchedulerApp(Application[UUID]):
                     continue
                 runs[run.id] = run
             ctx = _run_context(run, f"worker:{report.worker_id}", now)
-            outcomes.append((report, _apply_report(run, report, ctx)))
+            outcomes.append((report, _apply_report(run, report, ctx, self._draw)))
         changed = [run for run in runs.values() if run.pending_events]
         if changed:
             try:
@@ -427,13 +435,23 @@ def _run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
     )
 
 
-def _apply_report(run: TaskRun, report: Report, ctx: CommandContext) -> ReportOutcome:
+def _apply_report(
+    run: TaskRun, report: Report, ctx: CommandContext, draw: Callable[[], float]
+) -> ReportOutcome:
     if report.kind == "started":
         return run.record_started(report.attempt, report.worker_id, report.pid, ctx)
     if report.kind == "succeeded":
         return run.record_succeeded(
             report.attempt, report.exit_code, report.duration_seconds, report.output, ctx
         )
+    task = run.task
+    delay = backoff_delay(
+        run.failures + 1,
+        float(task.get("retry_delay_seconds") or 0),
+        float(task.get("retry_backoff") or 1),
+        float(task.get("retry_max_delay_seconds") or 0),
+        draw(),
+    )
     return run.record_failed(
         report.attempt,
         report.exit_code,
@@ -441,4 +459,5 @@ def _apply_report(run: TaskRun, report: Report, ctx: CommandContext) -> ReportOu
         report.duration_seconds,
         report.output,
         ctx,
+        retry_delay_seconds=delay,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -23,6 +23,7 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    RETRYING = "retrying"
 
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT})
@@ -65,6 +66,8 @@ class TaskRun(SchedulerAggregate):
             aggregate.worker_id = None
             aggregate.correlation_id = UUID(self.metadata["correlation_id"])
             aggregate.recoveries = 0
+            aggregate.failures = 0
+            aggregate.retry_at = None
 
     class Assigned(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Assigned"
@@ -106,6 +109,21 @@ class TaskRun(SchedulerAggregate):
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.FAILED
 
+    class RetryScheduled(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.RetryScheduled"
+        attempt: int
+        exit_code: int | None
+        error: str
+        duration_seconds: float
+        output: str
+        retry_at: datetime
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.RETRYING
+            aggregate.worker_id = None
+            aggregate.failures += 1
+            aggregate.retry_at = self.retry_at
+
     class TimedOut(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.TimedOut"
         attempt: int
@@ -145,6 +163,8 @@ class TaskRun(SchedulerAggregate):
         worker_id: UUID | None
         correlation_id: UUID
         recoveries: int
+        failures: int
+        retry_at: datetime | None
 
     @staticmethod
     def idempotent_id(task_id: UUID, key: str) -> UUID:
@@ -187,13 +207,21 @@ class TaskRun(SchedulerAggregate):
         )
 
     @property
+    def retries_left(self) -> int:
+        """Retries still allowed by the task's retry_count."""
+        return max(int(self.task.get("retry_count") or 0) - self.failures, 0)
+
+    @property
     def is_finished(self) -> bool:
         """Whether the run has reached an outcome that nothing changes any more."""
         return self.status in TERMINAL
 
     def assign(self, worker_id: UUID, ctx: CommandContext) -> int:
         """Give the run's next attempt to a worker; returns the attempt number (the fence)."""
-        if self.status != RunStatus.PENDING:
+        retry_due = self.status == RunStatus.RETRYING and (
+            self.retry_at is None or ctx.now >= self.retry_at
+        )
+        if self.status != RunStatus.PENDING and not retry_due:
             raise IllegalTransitionError(f"run {self.id}", self.status, "assign")
         attempt = self.attempt + 1
         self._record(self.Assigned, ctx, worker_id=worker_id, attempt=attempt)
@@ -207,7 +235,7 @@ class TaskRun(SchedulerAggregate):
         if fenced:
             return fenced
         if self.status != RunStatus.ASSIGNED:
-            return ReportOutcome.DUPLICATE
+            return ReportOutcome.DUPLICATE  # also a late "started" after a retry was scheduled
         self._record(self.Started, ctx, attempt=attempt, worker_id=worker_id, pid=pid)
         return ReportOutcome.APPLIED
 
@@ -223,7 +251,7 @@ class TaskRun(SchedulerAggregate):
         fenced = self._fence("succeeded", attempt, ctx)
         if fenced:
             return fenced
-        if self.is_finished:
+        if self.is_finished or self.status == RunStatus.RETRYING:
             return ReportOutcome.DUPLICATE
         self._record(
             self.Succeeded,
@@ -243,13 +271,26 @@ class TaskRun(SchedulerAggregate):
         duration_seconds: float,
         output: str,
         ctx: CommandContext,
+        retry_delay_seconds: float | None = None,
     ) -> ReportOutcome:
-        """Record the attempt's failure with its error."""
+        """Record the attempt's failure; with retries left and a delay, schedule the retry."""
         fenced = self._fence("failed", attempt, ctx)
         if fenced:
             return fenced
-        if self.is_finished:
+        if self.is_finished or self.status == RunStatus.RETRYING:
             return ReportOutcome.DUPLICATE
+        if retry_delay_seconds is not None and self.retries_left > 0:
+            self._record(
+                self.RetryScheduled,
+                ctx,
+                attempt=attempt,
+                exit_code=exit_code,
+                error=error,
+                duration_seconds=duration_seconds,
+                output=output,
+                retry_at=ctx.now + timedelta(seconds=retry_delay_seconds),
+            )
+            return ReportOutcome.APPLIED
         self._record(
             self.Failed,
             ctx,
@@ -266,7 +307,7 @@ class TaskRun(SchedulerAggregate):
 
         Returns True when the run is pending again, False when it failed for good.
         """
-        if self.is_finished or self.status == RunStatus.PENDING:
+        if self.is_finished or self.status in (RunStatus.PENDING, RunStatus.RETRYING):
             raise IllegalTransitionError(f"run {self.id}", self.status, "requeue")
         if self.recoveries >= max_recoveries:
             self._record(
@@ -284,7 +325,7 @@ class TaskRun(SchedulerAggregate):
 
     def time_out(self, error: str, ctx: CommandContext) -> None:
         """End an attempt that overran its deadline, whatever its worker says later."""
-        if self.is_finished or self.status == RunStatus.PENDING:
+        if self.is_finished or self.status in (RunStatus.PENDING, RunStatus.RETRYING):
             raise IllegalTransitionError(f"run {self.id}", self.status, "time out")
         self._record(self.TimedOut, ctx, attempt=self.attempt, error=error)
 

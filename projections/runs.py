@@ -26,6 +26,12 @@ MARK_REQUEUED = """
 UPDATE runs SET status = 'pending', worker_id = NULL, started_at = NULL, reason = %(reason)s
 WHERE id = %(id)s
 """
+MARK_RETRYING = """
+UPDATE runs SET status = 'retrying', worker_id = NULL, exit_code = %(exit_code)s,
+                error = %(error)s, output = %(output)s, duration_seconds = %(duration)s,
+                reason = %(reason)s
+WHERE id = %(id)s
+"""
 MARK_TIMED_OUT = """
 UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s
 WHERE id = %(id)s
@@ -104,4 +110,22 @@ class RunsProjection(Projection):
     def run_timed_out(self, event: TaskRun.TimedOut, position: int, tx: Tx) -> None:
         tx.execute(
             MARK_TIMED_OUT, {"id": event.originator_id, "at": event.timestamp, "error": event.error}
+        )
+
+    @handles(TaskRun.RetryScheduled)
+    def run_retry_scheduled(self, event: TaskRun.RetryScheduled, position: int, tx: Tx) -> None:
+        reason = (
+            f"retry backoff until {event.retry_at.isoformat()} "
+            f"(attempt {event.attempt} failed: {event.error})"
+        )
+        tx.execute(
+            MARK_RETRYING,
+            {
+                "id": event.originator_id,
+                "exit_code": event.exit_code,
+                "error": event.error,
+                "output": event.output,
+                "duration": event.duration_seconds,
+                "reason": reason,
+            },
         )

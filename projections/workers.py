@@ -73,7 +73,13 @@ class WorkersProjection(Projection):
         tx.execute(TAKE, {"run_id": event.originator_id, "worker_id": event.worker_id})
         tx.execute(RECOUNT, {"worker_id": event.worker_id})
 
-    @handles(TaskRun.Succeeded, TaskRun.Failed, TaskRun.TimedOut, TaskRun.Requeued)
+    @handles(
+        TaskRun.Succeeded,
+        TaskRun.Failed,
+        TaskRun.TimedOut,
+        TaskRun.Requeued,
+        TaskRun.RetryScheduled,
+    )
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
         self._release(event.originator_id, tx)
 

@@ -142,3 +142,13 @@ def test_a_cron_schedule_with_seconds_fires_runs_on_its_slots(client: httpx.Clie
     assert len(set(nominals)) == len(nominals)
     assert all(n.endswith(("0Z", "2Z", "4Z", "6Z", "8Z")) for n in nominals), nominals
     client.post(f"/api/tasks/{task['id']}/pause")  # stop it firing for the other tests
+
+
+def test_a_failing_task_is_retried_and_every_attempt_is_visible(client: httpx.Client) -> None:
+    task = create(client, name="flaky", command="exit 7", retry_count=2, retry_delay_seconds=0.2)
+    run = wait_for_run(client, client.post(f"/api/tasks/{task['id']}/trigger").json()["run_id"])
+    assert (run["status"], run["attempt"], run["exit_code"]) == ("failed", 3, 7)
+    events = client.get(f"/api/runs/{run['id']}/events").json()
+    retries = [e for e in events if e["type"] == "TaskRun.RetryScheduled"]
+    assert [e["payload"]["attempt"] for e in retries] == [1, 2]
+    assert all(e["payload"]["exit_code"] == 7 for e in retries)

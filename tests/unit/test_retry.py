@@ -1,0 +1,72 @@
+"""Retries: backoff bounds as a property, and a run's attempts through the application."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from application.messages import Report
+from application.ports import FakeClock
+from application.scheduler_app import SchedulerApp
+from domain.context import CommandContext
+from domain.errors import IllegalTransitionError
+from domain.retry import JITTER, backoff_delay
+from domain.task_run import RunStatus
+from tests.unit.conftest import make_spec
+
+
+@given(
+    failures=st.integers(min_value=1, max_value=50),
+    base=st.floats(min_value=0, max_value=3600),
+    multiplier=st.floats(min_value=1, max_value=10),
+    cap=st.floats(min_value=0, max_value=86_400),
+    draw=st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_backoff_stays_within_jitter_of_the_capped_exponential(
+    failures: int, base: float, multiplier: float, cap: float, draw: float
+) -> None:
+    delay = backoff_delay(failures, base, multiplier, cap, draw)
+    raw = min(base * multiplier ** (failures - 1), cap)
+    assert 0 <= delay <= cap
+    assert raw * (1 - JITTER) - 1e-9 <= delay <= raw * (1 + JITTER) + 1e-9
+
+
+def test_a_failing_run_is_retried_after_its_backoff_then_fails_with_the_last_exit_code(
+    clock: FakeClock,
+) -> None:
+    with SchedulerApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, draw=lambda: 0.5) as app:
+        ctx = CommandContext("t", clock.now(), uuid.uuid4())
+        worker = app.register_worker(
+            name="w",
+            hostname="h",
+            executors=["shell"],
+            queues=["default"],
+            labels={},
+            max_concurrent_tasks=1,
+            ctx=ctx,
+        ).aggregate_id
+        spec = make_spec(retry_count=2, retry_delay_seconds=10, retry_backoff=3)
+        task_id = app.create_task(spec, ctx).aggregate_id
+        run_id = app.trigger_task(task_id, ctx).aggregate_id
+        for attempt, exit_code in ((1, 3), (2, 4), (3, 5)):
+            [done] = app.assign_runs([(run_id, worker)], "d", clock.now())
+            assert done.attempt == attempt
+            app.record_reports(
+                [Report("failed", run_id, attempt, worker, exit_code=exit_code, error="boom")],
+                clock.now(),
+            )
+            run = app.get_run(run_id)
+            if attempt < 3:
+                assert run.status is RunStatus.RETRYING
+                expected = 10 * 3 ** (attempt - 1)  # draw 0.5 means no jitter
+                assert run.retry_at == clock.now() + timedelta(seconds=expected)
+                with pytest.raises(IllegalTransitionError):
+                    run.assign(worker, CommandContext("d", clock.now(), uuid.uuid4()))
+                clock.advance(expected)
+        run = app.get_run(run_id)
+        assert run.status is RunStatus.FAILED
+        assert list(app.events.get(run_id))[-1].exit_code == 5
