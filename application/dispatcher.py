@@ -199,9 +199,20 @@ class Dispatcher:
             if run := self.open_runs.get(key):
                 self._release(run)
                 run.worker_id, run.started_at = None, None
-        elif isinstance(event, TaskRun.Succeeded | TaskRun.Failed | TaskRun.TimedOut):
+        elif isinstance(
+            event, TaskRun.Succeeded | TaskRun.Failed | TaskRun.TimedOut | TaskRun.Cancelled
+        ):
             if run := self.open_runs.pop(key, None):
                 self._release(run)
+                if (
+                    self._live
+                    and isinstance(event, TaskRun.Cancelled)
+                    and run.worker_id is not None
+                ):
+                    # The worker kills the process group; its report is then a duplicate.
+                    self._bus.publish_control(
+                        Control("cancel", run.worker_id, run.run_id, run.attempt)
+                    )
             self.finished_attempts[key] = event.attempt
             while len(self.finished_attempts) > FINISHED_REMEMBERED:
                 self.finished_attempts.popitem(last=False)

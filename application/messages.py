@@ -93,6 +93,7 @@ class Report:
     duration_seconds: float = 0.0
     output: str = ""
     profile: dict[str, Any] | None = None
+    timed_out: bool = False
 
     @property
     def is_final(self) -> bool:

@@ -216,6 +216,12 @@ class SchedulerApp(Application[UUID]):
             return created
         return [run.id for run in runs]
 
+    def cancel_run(self, run_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Cancel a pending, assigned, running or retrying run (its process is killed)."""
+        run = self.get_run(run_id)
+        run.cancel(reason, ctx)
+        return CommandResult(run.id, self._position(self.save(run)), created=False)
+
     def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun:
         """Load a run from its events."""
         return self._get(run_id, TaskRun, "run", version)
@@ -354,7 +360,9 @@ class SchedulerApp(Application[UUID]):
                 touched.append(worker)
             for run_id in run_ids:
                 run = self.get_run(run_id)
-                if run.is_finished or run.status == "pending" or run.worker_id != worker_id:
+                if run.is_finished or run.status in ("pending", "retrying"):
+                    continue
+                if run.worker_id != worker_id:
                     continue
                 if run.requeue_after_worker_lost(max_recoveries, _run_context(run, actor, now)):
                     requeued.append(run.id)
@@ -373,7 +381,7 @@ class SchedulerApp(Application[UUID]):
         runs = []
         for run_id in run_ids:
             run = self.get_run(run_id)
-            if run.is_finished or run.status == "pending":
+            if run.is_finished or run.status in ("pending", "retrying"):
                 continue
             run.time_out(error, _run_context(run, actor, now))
             runs.append(run)
@@ -460,4 +468,5 @@ def _apply_report(
         report.output,
         ctx,
         retry_delay_seconds=delay,
+        timed_out=report.timed_out,
     )

@@ -211,6 +211,7 @@ class WorkerAgent:
             error=None if result.succeeded else result.error,
             duration_seconds=result.duration_seconds,
             output=result.output,
+            timed_out=bool(getattr(result, "timed_out", False)),
         )
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:

@@ -24,9 +24,12 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     RETRYING = "retrying"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT})
+TERMINAL = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED}
+)
 
 
 class ReportOutcome(StrEnum):
@@ -131,6 +134,14 @@ class TaskRun(SchedulerAggregate):
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.TIMED_OUT
+
+    class Cancelled(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Cancelled"
+        attempt: int
+        reason: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.CANCELLED
 
     class Requeued(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Requeued"
@@ -272,6 +283,7 @@ class TaskRun(SchedulerAggregate):
         output: str,
         ctx: CommandContext,
         retry_delay_seconds: float | None = None,
+        timed_out: bool = False,
     ) -> ReportOutcome:
         """Record the attempt's failure; with retries left and a delay, schedule the retry."""
         fenced = self._fence("failed", attempt, ctx)
@@ -290,6 +302,9 @@ class TaskRun(SchedulerAggregate):
                 output=output,
                 retry_at=ctx.now + timedelta(seconds=retry_delay_seconds),
             )
+            return ReportOutcome.APPLIED
+        if timed_out:
+            self._record(self.TimedOut, ctx, attempt=attempt, error=error)
             return ReportOutcome.APPLIED
         self._record(
             self.Failed,
@@ -322,6 +337,12 @@ class TaskRun(SchedulerAggregate):
             return False
         self._record(self.Requeued, ctx, attempt=self.attempt, reason="worker_lost")
         return True
+
+    def cancel(self, reason: str, ctx: CommandContext) -> None:
+        """End the run now, whatever its state; a running attempt is told to stop."""
+        if self.is_finished:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "cancel")
+        self._record(self.Cancelled, ctx, attempt=self.attempt, reason=reason)
 
     def time_out(self, error: str, ctx: CommandContext) -> None:
         """End an attempt that overran its deadline, whatever its worker says later."""

@@ -42,7 +42,7 @@ class RunStatsProjection(Projection):
         tx.execute(REMEMBER_RUN, params)
         tx.execute(COUNT_REQUEST, params)
 
-    @handles(TaskRun.Succeeded, TaskRun.Failed, TaskRun.TimedOut)
+    @handles(TaskRun.Succeeded, TaskRun.Failed, TaskRun.TimedOut, TaskRun.Cancelled)
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
         row = tx.one(TASK_OF_RUN, {"run_id": event.originator_id})
         if row is None:
@@ -60,6 +60,7 @@ class RunStatsProjection(Projection):
                     TaskRun.Succeeded: "succeeded",
                     TaskRun.Failed: "failed",
                     TaskRun.TimedOut: "timed_out",
+                    TaskRun.Cancelled: "cancelled",
                 }[type(event)],
                 "at": event.timestamp,
             },

@@ -32,6 +32,10 @@ UPDATE runs SET status = 'retrying', worker_id = NULL, exit_code = %(exit_code)s
                 reason = %(reason)s
 WHERE id = %(id)s
 """
+MARK_CANCELLED = """
+UPDATE runs SET status = 'cancelled', finished_at = %(at)s, error = %(error)s
+WHERE id = %(id)s
+"""
 MARK_TIMED_OUT = """
 UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s
 WHERE id = %(id)s
@@ -128,4 +132,11 @@ class RunsProjection(Projection):
                 "duration": event.duration_seconds,
                 "reason": reason,
             },
+        )
+
+    @handles(TaskRun.Cancelled)
+    def run_cancelled(self, event: TaskRun.Cancelled, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_CANCELLED,
+            {"id": event.originator_id, "at": event.timestamp, "error": event.reason},
         )

@@ -79,6 +79,7 @@ class WorkersProjection(Projection):
         TaskRun.TimedOut,
         TaskRun.Requeued,
         TaskRun.RetryScheduled,
+        TaskRun.Cancelled,
     )
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
         self._release(event.originator_id, tx)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from domain.errors import NotFoundError
-from entrypoints.api.deps import ContainerDep, ReadModelDep, parse_run_id, resolve_task
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    parse_run_id,
+    resolve_task,
+    wait_for_views,
+)
 from entrypoints.api.event_records import event_record
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
@@ -77,3 +84,20 @@ def run_events(run_id: str, container: ContainerDep) -> list[dict[str, Any]]:
     if not events:
         raise NotFoundError("run", run_id)
     return [event_record(e, None) for e in events]
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic)
+def cancel_run(
+    run_id: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Cancel a pending, assigned, running or retrying run; a running process is killed."""
+    result = container.app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
+    wait_for_views(container, response, result.position)
+    run = read_model.run(result.aggregate_id)
+    if run is None:
+        raise NotFoundError("run", run_id)
+    return run

@@ -152,3 +152,32 @@ def test_a_failing_task_is_retried_and_every_attempt_is_visible(client: httpx.Cl
     retries = [e for e in events if e["type"] == "TaskRun.RetryScheduled"]
     assert [e["payload"]["attempt"] for e in retries] == [1, 2]
     assert all(e["payload"]["exit_code"] == 7 for e in retries)
+
+
+def test_a_run_over_its_timeout_ends_timed_out(client: httpx.Client) -> None:
+    task = create(client, name="slowpoke", command="sleep 30", timeout_seconds=1)
+    run = wait_for_run(client, client.post(f"/api/tasks/{task['id']}/trigger").json()["run_id"])
+    assert run["status"] == "timed_out", run
+    assert "timed out" in run["error"]
+
+
+def test_cancelling_a_running_run_kills_it(client: httpx.Client) -> None:
+    import time
+
+    task = create(client, name="cancel-me", command="sleep 30")
+    run_id = client.post(f"/api/tasks/{task['id']}/trigger").json()["run_id"]
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/runs/{run_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    answer = client.post(f"/api/runs/{run_id}/cancel", headers={"X-Actor": "ops"})
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    assert answer.json()["error"] == "cancelled by ops"
+    assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409
+    pid = client.get(f"/api/runs/{run_id}/events").json()[2]["payload"]["pid"]
+    from tests.unit.test_executors import live_members
+
+    deadline = time.monotonic() + 10
+    while live_members(pid):
+        assert time.monotonic() < deadline, "the cancelled run's process is still alive"
+        time.sleep(0.1)
