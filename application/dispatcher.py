@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -18,6 +20,7 @@ from application.cron_firing import CronBook
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
+from application.routing import RoundRobin, choose_worker
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_run import ReportOutcome, TaskRun
@@ -75,6 +78,7 @@ class OpenRun:
     """A run the dispatcher still has to act on: pending, or out on a worker."""
 
     run_id: UUID
+    task_id: UUID
     position: int
     priority_rank: int
     task: dict[str, Any]
@@ -118,6 +122,11 @@ class WorkerSlot:
         """How many more runs it can take now."""
         return self.capacity - len(self.running)
 
+    @property
+    def load(self) -> float:
+        """The share of its capacity in use."""
+        return len(self.running) / self.capacity
+
 
 class Dispatcher:
     """Turns the log into decisions; every decision is saved as an event, in batches."""
@@ -135,6 +144,7 @@ class Dispatcher:
         observer: DispatchObserver | None = None,
         monotonic: Any = time.monotonic,
         breaker: CircuitBreaker | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._app = app
         self._bus = bus
@@ -150,6 +160,8 @@ class Dispatcher:
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
         self.cron = CronBook()
+        self._round_robin = RoundRobin()
+        self._draw = draw
         self._started_at = clock.now()
         self._last_maintenance = 0.0
         self.finished_attempts: OrderedDict[UUID, int] = OrderedDict()
@@ -174,6 +186,7 @@ class Dispatcher:
         if isinstance(event, TaskRun.Requested):
             self.open_runs[key] = OpenRun(
                 run_id=key,
+                task_id=event.task_id,
                 position=position,
                 priority_rank=PRIORITY_RANK.get(event.task.get("priority", "normal"), 1),
                 task=event.task,
@@ -332,7 +345,9 @@ class Dispatcher:
         for run in pending:
             if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in live):
                 break
-            slot = _least_loaded(live, run)
+            eligible = [w for w in live if w.accepts(run.task)]
+            strategy = str(run.task.get("routing_strategy") or "least_loaded")
+            slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
             if slot is None:
                 continue
             slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
@@ -540,10 +555,3 @@ class Dispatcher:
                 pass
         except Exception:
             logger.exception("final report recording failed; workers will resend")
-
-
-def _least_loaded(live: list[WorkerSlot], run: OpenRun) -> WorkerSlot | None:
-    eligible = [w for w in live if w.free > 0 and w.accepts(run.task)]
-    if not eligible:
-        return None
-    return min(eligible, key=lambda w: (len(w.running) / w.capacity, w.name, str(w.worker_id)))

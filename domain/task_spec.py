@@ -154,6 +154,21 @@ class TaskSpec(BaseModel):
             raise ValueError("must be non-blank text without NUL characters")
         return value
 
+    @field_validator("routing_strategy")
+    @classmethod
+    def _routing_is_built(cls, value: str) -> str:
+        if value == "broadcast":
+            # Refused rather than silently routed to one worker.
+            raise ValueError("broadcast routing is not available yet")
+        return value
+
+    @field_validator("depends_on")
+    @classmethod
+    def _dependencies_are_built(cls, value: list[str]) -> list[str]:
+        if value:
+            raise ValueError("dependencies between tasks are not available yet")
+        return value
+
     @model_validator(mode="after")
     def _http_needs_a_url(self) -> TaskSpec:
         if self.executor == "http":
