@@ -166,7 +166,7 @@ class Dispatcher:
         self._last_maintenance = 0.0
         self.finished_attempts: OrderedDict[UUID, int] = OrderedDict()
         self._pumped: queue.Queue[Received[Report]] | None = None
-        self._live = False  # becomes True once the log has been replayed at start
+        self.live = False  # True once the start-up replay is done: decisions then notify workers
 
     # Following the log
 
@@ -213,12 +213,17 @@ class Dispatcher:
                 self._release(run)
                 run.worker_id, run.started_at = None, None
         elif isinstance(
-            event, TaskRun.Succeeded | TaskRun.Failed | TaskRun.TimedOut | TaskRun.Cancelled
+            event,
+            TaskRun.Succeeded
+            | TaskRun.Failed
+            | TaskRun.TimedOut
+            | TaskRun.Cancelled
+            | TaskRun.Skipped,
         ):
             if run := self.open_runs.pop(key, None):
                 self._release(run)
                 if (
-                    self._live
+                    self.live
                     and isinstance(event, TaskRun.Cancelled)
                     and run.worker_id is not None
                 ):
@@ -226,7 +231,7 @@ class Dispatcher:
                     self._bus.publish_control(
                         Control("cancel", run.worker_id, run.run_id, run.attempt)
                     )
-            self.finished_attempts[key] = event.attempt
+            self.finished_attempts[key] = getattr(event, "attempt", 0)
             while len(self.finished_attempts) > FINISHED_REMEMBERED:
                 self.finished_attempts.popitem(last=False)
         elif isinstance(event, Worker.Registered):
@@ -245,7 +250,7 @@ class Dispatcher:
                     Worker.Lost: "lost",
                     Worker.Deregistered: "gone",
                 }[type(event)]
-                if self._live and isinstance(event, Worker.Draining):
+                if self.live and isinstance(event, Worker.Draining):
                     # A drain asked for through the API reaches the worker this way.
                     self._bus.publish_control(Control("drain", key))
                 if isinstance(event, Worker.Deregistered):
@@ -342,9 +347,24 @@ class Dispatcher:
             ),
             key=OpenRun.sort_key,
         )
+        busy_tasks = {r.task_id for r in self.open_runs.values() if r.worker_id is not None}
+        skip, replace = [], []
         for run in pending:
             if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in live):
                 break
+            policy = run.task.get("concurrency_policy") or "allow"
+            if run.task_id in busy_tasks and policy != "allow":
+                if policy == "skip":
+                    skip.append(run.run_id)
+                    continue
+                if policy == "queue":
+                    continue  # waits for the previous run to end
+                if policy == "replace":
+                    replace += [
+                        r.run_id
+                        for r in self.open_runs.values()
+                        if r.task_id == run.task_id and r.worker_id is not None
+                    ]
             eligible = [w for w in live if w.accepts(run.task)]
             strategy = str(run.task.get("routing_strategy") or "least_loaded")
             slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
@@ -352,6 +372,16 @@ class Dispatcher:
                 continue
             slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
             wanted.append((run.run_id, slot.worker_id))
+            busy_tasks.add(run.task_id)
+        if skip or replace:
+            self._app.decide_overlaps(
+                skip,
+                replace,
+                "skipped: the previous run of this task is still running (concurrency_policy)",
+                "cancelled: replaced by a newer run (concurrency_policy replace)",
+                self.name,
+                now,
+            )
         if not wanted:
             return 0
         assignments = self._app.assign_runs(wanted, self.name, self._clock.now())
@@ -529,7 +559,7 @@ class Dispatcher:
             except Exception:
                 logger.warning("cannot read the log yet; retrying", exc_info=True)
                 stop.wait(self.breaker.retry_after() or 0.5)
-        self._live = True
+        self.live = True
         self.republish_unstarted(force=True)
         while not stop.is_set():
             generation = self._wakeup.generation()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -215,6 +216,32 @@ class SchedulerApp(Application[UUID]):
                 self.fire_cron([], [m], actor, now)
             return created
         return [run.id for run in runs]
+
+    def decide_overlaps(
+        self,
+        skip: Sequence[UUID],
+        cancel: Sequence[UUID],
+        reason_skip: str,
+        reason_cancel: str,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Record overlap decisions in one save: skipped new runs, cancelled old ones."""
+        runs = []
+        for run_id in skip:
+            run = self.get_run(run_id)
+            if run.status == "pending":
+                run.skip(reason_skip, _run_context(run, actor, now))
+                runs.append(run)
+        for run_id in cancel:
+            run = self.get_run(run_id)
+            if not run.is_finished:
+                run.cancel(reason_cancel, _run_context(run, actor, now))
+                runs.append(run)
+        if runs:
+            # On a conflict another dispatcher decided first; the log has its decision.
+            with suppress(IntegrityError):
+                self.save(*runs)
 
     def cancel_run(self, run_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
         """Cancel a pending, assigned, running or retrying run (its process is killed)."""

@@ -25,10 +25,17 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed_out"
     RETRYING = "retrying"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
 
 
 TERMINAL = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED}
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.CANCELLED,
+        RunStatus.SKIPPED,
+    }
 )
 
 
@@ -142,6 +149,13 @@ class TaskRun(SchedulerAggregate):
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.CANCELLED
+
+    class Skipped(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Skipped"
+        reason: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.SKIPPED
 
     class Requeued(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Requeued"
@@ -337,6 +351,12 @@ class TaskRun(SchedulerAggregate):
             return False
         self._record(self.Requeued, ctx, attempt=self.attempt, reason="worker_lost")
         return True
+
+    def skip(self, reason: str, ctx: CommandContext) -> None:
+        """Decide not to run a pending run (for example, its previous run is still going)."""
+        if self.status != RunStatus.PENDING:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "skip")
+        self._record(self.Skipped, ctx, reason=reason)
 
     def cancel(self, reason: str, ctx: CommandContext) -> None:
         """End the run now, whatever its state; a running attempt is told to stop."""

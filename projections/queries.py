@@ -71,7 +71,7 @@ def run_resource(row: Row) -> dict[str, Any]:
         "exit_code": row["exit_code"],
         "output": row["output"],
         "error": row["error"],
-        "reason": row["reason"] if row["status"] in ("pending", "retrying") else None,
+        "reason": row["reason"] if row["status"] in ("pending", "retrying", "skipped") else None,
         "correlation_id": row["correlation_id"],
         "position": row["position"],
     }

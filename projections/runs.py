@@ -32,6 +32,10 @@ UPDATE runs SET status = 'retrying', worker_id = NULL, exit_code = %(exit_code)s
                 reason = %(reason)s
 WHERE id = %(id)s
 """
+MARK_SKIPPED = """
+UPDATE runs SET status = 'skipped', finished_at = %(at)s, reason = %(reason)s
+WHERE id = %(id)s
+"""
 MARK_CANCELLED = """
 UPDATE runs SET status = 'cancelled', finished_at = %(at)s, error = %(error)s
 WHERE id = %(id)s
@@ -139,4 +143,11 @@ class RunsProjection(Projection):
         tx.execute(
             MARK_CANCELLED,
             {"id": event.originator_id, "at": event.timestamp, "error": event.reason},
+        )
+
+    @handles(TaskRun.Skipped)
+    def run_skipped(self, event: TaskRun.Skipped, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_SKIPPED,
+            {"id": event.originator_id, "at": event.timestamp, "reason": event.reason},
         )

@@ -41,6 +41,7 @@ class Rig:
             ),
             monotonic=lambda: self.ticks,
         )
+        self.dispatcher.live = True
 
     def ctx(self) -> CommandContext:
         return CommandContext("op", self.clock.now(), uuid.uuid4())
@@ -237,3 +238,36 @@ def test_after_downtime_missed_slots_are_recorded_with_their_reason(rig: Rig) ->
     assert len(skipped) == 1 and skipped[0].count == 8  # 12:01-12:08; 12:09 is within 60 s
     assert skipped[0].reason == "misfire: skip policy"
     assert len(cron_runs(rig)) == 2  # 12:09 and 12:10 were on time
+
+
+def overlapping(rig: Rig, policy: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    worker = rig.worker("w", capacity=4)
+    first = rig.trigger("overlap", concurrency_policy=policy)
+    rig.dispatcher.step()
+    rig.app.record_reports([Report("started", first, 1, worker, pid=1)], rig.clock.now())
+    second = rig.trigger("overlap")
+    rig.dispatcher.step()
+    rig.dispatcher.step()
+    return worker, first, second
+
+
+def test_overlap_skip_records_a_skipped_run_with_its_reason(rig: Rig) -> None:
+    _, first, second = overlapping(rig, "skip")
+    assert rig.app.get_run(second).status is RunStatus.SKIPPED
+    assert "still running" in list(rig.app.events.get(second))[-1].reason
+    assert rig.app.get_run(first).status is RunStatus.RUNNING
+
+
+def test_overlap_queue_starts_the_next_run_when_the_previous_ends(rig: Rig) -> None:
+    worker, first, second = overlapping(rig, "queue")
+    assert rig.app.get_run(second).status is RunStatus.PENDING
+    rig.app.record_reports([Report("succeeded", first, 1, worker, exit_code=0)], rig.clock.now())
+    rig.dispatcher.step()
+    assert rig.app.get_run(second).status is RunStatus.ASSIGNED
+
+
+def test_overlap_replace_cancels_the_running_one(rig: Rig) -> None:
+    worker, first, second = overlapping(rig, "replace")
+    assert rig.app.get_run(first).status is RunStatus.CANCELLED
+    assert rig.app.get_run(second).status is RunStatus.ASSIGNED
+    assert Control("cancel", worker, first, 1) in rig.inbox(worker)

@@ -23,8 +23,16 @@ def shell(command: str, **fields: object) -> ExecutionRequest:
     return ExecutionRequest(run_id="r1", attempt=1, executor="shell", command=command, **fields)
 
 
-def live_members(pgid: int) -> list[int]:
-    """Processes of a group still alive (zombies awaiting their reaper do not count)."""
+def live_members(pgid: int, settle_seconds: float = 2.0) -> list[int]:
+    """Processes of a group still alive after a short settle (a SIGKILLed process needs a
+    moment to exit; zombies awaiting their reaper do not count)."""
+    deadline = time.monotonic() + settle_seconds
+    while (alive := _alive_in_group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return alive
+
+
+def _alive_in_group(pgid: int) -> list[int]:
     alive = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
