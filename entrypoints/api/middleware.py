@@ -127,10 +127,10 @@ class DatabaseBreakerMiddleware:
             await send(message)
 
         await self.app(scope, receive, recording_send)
-        if status["code"] < 500:
+        # 503 is how the error handlers report an unreachable database (and they record the
+        # failure); any other answer means the database answered.
+        if status["code"] != 503:
             self.breaker.record_success()
-        elif status["code"] != 503:
-            self.breaker.record_success()  # a bug, not the database: do not trip the breaker
 
 
 async def _send_json(
