@@ -222,11 +222,7 @@ class Dispatcher:
         ):
             if run := self.open_runs.pop(key, None):
                 self._release(run)
-                if (
-                    self.live
-                    and isinstance(event, TaskRun.Cancelled)
-                    and run.worker_id is not None
-                ):
+                if self.live and isinstance(event, TaskRun.Cancelled) and run.worker_id is not None:
                     # The worker kills the process group; its report is then a duplicate.
                     self._bus.publish_control(
                         Control("cancel", run.worker_id, run.run_id, run.attempt)
