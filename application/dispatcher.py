@@ -309,14 +309,8 @@ class Dispatcher:
             if report.kind == "registered":
                 self._app.register_worker_once(report.worker_id, report.profile or {}, ctx)
                 self._bus.publish_control(Control("recorded", report.worker_id))
-            elif report.kind == "draining":
-                worker = self._app.get_worker(report.worker_id)
-                if worker.drain("worker is shutting down", ctx):
-                    self._app.save(worker)
-            elif report.kind == "deregistered":
-                worker = self._app.get_worker(report.worker_id)
-                if worker.deregister("worker stopped", ctx):
-                    self._app.save(worker)
+            elif report.kind in ("draining", "deregistered"):
+                self._app.record_worker_leaving(report.worker_id, report.kind, ctx)
         except Exception:  # one bad membership report must not block the others
             logger.exception("membership report failed", extra={"kind": report.kind})
 

@@ -346,6 +346,18 @@ class SchedulerApp(Application[UUID]):
         worker.drain(reason, ctx)
         return CommandResult(worker.id, self._position(self.save(worker)), created=False)
 
+    def record_worker_leaving(self, worker_id: UUID, kind: str, ctx: CommandContext) -> None:
+        """Record a worker's own report that it is draining or has left; repeats are no-ops."""
+        worker: Worker = self._get(worker_id, Worker, "worker", None)
+        if kind == "draining":
+            changed = worker.status not in ("lost", "gone") and worker.drain(
+                "worker is shutting down", ctx
+            )
+        else:
+            changed = worker.deregister("worker stopped", ctx)
+        if changed:
+            self.save(worker)
+
     def register_worker_once(
         self, worker_id: UUID, profile: dict[str, Any], ctx: CommandContext
     ) -> bool:
