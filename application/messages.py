@@ -7,7 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 ReportKind = Literal["started", "succeeded", "failed", "registered", "draining", "deregistered"]
-ControlKind = Literal["recorded", "drain", "cancel"]
+ControlKind = Literal["recorded", "drain", "cancel", "rejoin"]
 FINAL_REPORTS = frozenset({"succeeded", "failed"})
 
 

@@ -126,8 +126,8 @@ class DispatcherSettings(_Section):
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     assign_batch_size: int = Field(default=200, ge=1)
     name: str | None = None
-    # At least 2: a lease of one heartbeat would expire on ordinary jitter.
-    # A worker silent for this many heartbeat intervals is lost: 1.5 × 5 s keeps recovery
+    # A worker silent for this many heartbeat intervals is lost (at least 1.2, so ordinary
+    # jitter cannot expire a lease): 1.5 × 5 s keeps recovery
     # of a dead worker under 10 s while tolerating one late heartbeat.
     lease_heartbeats: float = Field(default=1.5, ge=1.2, le=100)
     deadline_grace_seconds: float = Field(default=30.0, ge=0)

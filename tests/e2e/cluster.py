@@ -7,14 +7,15 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from tests.bus_factories import open_bus
 from tests.e2e.conftest import SCHEDULER, base_env, free_port
-from tests.servers import fresh_postgres_database, redis_url, unique_prefix
+from tests.servers import amqp_url, fresh_postgres_database, redis_url
 
 
 @dataclass
@@ -119,27 +120,35 @@ class Cluster:
 
 
 @contextmanager
-def redis_cluster(workdir: Path) -> Iterator[Cluster]:
-    """A cluster on a fresh PostgreSQL database and a fresh Redis key prefix."""
-    import redis
+def bus_cluster(workdir: Path, kind: str) -> Iterator[Cluster]:
+    """A cluster on a fresh PostgreSQL database and a bus of `kind` under a fresh prefix.
 
-    prefix = unique_prefix()
-    bus_env = {
-        "SCHEDULER_MESSAGE_QUEUE__TYPE": "redis",
-        "SCHEDULER_MESSAGE_QUEUE__URL": redis_url(),
-        "SCHEDULER_MESSAGE_QUEUE__PREFIX": prefix,
-    }
-    with fresh_postgres_database() as url:
-        cluster = Cluster(workdir=workdir, database_url=url, bus_env=bus_env)
-        try:
-            yield cluster
-        finally:
-            cluster.stop_all()
-            client = redis.Redis.from_url(redis_url())
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+    The bus is opened (and its streams or queues removed afterwards) by the same factory
+    the bus contract tests use, so an absent server fails under CI and skips locally.
+    """
+    urls = {"redis": redis_url, "rabbitmq": amqp_url}
+    with open_bus(kind) as bus:
+        bus_env = {
+            "SCHEDULER_MESSAGE_QUEUE__TYPE": kind,
+            "SCHEDULER_MESSAGE_QUEUE__URL": urls[kind](),
+            "SCHEDULER_MESSAGE_QUEUE__PREFIX": bus.prefix,  # type: ignore[attr-defined]
+        }
+        with fresh_postgres_database() as url:
+            cluster = Cluster(workdir=workdir, database_url=url, bus_env=bus_env)
+            try:
+                yield cluster
+            finally:
+                cluster.stop_all()
+
+
+def redis_cluster(workdir: Path) -> AbstractContextManager[Cluster]:
+    """A cluster on PostgreSQL and Redis Streams."""
+    return bus_cluster(workdir, "redis")
+
+
+def rabbitmq_cluster(workdir: Path) -> AbstractContextManager[Cluster]:
+    """A cluster on PostgreSQL and RabbitMQ."""
+    return bus_cluster(workdir, "rabbitmq")
 
 
 def wait_until(predicate, timeout: float, message: str) -> None:
@@ -150,31 +159,3 @@ def wait_until(predicate, timeout: float, message: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(message)
-
-
-@contextmanager
-def rabbitmq_cluster(workdir: Path) -> Iterator[Cluster]:
-    """A cluster on a fresh PostgreSQL database and RabbitMQ queues under a fresh prefix."""
-    from adapters.rabbitmq_bus import RabbitMQBus
-    from tests.servers import amqp_url, server_missing
-
-    prefix = unique_prefix()
-    probe = RabbitMQBus(amqp_url(), prefix)
-    try:
-        probe.ping()
-    except Exception as error:
-        probe.close()
-        server_missing("RabbitMQ", error)
-    bus_env = {
-        "SCHEDULER_MESSAGE_QUEUE__TYPE": "rabbitmq",
-        "SCHEDULER_MESSAGE_QUEUE__URL": amqp_url(),
-        "SCHEDULER_MESSAGE_QUEUE__PREFIX": prefix,
-    }
-    with fresh_postgres_database() as url:
-        cluster = Cluster(workdir=workdir, database_url=url, bus_env=bus_env)
-        try:
-            yield cluster
-        finally:
-            cluster.stop_all()
-            probe.delete_all()
-            probe.close()
