@@ -1,15 +1,18 @@
-"""Which cron slots to fire now, and which were missed and why (misfire policies)."""
+"""Which scheduled slots (cron, interval, run_at) to fire now, and which were missed and why."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.cron import next_fire_time
 from domain.task import Task
 from domain.task_run import TaskRun
+from domain.timing import next_slot
+
+TIMING_FIELDS = ("schedule", "timezone", "interval_seconds", "run_at")
 
 MISFIRE_THRESHOLD = timedelta(seconds=60)  # a slot this late is a misfire, not just late
 MAX_CATCH_UP = 1_000  # never fire more than this many missed slots at once
@@ -29,25 +32,24 @@ class FirePlan:
 
 
 def plan_fires(
-    schedule: str,
-    timezone: str,
+    timing: Mapping[str, Any],
     after: datetime,
     now: datetime,
     policy: str,
     catchup_window_seconds: int,
     threshold: timedelta = MISFIRE_THRESHOLD,
 ) -> FirePlan:
-    """Decide the slots after `after` up to `now`, per the misfire policy.
+    """Decide the slots of `timing` (schedule/interval/run_at) after `after` up to `now`.
 
     skip: late slots are not fired. fire_once: of the late slots inside the catch-up window,
     only the newest fires. catch_up: every late slot inside the window fires (at most
     MAX_CATCH_UP). Slots on time always fire. Everything not fired is reported as missed.
     """
     due: list[datetime] = []
-    slot = next_fire_time(schedule, timezone, after)
-    while slot <= now and len(due) < MAX_SLOTS_COUNTED:
+    slot = next_slot(timing, after)
+    while slot is not None and slot <= now and len(due) < MAX_SLOTS_COUNTED:
         due.append(slot)
-        slot = next_fire_time(schedule, timezone, slot)
+        slot = next_slot(timing, slot)
     if not due:
         return FirePlan(fires=())
     on_time = [s for s in due if now - s <= threshold]
@@ -79,8 +81,7 @@ class ScheduledTask:
     """What the dispatcher knows of a scheduled task: its definition and the last slot decided."""
 
     task_id: UUID
-    schedule: str | None
-    timezone: str
+    timing: dict[str, Any]
     misfire_policy: str
     catchup_window_seconds: int
     active: bool
@@ -89,11 +90,7 @@ class ScheduledTask:
 
     def refresh(self) -> None:
         """Recompute the next slot after the anchor."""
-        self.next_due = (
-            next_fire_time(self.schedule, self.timezone, self.anchor)
-            if self.active and self.schedule
-            else None
-        )
+        self.next_due = next_slot(self.timing, self.anchor) if self.active else None
 
 
 class CronBook:
@@ -110,14 +107,13 @@ class CronBook:
         elif isinstance(event, Task.Updated) and key in self.tasks:
             old = self.tasks[key]
             spec = {
-                "schedule": old.schedule,
-                "timezone": old.timezone,
+                **old.timing,
                 "misfire_policy": old.misfire_policy,
                 "catchup_window_seconds": old.catchup_window_seconds,
                 **event.changes,
             }
             # A new schedule starts from the change; slots before it belong to the old one.
-            timing_changed = {"schedule", "timezone"} & set(event.changes)
+            timing_changed = set(TIMING_FIELDS) & set(event.changes)
             anchor = max(old.anchor, event.timestamp) if timing_changed else old.anchor
             self.tasks[key] = _scheduled(key, spec, old.active, anchor)
         elif isinstance(event, Task.Paused) and key in self.tasks:
@@ -144,11 +140,10 @@ class CronBook:
         fires: list[tuple[UUID, datetime]] = []
         misfires: list[tuple[UUID, datetime, datetime, int, str]] = []
         for task in self.tasks.values():
-            if task.next_due is None or task.next_due > now or task.schedule is None:
+            if task.next_due is None or task.next_due > now:
                 continue
             plan = plan_fires(
-                task.schedule,
-                task.timezone,
+                task.timing,
                 task.anchor,
                 now,
                 task.misfire_policy,
@@ -181,8 +176,7 @@ class CronBook:
 def _scheduled(key: UUID, spec: dict[str, Any], active: bool, anchor: datetime) -> ScheduledTask:
     task = ScheduledTask(
         task_id=key,
-        schedule=spec.get("schedule"),
-        timezone=spec.get("timezone") or "UTC",
+        timing={name: spec.get(name) for name in TIMING_FIELDS},
         misfire_policy=spec.get("misfire_policy") or "fire_once",
         catchup_window_seconds=int(spec.get("catchup_window_seconds") or 0),
         active=active,

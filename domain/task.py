@@ -9,7 +9,7 @@ from uuid import UUID
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
-from domain.task_spec import TaskSpec, validate_spec
+from domain.task_spec import SpecValidationError, TaskSpec, validate_spec
 
 
 class Task(SchedulerAggregate):
@@ -75,6 +75,7 @@ class Task(SchedulerAggregate):
     @classmethod
     def create(cls, task_id: UUID, spec: TaskSpec, ctx: CommandContext) -> Task:
         """Create a task from an already validated definition."""
+        _ensure_run_at_ahead(spec, ctx)
         return cls._create_with(cls.Created, task_id, ctx, spec=spec.as_event_data())
 
     @property
@@ -90,7 +91,10 @@ class Task(SchedulerAggregate):
     def update(self, changes: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         """Apply a partial definition change; returns only the fields that really changed."""
         self._ensure_not_deleted()
-        new_spec = self.definition.with_changes(changes).as_event_data()
+        definition = self.definition.with_changes(changes)
+        if "run_at" in changes:
+            _ensure_run_at_ahead(definition, ctx)
+        new_spec = definition.as_event_data()
         effective = {k: v for k, v in new_spec.items() if self.spec.get(k) != v}
         if effective:
             self._record(self.Updated, ctx, changes=effective)
@@ -138,3 +142,16 @@ class Task(SchedulerAggregate):
     def _ensure_not_deleted(self) -> None:
         if self.status == "deleted":
             raise TaskDeletedError(self.id)
+
+
+def _ensure_run_at_ahead(spec: TaskSpec, ctx: CommandContext) -> None:
+    # A one-shot time already gone would never fire; say so instead of storing it.
+    if spec.run_at is not None and spec.run_at <= ctx.now:
+        raise SpecValidationError(
+            [
+                (
+                    "run_at",
+                    f"{spec.run_at.isoformat()} is not in the future (now {ctx.now.isoformat()})",
+                )
+            ]
+        )

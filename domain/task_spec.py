@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -76,6 +77,15 @@ class TaskSpec(BaseModel):
         None, description="Cron: 5 fields, 6 with seconds first, or a macro; null = manual only."
     )
     timezone: str = Field("UTC", description="IANA time zone the schedule is read in.")
+    interval_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=31_536_000,
+        description="Fire every N seconds, aligned to the Unix epoch; instead of schedule.",
+    )
+    run_at: AwareDatetime | None = Field(
+        None, description="Fire once at this moment (ISO 8601 with offset); instead of schedule."
+    )
     priority: Priority = "normal"
     retry_count: int = Field(0, ge=0, le=100, description="Retries after the first attempt.")
     retry_delay_seconds: float = Field(10.0, ge=0, le=86_400)
@@ -168,6 +178,17 @@ class TaskSpec(BaseModel):
         if value:
             raise ValueError("dependencies between tasks are not available yet")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_timing(self) -> TaskSpec:
+        chosen = [
+            name
+            for name in ("schedule", "interval_seconds", "run_at")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) > 1:
+            raise ValueError(f"set only one of schedule, interval_seconds and run_at, not {chosen}")
+        return self
 
     @model_validator(mode="after")
     def _http_needs_a_url(self) -> TaskSpec:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.cron import next_fire_time
 from domain.task import Task
+from domain.task_run import TaskRun
+from domain.timing import next_slot
 from projections.base import Projection, from_json, handles, to_json
 from projections.ports import Tx
 
@@ -33,11 +34,16 @@ WHERE uuid = %(uuid)s
 """
 
 
+UPDATE_NEXT_FIRE = """
+UPDATE tasks SET next_fire_at = %(next_fire_at)s WHERE uuid = %(uuid)s AND status = 'active'
+"""
+
+
 def _next_fire(spec: dict[str, Any], status: str, after: datetime) -> datetime | None:
     # Computed from the event's own time, so a rebuild yields the same value.
-    if status != "active" or not spec.get("schedule"):
+    if status != "active":
         return None
-    return next_fire_time(spec["schedule"], spec.get("timezone", "UTC"), after)
+    return next_slot(spec, after)
 
 
 class TasksProjection(Projection):
@@ -103,4 +109,21 @@ class TasksProjection(Projection):
                 "next_fire_at": _next_fire(spec, status, event.timestamp),
                 "position": position,
             },
+        )
+
+    @handles(TaskRun.Requested, Task.MisfiresSkipped)
+    def slot_decided(self, event: Any, position: int, tx: Tx) -> None:
+        """A slot fired or was recorded missed: the next one is after it."""
+        if isinstance(event, TaskRun.Requested):
+            if event.trigger != "cron" or event.nominal_time is None:
+                return
+            task_id, decided = event.task_id, event.nominal_time
+        else:
+            task_id, decided = event.originator_id, event.last_nominal
+        row = tx.one(SELECT_SPEC, {"uuid": task_id})
+        if row is None or row["status"] != "active":
+            return
+        tx.execute(
+            UPDATE_NEXT_FIRE,
+            {"uuid": task_id, "next_fire_at": next_slot(from_json(row["spec"]), decided)},
         )

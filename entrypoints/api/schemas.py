@@ -42,6 +42,8 @@ class TaskPublic(BaseModel):
     working_dir: str | None = None
     schedule: str | None = None
     timezone: str = "UTC"
+    interval_seconds: int | None = None
+    run_at: datetime | None = None
     priority: str
     retry_count: int = 0
     retry_delay_seconds: float = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -60,6 +61,22 @@ def test_task_views_follow_updates_pauses_and_deletes(container: Container) -> N
         status=None, name=None, limit=10, offset=0
     )
     assert total == 0 and items == []
+
+
+def test_next_fire_at_moves_on_as_slots_fire_or_are_missed(container: Container) -> None:
+    ctx = ctx_of(container)
+    task_id = container.app.create_task(spec("tick", interval_seconds=60), ctx).aggregate_id
+    catch_up(container)
+    read = ReadModel(container.database)
+    first = read.task_by_uuid(task_id)["next_fire_at"]
+    assert first is not None and first.second == 0 and first > ctx.now
+    container.app.fire_cron([(task_id, first)], [], "dispatcher", first)
+    catch_up(container)
+    assert read.task_by_uuid(task_id)["next_fire_at"] == first + timedelta(seconds=60)
+    later = first + timedelta(minutes=10)
+    container.app.fire_cron([], [(task_id, first, later, 10, "misfire")], "dispatcher", later)
+    catch_up(container)
+    assert read.task_by_uuid(task_id)["next_fire_at"] == later + timedelta(seconds=60)
 
 
 def test_list_filters_by_status_and_name_substring(container: Container) -> None:

@@ -14,24 +14,36 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def test_a_slot_on_time_fires() -> None:
-    plan = plan_fires("* * * * *", "UTC", T0, T0 + timedelta(seconds=61), "skip", 3600)
+    plan = plan_fires(
+        {"schedule": "* * * * *", "timezone": "UTC"}, T0, T0 + timedelta(seconds=61), "skip", 3600
+    )
     assert plan.fires == (T0 + timedelta(minutes=1),)
     assert plan.missed_count == 0
 
 
 def test_skip_fires_nothing_missed_and_says_why() -> None:
-    plan = plan_fires("* * * * *", "UTC", T0, T0 + timedelta(minutes=10, seconds=5), "skip", 3600)
+    plan = plan_fires(
+        {"schedule": "* * * * *", "timezone": "UTC"},
+        T0,
+        T0 + timedelta(minutes=10, seconds=5),
+        "skip",
+        3600,
+    )
     assert plan.fires == (T0 + timedelta(minutes=10),)
     assert plan.missed_count == 9 and plan.reason == "misfire: skip policy"
 
 
 def test_fire_once_fires_only_the_newest_missed_slot() -> None:
     now = T0 + timedelta(minutes=10, seconds=30)
-    plan = plan_fires("*/5 * * * *", "UTC", T0, now, "fire_once", 3600)
+    plan = plan_fires({"schedule": "*/5 * * * *", "timezone": "UTC"}, T0, now, "fire_once", 3600)
     assert plan.fires == (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))
     assert plan.missed_count == 0
     late = plan_fires(
-        "* * * * *", "UTC", T0, T0 + timedelta(minutes=30, seconds=30), "fire_once", 3600
+        {"schedule": "* * * * *", "timezone": "UTC"},
+        T0,
+        T0 + timedelta(minutes=30, seconds=30),
+        "fire_once",
+        3600,
     )
     assert late.fires == (T0 + timedelta(minutes=29), T0 + timedelta(minutes=30))
     assert late.missed_count == 28
@@ -39,7 +51,7 @@ def test_fire_once_fires_only_the_newest_missed_slot() -> None:
 
 def test_catch_up_fires_missed_slots_inside_the_window_only() -> None:
     now = T0 + timedelta(hours=2)
-    plan = plan_fires("*/10 * * * *", "UTC", T0, now, "catch_up", 1800)
+    plan = plan_fires({"schedule": "*/10 * * * *", "timezone": "UTC"}, T0, now, "catch_up", 1800)
     assert plan.fires[0] == now - timedelta(minutes=30)
     assert len(plan.fires) == 4  # 30, 20, 10 minutes late (in the window) and the one on time
     assert plan.missed_count == 8
@@ -47,7 +59,13 @@ def test_catch_up_fires_missed_slots_inside_the_window_only() -> None:
 
 
 def test_six_fields_mean_seconds_first() -> None:
-    plan = plan_fires("*/15 * * * * *", "UTC", T0, T0 + timedelta(seconds=31), "skip", 60)
+    plan = plan_fires(
+        {"schedule": "*/15 * * * * *", "timezone": "UTC"},
+        T0,
+        T0 + timedelta(seconds=31),
+        "skip",
+        60,
+    )
     assert plan.fires == (T0 + timedelta(seconds=15), T0 + timedelta(seconds=30))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -191,6 +192,23 @@ def test_a_due_cron_slot_fires_once_with_its_nominal_time(rig: Rig) -> None:
     [fired] = cron_runs(rig)
     assert fired.nominal_time.second == 0 and fired.nominal_time <= rig.clock.now()
     assert fired.originator_id == TaskRun.fire_id(fired.task_id, fired.nominal_time)
+
+
+def test_interval_and_run_at_tasks_fire_their_slots_through_the_dispatcher(rig: Rig) -> None:
+    rig.app.create_task(make_spec(name="every-10s", interval_seconds=10), rig.ctx())
+    once = rig.clock.now() + timedelta(seconds=25)
+    rig.app.create_task(make_spec(name="once", run_at=once.isoformat()), rig.ctx())
+    for _ in range(4):
+        rig.advance(10)
+        rig.dispatcher.step()
+    fired = cron_runs(rig)
+    assert sorted(e.nominal_time.second for e in fired if e.task["name"] == "every-10s") == [
+        10,
+        20,
+        30,
+        40,
+    ]
+    assert [e.nominal_time for e in fired if e.task["name"] == "once"] == [once]
 
 
 def test_two_dispatchers_never_fire_a_slot_twice(rig: Rig) -> None:
