@@ -17,6 +17,7 @@ from uuid import UUID
 from application.bus import Bus, Received
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.cron_firing import CronBook
+from application.dependencies import DependencyBook
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
@@ -30,6 +31,7 @@ from domain.worker import Worker
 logger = logging.getLogger(__name__)
 
 FINISHED_REMEMBERED = 50_000  # finished runs kept to fence workers still running them
+QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
 
 
 class DispatchObserver(Protocol):
@@ -84,6 +86,8 @@ class OpenRun:
     task: dict[str, Any]
     params: dict[str, str]
     requested_at: datetime
+    trigger: str = "manual"
+    wait_code: str | None = None  # the last recorded reason it is not going out
     worker_id: UUID | None = None
     attempt: int = 0
     started_at: datetime | None = None
@@ -160,6 +164,7 @@ class Dispatcher:
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
         self.cron = CronBook()
+        self.deps = DependencyBook()
         self._round_robin = RoundRobin()
         self._draw = draw
         self._started_at = clock.now()
@@ -182,6 +187,7 @@ class Dispatcher:
 
     def _apply(self, position: int, event: Any) -> None:
         self.cron.apply(event)
+        self.deps.apply(event)
         key = event.originator_id
         if isinstance(event, TaskRun.Requested):
             self.open_runs[key] = OpenRun(
@@ -192,12 +198,16 @@ class Dispatcher:
                 task=event.task,
                 params=event.params,
                 requested_at=event.timestamp,
+                trigger=event.trigger,
             )
+        elif isinstance(event, TaskRun.Waiting):
+            if run := self.open_runs.get(key):
+                run.wait_code = event.code
         elif isinstance(event, TaskRun.Assigned):
             if run := self.open_runs.get(key):
                 self._release(run)
                 run.worker_id, run.attempt, run.started_at = event.worker_id, event.attempt, None
-                run.retry_at = None
+                run.retry_at, run.wait_code = None, None
                 if slot := self.workers.get(event.worker_id):
                     slot.running.add(key)
         elif isinstance(event, TaskRun.Started):
@@ -218,7 +228,8 @@ class Dispatcher:
             | TaskRun.Failed
             | TaskRun.TimedOut
             | TaskRun.Cancelled
-            | TaskRun.Skipped,
+            | TaskRun.Skipped
+            | TaskRun.UpstreamFailed,
         ):
             if run := self.open_runs.pop(key, None):
                 self._release(run)
@@ -323,11 +334,14 @@ class Dispatcher:
     # Assignment
 
     def assign_pending(self) -> int:
-        """Assign pending runs, highest priority first, to the least loaded eligible workers."""
+        """Assign pending runs, highest priority first, to eligible workers by strategy.
+
+        A run held back for a reason other than a busy pool (dependency, overlap queue, no
+        eligible worker) gets that reason recorded once, so "why is it not running?" is a query.
+        """
         live = [w for w in self._live_workers() if w.status == "active"]
-        if not live:
-            return 0
         wanted: list[tuple[UUID, UUID]] = []
+        notes: list[tuple[UUID, str, str]] = []
         now = self._clock.now()
         pending = sorted(
             (
@@ -340,15 +354,18 @@ class Dispatcher:
         busy_tasks = {r.task_id for r in self.open_runs.values() if r.worker_id is not None}
         skip, replace = [], []
         for run in pending:
-            if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in live):
-                break
+            if run.trigger == "dependency" and (waiting_for := self.deps.blocking(run.run_id)):
+                names = ", ".join(repr(n) for n in waiting_for)
+                notes.append((run.run_id, "dependency", f"dependency: waiting for {names}"))
+                continue
             policy = run.task.get("concurrency_policy") or "allow"
             if run.task_id in busy_tasks and policy != "allow":
                 if policy == "skip":
                     skip.append(run.run_id)
                     continue
                 if policy == "queue":
-                    continue  # waits for the previous run to end
+                    notes.append((run.run_id, "concurrency", QUEUED_REASON))
+                    continue
                 if policy == "replace":
                     replace += [
                         r.run_id
@@ -356,10 +373,15 @@ class Dispatcher:
                         if r.task_id == run.task_id and r.worker_id is not None
                     ]
             eligible = [w for w in live if w.accepts(run.task)]
+            if not eligible:
+                notes.append((run.run_id, "no_eligible_worker", _no_eligible_reason(run.task)))
+                continue
+            if len(wanted) >= self.policy.batch_size:
+                continue
             strategy = str(run.task.get("routing_strategy") or "least_loaded")
             slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
             if slot is None:
-                continue
+                continue  # every eligible worker is full: waits without a new event
             slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
             wanted.append((run.run_id, slot.worker_id))
             busy_tasks.add(run.task_id)
@@ -372,6 +394,9 @@ class Dispatcher:
                 self.name,
                 now,
             )
+        fresh = [n for n in notes if self.open_runs[n[0]].wait_code != n[1]]
+        if fresh:
+            self._app.note_waiting(fresh[: self.policy.batch_size], self.name, now)
         if not wanted:
             return 0
         assignments = self._app.assign_runs(wanted, self.name, self._clock.now())
@@ -384,6 +409,21 @@ class Dispatcher:
             run.worker_id, run.attempt = assignment.worker_id, assignment.attempt
             self._publish(run)
         return len(assignments)
+
+    def decide_dependencies(self) -> int:
+        """Request, hold or fail downstream runs of upstream runs that finished."""
+        finished, decisions = self.deps.decisions()
+        if not decisions:
+            return 0
+        try:
+            for start in range(0, len(decisions), self.policy.batch_size):
+                chunk = decisions[start : start + self.policy.batch_size]
+                self._app.decide_dependencies(chunk, self.name, self._clock.now())
+        except Exception:
+            self.deps.retry(finished)
+            raise
+        self.follow_log()
+        return len(decisions)
 
     def _publish(self, run: OpenRun) -> None:
         assert run.worker_id is not None
@@ -527,6 +567,7 @@ class Dispatcher:
         done = self.follow_log()
         done += self.record_reports()
         done += self.follow_log()
+        done += self.decide_dependencies()
         done += self.assign_pending()
         now = self._monotonic()
         if now - self._last_maintenance >= self.policy.maintenance_interval:
@@ -575,3 +616,11 @@ class Dispatcher:
                 pass
         except Exception:
             logger.exception("final report recording failed; workers will resend")
+
+
+def _no_eligible_reason(task: dict[str, Any]) -> str:
+    labels = task.get("labels") or {}
+    wants = f"executor {task.get('executor')!r}, queue {task.get('queue', 'default')!r}"
+    if labels:
+        wants += f", labels {labels}"
+    return f"no_eligible_worker: no live active worker offers {wants}"

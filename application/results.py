@@ -22,3 +22,14 @@ class Assignment:
     run_id: UUID
     worker_id: UUID
     attempt: int
+
+
+@dataclass(frozen=True)
+class DependencyDecision:
+    """A downstream task's run in a batch, caused by an upstream run that finished."""
+
+    task_id: UUID
+    batch_id: UUID  # the correlation id of the batch's root trigger
+    cause_run_id: UUID
+    failed_upstream: tuple[UUID, str] | None = None  # (upstream task, its final status)
+    reason: str = ""

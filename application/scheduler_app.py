@@ -15,10 +15,11 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.messages import Report
 from application.ports import IdFactory, random_ids
-from application.results import Assignment, CommandResult
+from application.results import Assignment, CommandResult, DependencyDecision
 from domain.context import CommandContext
 from domain.errors import (
     IllegalTransitionError,
+    InvalidFieldError,
     NotFoundError,
     TaskNameTakenError,
     VersionMismatchError,
@@ -79,6 +80,7 @@ class SchedulerApp(Application[UUID]):
             TaskNameTakenError: another live task has the name.
         """
         task = Task.create(self._new_id(), spec, ctx)
+        self._check_upstreams(task.id, spec.name, spec.depends_on)
         name = self._claim_name(spec.name, task.id, ctx)
         return CommandResult(task.id, self._save_or_name_taken(spec.name, task, name))
 
@@ -95,6 +97,8 @@ class SchedulerApp(Application[UUID]):
             raise VersionMismatchError(expected_version, task.version)
         old_name = task.name
         effective = task.update(changes, ctx)
+        if "depends_on" in effective:
+            self._check_upstreams(task.id, task.name, list(task.spec["depends_on"]))
         touched: list[Any] = [task]
         if "name" in effective:
             old_index: TaskName = self.repository.get(TaskName.id_for(old_name))
@@ -216,6 +220,80 @@ class SchedulerApp(Application[UUID]):
                 self.fire_cron([], [m], actor, now)
             return created
         return [run.id for run in runs]
+
+    def decide_dependencies(
+        self, decisions: Sequence[DependencyDecision], actor: str, now: datetime
+    ) -> list[UUID]:
+        """Request downstream runs of finished upstream runs, in one save.
+
+        A downstream run's id comes from (batch, task), so a decision another dispatcher made
+        first collides and is dropped. Returns the runs whose state this call changed.
+        """
+        touched: list[TaskRun] = []
+        for decision in decisions:
+            run = self._dependency_run(decision, actor, now)
+            if run is not None:
+                touched.append(run)
+        if not touched:
+            return []
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(decisions) <= 1:
+                return []
+            return [r for d in decisions for r in self.decide_dependencies([d], actor, now)]
+        return [run.id for run in touched]
+
+    def _dependency_run(
+        self, decision: DependencyDecision, actor: str, now: datetime
+    ) -> TaskRun | None:
+        run_id = TaskRun.dependency_id(decision.batch_id, decision.task_id)
+        ctx = CommandContext(
+            actor=actor,
+            now=now,
+            correlation_id=decision.batch_id,
+            causation_id=decision.cause_run_id,
+        )
+        if self._exists(run_id):
+            run = self.get_run(run_id)
+        else:
+            task = self.get_task(decision.task_id)
+            if task.status == "deleted":
+                return None
+            run = TaskRun.request(
+                run_id,
+                task_id=task.id,
+                task_version=task.version,
+                task=task.spec,
+                trigger="dependency",
+                ctx=ctx,
+            )
+            if task.status == "paused":
+                run.skip(f"task is paused: {task.pause_reason or 'no reason given'}", ctx)
+                return run
+        if decision.failed_upstream is not None and run.status == "pending":
+            upstream_task_id, upstream_status = decision.failed_upstream
+            run.fail_upstream(
+                upstream_task_id, decision.cause_run_id, upstream_status, decision.reason, ctx
+            )
+        return run if run.pending_events else None
+
+    def note_waiting(
+        self, notes: Sequence[tuple[UUID, str, str]], actor: str, now: datetime
+    ) -> int:
+        """Record why pending runs are not going out (code, reason), in one save."""
+        runs = []
+        for run_id, code, reason in notes:
+            run = self.get_run(run_id)
+            if run.note_waiting(code, reason, _run_context(run, actor, now)):
+                runs.append(run)
+        if not runs:
+            return 0
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            return 0  # a run moved on meanwhile; the next round looks again
+        return len(runs)
 
     def decide_overlaps(
         self,
@@ -438,6 +516,47 @@ class SchedulerApp(Application[UUID]):
 
     # Helpers
 
+    def _check_upstreams(self, task_id: UUID, name: str, upstreams: Sequence[str]) -> None:
+        # Upstreams arrive as task UUIDs (the API resolves numbers and names first).
+        for ref in upstreams:
+            upstream_id = _as_uuid(ref)
+            if upstream_id == task_id:
+                raise InvalidFieldError("depends_on", f"task {name!r} cannot depend on itself")
+            try:
+                upstream = self.get_task(upstream_id) if upstream_id else None
+            except NotFoundError:
+                upstream = None
+            if upstream is None or upstream.status == "deleted":
+                raise InvalidFieldError("depends_on", f"no task {ref!r}")
+        cycle = self._cycle_through(task_id, name, upstreams)
+        if cycle:
+            raise InvalidFieldError("depends_on", f"would make a cycle: {' -> '.join(cycle)}")
+
+    def _cycle_through(self, task_id: UUID, name: str, upstreams: Sequence[str]) -> list[str]:
+        """The names along a path from the task through its upstreams back to it, if any."""
+        seen: set[UUID] = set()
+
+        def label(current: UUID) -> str:
+            return name if current == task_id else self.get_task(current).name
+
+        def walk(current: UUID, path: list[str]) -> list[str]:
+            if current == task_id:
+                return path
+            if current in seen:
+                return []
+            seen.add(current)
+            for ref in self.get_task(current).spec.get("depends_on") or []:
+                found = walk(UUID(ref), [*path, label(UUID(ref))])
+                if found:
+                    return found
+            return []
+
+        for ref in upstreams:
+            found = walk(UUID(ref), [name, label(UUID(ref))])
+            if found:
+                return found
+        return []
+
     def _claim_name(self, name: str, task_id: UUID, ctx: CommandContext) -> TaskName:
         try:
             index: TaskName = self.repository.get(TaskName.id_for(name))
@@ -468,6 +587,13 @@ class SchedulerApp(Application[UUID]):
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
+
+
+def _as_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
 
 
 def uuid5_of(aggregate_id: UUID) -> UUID:

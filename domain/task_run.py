@@ -26,6 +26,7 @@ class RunStatus(StrEnum):
     RETRYING = "retrying"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
 
 
 TERMINAL = frozenset(
@@ -35,6 +36,7 @@ TERMINAL = frozenset(
         RunStatus.TIMED_OUT,
         RunStatus.CANCELLED,
         RunStatus.SKIPPED,
+        RunStatus.UPSTREAM_FAILED,
     }
 )
 
@@ -78,6 +80,25 @@ class TaskRun(SchedulerAggregate):
             aggregate.recoveries = 0
             aggregate.failures = 0
             aggregate.retry_at = None
+            aggregate.wait_code = None
+
+    class Waiting(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.Waiting"
+        code: str
+        reason: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.wait_code = self.code
+
+    class UpstreamFailed(SchedulerAggregate.Event):
+        TOPIC = "scheduler:TaskRun.UpstreamFailed"
+        upstream_task_id: UUID
+        upstream_run_id: UUID
+        upstream_status: str
+        reason: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.UPSTREAM_FAILED
 
     class Assigned(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Assigned"
@@ -88,6 +109,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.status = RunStatus.ASSIGNED
             aggregate.worker_id = self.worker_id
             aggregate.attempt = self.attempt
+            aggregate.wait_code = None
 
     class Started(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Started"
@@ -190,6 +212,12 @@ class TaskRun(SchedulerAggregate):
         recoveries: int
         failures: int
         retry_at: datetime | None
+        wait_code: str | None
+
+    @staticmethod
+    def dependency_id(correlation_id: UUID, task_id: UUID) -> UUID:
+        """The run id of a downstream task in a batch: each task runs at most once per batch."""
+        return uuid5(NAMESPACE_URL, f"/batches/{correlation_id}/tasks/{task_id}")
 
     @staticmethod
     def idempotent_id(task_id: UUID, key: str) -> UUID:
@@ -357,6 +385,33 @@ class TaskRun(SchedulerAggregate):
         if self.status != RunStatus.PENDING:
             raise IllegalTransitionError(f"run {self.id}", self.status, "skip")
         self._record(self.Skipped, ctx, reason=reason)
+
+    def note_waiting(self, code: str, reason: str, ctx: CommandContext) -> bool:
+        """Record why a pending run is not going out; a repeat of the same cause is not."""
+        if self.status not in (RunStatus.PENDING, RunStatus.RETRYING) or self.wait_code == code:
+            return False
+        self._record(self.Waiting, ctx, code=code, reason=reason)
+        return True
+
+    def fail_upstream(
+        self,
+        upstream_task_id: UUID,
+        upstream_run_id: UUID,
+        upstream_status: str,
+        reason: str,
+        ctx: CommandContext,
+    ) -> None:
+        """End a run that cannot go ahead because an upstream run in its batch failed."""
+        if self.status != RunStatus.PENDING:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "fail for its upstream")
+        self._record(
+            self.UpstreamFailed,
+            ctx,
+            upstream_task_id=upstream_task_id,
+            upstream_run_id=upstream_run_id,
+            upstream_status=upstream_status,
+            reason=reason,
+        )
 
     def cancel(self, reason: str, ctx: CommandContext) -> None:
         """End the run now, whatever its state; a running attempt is told to stop."""

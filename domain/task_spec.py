@@ -92,7 +92,12 @@ class TaskSpec(BaseModel):
     retry_backoff: float = Field(2.0, ge=1, le=100)
     retry_max_delay_seconds: float = Field(3_600.0, ge=0, le=604_800)
     timeout_seconds: int = Field(3_600, ge=0, le=604_800, description="0 means no timeout.")
-    depends_on: list[ShortText] = Field(default_factory=list, max_length=100)
+    depends_on: list[ShortText] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Upstream tasks (number, UUID or name; stored as UUIDs). This task runs in "
+        "a batch once every upstream run of that batch succeeded.",
+    )
     concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
     misfire_policy: Literal["skip", "fire_once", "catch_up"] = "fire_once"
     catchup_window_seconds: int = Field(3_600, ge=0, le=31_536_000)
@@ -174,10 +179,8 @@ class TaskSpec(BaseModel):
 
     @field_validator("depends_on")
     @classmethod
-    def _dependencies_are_built(cls, value: list[str]) -> list[str]:
-        if value:
-            raise ValueError("dependencies between tasks are not available yet")
-        return value
+    def _dependencies_are_distinct(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # the same upstream twice means it once
 
     @model_validator(mode="after")
     def _one_kind_of_timing(self) -> TaskSpec:

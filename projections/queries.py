@@ -19,6 +19,7 @@ r.started_at, r.finished_at, r.duration_seconds, r.exit_code, r.output, r.error,
 r.correlation_id, r.position
 """
 RUNS_FROM = "FROM runs r LEFT JOIN tasks t ON t.uuid = r.task_uuid"
+WAITING_OR_NOT_RUN = ("pending", "retrying", "skipped", "upstream_failed")  # runs with a reason
 
 
 def as_datetime(value: Any) -> datetime | None:
@@ -71,7 +72,7 @@ def run_resource(row: Row) -> dict[str, Any]:
         "exit_code": row["exit_code"],
         "output": row["output"],
         "error": row["error"],
-        "reason": row["reason"] if row["status"] in ("pending", "retrying", "skipped") else None,
+        "reason": row["reason"] if row["status"] in WAITING_OR_NOT_RUN else None,
         "correlation_id": row["correlation_id"],
         "position": row["position"],
     }

@@ -42,7 +42,13 @@ class RunStatsProjection(Projection):
         tx.execute(REMEMBER_RUN, params)
         tx.execute(COUNT_REQUEST, params)
 
-    @handles(TaskRun.Succeeded, TaskRun.Failed, TaskRun.TimedOut, TaskRun.Cancelled)
+    @handles(
+        TaskRun.Succeeded,
+        TaskRun.Failed,
+        TaskRun.TimedOut,
+        TaskRun.Cancelled,
+        TaskRun.UpstreamFailed,
+    )
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
         row = tx.one(TASK_OF_RUN, {"run_id": event.originator_id})
         if row is None:
@@ -61,6 +67,7 @@ class RunStatsProjection(Projection):
                     TaskRun.Failed: "failed",
                     TaskRun.TimedOut: "timed_out",
                     TaskRun.Cancelled: "cancelled",
+                    TaskRun.UpstreamFailed: "upstream_failed",
                 }[type(event)],
                 "at": event.timestamp,
             },

@@ -44,6 +44,14 @@ MARK_TIMED_OUT = """
 UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s
 WHERE id = %(id)s
 """
+MARK_WAITING = """
+UPDATE runs SET reason = %(reason)s WHERE id = %(id)s AND status IN ('pending', 'retrying')
+"""
+MARK_UPSTREAM_FAILED = """
+UPDATE runs SET status = 'upstream_failed', finished_at = %(at)s, reason = %(reason)s,
+                error = %(reason)s
+WHERE id = %(id)s
+"""
 MARK_FINISHED = """
 UPDATE runs SET status = %(status)s, finished_at = %(at)s, exit_code = %(exit_code)s,
                 duration_seconds = %(duration)s, output = %(output)s, error = %(error)s
@@ -71,7 +79,7 @@ class RunsProjection(Projection):
                 "priority": event.task.get("priority", "normal"),
                 "params": to_json(event.params),
                 "at": event.timestamp,
-                "reason": "waiting for an eligible worker",
+                "reason": "waiting for the dispatcher to give it to a worker",
                 "correlation_id": event.metadata.get("correlation_id"),
                 "position": position,
             },
@@ -149,5 +157,16 @@ class RunsProjection(Projection):
     def run_skipped(self, event: TaskRun.Skipped, position: int, tx: Tx) -> None:
         tx.execute(
             MARK_SKIPPED,
+            {"id": event.originator_id, "at": event.timestamp, "reason": event.reason},
+        )
+
+    @handles(TaskRun.Waiting)
+    def run_waiting(self, event: TaskRun.Waiting, position: int, tx: Tx) -> None:
+        tx.execute(MARK_WAITING, {"id": event.originator_id, "reason": event.reason})
+
+    @handles(TaskRun.UpstreamFailed)
+    def run_upstream_failed(self, event: TaskRun.UpstreamFailed, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_UPSTREAM_FAILED,
             {"id": event.originator_id, "at": event.timestamp, "reason": event.reason},
         )

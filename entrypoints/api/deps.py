@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Request, Response
 
 from domain.context import CommandContext
-from domain.errors import NotFoundError
+from domain.errors import InvalidFieldError, NotFoundError
 from entrypoints.bootstrap import Container
 from projections.queries import ReadModel
 
@@ -109,3 +109,14 @@ def parse_run_id(run_id: str) -> UUID:
 def _is_number(ref: str) -> bool:
     # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
     return ref.isascii() and ref.isdigit()
+
+
+def resolve_upstreams(read_model: ReadModel, container: Container, refs: list[str]) -> list[str]:
+    """`depends_on` refs (number, UUID or name) as task UUIDs; an unknown one is a 422."""
+    resolved = []
+    for ref in refs:
+        try:
+            resolved.append(str(resolve_task_id(read_model, container, ref)))
+        except NotFoundError:
+            raise InvalidFieldError("depends_on", f"no task {ref!r}") from None
+    return resolved

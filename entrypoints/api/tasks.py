@@ -15,6 +15,7 @@ from entrypoints.api.deps import (
     ReadModelDep,
     resolve_task,
     resolve_task_id,
+    resolve_upstreams,
     wait_for_views,
 )
 from entrypoints.api.reads import ensure_position
@@ -46,6 +47,9 @@ def create_task(
     response: Response,
 ) -> dict[str, Any]:
     """Create a task. The answer is read back from the tasks view after it applied the event."""
+    if body.depends_on:
+        upstreams = resolve_upstreams(read_model, container, body.depends_on)
+        body = body.model_copy(update={"depends_on": upstreams})
     result = container.app.create_task(body, ctx)
     wait_for_views(container, response, result.position)
     response.headers["Location"] = f"/api/tasks/{result.aggregate_id}"
@@ -98,6 +102,8 @@ def update_task(
     """Change part of a task's definition; the whole result is validated again."""
     task_id = resolve_task_id(read_model, container, ref)
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    if changes.get("depends_on"):
+        changes["depends_on"] = resolve_upstreams(read_model, container, changes["depends_on"])
     result = container.app.update_task(task_id, changes, ctx, _expected_version(if_match))
     wait_for_views(container, response, result.position)
     return _task_or_pending(read_model, container, str(task_id))

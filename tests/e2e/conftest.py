@@ -125,13 +125,16 @@ def client(scheduler: SchedulerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
+FINISHED = {"succeeded", "failed", "timed_out", "cancelled", "skipped", "upstream_failed"}
+
+
 def wait_for_run(client: httpx.Client, run_id: str, timeout: float = 20.0) -> dict:
     """Poll a run until it has finished; return it."""
     deadline = time.monotonic() + timeout
     run: dict = {}
     while time.monotonic() < deadline:
         run = client.get(f"/api/runs/{run_id}").json()
-        if run.get("status") in {"succeeded", "failed", "timed_out", "cancelled"}:
+        if run.get("status") in FINISHED:
             return run
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} did not finish: {run}")

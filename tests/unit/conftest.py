@@ -11,7 +11,7 @@ import pytest
 from application.ports import FakeClock
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
-from domain.task_spec import TaskSpec, validate_spec
+from tests.unit.rig import Rig, make_spec  # noqa: F401  (re-exported to tests)
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -35,6 +35,7 @@ def app() -> Iterator[SchedulerApp]:
         yield application
 
 
-def make_spec(**overrides: object) -> TaskSpec:
-    """A valid task definition with overrides."""
-    return validate_spec({"name": "nightly", "command": "echo hi", **overrides})
+@pytest.fixture
+def rig(app: SchedulerApp, clock: FakeClock) -> Rig:
+    """A dispatcher rig on the in-memory store and bus."""
+    return Rig(app, clock)

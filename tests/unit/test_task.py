@@ -140,4 +140,3 @@ def test_the_http_executor_needs_a_url_and_http_settings_need_it() -> None:
 
 def test_features_not_built_yet_are_refused_rather_than_ignored() -> None:
     assert "not available yet" in problems(routing_strategy="broadcast")["routing_strategy"]
-    assert "not available yet" in problems(depends_on=["other"])["depends_on"]
