@@ -31,6 +31,11 @@ class DeliveryExecutor:
             timeout_seconds=float(delivery.timeout_seconds) or None,
             params=dict(delivery.params),
             http=delivery.http,
+            shard=(
+                (delivery.shard_index, delivery.shard_total)
+                if delivery.shard_index is not None and delivery.shard_total is not None
+                else None
+            ),
         )
         key = (request.run_id, request.attempt)
         with self._lock:

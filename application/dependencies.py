@@ -62,6 +62,8 @@ class DependencyBook:
         elif isinstance(event, Task.Deleted):
             self._set_upstreams(key, [])
         elif isinstance(event, TaskRun.Requested):
+            if isinstance(event, TaskRun.ShardRequested):
+                return  # a shard is part of its broadcast run, which counts for the batch
             if event.task_id in self.downstreams or event.task_id in self.upstreams:
                 batch_id = UUID(event.metadata["correlation_id"])
                 self.run_batch[key] = (batch_id, event.task_id)

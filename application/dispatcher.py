@@ -17,7 +17,7 @@ from uuid import UUID
 from application.bus import Bus, Received
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.cron_firing import CronBook
-from application.dependencies import DependencyBook
+from application.dependencies import FINAL_STATUS, DependencyBook
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
@@ -93,6 +93,10 @@ class OpenRun:
     started_at: datetime | None = None
     published_at: float = 0.0  # monotonic time of the last delivery of this attempt
     retry_at: datetime | None = None  # a failed attempt waits until then
+    parent_run_id: UUID | None = None  # set on a shard of a broadcast run
+    target_worker_id: UUID | None = None  # the worker a shard was meant for
+    shard: tuple[int, int] | None = None  # (index, total) of a shard
+    fanned_out: bool = False  # a broadcast run whose shards do the work
 
     def sort_key(self) -> tuple[int, int]:
         """Highest priority first, then first come first served."""
@@ -165,6 +169,7 @@ class Dispatcher:
         self.workers: dict[UUID, WorkerSlot] = {}
         self.cron = CronBook()
         self.deps = DependencyBook()
+        self.broadcasts: dict[UUID, dict[UUID, str | None]] = {}  # run -> shard -> final status
         self._round_robin = RoundRobin()
         self._draw = draw
         self._started_at = clock.now()
@@ -200,6 +205,14 @@ class Dispatcher:
                 requested_at=event.timestamp,
                 trigger=event.trigger,
             )
+            if isinstance(event, TaskRun.ShardRequested):
+                self.open_runs[key].parent_run_id = event.parent_run_id
+                self.open_runs[key].target_worker_id = event.target_worker_id
+                self.open_runs[key].shard = (event.shard_index, event.shard_total)
+        elif isinstance(event, TaskRun.FannedOut):
+            if run := self.open_runs.get(key):
+                run.fanned_out = True
+                self.broadcasts[key] = dict.fromkeys(event.shard_run_ids)
         elif isinstance(event, TaskRun.Waiting):
             if run := self.open_runs.get(key):
                 run.wait_code = event.code
@@ -231,8 +244,11 @@ class Dispatcher:
             | TaskRun.Skipped
             | TaskRun.UpstreamFailed,
         ):
+            self.broadcasts.pop(key, None)
             if run := self.open_runs.pop(key, None):
                 self._release(run)
+                if run.parent_run_id and (shards := self.broadcasts.get(run.parent_run_id)):
+                    shards[key] = FINAL_STATUS[type(event)]
                 if self.live and isinstance(event, TaskRun.Cancelled) and run.worker_id is not None:
                     # The worker kills the process group; its report is then a duplicate.
                     self._bus.publish_control(
@@ -347,13 +363,24 @@ class Dispatcher:
             (
                 r
                 for r in self.open_runs.values()
-                if r.worker_id is None and (r.retry_at is None or r.retry_at <= now)
+                if r.worker_id is None
+                and not r.fanned_out
+                and (r.retry_at is None or r.retry_at <= now)
             ),
             key=OpenRun.sort_key,
         )
-        busy_tasks = {r.task_id for r in self.open_runs.values() if r.worker_id is not None}
+        busy_tasks = {
+            r.task_id for r in self.open_runs.values() if r.worker_id is not None or r.fanned_out
+        }
         skip, replace = [], []
+        fanouts: list[tuple[UUID, list[UUID]]] = []
         for run in pending:
+            if run.parent_run_id is not None:
+                # A shard: its broadcast run already passed the overlap policy.
+                if len(wanted) < self.policy.batch_size and (slot := self._shard_worker(run, live)):
+                    slot.running.add(run.run_id)
+                    wanted.append((run.run_id, slot.worker_id))
+                continue
             if run.trigger == "dependency" and (waiting_for := self.deps.blocking(run.run_id)):
                 names = ", ".join(repr(n) for n in waiting_for)
                 notes.append((run.run_id, "dependency", f"dependency: waiting for {names}"))
@@ -376,9 +403,14 @@ class Dispatcher:
             if not eligible:
                 notes.append((run.run_id, "no_eligible_worker", _no_eligible_reason(run.task)))
                 continue
+            strategy = str(run.task.get("routing_strategy") or "least_loaded")
+            if strategy == "broadcast":
+                ordered = sorted(eligible, key=lambda w: (w.name, str(w.worker_id)))
+                fanouts.append((run.run_id, [w.worker_id for w in ordered]))
+                busy_tasks.add(run.task_id)
+                continue
             if len(wanted) >= self.policy.batch_size:
                 continue
-            strategy = str(run.task.get("routing_strategy") or "least_loaded")
             slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
             if slot is None:
                 continue  # every eligible worker is full: waits without a new event
@@ -394,6 +426,8 @@ class Dispatcher:
                 self.name,
                 now,
             )
+        if fanouts:
+            self._app.fan_out_runs(fanouts, self.name, now)
         fresh = [n for n in notes if self.open_runs[n[0]].wait_code != n[1]]
         if fresh:
             self._app.note_waiting(fresh[: self.policy.batch_size], self.name, now)
@@ -409,6 +443,28 @@ class Dispatcher:
             run.worker_id, run.attempt = assignment.worker_id, assignment.attempt
             self._publish(run)
         return len(assignments)
+
+    def _shard_worker(self, run: OpenRun, live: list[WorkerSlot]) -> WorkerSlot | None:
+        # A shard waits for its own worker while that worker is live; if it is gone, any
+        # eligible worker takes the shard (the data partition still needs processing).
+        target = next((w for w in live if w.worker_id == run.target_worker_id), None)
+        if target is not None:
+            return target if target.free > 0 else None
+        eligible = [w for w in live if w.accepts(run.task)]
+        return choose_worker("least_loaded", run.task_id, eligible, self._round_robin, self._draw)
+
+    def finish_broadcasts(self) -> int:
+        """End broadcast runs whose shards have all ended."""
+        done = [
+            (parent, {k: str(v) for k, v in shards.items()})
+            for parent, shards in self.broadcasts.items()
+            if all(status is not None for status in shards.values())
+        ]
+        if not done:
+            return 0
+        self._app.finish_broadcasts(done, self.name, self._clock.now())
+        self.follow_log()
+        return len(done)
 
     def decide_dependencies(self) -> int:
         """Request, hold or fail downstream runs of upstream runs that finished."""
@@ -443,6 +499,8 @@ class Dispatcher:
                 timeout_seconds=int(task.get("timeout_seconds") or 0),
                 params=dict(run.params),
                 http=task.get("http"),
+                shard_index=run.shard[0] if run.shard else None,
+                shard_total=run.shard[1] if run.shard else None,
             )
         )
 
@@ -567,6 +625,7 @@ class Dispatcher:
         done = self.follow_log()
         done += self.record_reports()
         done += self.follow_log()
+        done += self.finish_broadcasts()
         done += self.decide_dependencies()
         done += self.assign_pending()
         now = self._monotonic()

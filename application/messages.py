@@ -27,6 +27,8 @@ class Delivery:
     timeout_seconds: int = 0
     params: dict[str, str] = field(default_factory=dict)
     http: dict[str, Any] | None = None
+    shard_index: int | None = None  # set on a shard of a broadcast run
+    shard_total: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -322,10 +322,55 @@ class SchedulerApp(Application[UUID]):
                 self.save(*runs)
 
     def cancel_run(self, run_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
-        """Cancel a pending, assigned, running or retrying run (its process is killed)."""
+        """Cancel a pending, assigned, running or retrying run (its process is killed).
+
+        Cancelling a broadcast run cancels its unfinished shards in the same save.
+        """
         run = self.get_run(run_id)
+        shards = [self.get_run(shard_id) for shard_id in run.shard_run_ids]
+        touched = [run, *(shard for shard in shards if not shard.is_finished)]
+        for shard in touched[1:]:
+            shard.cancel(f"{reason} (its broadcast run was cancelled)", ctx)
         run.cancel(reason, ctx)
-        return CommandResult(run.id, self._position(self.save(run)), created=False)
+        return CommandResult(run.id, self._position(self.save(*touched)), created=False)
+
+    def fan_out_runs(
+        self, fanouts: Sequence[tuple[UUID, Sequence[UUID]]], actor: str, now: datetime
+    ) -> int:
+        """Split broadcast runs into one shard run per worker, in one save."""
+        touched: list[TaskRun] = []
+        for run_id, worker_ids in fanouts:
+            run = self.get_run(run_id)
+            if run.status != "pending" or run.shard_run_ids:
+                continue  # another dispatcher fanned it out first
+            touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
+        if not touched:
+            return 0
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(fanouts) <= 1:
+                return 0
+            return sum(self.fan_out_runs([f], actor, now) for f in fanouts)
+        return len(fanouts)
+
+    def finish_broadcasts(
+        self, outcomes: Sequence[tuple[UUID, dict[UUID, str]]], actor: str, now: datetime
+    ) -> int:
+        """End broadcast runs whose shards all ended, in one save."""
+        runs = []
+        for run_id, shard_statuses in outcomes:
+            run = self.get_run(run_id)
+            if run.is_finished:
+                continue
+            run.finish_broadcast(shard_statuses, _run_context(run, actor, now))
+            runs.append(run)
+        if not runs:
+            return 0
+        with suppress(IntegrityError):  # another dispatcher decided first
+            self.save(*runs)
+            return len(runs)
+        return 0
 
     def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun:
         """Load a run from its events."""

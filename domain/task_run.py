@@ -72,6 +72,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.task_version = self.task_version
             aggregate.task = dict(self.task)
             aggregate.trigger = self.trigger
+            aggregate.nominal_time = self.nominal_time
             aggregate.params = dict(self.params)
             aggregate.status = RunStatus.PENDING
             aggregate.attempt = 0
@@ -81,6 +82,31 @@ class TaskRun(SchedulerAggregate):
             aggregate.failures = 0
             aggregate.retry_at = None
             aggregate.wait_code = None
+            aggregate.shard_run_ids = []
+            aggregate.parent_run_id = None
+
+    class ShardRequested(Requested):
+        """One worker's share of a broadcast run."""
+
+        TOPIC = "scheduler:TaskRun.ShardRequested"
+        parent_run_id: UUID
+        shard_index: int
+        shard_total: int
+        target_worker_id: UUID
+
+        def apply(self, aggregate: TaskRun) -> None:
+            TaskRun.Requested.apply(self, aggregate)
+            aggregate.parent_run_id = self.parent_run_id
+
+    class FannedOut(SchedulerAggregate.Event):
+        """A broadcast run became one shard run per live eligible worker."""
+
+        TOPIC = "scheduler:TaskRun.FannedOut"
+        shard_run_ids: list[UUID]
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.status = RunStatus.RUNNING
+            aggregate.shard_run_ids = list(self.shard_run_ids)
 
     class Waiting(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Waiting"
@@ -213,6 +239,14 @@ class TaskRun(SchedulerAggregate):
         failures: int
         retry_at: datetime | None
         wait_code: str | None
+        shard_run_ids: list[UUID]
+        parent_run_id: UUID | None
+        nominal_time: datetime | None
+
+    @staticmethod
+    def shard_id(parent_run_id: UUID, index: int) -> UUID:
+        """The run id of one shard of a broadcast run."""
+        return uuid5(NAMESPACE_URL, f"/runs/{parent_run_id}/shards/{index}")
 
     @staticmethod
     def dependency_id(correlation_id: UUID, task_id: UUID) -> UUID:
@@ -257,6 +291,60 @@ class TaskRun(SchedulerAggregate):
             trigger=trigger,
             nominal_time=nominal_time,
             params=dict(params or {}),
+        )
+
+    def fan_out(self, worker_ids: list[UUID], ctx: CommandContext) -> list[TaskRun]:
+        """Split a pending broadcast run into one shard run per worker, told index and total."""
+        if self.status != RunStatus.PENDING or self.shard_run_ids:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "fan out")
+        shard_ctx = CommandContext(
+            actor=ctx.actor, now=ctx.now, correlation_id=self.correlation_id, causation_id=self.id
+        )
+        total = len(worker_ids)
+        shards = [
+            TaskRun._create_with(
+                TaskRun.ShardRequested,
+                TaskRun.shard_id(self.id, index),
+                shard_ctx,
+                task_id=self.task_id,
+                task_version=self.task_version,
+                task=self.task,
+                trigger=self.trigger,
+                nominal_time=self.nominal_time,
+                params=self.params,
+                parent_run_id=self.id,
+                shard_index=index,
+                shard_total=total,
+                target_worker_id=worker_id,
+            )
+            for index, worker_id in enumerate(worker_ids)
+        ]
+        self._record(self.FannedOut, ctx, shard_run_ids=[shard.id for shard in shards])
+        return shards
+
+    def finish_broadcast(self, shard_statuses: dict[UUID, str], ctx: CommandContext) -> None:
+        """End a fanned-out run: succeeded if every shard succeeded, else failed naming them."""
+        if self.status != RunStatus.RUNNING or not self.shard_run_ids:
+            raise IllegalTransitionError(f"run {self.id}", self.status, "finish broadcast")
+        bad = {
+            i: shard_statuses[r]
+            for i, r in enumerate(self.shard_run_ids)
+            if shard_statuses[r] != "succeeded"
+        }
+        if not bad:
+            self._record(
+                self.Succeeded, ctx, attempt=0, exit_code=0, duration_seconds=0.0, output=""
+            )
+            return
+        listed = ", ".join(f"shard {i} {status}" for i, status in bad.items())
+        self._record(
+            self.Failed,
+            ctx,
+            attempt=0,
+            exit_code=None,
+            error=f"{len(bad)} of {len(self.shard_run_ids)} shards did not succeed: {listed}",
+            duration_seconds=0.0,
+            output="",
         )
 
     @property

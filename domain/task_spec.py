@@ -169,14 +169,6 @@ class TaskSpec(BaseModel):
             raise ValueError("must be non-blank text without NUL characters")
         return value
 
-    @field_validator("routing_strategy")
-    @classmethod
-    def _routing_is_built(cls, value: str) -> str:
-        if value == "broadcast":
-            # Refused rather than silently routed to one worker.
-            raise ValueError("broadcast routing is not available yet")
-        return value
-
     @field_validator("depends_on")
     @classmethod
     def _dependencies_are_distinct(cls, value: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ RUN_COLUMNS = """
 r.id, r.task_uuid, t.number AS task_number, r.task_name, r.task_version, r.status, r.attempt,
 r.worker_id, r.trigger, r.nominal_time, r.priority, r.params, r.requested_at, r.assigned_at,
 r.started_at, r.finished_at, r.duration_seconds, r.exit_code, r.output, r.error, r.reason,
-r.correlation_id, r.position
+r.correlation_id, r.position, r.parent_run_id, r.shard_index, r.shard_total
 """
 RUNS_FROM = "FROM runs r LEFT JOIN tasks t ON t.uuid = r.task_uuid"
 WAITING_OR_NOT_RUN = ("pending", "retrying", "skipped", "upstream_failed")  # runs with a reason
@@ -75,6 +75,9 @@ def run_resource(row: Row) -> dict[str, Any]:
         "reason": row["reason"] if row["status"] in WAITING_OR_NOT_RUN else None,
         "correlation_id": row["correlation_id"],
         "position": row["position"],
+        "parent_run_id": _uuid(row["parent_run_id"]),
+        "shard_index": row["shard_index"],
+        "shard_total": row["shard_total"],
     }
 
 

@@ -10,10 +10,11 @@ from projections.ports import Tx
 
 INSERT_RUN = """
 INSERT INTO runs (id, task_uuid, task_name, task_version, status, attempt, trigger, nominal_time,
-                  priority, params, requested_at, reason, correlation_id, position)
+                  priority, params, requested_at, reason, correlation_id, position,
+                  parent_run_id, shard_index, shard_total)
 VALUES (%(id)s, %(task_uuid)s, %(task_name)s, %(task_version)s, 'pending', 0, %(trigger)s,
         %(nominal_time)s, %(priority)s, %(params)s, %(at)s, %(reason)s, %(correlation_id)s,
-        %(position)s)
+        %(position)s, %(parent_run_id)s, %(shard_index)s, %(shard_total)s)
 ON CONFLICT (id) DO NOTHING
 """
 MARK_ASSIGNED = """
@@ -22,6 +23,10 @@ UPDATE runs SET status = 'assigned', worker_id = %(worker_id)s, attempt = %(atte
 WHERE id = %(id)s
 """
 MARK_STARTED = "UPDATE runs SET status = 'running', started_at = %(at)s WHERE id = %(id)s"
+MARK_FANNED_OUT = """
+UPDATE runs SET status = 'running', started_at = %(at)s, shard_total = %(total)s, reason = NULL
+WHERE id = %(id)s
+"""
 MARK_REQUEUED = """
 UPDATE runs SET status = 'pending', worker_id = NULL, started_at = NULL, reason = %(reason)s
 WHERE id = %(id)s
@@ -65,7 +70,7 @@ class RunsProjection(Projection):
     name = "runs"
     tables = ("runs",)
 
-    @handles(TaskRun.Requested)
+    @handles(TaskRun.Requested, TaskRun.ShardRequested)
     def run_requested(self, event: TaskRun.Requested, position: int, tx: Tx) -> None:
         tx.execute(
             INSERT_RUN,
@@ -82,6 +87,9 @@ class RunsProjection(Projection):
                 "reason": "waiting for the dispatcher to give it to a worker",
                 "correlation_id": event.metadata.get("correlation_id"),
                 "position": position,
+                "parent_run_id": getattr(event, "parent_run_id", None),
+                "shard_index": getattr(event, "shard_index", None),
+                "shard_total": getattr(event, "shard_total", None),
             },
         )
 
@@ -169,4 +177,11 @@ class RunsProjection(Projection):
         tx.execute(
             MARK_UPSTREAM_FAILED,
             {"id": event.originator_id, "at": event.timestamp, "reason": event.reason},
+        )
+
+    @handles(TaskRun.FannedOut)
+    def run_fanned_out(self, event: TaskRun.FannedOut, position: int, tx: Tx) -> None:
+        tx.execute(
+            MARK_FANNED_OUT,
+            {"id": event.originator_id, "at": event.timestamp, "total": len(event.shard_run_ids)},
         )

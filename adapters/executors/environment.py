@@ -28,6 +28,8 @@ def child_environment(request: ExecutionRequest) -> dict[str, str]:
         "SCHEDULER_RUN_ID": request.run_id,
         "SCHEDULER_ATTEMPT": str(request.attempt),
     }
+    if request.shard is not None:
+        env["SCHEDULER_SHARD_INDEX"], env["SCHEDULER_SHARD_TOTAL"] = map(str, request.shard)
     env.update(request.env)
     for name, value in request.params.items():
         env[param_variable(name)] = value

@@ -21,6 +21,7 @@ class ExecutionRequest:
     timeout_seconds: float | None = None  # None or <= 0: no timeout
     params: Mapping[str, str] = field(default_factory=dict)
     http: Mapping[str, Any] | None = None  # method, headers, body, expected_status
+    shard: tuple[int, int] | None = None  # (index, total) on a shard of a broadcast run
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,11 @@ class RunPublic(BaseModel):
     output: str | None = Field(description="Tail of the combined stdout and stderr.")
     error: str | None
     reason: str | None = Field(description="Why a pending run is still waiting.")
-    correlation_id: str | None
+    correlation_id: str | None = Field(description="The batch: the root trigger's correlation id.")
     position: int
+    parent_run_id: str | None = Field(None, description="On a shard: its broadcast run.")
+    shard_index: int | None = Field(None, description="On a shard: 0-based index of this shard.")
+    shard_total: int | None = Field(None, description="How many shards the broadcast has.")
 
 
 class RunsPublic(BaseModel):

@@ -272,3 +272,32 @@ def test_the_same_processes_run_on_rabbitmq_switched_by_configuration(tmp_path: 
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         assert "scheduler_dispatch_latency_seconds_count" in metrics
         assert 'scheduler_circuit_state{breaker="dispatcher:database"} 0.0' in metrics
+
+
+def test_a_broadcast_run_gives_every_worker_one_shard_with_its_index(tmp_path: Path) -> None:
+    with redis_cluster(tmp_path) as cluster:
+        start_cluster(cluster, dispatchers=1, workers=3)
+        with httpx.Client(base_url=cluster.url, timeout=30) as client:
+            body = {
+                "name": "everywhere",
+                "command": 'echo "shard $SCHEDULER_SHARD_INDEX of $SCHEDULER_SHARD_TOTAL"',
+                "routing_strategy": "broadcast",
+            }
+            assert client.post("/api/tasks", json=body).status_code == 201
+            run_id = client.post("/api/tasks/everywhere/trigger").json()["run_id"]
+            wait_until(
+                lambda: client.get(f"/api/runs/{run_id}").json()["status"] == "succeeded",
+                30,
+                f"broadcast did not finish: {runs_of(client, 'everywhere')}",
+            )
+            shards = [r for r in runs_of(client, "everywhere")["items"] if r["parent_run_id"]]
+            stats = client.get("/api/tasks/everywhere").json()["stats"]
+        assert (stats["runs_total"], stats["runs_succeeded"]) == (1, 1), "shards count once"
+        assert sorted(r["output"].strip() for r in shards) == [
+            "shard 0 of 3",
+            "shard 1 of 3",
+            "shard 2 of 3",
+        ]
+        assert len({r["worker_id"] for r in shards}) == 3, "one shard per worker"
+        assert {r["parent_run_id"] for r in shards} == {run_id}
+        assert all(r["status"] == "succeeded" for r in shards)

@@ -96,6 +96,13 @@ def test_a_param_cannot_replace_the_loader_or_interpreter_variables() -> None:
     assert "SCHEDULER_RUN_ID=r1" in output and "\nPATH=/usr/local/bin" in f"\n{output}"
 
 
+def test_a_shard_knows_its_index_and_total_and_a_param_cannot_forge_them() -> None:
+    params = {"SCHEDULER_SHARD_INDEX": "9"}
+    output = ShellExecutor().execute(shell("env", params=params, shard=(1, 3))).output
+    assert "SCHEDULER_SHARD_INDEX=1" in output and "SCHEDULER_SHARD_TOTAL=3" in output
+    assert "\nSCHEDULER_SHARD_INDEX=9" not in f"\n{output}"
+
+
 def test_an_invalid_environment_is_a_clear_failure_not_an_exception() -> None:
     result = ShellExecutor().execute(shell("true", env={"A=B": "1"}))
     assert (result.exit_code, result.pid) == (None, None)

@@ -136,7 +136,3 @@ def test_the_http_executor_needs_a_url_and_http_settings_need_it() -> None:
         }
     )
     assert spec.http is not None and spec.http.method == "POST"
-
-
-def test_features_not_built_yet_are_refused_rather_than_ignored() -> None:
-    assert "not available yet" in problems(routing_strategy="broadcast")["routing_strategy"]
