@@ -17,14 +17,15 @@ class Projection:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
-    _handlers: ClassVar[dict[type, Handler]]
+    _handlers: ClassVar[dict[type, list[Handler]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._handlers = {}
         for attribute in vars(cls).values():
             for event_class in getattr(attribute, "_handles", ()):
-                cls._handlers[event_class] = attribute
+                # Several handlers may share an event; they run in the order they are defined.
+                cls._handlers.setdefault(event_class, []).append(attribute)
 
     def handles(self, event: Any) -> bool:
         """Whether this projection reacts to the event's class."""
@@ -32,8 +33,7 @@ class Projection:
 
     def process(self, event: Any, position: int, tx: Tx) -> None:
         """Apply one event; events this projection does not handle are skipped."""
-        handler = self._handlers.get(type(event))
-        if handler is not None:
+        for handler in self._handlers.get(type(event), ()):
             handler(self, event, position, tx)
 
 

@@ -10,7 +10,8 @@ from projections.base import from_json
 from projections.ports import Database, Row
 
 TASK_COLUMNS = (
-    "uuid, number, name, status, pause_reason, version, spec, created_at, updated_at, next_fire_at"
+    "uuid, number, name, status, pause_reason, version, spec, created_at, updated_at, next_fire_at,"
+    " last_misfire"
 )
 RUN_COLUMNS = """
 r.id, r.task_uuid, t.number AS task_number, r.task_name, r.task_version, r.status, r.attempt,
@@ -19,6 +20,11 @@ r.started_at, r.finished_at, r.duration_seconds, r.exit_code, r.output, r.error,
 r.correlation_id, r.position, r.parent_run_id, r.shard_index, r.shard_total
 """
 RUNS_FROM = "FROM runs r LEFT JOIN tasks t ON t.uuid = r.task_uuid"
+ATTEMPTS_OF_RUN = """
+SELECT attempt, worker_id, status, assigned_at, started_at, finished_at, exit_code, error,
+       duration_seconds
+FROM run_attempts WHERE run_id = %(v)s ORDER BY attempt
+"""
 WAITING_OR_NOT_RUN = ("pending", "retrying", "skipped", "upstream_failed")  # runs with a reason
 
 
@@ -44,6 +50,7 @@ def task_resource(row: Row) -> dict[str, Any]:
         "pause_reason": row["pause_reason"],
         "version": row["version"],
         "next_fire_at": as_datetime(row["next_fire_at"]),
+        "last_misfire": from_json(row["last_misfire"]),
         "created_at": as_datetime(row["created_at"]),
         "updated_at": as_datetime(row["updated_at"]),
     }
@@ -78,6 +85,21 @@ def run_resource(row: Row) -> dict[str, Any]:
         "parent_run_id": _uuid(row["parent_run_id"]),
         "shard_index": row["shard_index"],
         "shard_total": row["shard_total"],
+    }
+
+
+def attempt_resource(row: Row) -> dict[str, Any]:
+    """A run_attempts row: one attempt of a run."""
+    return {
+        "attempt": row["attempt"],
+        "worker_id": _uuid(row["worker_id"]),
+        "status": row["status"],
+        "assigned_at": as_datetime(row["assigned_at"]),
+        "started_at": as_datetime(row["started_at"]),
+        "finished_at": as_datetime(row["finished_at"]),
+        "exit_code": row["exit_code"],
+        "error": row["error"],
+        "duration_seconds": row["duration_seconds"],
     }
 
 
@@ -166,7 +188,10 @@ class ReadModel:
     def run(self, run_id: UUID) -> dict[str, Any] | None:
         """One run."""
         row = self._db.one(f"SELECT {RUN_COLUMNS} {RUNS_FROM} WHERE r.id = %(v)s", {"v": run_id})
-        return run_resource(row) if row else None
+        if row is None:
+            return None
+        attempts = self._db.query(ATTEMPTS_OF_RUN, {"v": run_id})
+        return {**run_resource(row), "attempts": [attempt_resource(a) for a in attempts]}
 
     def list_runs(
         self, *, task_uuid: UUID | None, status: str | None, limit: int, offset: int

@@ -64,11 +64,35 @@ WHERE id = %(id)s
 """
 
 
+INSERT_ATTEMPT = """
+INSERT INTO run_attempts (run_id, attempt, worker_id, status, assigned_at)
+VALUES (%(id)s, %(attempt)s, %(worker_id)s, 'assigned', %(at)s)
+ON CONFLICT (run_id, attempt) DO NOTHING
+"""
+ATTEMPT_STARTED = """
+UPDATE run_attempts SET status = 'running', started_at = %(at)s
+WHERE run_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
+"""
+ATTEMPT_ENDED = """
+UPDATE run_attempts SET status = %(status)s, finished_at = %(at)s, exit_code = %(exit_code)s,
+                        error = %(error)s, duration_seconds = %(duration)s
+WHERE run_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
+"""
+ATTEMPT_STATUS = {
+    TaskRun.Succeeded: "succeeded",
+    TaskRun.Failed: "failed",
+    TaskRun.RetryScheduled: "failed",
+    TaskRun.TimedOut: "timed_out",
+    TaskRun.Cancelled: "cancelled",
+    TaskRun.Requeued: "worker_lost",
+}
+
+
 class RunsProjection(Projection):
     """Keeps the runs table."""
 
     name = "runs"
-    tables = ("runs",)
+    tables = ("runs", "run_attempts")
 
     @handles(TaskRun.Requested, TaskRun.ShardRequested)
     def run_requested(self, event: TaskRun.Requested, position: int, tx: Tx) -> None:
@@ -184,4 +208,40 @@ class RunsProjection(Projection):
         tx.execute(
             MARK_FANNED_OUT,
             {"id": event.originator_id, "at": event.timestamp, "total": len(event.shard_run_ids)},
+        )
+
+    @handles(TaskRun.Assigned)
+    def attempt_assigned(self, event: TaskRun.Assigned, position: int, tx: Tx) -> None:
+        """Every assignment opens an attempt row."""
+        tx.execute(
+            INSERT_ATTEMPT,
+            {
+                "id": event.originator_id,
+                "attempt": event.attempt,
+                "worker_id": event.worker_id,
+                "at": event.timestamp,
+            },
+        )
+
+    @handles(TaskRun.Started)
+    def attempt_started(self, event: TaskRun.Started, position: int, tx: Tx) -> None:
+        tx.execute(
+            ATTEMPT_STARTED,
+            {"id": event.originator_id, "attempt": event.attempt, "at": event.timestamp},
+        )
+
+    @handles(*ATTEMPT_STATUS)
+    def attempt_ended(self, event: Any, position: int, tx: Tx) -> None:
+        """An attempt ends with the run's outcome, a retry, a timeout, a cancel or a lost worker."""
+        tx.execute(
+            ATTEMPT_ENDED,
+            {
+                "id": event.originator_id,
+                "attempt": event.attempt,
+                "status": ATTEMPT_STATUS[type(event)],
+                "at": event.timestamp,
+                "exit_code": getattr(event, "exit_code", None),
+                "error": getattr(event, "error", None) or getattr(event, "reason", None),
+                "duration": getattr(event, "duration_seconds", None),
+            },
         )

@@ -34,6 +34,7 @@ WHERE uuid = %(uuid)s
 """
 
 
+SET_LAST_MISFIRE = "UPDATE tasks SET last_misfire = %(misfire)s WHERE uuid = %(uuid)s"
 UPDATE_NEXT_FIRE = """
 UPDATE tasks SET next_fire_at = %(next_fire_at)s WHERE uuid = %(uuid)s AND status = 'active'
 """
@@ -127,3 +128,15 @@ class TasksProjection(Projection):
             UPDATE_NEXT_FIRE,
             {"uuid": task_id, "next_fire_at": next_slot(from_json(row["spec"]), decided)},
         )
+
+    @handles(Task.MisfiresSkipped)
+    def misfires_recorded(self, event: Task.MisfiresSkipped, position: int, tx: Tx) -> None:
+        """Keep the latest misfire decision on the task, so 'why did it not fire?' is a read."""
+        misfire = {
+            "first_nominal": event.first_nominal.isoformat(),
+            "last_nominal": event.last_nominal.isoformat(),
+            "count": event.count,
+            "reason": event.reason,
+            "decided_at": event.timestamp.isoformat(),
+        }
+        tx.execute(SET_LAST_MISFIRE, {"uuid": event.originator_id, "misfire": to_json(misfire)})

@@ -62,6 +62,10 @@ class TaskPublic(BaseModel):
     pause_reason: str | None = None
     version: int = Field(description="Aggregate version; send it as If-Match to update safely.")
     next_fire_at: datetime | None = None
+    last_misfire: dict[str, Any] | None = Field(
+        None,
+        description="The latest slots not fired (first_nominal, last_nominal, count, reason).",
+    )
     created_at: datetime | None = None
     updated_at: datetime | None = None
     stats: dict[str, Any] | None = None
@@ -105,6 +109,22 @@ class ReasonRequest(BaseModel):
     reason: str = Field("", max_length=1_000)
 
 
+class AttemptPublic(BaseModel):
+    """One attempt of a run on one worker."""
+
+    attempt: int
+    worker_id: str | None
+    status: str = Field(
+        description="assigned, running, succeeded, failed, timed_out, cancelled or worker_lost."
+    )
+    assigned_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    error: str | None
+    duration_seconds: float | None
+
+
 class RunPublic(BaseModel):
     """A run as the read model holds it."""
 
@@ -134,6 +154,9 @@ class RunPublic(BaseModel):
     parent_run_id: str | None = Field(None, description="On a shard: its broadcast run.")
     shard_index: int | None = Field(None, description="On a shard: 0-based index of this shard.")
     shard_total: int | None = Field(None, description="How many shards the broadcast has.")
+    attempts: list[AttemptPublic] | None = Field(
+        None, description="Every attempt with its worker and exit code (on GET of one run)."
+    )
 
 
 class RunsPublic(BaseModel):

@@ -76,7 +76,9 @@ def test_next_fire_at_moves_on_as_slots_fire_or_are_missed(container: Container)
     later = first + timedelta(minutes=10)
     container.app.fire_cron([], [(task_id, first, later, 10, "misfire")], "dispatcher", later)
     catch_up(container)
-    assert read.task_by_uuid(task_id)["next_fire_at"] == later + timedelta(seconds=60)
+    task = read.task_by_uuid(task_id)
+    assert task["next_fire_at"] == later + timedelta(seconds=60)
+    assert (task["last_misfire"]["count"], task["last_misfire"]["reason"]) == (10, "misfire")
 
 
 def test_list_filters_by_status_and_name_substring(container: Container) -> None:
@@ -132,6 +134,33 @@ def test_runs_workers_and_stats_follow_a_run_to_its_end(container: Container) ->
     assert stats["max_duration_seconds"] == 2.0
     runs, total = read.list_runs(task_uuid=task_id, status="failed", limit=10, offset=0)
     assert total == 1 and runs[0]["id"] == str(bad)
+
+
+def test_each_attempt_of_a_retried_run_is_kept_with_its_exit_code(container: Container) -> None:
+    ctx = ctx_of(container)
+    app = container.app
+    worker = app.register_worker(
+        name="w",
+        hostname="h",
+        executors=["shell"],
+        queues=["default"],
+        labels={},
+        max_concurrent_tasks=2,
+        ctx=ctx,
+    ).aggregate_id
+    task_id = app.create_task(spec("flaky", retry_count=1, retry_delay_seconds=0), ctx)
+    run = app.trigger_task(task_id.aggregate_id, ctx).aggregate_id
+    app.assign_runs([(run, worker)], "dispatcher", ctx.now)
+    app.record_reports([Report("failed", run, 1, worker, exit_code=3, error="exit 3")], ctx.now)
+    app.assign_runs([(run, worker)], "dispatcher", ctx.now)
+    app.record_reports([Report("succeeded", run, 2, worker, exit_code=0)], ctx.now)
+    catch_up(container)
+    attempts = ReadModel(container.database).run(run)["attempts"]
+    assert [(a["attempt"], a["status"], a["exit_code"]) for a in attempts] == [
+        (1, "failed", 3),
+        (2, "succeeded", 0),
+    ]
+    assert attempts[0]["error"] == "exit 3" and attempts[1]["worker_id"] == str(worker)
 
 
 def test_a_duplicate_name_is_refused_by_the_store(container: Container) -> None:
