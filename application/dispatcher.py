@@ -409,8 +409,8 @@ class Dispatcher:
                 fanouts.append((run.run_id, [w.worker_id for w in ordered]))
                 busy_tasks.add(run.task_id)
                 continue
-            if len(wanted) >= self.policy.batch_size:
-                continue
+            if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in eligible):
+                continue  # waits for a free slot: no event, or a busy pool would flood the log
             slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
             if slot is None:
                 continue  # every eligible worker is full: waits without a new event
