@@ -34,7 +34,7 @@ def split_statements(script: str) -> list[str]:
     return [s.strip() for s in without_comments.split(";\n") if s.strip().rstrip(";").strip()]
 
 
-def apply_migrations(database: Database) -> list[str]:
+def apply_migrations(database: Database, announce: bool = True) -> list[str]:
     """Apply every migration not yet applied; returns the versions applied now."""
     applied_now: list[str] = []
     with database.transaction() as tx:
@@ -52,7 +52,8 @@ def apply_migrations(database: Database) -> list[str]:
                 {"v": path.stem, "at": _now_text()},
             )
             applied_now.append(path.stem)
-            logger.info("migration applied", extra={"action": "migrated", "version": path.stem})
+            if announce:
+                logger.info("migration applied", extra={"action": "migrated", "version": path.stem})
     return applied_now
 
 

@@ -107,6 +107,19 @@ class SchedulerApp(Application[UUID]):
         position = self._save_or_name_taken(task.name, *touched) if effective else None
         return CommandResult(task.id, position, created=False)
 
+    def rollback_task(self, task_id: UUID, version: int, ctx: CommandContext) -> CommandResult:
+        """Restore the definition a task had at `version`, recorded as a new update.
+
+        The restored definition is validated as it stands today: a `run_at` now in the past
+        or an upstream since deleted is refused, naming the field.
+        """
+        current = self.get_task(task_id)
+        if not 1 <= version <= current.version:
+            raise InvalidFieldError("version", f"task has versions 1 to {current.version}")
+        old = self.get_task(task_id, version=version)
+        changes = {k: v for k, v in old.spec.items() if current.spec.get(k) != v}
+        return self.update_task(task_id, changes, ctx)
+
     def pause_task(self, task_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
         """Pause a task."""
         task = self.get_task(task_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from entrypoints.api import events, runs, system, tasks, workers
+from entrypoints.api import events, history, runs, system, tasks, workers
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.middleware import (
     BodyLimitMiddleware,
@@ -27,7 +27,7 @@ def create_api(container: Container) -> FastAPI:
     api = FastAPI(title="scheduler", version="0.1.0", description=DESCRIPTION)
     api.state.container = container
     install_error_handlers(api)
-    for module in (tasks, runs, workers, events, system):
+    for module in (history, tasks, runs, workers, events, system):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)

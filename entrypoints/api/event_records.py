@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,10 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "metadata", "originator_topic"}
+# Names of variables and headers whose values are secrets: shown as "***" in event payloads.
+SECRET_NAME = re.compile(r"(?i)secret|passw|token|key|credential|auth|cookie|private|signature")
+SECRET_MAPS = frozenset({"env", "params", "headers"})
+MASK = "***"
 
 
 def _jsonable(value: Any) -> Any:
@@ -24,12 +29,25 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def masked(value: Any, parent: str | None = None) -> Any:
+    """The payload with secret-looking values of env, params and headers replaced by ***."""
+    if isinstance(value, dict):
+        if parent in SECRET_MAPS:
+            return {
+                k: MASK if SECRET_NAME.search(str(k)) else masked(v, k) for k, v in value.items()
+            }
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, parent) for v in value]
+    return value
+
+
 def event_record(event: Any, position: int | None) -> dict[str, Any]:
-    """An event with its envelope (type, time, version, who, why) and its payload."""
+    """An event with its envelope (type, time, version, who, why) and its masked payload."""
     metadata = getattr(event, "metadata", {}) or {}
-    payload = {
-        f.name: _jsonable(getattr(event, f.name)) for f in fields(event) if f.name not in ENVELOPE
-    }
+    payload = masked(
+        {f.name: _jsonable(getattr(event, f.name)) for f in fields(event) if f.name not in ENVELOPE}
+    )
     return {
         "position": position,
         "type": get_topic(type(event)).removeprefix("scheduler:"),

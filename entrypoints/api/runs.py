@@ -16,9 +16,10 @@ from entrypoints.api.deps import (
     resolve_task,
     wait_for_views,
 )
-from entrypoints.api.event_records import event_record
+from entrypoints.api.history import AsOf, Version, history_records, past, stored_events
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
+from entrypoints.reconstruct import run_state
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RUN_STATUSES = (
@@ -68,9 +69,19 @@ def get_run(
     container: ContainerDep,
     read_model: ReadModelDep,
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    as_of: AsOf = None,
+    version: Version = None,
 ) -> dict[str, Any]:
-    """One run: status, attempt, worker, exit code, output tail, error."""
+    """One run: status, attempts, worker, exit code, output tail, error, reason; or, with
+    `as_of` or `version`, as it was then, rebuilt from its events."""
     ensure_position(container, min_position)
+    if as_of is not None or version is not None:
+        events = stored_events(container, parse_run_id(run_id), "run")
+        then = run_state(past(events, "run", as_of, version))
+        assert then is not None
+        live = read_model.run(parse_run_id(run_id))
+        then["task_id"] = live["task_id"] if live else None
+        return then
     run = read_model.run(parse_run_id(run_id))
     if run is None:
         raise NotFoundError("run", run_id)
@@ -79,11 +90,8 @@ def get_run(
 
 @router.get("/{run_id}/events", response_model=list[EventPublic])
 def run_events(run_id: str, container: ContainerDep) -> list[dict[str, Any]]:
-    """The run's events in order, straight from the event store."""
-    events = list(container.app.events.get(parse_run_id(run_id)))
-    if not events:
-        raise NotFoundError("run", run_id)
-    return [event_record(e, None) for e in events]
+    """The run's events in order, straight from the event store, with their log positions."""
+    return history_records(container, stored_events(container, parse_run_id(run_id), "run"))
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)

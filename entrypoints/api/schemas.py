@@ -182,6 +182,16 @@ class EventPublic(BaseModel):
     payload: dict[str, Any]
 
 
+class TaskDiff(BaseModel):
+    """Fields of a task that differ between two versions."""
+
+    from_version: int
+    to_version: int
+    changes: dict[str, dict[str, Any]] = Field(
+        description="field -> {from, to}; secret-looking env and header values are masked."
+    )
+
+
 class EventsPublic(BaseModel):
     """A page of the global log."""
 

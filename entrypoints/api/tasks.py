@@ -18,6 +18,7 @@ from entrypoints.api.deps import (
     resolve_upstreams,
     wait_for_views,
 )
+from entrypoints.api.history import AsOf, Version, past, stored_events
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import (
     ReasonRequest,
@@ -29,6 +30,7 @@ from entrypoints.api.schemas import (
     TriggerRequest,
 )
 from entrypoints.bootstrap import Container
+from entrypoints.reconstruct import task_state
 from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -78,11 +80,22 @@ def list_tasks(
 
 @router.get("/{ref}", response_model=TaskPublic)
 def get_task(
-    ref: str, container: ContainerDep, read_model: ReadModelDep, min_position: MinPosition = None
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    min_position: MinPosition = None,
+    as_of: AsOf = None,
+    version: Version = None,
 ) -> dict[str, Any]:
-    """A task by number, UUID or name, with its run statistics."""
+    """A task by number, UUID or name, with its run statistics; or, with `as_of` or
+    `version`, as it was then, rebuilt from its events (no statistics)."""
     ensure_position(container, min_position)
     task = resolve_task(read_model, container, ref)
+    if as_of is not None or version is not None:
+        events = stored_events(container, _uuid(task), "task")
+        then = task_state(past(events, "task", as_of, version), task["id"])
+        assert then is not None
+        return then
     task["stats"] = read_model.task_stats(_uuid(task))
     return task
 

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Query, Response, status
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
 from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, wait_for_views
+from entrypoints.api.history import AsOf, Version, past, stored_events
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.bootstrap import Container
+from entrypoints.reconstruct import worker_state
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
 
@@ -42,8 +44,19 @@ def list_workers(
 
 
 @router.get("/{worker_id}", response_model=WorkerPublic)
-def get_worker(worker_id: str, container: ContainerDep, read_model: ReadModelDep) -> dict[str, Any]:
-    """One worker."""
+def get_worker(
+    worker_id: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    as_of: AsOf = None,
+    version: Version = None,
+) -> dict[str, Any]:
+    """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
+    if as_of is not None or version is not None:
+        events = stored_events(container, _worker_id(worker_id), "worker")
+        then = worker_state(past(events, "worker", as_of, version))
+        assert then is not None
+        return then
     worker = read_model.worker(_worker_id(worker_id))
     if worker is None:
         raise NotFoundError("worker", worker_id)

@@ -1,0 +1,128 @@
+"""History and time travel: an aggregate's events, its past states, definition diffs, rollback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response
+
+from adapters.event_positions import event_positions
+from domain.errors import InvalidFieldError, NotFoundError
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    resolve_task,
+    resolve_task_id,
+    wait_for_views,
+)
+from entrypoints.api.event_records import event_record, masked
+from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
+from entrypoints.bootstrap import Container
+from entrypoints.reconstruct import events_until, parse_moment, task_state
+
+router = APIRouter(tags=["history"])
+
+AsOf = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="ISO 8601 time with offset: the state as it was then, rebuilt from events.",
+    ),
+]
+Version = Annotated[
+    int | None,
+    Query(ge=1, le=2**31, description="The state at this aggregate version, rebuilt from events."),
+]
+
+
+def stored_events(container: Container, aggregate_id: UUID, kind: str) -> list[Any]:
+    """Every event of one aggregate, oldest first; 404 when there is none."""
+    events = list(container.app.events.get(aggregate_id))
+    if not events:
+        raise NotFoundError(kind, aggregate_id)
+    return events
+
+
+def history_records(container: Container, events: list[Any]) -> list[dict[str, Any]]:
+    """The events as API records, each with its log position."""
+    positions = event_positions(container.database, events[0].originator_id) if events else {}
+    return [event_record(e, positions.get(e.originator_version)) for e in events]
+
+
+def past(events: list[Any], kind: str, as_of: str | None, version: int | None) -> list[Any]:
+    """The events up to `version` and/or `as_of`; a clear 4xx when that state never existed."""
+    latest = events[-1].originator_version
+    if version is not None and version > latest:
+        raise InvalidFieldError("version", f"{kind} has versions 1 to {latest}")
+    moment = None
+    if as_of is not None:
+        try:
+            moment = parse_moment(as_of)
+        except ValueError as error:
+            raise InvalidFieldError("as_of", str(error)) from None
+    chosen = events_until(events, version=version, as_of=moment)
+    if not chosen:
+        raise NotFoundError(kind, f"{events[0].originator_id} at {as_of}")
+    return chosen
+
+
+@router.get("/api/tasks/{ref}/history", response_model=list[EventPublic])
+def task_history(ref: str, container: ContainerDep, read_model: ReadModelDep) -> list[dict]:
+    """Every event of the task: type, time, version, log position, actor, correlation, payload."""
+    task_id = resolve_task_id(read_model, container, ref)
+    return history_records(container, stored_events(container, task_id, "task"))
+
+
+@router.get("/api/workers/{worker_id}/history", response_model=list[EventPublic])
+def worker_history(worker_id: str, container: ContainerDep) -> list[dict]:
+    """Every event of the worker: registration, draining, lost, deregistered."""
+    try:
+        key = UUID(worker_id)
+    except ValueError:
+        raise NotFoundError("worker", worker_id) from None
+    return history_records(container, stored_events(container, key, "worker"))
+
+
+@router.get("/api/tasks/{ref}/diff", response_model=TaskDiff)
+def task_diff(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    from_version: Annotated[int, Query(alias="from", ge=1, le=2**31)],
+    to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31)] = None,
+) -> dict[str, Any]:
+    """What changed in the task's definition and status between two versions (to = latest)."""
+    task = resolve_task(read_model, container, ref)
+    events = stored_events(container, UUID(task["uuid"]), "task")
+    to_version = to_version or events[-1].originator_version
+    before = task_state(past(events, "task", None, from_version), task["id"])
+    after = task_state(past(events, "task", None, to_version), task["id"])
+    assert before is not None and after is not None
+    compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
+    changes = {
+        key: {"from": before.get(key), "to": after.get(key)}
+        for key in compared
+        if before.get(key) != after.get(key)
+    }
+    return {"from_version": from_version, "to_version": to_version, "changes": masked(changes)}
+
+
+@router.post("/api/tasks/{ref}/rollback", response_model=TaskPublic)
+def rollback_task(
+    ref: str,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    response: Response,
+    version: Annotated[int, Body(embed=True, ge=1, le=2**31)],
+) -> dict[str, Any]:
+    """Restore the definition the task had at `version`, recorded as a new update by you."""
+    task_id = resolve_task_id(read_model, container, ref)
+    result = container.app.rollback_task(task_id, version, ctx)
+    wait_for_views(container, response, result.position)
+    task = read_model.task_by_uuid(task_id)
+    if task is None:
+        raise NotFoundError("task", ref)
+    return task
