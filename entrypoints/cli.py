@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import sys
 from pathlib import Path
 
 import click
 
-from entrypoints.settings import ConfigError, Settings, load_settings
-
-CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config, os.environ)
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.observability.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def _fail_on_unreachable(action: str, error: Exception) -> click.ClickException:
-    # Driver messages can echo the connection string: never print a password.
-    message = re.sub(r"password=\S+", "password=***", str(error))
-    return click.ClickException(f"{action}: {type(error).__name__}: {message}")
-
-
-config_option = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help=CONFIG_HELP,
+from entrypoints.cli_audit import audit
+from entrypoints.cli_projections import projections
+from entrypoints.cli_replay import events, replay
+from entrypoints.cli_support import (
+    config_option,
+    configure_logging,
+    load_cli_settings,
+    unreachable_error,
 )
 
 
@@ -73,12 +45,12 @@ def api(config: Path | None) -> None:
 def _run_process(config: Path | None, name: str) -> None:
     from entrypoints import processes
 
-    settings = _settings(config)
-    _configure_logging(settings)
+    settings = load_cli_settings(config)
+    configure_logging(settings)
     try:
         getattr(processes, f"run_{name}")(settings)
     except (processes.StartupError, OSError) as error:
-        raise _fail_on_unreachable("cannot start", error) from None
+        raise unreachable_error("cannot start", error) from None
 
 
 @main.command()
@@ -109,13 +81,17 @@ def migrate(config: Path | None) -> None:
     from adapters.migrations import apply_migrations
     from entrypoints.bootstrap import build_database
 
-    settings = _settings(config)
+    settings = load_cli_settings(config)
     try:
         database = build_database(settings)
         applied = apply_migrations(database)
         database.close()
     except Exception as error:
-        raise _fail_on_unreachable(
-            f"cannot migrate {settings.masked_database_url}", error
-        ) from None
+        raise unreachable_error(f"cannot migrate {settings.masked_database_url}", error) from None
     click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")
+
+
+main.add_command(projections)
+main.add_command(replay)
+main.add_command(events)
+main.add_command(audit)

@@ -1,0 +1,165 @@
+"""`scheduler replay` and `scheduler events tail`: read history straight from the log."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import click
+
+from application.scheduler_app import SchedulerApp
+from entrypoints.api.event_records import event_record
+from entrypoints.bootstrap import build_database
+from entrypoints.cli_support import config_option, load_cli_settings, unreachable_error
+from entrypoints.reconstruct import (
+    as_uuid,
+    events_until,
+    parse_moment,
+    run_state,
+    task_state,
+    worker_state,
+)
+from projections.ports import Database
+from projections.queries import ReadModel
+
+# Each rebuilds a resource from events; the task also shows its live number.
+STATES: dict[str, Callable[[list[Any], int | None], dict[str, Any] | None]] = {
+    "task": task_state,
+    "run": lambda events, _number: run_state(events),
+    "worker": lambda events, _number: worker_state(events),
+}
+FOLLOW_POLL_SECONDS = 0.5
+
+
+@contextmanager
+def open_log(config: Path | None) -> Iterator[tuple[SchedulerApp, Database]]:
+    """The event store and the read database named by the configuration."""
+    settings = load_cli_settings(config)
+    try:
+        database = build_database(settings)
+        app = SchedulerApp(env=settings.eventstore_env())
+    except Exception as error:
+        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
+    try:
+        yield app, database
+    finally:
+        app.close()
+        database.close()
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(sorted(STATES)))
+@click.argument("ref")
+@click.option("--as-of", "as_of", help="ISO 8601 time with offset: the state as it was then.")
+@click.option("--version", "version", type=click.IntRange(min=1), help="The state at a version.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@config_option
+def replay(
+    kind: str,
+    ref: str,
+    as_of: str | None,
+    version: int | None,
+    as_json: bool,
+    config: Path | None,
+) -> None:
+    """Print the history of a task, run or worker and its state rebuilt from the events.
+
+    REF is a task's number, UUID or name, or a run's or worker's UUID.
+    """
+    try:
+        moment = parse_moment(as_of) if as_of else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--as-of") from None
+    with open_log(config) as (app, database):
+        aggregate_id, number = _resolve(app, database, kind, ref)
+        events = list(app.events.get(aggregate_id))
+        if not events:
+            raise click.ClickException(f"no {kind} {ref!r}")
+        latest = events[-1].originator_version
+        if version is not None and version > latest:
+            raise click.BadParameter(
+                f"the {kind} has versions 1 to {latest}", param_hint="--version"
+            )
+        chosen = events_until(events, version=version, as_of=moment)
+        if not chosen:
+            raise click.ClickException(f"the {kind} did not exist yet at {as_of}")
+        state = STATES[kind](chosen, number)
+        records = [event_record(e, None) for e in chosen]
+    if as_json:
+        click.echo(json.dumps({"history": records, "state": state}, default=str, indent=2))
+        return
+    for record in records:
+        click.echo(
+            f"v{record['version']:<4} {record['timestamp'].isoformat()}  {record['type']:<28} "
+            f"by {record['actor']}  correlation {record['correlation_id']}"
+        )
+    click.echo(f"\nstate at version {chosen[-1].originator_version} of {latest}:")
+    click.echo(json.dumps(state, default=str, indent=2))
+
+
+def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tuple[UUID, int | None]:
+    if kind != "task":
+        key = as_uuid(ref)
+        if key is None:
+            raise click.BadParameter(
+                f"a {kind} is named by its UUID, not {ref!r}", param_hint="REF"
+            )
+        return key, None
+    read, key = ReadModel(database), as_uuid(ref)
+    if ref.isdigit() and len(ref) < 12:
+        row = read.task_by_number(int(ref))
+    else:
+        row = read.task_by_uuid(key) if key else read.task_by_name(ref)
+    if row is not None:
+        return UUID(row["uuid"]), row["id"]
+    task_id = key or app.task_id_for_name(ref)  # the views may lag; the log does not
+    if task_id is None:
+        raise click.ClickException(f"no task {ref!r}")
+    return task_id, None
+
+
+@click.group()
+def events() -> None:
+    """Read the global event log."""
+
+
+@events.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
+@click.option(
+    "--type", "types", multiple=True, help="Only these types (e.g. TaskRun.Failed, Task)."
+)
+@click.option("--last", type=click.IntRange(0, 100_000), default=20, show_default=True)
+@click.option("--after", type=click.IntRange(min=0), default=None, help="Start after a position.")
+@config_option
+def tail(
+    follow: bool, types: tuple[str, ...], last: int, after: int | None, config: Path | None
+) -> None:
+    """Print events as JSON lines: the last few, then, with --follow, every new one."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with open_log(config) as (app, _database):
+        position = after if after is not None else max(app.head_position() - last, 0)
+        try:
+            while True:
+                batch = app.read_log(position, 1_000)
+                for position, event in batch:
+                    record = event_record(event, position)
+                    if _wanted(record["type"], types):
+                        click.echo(json.dumps(record, default=str))
+                if batch:
+                    continue
+                if not follow or stop.wait(FOLLOW_POLL_SECONDS):
+                    return
+        except KeyboardInterrupt:
+            return
+
+
+def _wanted(event_type: str, types: tuple[str, ...]) -> bool:
+    # "Task" matches every Task event; "TaskRun.Failed" exactly that one.
+    return not types or any(event_type == t or event_type.startswith(f"{t}.") for t in types)

@@ -1,0 +1,48 @@
+"""What every `scheduler` subcommand shares: settings, logging, error messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from entrypoints.settings import ConfigError, Settings, load_settings
+
+CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
+
+
+def load_cli_settings(config: Path | None) -> Settings:
+    """Settings from --config or the environment; a config error is a clean CLI error."""
+    try:
+        return load_settings(config, os.environ)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level."""
+    logging.basicConfig(
+        level=settings.observability.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def unreachable_error(action: str, error: Exception) -> click.ClickException:
+    """A CLI error for a server that cannot be reached, with any password masked."""
+    # Driver messages can echo the connection string: never print a password.
+    message = re.sub(r"password=\S+", "password=***", str(error))
+    return click.ClickException(f"{action}: {type(error).__name__}: {message}")
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=CONFIG_HELP,
+)
