@@ -9,7 +9,7 @@ from uuid import UUID
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
-from domain.task_spec import SpecValidationError, TaskSpec, validate_spec
+from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
 
 
 class Task(SchedulerAggregate):
@@ -19,7 +19,13 @@ class Task(SchedulerAggregate):
 
     class Created(SchedulerAggregate.Created):
         TOPIC = "scheduler:Task.Created"
+        class_version = 2
         spec: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 specs name every timing field: v1 had cron only."""
+            with_timing_fields(state["spec"])
 
         def apply(self, aggregate: Task) -> None:
             aggregate.spec = dict(self.spec)

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
+from domain.task_spec import with_timing_fields
 
 TRIGGERS = frozenset({"cron", "manual", "retry", "dependency", "backfill"})
 
@@ -60,12 +61,18 @@ class TaskRun(SchedulerAggregate):
 
     class Requested(SchedulerAggregate.Created):
         TOPIC = "scheduler:TaskRun.Requested"
+        class_version = 2
         task_id: UUID
         task_version: int
         task: dict[str, Any]
         trigger: str
         nominal_time: datetime | None
         params: dict[str, str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 snapshots of the task name every timing field: v1 had cron only."""
+            with_timing_fields(state["task"])
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.task_id = self.task_id

@@ -224,3 +224,9 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def with_timing_fields(spec: dict[str, Any]) -> None:
+    """Add the timing fields of spec v2 (`interval_seconds`, `run_at`) to a v1 spec."""
+    spec.setdefault("interval_seconds", None)
+    spec.setdefault("run_at", None)
