@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -25,6 +25,7 @@ from domain.errors import (
     VersionMismatchError,
 )
 from domain.retry import backoff_delay
+from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.task_run import ReportOutcome, TaskRun
@@ -33,11 +34,21 @@ from domain.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
+
 
 class SchedulerApp(Application[UUID]):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events
+    # Long-lived aggregates load from a snapshot plus the events after it (issue: a task
+    # edited or misfiring for years, a name reused many times). Runs are short by design.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Task: SNAPSHOT_INTERVAL,
+        TaskName: SNAPSHOT_INTERVAL,
+        Worker: SNAPSHOT_INTERVAL,
+    }
+    snapshot_class = SchedulerSnapshot
 
     def __init__(
         self,
