@@ -11,7 +11,7 @@ from application.results import DependencyDecision
 from domain.task import Task
 from domain.task_run import TaskRun
 
-BATCHES_REMEMBERED = 100_000  # the oldest batches are forgotten first
+CLOSED_BATCHES_REMEMBERED = 20_000  # batches with no open run; the oldest are forgotten
 OPEN = "open"
 SUCCEEDED = "succeeded"
 FINAL_STATUS = {
@@ -44,7 +44,9 @@ class DependencyBook:
         self.upstreams: dict[UUID, tuple[UUID, ...]] = {}
         self.downstreams: dict[UUID, set[UUID]] = {}
         self.names: dict[UUID, str] = {}
-        self.outcomes: OrderedDict[UUID, dict[UUID, tuple[str, UUID]]] = OrderedDict()
+        self.outcomes: dict[UUID, dict[UUID, tuple[str, UUID]]] = {}
+        self.open_runs: dict[UUID, int] = {}  # batch -> runs not finished
+        self.closed: OrderedDict[UUID, None] = OrderedDict()  # batches with none, oldest first
         self.run_batch: dict[UUID, tuple[UUID, UUID]] = {}
         self.finished: list[Finished] = []
 
@@ -64,15 +66,19 @@ class DependencyBook:
         elif isinstance(event, TaskRun.Requested):
             if isinstance(event, TaskRun.ShardRequested):
                 return  # a shard is part of its broadcast run, which counts for the batch
-            if event.task_id in self.downstreams or event.task_id in self.upstreams:
-                batch_id = UUID(event.metadata["correlation_id"])
-                self.run_batch[key] = (batch_id, event.task_id)
-                self._batch(batch_id)[event.task_id] = (OPEN, key)
+            # Every run is followed, not only those of tasks with dependencies now: a
+            # dependency added while an upstream run is under way applies when it ends.
+            batch_id = UUID(event.metadata["correlation_id"])
+            self.run_batch[key] = (batch_id, event.task_id)
+            self.outcomes.setdefault(batch_id, {})[event.task_id] = (OPEN, key)
+            self.open_runs[batch_id] = self.open_runs.get(batch_id, 0) + 1
+            self.closed.pop(batch_id, None)
         elif type(event) in FINAL_STATUS and key in self.run_batch:
             batch_id, task_id = self.run_batch.pop(key)
-            self._batch(batch_id)[task_id] = (FINAL_STATUS[type(event)], key)
+            self.outcomes.setdefault(batch_id, {})[task_id] = (FINAL_STATUS[type(event)], key)
             if downstream := self.downstreams.get(task_id):
                 self.finished.append(Finished(batch_id, task_id, tuple(sorted(downstream))))
+            self._close_run(batch_id)
 
     def decisions(self) -> tuple[list[Finished], list[DependencyDecision]]:
         """Take the finished upstream runs not yet decided on, and what they call for."""
@@ -142,12 +148,14 @@ class DependencyBook:
         for upstream in upstreams:
             self.downstreams.setdefault(upstream, set()).add(task_id)
 
-    def _batch(self, batch_id: UUID) -> dict[UUID, tuple[str, UUID]]:
-        batch = self.outcomes.get(batch_id)
-        if batch is None:
-            batch = self.outcomes[batch_id] = {}
-            while len(self.outcomes) > BATCHES_REMEMBERED:
-                self.outcomes.popitem(last=False)
-        else:
-            self.outcomes.move_to_end(batch_id)
-        return batch
+    def _close_run(self, batch_id: UUID) -> None:
+        # A batch with open runs is never forgotten, however long its runs take; closed
+        # ones are kept for late decisions until many newer batches have closed.
+        self.open_runs[batch_id] = self.open_runs.get(batch_id, 1) - 1
+        if self.open_runs[batch_id] > 0:
+            return
+        self.closed[batch_id] = None
+        while len(self.closed) > CLOSED_BATCHES_REMEMBERED:
+            old, _ = self.closed.popitem(last=False)
+            self.outcomes.pop(old, None)
+            self.open_runs.pop(old, None)
