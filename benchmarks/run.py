@@ -118,7 +118,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def scheduler_up(url: str, start_timeout: float = 60.0) -> Iterator[str]:
+def scheduler_up(url: str, start_timeout: float = 60.0, slots: int = 20) -> Iterator[str]:
     """`scheduler up` on `url` in a temp dir; yields its base URL; always stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
@@ -127,7 +127,7 @@ def scheduler_up(url: str, start_timeout: float = 60.0) -> Iterator[str]:
             "SCHEDULER_DATABASE__URL": url,
             "SCHEDULER_API__HOST": "127.0.0.1",
             "SCHEDULER_API__PORT": str(port),
-            "SCHEDULER_WORKER__MAX_CONCURRENT_TASKS": "20",
+            "SCHEDULER_WORKER__MAX_CONCURRENT_TASKS": str(slots),
             "SCHEDULER_WORKER__HEARTBEAT_INTERVAL_SECONDS": "1",
             "SCHEDULER_OBSERVABILITY__LOG_LEVEL": "warning",
         }
