@@ -21,20 +21,16 @@ _PROTECTED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "LC_", "GCONV_", "SCHEDULER_")
 
 def child_environment(request: ExecutionRequest) -> dict[str, str]:
     """Base variables, then the task's env, then its params; nothing of the worker's own."""
-    env = {
-        "PATH": SAFE_PATH,
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "SCHEDULER_RUN_ID": request.run_id,
-        "SCHEDULER_ATTEMPT": str(request.attempt),
-    }
-    if request.shard is not None:
-        env["SCHEDULER_SHARD_INDEX"], env["SCHEDULER_SHARD_TOTAL"] = map(str, request.shard)
+    env = {"PATH": SAFE_PATH, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
     env.update(request.env)
     for name, value in request.params.items():
         env[param_variable(name)] = value
         if _exportable_as_is(name):
             env[name] = value
+    # Last, so that neither the task's env nor a param can misstate which run this is.
+    env["SCHEDULER_RUN_ID"], env["SCHEDULER_ATTEMPT"] = request.run_id, str(request.attempt)
+    if request.shard is not None:
+        env["SCHEDULER_SHARD_INDEX"], env["SCHEDULER_SHARD_TOTAL"] = map(str, request.shard)
     return env
 
 

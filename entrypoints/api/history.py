@@ -97,8 +97,8 @@ def task_diff(
     task = resolve_task(read_model, container, ref)
     events = stored_events(container, UUID(task["uuid"]), "task")
     to_version = to_version or events[-1].originator_version
-    before = task_state(past(events, "task", None, from_version), task["id"])
-    after = task_state(past(events, "task", None, to_version), task["id"])
+    before = masked(task_state(past(events, "task", None, from_version), task["id"]))
+    after = masked(task_state(past(events, "task", None, to_version), task["id"]))
     assert before is not None and after is not None
     compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
     changes = {
@@ -106,7 +106,7 @@ def task_diff(
         for key in compared
         if before.get(key) != after.get(key)
     }
-    return {"from_version": from_version, "to_version": to_version, "changes": masked(changes)}
+    return {"from_version": from_version, "to_version": to_version, "changes": changes}
 
 
 @router.post("/api/tasks/{ref}/rollback", response_model=TaskPublic)

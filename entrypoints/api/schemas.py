@@ -64,7 +64,8 @@ class TaskPublic(BaseModel):
     next_fire_at: datetime | None = None
     last_misfire: dict[str, Any] | None = Field(
         None,
-        description="The latest slots not fired (first_nominal, last_nominal, count, reason).",
+        description="The latest slots not fired: first_nominal, last_nominal, count, reason, "
+        "decided_at.",
     )
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -148,7 +149,10 @@ class RunPublic(BaseModel):
     exit_code: int | None
     output: str | None = Field(description="Tail of the combined stdout and stderr.")
     error: str | None
-    reason: str | None = Field(description="Why a pending run is still waiting.")
+    reason: str | None = Field(
+        description="Why a pending or retrying run waits, or why it was skipped or "
+        "upstream_failed (from the events that decided it)."
+    )
     correlation_id: str | None = Field(description="The batch: the root trigger's correlation id.")
     position: int
     parent_run_id: str | None = Field(None, description="On a shard: its broadcast run.")

@@ -85,3 +85,13 @@ def test_a_run_as_of_an_earlier_version_shows_its_state_then(client: httpx.Clien
     assert client.get(f"/api/workers/{worker}", params={"version": 1}).json()["status"] == (
         "active"
     )
+
+
+def test_the_diff_masks_secret_values_too(client: httpx.Client) -> None:
+    task = create(client, name="secret-diff", env={"API_TOKEN": "t0p"})
+    client.patch(f"/api/tasks/{task['id']}", json={"env": {"API_TOKEN": "n3w", "MODE": "x"}})
+    diff = client.get(f"/api/tasks/{task['id']}/diff", params={"from": 1}).json()
+    assert diff["changes"]["env"] == {
+        "from": {"API_TOKEN": "***"},
+        "to": {"API_TOKEN": "***", "MODE": "x"},
+    }

@@ -98,8 +98,10 @@ def test_a_param_cannot_replace_the_loader_or_interpreter_variables() -> None:
 
 def test_a_shard_knows_its_index_and_total_and_a_param_cannot_forge_them() -> None:
     params = {"SCHEDULER_SHARD_INDEX": "9"}
-    output = ShellExecutor().execute(shell("env", params=params, shard=(1, 3))).output
+    env = {"SCHEDULER_SHARD_TOTAL": "7", "SCHEDULER_RUN_ID": "forged"}
+    output = ShellExecutor().execute(shell("env", env=env, params=params, shard=(1, 3))).output
     assert "SCHEDULER_SHARD_INDEX=1" in output and "SCHEDULER_SHARD_TOTAL=3" in output
+    assert "SCHEDULER_RUN_ID=r1" in output and "forged" not in output
     assert "\nSCHEDULER_SHARD_INDEX=9" not in f"\n{output}"
 
 
