@@ -13,6 +13,14 @@ from domain.task_run import TaskRun
 from domain.timing import next_slot
 
 TIMING_FIELDS = ("schedule", "timezone", "interval_seconds", "run_at")
+TIMING_EVENTS = (
+    Task.Created,
+    Task.Updated,
+    Task.Paused,
+    Task.Resumed,
+    Task.Deleted,
+    Task.MisfiresSkipped,
+)
 
 MISFIRE_THRESHOLD = timedelta(seconds=60)  # a slot this late is a misfire, not just late
 MAX_CATCH_UP = 1_000  # never fire more than this many missed slots at once
@@ -98,10 +106,23 @@ class CronBook:
 
     def __init__(self) -> None:
         self.tasks: dict[UUID, ScheduledTask] = {}
+        self._earliest: datetime | None = None
+        self._earliest_known = False  # forgotten on every change, found again when asked
+
+    def next_due_at(self) -> datetime | None:
+        """The earliest undecided slot over every task, or None when nothing is scheduled."""
+        if not self._earliest_known:
+            dues = [t.next_due for t in self.tasks.values() if t.next_due is not None]
+            self._earliest, self._earliest_known = (min(dues) if dues else None), True
+        return self._earliest
 
     def apply(self, event: Any) -> None:
         """Update from one event of the log."""
         key = event.originator_id
+        if isinstance(event, TIMING_EVENTS) or (
+            isinstance(event, TaskRun.Requested) and event.trigger == "cron"
+        ):
+            self._earliest_known = False
         if isinstance(event, Task.Created):
             self.tasks[key] = _scheduled(key, event.spec, True, event.timestamp)
         elif isinstance(event, Task.Updated) and key in self.tasks:
@@ -139,6 +160,9 @@ class CronBook:
         """The slots to fire now and the misfires to record, over every task."""
         fires: list[tuple[UUID, datetime]] = []
         misfires: list[tuple[UUID, datetime, datetime, int, str]] = []
+        earliest = self.next_due_at()
+        if earliest is None or earliest > now:
+            return fires, misfires  # the common case, without looking at every task
         for task in self.tasks.values():
             if task.next_due is None or task.next_due > now:
                 continue

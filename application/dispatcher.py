@@ -518,8 +518,7 @@ class Dispatcher:
     def maintain(self) -> int:
         """Republish, recover lost workers' runs and enforce deadlines; returns actions taken."""
         return (
-            self.fire_due_slots()
-            + self.republish_unstarted()
+            self.republish_unstarted()
             + self.recover_lost_workers()
             + self.enforce_deadlines()
             + self.fence_heartbeats()
@@ -533,7 +532,11 @@ class Dispatcher:
         for start in range(0, max(len(fires), 1), self.policy.batch_size):
             batch = fires[start : start + self.policy.batch_size]
             self._app.fire_cron(batch, misfires if start == 0 else [], self.name, self._clock.now())
-        self.follow_log()  # move the anchors before the next round looks again
+            # Send each saved batch out before firing the next: with a thousand slots due at
+            # once, the first runs start while the last are still being saved.
+            self.follow_log()  # also moves the anchors before the next round looks again
+            if self.live:
+                self.assign_pending()
         return len(fires) + len(misfires)
 
     def republish_unstarted(self, force: bool = False) -> int:
@@ -628,11 +631,20 @@ class Dispatcher:
         done += self.finish_broadcasts()
         done += self.decide_dependencies()
         done += self.assign_pending()
+        done += self.fire_due_slots()  # every round: a due slot should not wait for maintenance
         now = self._monotonic()
         if now - self._last_maintenance >= self.policy.maintenance_interval:
             self._last_maintenance = now
             done += self.maintain()
         return done
+
+    def _idle_wait(self) -> float:
+        # Sleep until the next cron slot is due, at most the poll interval.
+        due = self.cron.next_due_at()
+        if due is None:
+            return self.policy.poll_interval
+        until = (due - self._clock.now()).total_seconds()
+        return min(self.policy.poll_interval, max(until, 0.001))
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until stopped, woken by saves and reports, with a timer as fallback."""
@@ -663,7 +675,7 @@ class Dispatcher:
                 stop.wait(self.breaker.retry_after() or 0.2)
                 continue
             if not busy:
-                self._wakeup.wait(generation, self.policy.poll_interval)
+                self._wakeup.wait(generation, self._idle_wait())
         # Record what workers reported while we were stopping, so no outcome is dropped.
         pump_stop.set()
         pump.join(5)

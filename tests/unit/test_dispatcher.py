@@ -144,6 +144,17 @@ def test_interval_and_run_at_tasks_fire_their_slots_through_the_dispatcher(rig: 
     assert [e.nominal_time for e in fired if e.task["name"] == "once"] == [once]
 
 
+def test_the_earliest_due_slot_is_known_without_scanning_and_follows_changes(rig: Rig) -> None:
+    assert rig.dispatcher.cron.next_due_at() is None
+    task_id = rig.app.create_task(make_spec(name="tick", interval_seconds=30), rig.ctx())
+    rig.dispatcher.follow_log()
+    first = rig.dispatcher.cron.next_due_at()
+    assert first is not None and first.second in (0, 30) and first > rig.clock.now()
+    rig.app.pause_task(task_id.aggregate_id, "quiet", rig.ctx())
+    rig.dispatcher.follow_log()
+    assert rig.dispatcher.cron.next_due_at() is None
+
+
 def test_two_dispatchers_never_fire_a_slot_twice(rig: Rig) -> None:
     other = Dispatcher(
         rig.app,
