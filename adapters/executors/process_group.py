@@ -23,8 +23,10 @@ def live_group_members(pgid: int) -> list[int]:
     Orphans are reparented to PID 1, which in a container often never reaps them, and
     killpg(pgid, 0) succeeds on zombies, so on Linux /proc is read instead.
     """
+    if not signal_group(pgid, 0):
+        return []  # no process of the group exists, not even a zombie: no /proc scan
     if not _PROC.is_dir():
-        return [pgid] if signal_group(pgid, 0) else []
+        return [pgid]
     alive = []
     for stat in _PROC.glob("[0-9]*/stat"):
         try:
