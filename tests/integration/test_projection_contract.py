@@ -25,6 +25,19 @@ def catch_up(container: Container) -> None:
         runner.catch_up()
 
 
+def register_worker(container: Container, ctx: CommandContext) -> uuid.UUID:
+    """A shell worker with two slots on the default queue."""
+    return container.app.register_worker(
+        name="w",
+        hostname="h",
+        executors=["shell"],
+        queues=["default"],
+        labels={},
+        max_concurrent_tasks=2,
+        ctx=ctx,
+    ).aggregate_id
+
+
 def spec(name: str, **fields: object) -> object:
     return validate_spec({"name": name, "command": "true", **fields})
 
@@ -96,15 +109,7 @@ def test_list_filters_by_status_and_name_substring(container: Container) -> None
 def test_runs_workers_and_stats_follow_a_run_to_its_end(container: Container) -> None:
     ctx = ctx_of(container)
     app = container.app
-    worker = app.register_worker(
-        name="w",
-        hostname="h",
-        executors=["shell"],
-        queues=["default"],
-        labels={},
-        max_concurrent_tasks=2,
-        ctx=ctx,
-    ).aggregate_id
+    worker = register_worker(container, ctx)
     task_id = app.create_task(spec("job"), ctx).aggregate_id
     ok, bad = (app.trigger_task(task_id, ctx).aggregate_id for _ in range(2))
     app.assign_runs([(ok, worker), (bad, worker)], "dispatcher", ctx.now)
@@ -139,15 +144,7 @@ def test_runs_workers_and_stats_follow_a_run_to_its_end(container: Container) ->
 def test_each_attempt_of_a_retried_run_is_kept_with_its_exit_code(container: Container) -> None:
     ctx = ctx_of(container)
     app = container.app
-    worker = app.register_worker(
-        name="w",
-        hostname="h",
-        executors=["shell"],
-        queues=["default"],
-        labels={},
-        max_concurrent_tasks=2,
-        ctx=ctx,
-    ).aggregate_id
+    worker = register_worker(container, ctx)
     task_id = app.create_task(spec("flaky", retry_count=1, retry_delay_seconds=0), ctx)
     run = app.trigger_task(task_id.aggregate_id, ctx).aggregate_id
     app.assign_runs([(run, worker)], "dispatcher", ctx.now)
