@@ -77,14 +77,23 @@ def projector(config: Path | None) -> None:
 @main.command()
 @config_option
 def migrate(config: Path | None) -> None:
-    """Create or upgrade the read tables (idempotent)."""
+    """Create or upgrade the read tables and the event store's tables (idempotent).
+
+    Run it as the database owner: it also installs the append-only guards on the event
+    tables, which a locked-down application role cannot create (docs/audit.md).
+    """
+    from adapters.event_store_role import ensure_append_only
     from adapters.migrations import apply_migrations
+    from application.scheduler_app import SchedulerApp
     from entrypoints.bootstrap import build_database
 
     settings = load_cli_settings(config)
     try:
         database = build_database(settings)
         applied = apply_migrations(database)
+        # The owner creates the event store's tables, whatever create_event_tables says.
+        SchedulerApp(env={**settings.eventstore_env(), "CREATE_TABLE": "y"}).close()
+        ensure_append_only(database)
         database.close()
     except Exception as error:
         raise unreachable_error(f"cannot migrate {settings.masked_database_url}", error) from None

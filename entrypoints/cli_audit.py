@@ -1,10 +1,163 @@
-"""`scheduler audit verify`: check the log's tamper-evidence chain."""
+"""`scheduler audit verify|head|lock-down`: the log's tamper-evidence chain and guards."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
+from adapters.audit_chain import MissingChainTableError, SqlChainStore
+from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
+from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
+from application.scheduler_app import SchedulerApp
+from entrypoints.bootstrap import build_database
+from entrypoints.cli_support import config_option, load_cli_settings, unreachable_error
+from projections.ports import Database
+
+EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage error
+
+
+@contextmanager
+def open_store(config: Path | None, create_tables: bool) -> Iterator[tuple[SchedulerApp, Database]]:
+    """The event store and the database holding the chain, as configured."""
+    settings = load_cli_settings(config)
+    # Reading needs no DDL, and a locked-down application role may not run any.
+    env = {**settings.eventstore_env(), "CREATE_TABLE": "y" if create_tables else "n"}
+    try:
+        database = build_database(settings)
+        app = SchedulerApp(env=env)
+    except Exception as error:
+        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
+    try:
+        yield app, database
+    except (MissingChainTableError, LockDownError) as error:
+        raise click.ClickException(str(error)) from None
+    except (psycopg.Error, sqlite3.Error, PersistenceError) as error:
+        raise unreachable_error("audit failed", error) from None
+    finally:
+        app.close()
+        database.close()
+
+
+def parse_anchor(value: str) -> tuple[int, bytes]:
+    """POSITION:HEX, as printed by `scheduler audit head`."""
+    position, _, digest = value.partition(":")
+    try:
+        parsed = (int(position), bytes.fromhex(digest))
+    except ValueError:
+        parsed = (0, b"")
+    if parsed[0] < 1 or len(parsed[1]) != 32:
+        raise click.BadParameter(f"{value!r} is not POSITION:HASH", param_hint="--anchor")
+    return parsed
 
 
 @click.group()
 def audit() -> None:
     """Check that the event log was not edited, deleted from or reordered."""
+
+
+@audit.command()
+@click.option("--from", "start", type=click.IntRange(min=1), help="First position to check.")
+@click.option("--to", "until", type=click.IntRange(min=1), help="Last position to check.")
+@click.option(
+    "--extend/--no-extend",
+    default=True,
+    show_default=True,
+    help="Chain the events not chained yet before checking (needs INSERT on audit_chain).",
+)
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="POSITION:HASH kept elsewhere (from `audit head`); the chain must still have it.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(100, 100_000),
+    default=BATCH_SIZE,
+    show_default=True,
+    help="Events and links per query.",
+)
+@config_option
+def verify(
+    start: int | None,
+    until: int | None,
+    extend: bool,
+    anchors: tuple[str, ...],
+    batch_size: int,
+    config: Path | None,
+) -> None:
+    """Recompute the chain from the stored events; name the first position that breaks it.
+
+    Exit status: 0 intact, 3 broken, 1 could not check.
+    """
+    expected = dict(parse_anchor(a) for a in anchors)
+    with open_store(config, create_tables=False) as (app, database):
+        store = SqlChainStore(database)
+        store.check_table()
+        chained = 0
+        if extend:
+            try:
+                chained = AuditChainFollower(app.recorder, store, batch_size).catch_up(until)
+            except Exception as error:  # a read-only auditor can still verify what is chained
+                click.echo(f"warning: could not extend the chain: {error}", err=True)
+        anchor = store.last_before(start) if start else None
+        result = verify_chain(app.recorder, store, anchor, until, batch_size, list(expected))
+    broken = result.broken or check_anchors(result, expected)
+    if broken is not None:
+        click.echo(f"chain broken at position {broken.position}: {broken.reason}", err=True)
+        raise SystemExit(EXIT_BROKEN)
+    span = f"from position {start} " if start else ""
+    click.echo(f"verified {result.verified} events {span}up to position {result.last_position}")
+    if result.verified:
+        click.echo(f"head {result.last_position}:{result.last_hash.hex()}")
+    if chained:
+        click.echo(f"chained {chained} events that were not chained yet")
+    if result.unchained:
+        click.echo(
+            f"{result.unchained} events after position {result.last_position} are not chained "
+            "yet (run without --no-extend, or keep the chain follower running)"
+        )
+    for position in sorted(expected):
+        click.echo(f"anchor {position} matches")
+
+
+@audit.command()
+@config_option
+def head(config: Path | None) -> None:
+    """Print the chain's head as POSITION:HASH, to keep outside the database."""
+    with open_store(config, create_tables=False) as (_app, database):
+        store = SqlChainStore(database)
+        store.check_table()
+        link = store.head()
+    if link is None:
+        raise click.ClickException("the chain is empty: run `scheduler audit verify` first")
+    click.echo(f"{link.position}:{link.hash.hex()}")
+
+
+@audit.command("lock-down")
+@click.option("--app-role", help="PostgreSQL role the scheduler processes connect as.")
+@click.option("--owner", help="Role to own the event tables (default: the role running this).")
+@config_option
+def lock_down(app_role: str | None, owner: str | None, config: Path | None) -> None:
+    """Make the event store append-only: guard triggers, and on PostgreSQL the role's grants.
+
+    Run it as an administrator, after `scheduler migrate`.
+    """
+    with open_store(config, create_tables=True) as (_app, database):
+        if app_role and database.dialect != "postgres":
+            raise click.ClickException("--app-role needs PostgreSQL: SQLite has no roles")
+        created = ensure_append_only(database)
+        new_owner = lock_down_role(database, app_role, owner) if app_role else None
+    click.echo(f"guards installed: {', '.join(created)}" if created else "guards already in place")
+    if new_owner and app_role:
+        click.echo(
+            f"the event tables and audit_chain now belong to {new_owner}; {app_role} may only "
+            "read and append. Start the scheduler as that role with event table creation off "
+            "(see docs/audit.md)."
+        )

@@ -54,6 +54,9 @@ class DatabaseSettings(_Section):
     connection_timeout_seconds: float = Field(default=5.0, gt=0)
     # At least 1: eventsourcing reads 0 as "wait forever" for the events-table lock.
     lock_timeout_seconds: int = Field(default=5, ge=1)
+    # False for a locked-down application role (docs/audit.md): the event store's tables and
+    # indexes are then created by the owner (`scheduler migrate`), never by the application.
+    create_event_tables: bool = True
 
     @field_validator("url")
     @classmethod
@@ -242,7 +245,7 @@ class Settings(_Section):
             # subscribers permanently miss events (notes/eventsourcing-9.5.6.md §5).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
-            "CREATE_TABLE": "y",
+            "CREATE_TABLE": "y" if db.create_event_tables else "n",
         }
 
 
