@@ -11,10 +11,12 @@ from collections.abc import Callable
 import uvicorn
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from adapters.audit_chain import SqlChainStore
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.guarded_bus import GuardedBus
 from adapters.metrics import BreakerCollector
+from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
 from application.dispatcher import Dispatcher, DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
@@ -105,6 +107,18 @@ def make_worker(settings: Settings, bus: object) -> WorkerAgent:
     )
 
 
+def start_audit_chain(container: Container) -> None:
+    """Extend the tamper-evidence chain over new events, in a background thread."""
+    follower = AuditChainFollower(container.app.recorder, SqlChainStore(container.database))
+    container.start_thread(
+        "audit-chain",
+        follower.run_forever,
+        container.stop,
+        container.log_wakeup,
+        container.settings.projections.poll_interval_seconds,
+    )
+
+
 def run_up(settings: Settings) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
     container = _build(settings)
@@ -114,6 +128,7 @@ def run_up(settings: Settings) -> None:
     try:
         container.start_heartbeat_collector()
         container.start_projections()
+        start_audit_chain(container)
         dispatcher = make_dispatcher(container)
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
@@ -181,6 +196,7 @@ def run_projector(settings: Settings) -> None:
     container = _build(settings)
     try:
         container.start_projections()
+        start_audit_chain(container)
         serve_metrics(settings, container.metrics.registry)
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)

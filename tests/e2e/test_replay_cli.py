@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -74,3 +75,22 @@ def test_events_tail_filters_by_type_and_follows_new_events(
             if follower.stdout is not None:
                 follower.stdout.close()
         assert code == 0, "SIGTERM ends a follow cleanly"
+
+
+def test_a_running_scheduler_chains_its_events_for_audit_verify(
+    fresh_scheduler: SchedulerProcess,
+) -> None:
+    with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
+        client.post("/api/tasks", json={"name": "chained", "command": "true"})
+        head = client.get("/api/events", params={"limit": 1}).json()["head"]
+    deadline = time.monotonic() + 15
+    while True:  # the projector's follower chains new events within a poll interval
+        checked = cli(fresh_scheduler, "audit", "verify", "--no-extend")
+        if "not chained" not in checked.stdout + checked.stderr:
+            break
+        assert time.monotonic() < deadline, checked.stdout + checked.stderr
+        time.sleep(0.3)
+    assert checked.returncode == 0, checked.stderr
+    verified = re.search(r"verified (\d+) events .*up to position (\d+)", checked.stdout)
+    assert verified is not None, checked.stdout
+    assert int(verified.group(1)) >= head and int(verified.group(2)) >= head
