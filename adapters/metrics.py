@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,19 +16,23 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class ViewCountsCollector(Collector):
-    """Tasks and runs by status, and projection positions, read when Prometheus scrapes."""
+    """Tasks and runs by status, projection positions and lag, read when Prometheus scrapes."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, head: Callable[[], int] | None = None) -> None:
         self._db = database
+        self._head = head
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Yield the gauges (nothing when the database is unreachable)."""
+        """Yield the gauges (nothing of a part whose tables cannot be read)."""
+        yield from self._counts()
+        yield from self._projections()
+
+    def _counts(self) -> Iterator[GaugeMetricFamily]:
         try:
             tasks = self._db.query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
             runs = self._db.query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
             workers = self._db.query("SELECT status, COUNT(*) AS n FROM workers GROUP BY status")
             load = self._db.query("SELECT name, running FROM workers WHERE status <> 'gone'")
-            positions = self._db.query("SELECT projection, position FROM projection_tracking")
         except Exception:  # a scrape must not fail because the database blinked
             return
         yield _gauge("scheduler_tasks", "Tasks by status.", "status", tasks, "status")
@@ -40,12 +44,24 @@ class ViewCountsCollector(Collector):
         for row in load:
             in_flight.add_metric([row["name"]], float(row["running"]))
         yield in_flight
+
+    def _projections(self) -> Iterator[GaugeMetricFamily]:
+        # Apart from the counts: a projection whose table is broken still reports its lag.
+        try:
+            positions = self._db.query("SELECT projection, position FROM projection_tracking")
+            errors = self._db.query(
+                "SELECT projection FROM projection_status WHERE last_error IS NOT NULL"
+            )
+            head = self._head() if self._head is not None else None
+        except Exception:
+            return
         family = GaugeMetricFamily(
             "scheduler_projection_position", "Last log position applied.", labels=["projection"]
         )
         for row in positions:
             family.add_metric([row["projection"]], float(row["position"]))
         yield family
+        yield from _projection_health(positions, errors, head)
 
 
 class BreakerCollector(Collector):
@@ -69,6 +85,30 @@ class BreakerCollector(Collector):
 CIRCUIT_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 
 
+def _projection_health(
+    positions: list[dict], errors: list[dict], head: int | None
+) -> Iterator[GaugeMetricFamily]:
+    """Lag behind the log head (computed now, from the shared tables) and last-error flags."""
+    failing = {row["projection"] for row in errors}
+    if head is not None:
+        lag = GaugeMetricFamily(
+            "scheduler_projection_lag_events",
+            "Events in the log that the projection has not applied yet.",
+            labels=["projection"],
+        )
+        for row in positions:
+            lag.add_metric([row["projection"]], float(max(head - int(row["position"]), 0)))
+        yield lag
+    error = GaugeMetricFamily(
+        "scheduler_projection_error",
+        "1 while the projection's last batch failed (cleared by the next good batch).",
+        labels=["projection"],
+    )
+    for row in positions:
+        error.add_metric([row["projection"]], float(row["projection"] in failing))
+    yield error
+
+
 def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=[label])
     for row in rows:
@@ -79,7 +119,12 @@ def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> Gauge
 class Metrics:
     """Every metric this process exports; also the dispatcher's observer."""
 
-    def __init__(self, database: Database | None = None, breakers: Any = None) -> None:
+    def __init__(
+        self,
+        database: Database | None = None,
+        breakers: Any = None,
+        head: Callable[[], int] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.api_latency = Histogram(
             "scheduler_api_request_duration_seconds",
@@ -112,7 +157,7 @@ class Metrics:
             registry=self.registry,
         )
         if database is not None:
-            self.registry.register(ViewCountsCollector(database))
+            self.registry.register(ViewCountsCollector(database, head))
         if breakers is not None:
             self.registry.register(BreakerCollector(breakers))
 

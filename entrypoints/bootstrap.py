@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.event_store_role import ensure_append_only
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
@@ -28,7 +30,7 @@ from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.ports import Database
 from projections.run_stats import RunStatsProjection
-from projections.runner import ProjectionRunner
+from projections.runner import Lease, LocalLease, ProjectionRunner, RunnerSupervisor
 from projections.runs import RunsProjection
 from projections.tasks import TasksProjection
 from projections.waiter import PositionWaiter
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
 SCHEMA_LOCK_KEY = 727_001  # advisory lock held while a process creates tables
+# With hashtext(projection name) as the second key: one runner per projection cluster-wide.
+PROJECTION_LOCK_CLASS = 727_002
+LEASE_CHECK_SECONDS = 5.0
 
 
 def all_projections() -> list[Projection]:
@@ -93,6 +98,67 @@ def postgres_conninfo(settings: Settings) -> str:
     return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
 
 
+class PostgresLease:
+    """A session advisory lock per projection, held on a connection of its own."""
+
+    def __init__(self, conninfo: str, name: str, connect_timeout: float = 5.0) -> None:
+        self._conninfo = conninfo
+        self._name = name
+        self._timeout = max(1, round(connect_timeout))
+        self._connection: psycopg.Connection[Any] | None = None
+        self._checked = 0.0
+
+    def acquire(self) -> bool:
+        """Try the lock once; while held, check every few seconds that its session is alive."""
+        if self._connection is not None:
+            if time.monotonic() - self._checked < LEASE_CHECK_SECONDS:
+                return True
+            try:
+                self._connection.execute("SELECT 1")
+                self._checked = time.monotonic()
+                return True
+            except psycopg.Error:
+                # The session ended, so the server released the lock: take it again below.
+                logger.warning("projection %s lost its lease connection", self._name)
+                self.release()
+        try:
+            connection = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=self._timeout
+            )
+        except psycopg.Error as error:
+            logger.debug("projection %s cannot reach the database: %s", self._name, error)
+            return False
+        try:
+            row = connection.execute(
+                "SELECT pg_try_advisory_lock(%s::int, hashtext(%s))",
+                (PROJECTION_LOCK_CLASS, self._name),
+            ).fetchone()
+        except psycopg.Error:
+            row = None
+        if not (row and row[0]):
+            with suppress(psycopg.Error):
+                connection.close()
+            return False
+        self._connection, self._checked = connection, time.monotonic()
+        return True
+
+    def release(self) -> None:
+        """Closing the session releases the lock."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(psycopg.Error):
+                connection.close()
+
+
+def projection_lease(settings: Settings, name: str) -> Lease:
+    """On PostgreSQL an advisory lock; SQLite assumes one process runs the projections."""
+    if settings.database_kind != "postgres":
+        return LocalLease()
+    return PostgresLease(
+        postgres_conninfo(settings), name, settings.database.connection_timeout_seconds
+    )
+
+
 @dataclass
 class Container:
     """Everything one process runs, wired once."""
@@ -132,10 +198,17 @@ class Container:
         )
 
     def start_projections(self) -> None:
-        """Catch up every projection, then follow the log in background threads."""
+        """Catch up the projections this process holds, then follow the log in threads.
+
+        A projection whose lease another process holds is left to it; its thread waits for
+        the lease. A supervisor restarts any runner thread that dies.
+        """
         for runner in self.runners:
-            runner.catch_up()
-            self.start_thread(f"projection-{runner.projection.name}", runner.run_forever, self.stop)
+            if runner.lease.acquire():
+                runner.catch_up()
+        supervisor = RunnerSupervisor(self.runners, self.start_thread)
+        self.extras["projection_supervisor"] = supervisor
+        self.start_thread("projection-supervisor", supervisor.run, self.stop)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop threads, then release connections."""
@@ -155,6 +228,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     with schema_lock(settings):
         apply_migrations(database)
         app = SchedulerApp(env=env)  # creates the event store's tables if missing
+        if settings.database.create_event_tables:
+            # The log is append-only even for its owner (docs/audit.md); idempotent.
+            ensure_append_only(database)
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
     breakers = BreakerRegistry()
@@ -168,6 +244,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             batch_size=settings.projections.batch_size,
             poll_interval=settings.projections.poll_interval_seconds,
             breaker=breakers.get(f"projection:{projection.name}"),
+            lease=projection_lease(settings, projection.name),
         )
         for projection in all_projections()
     ]
@@ -182,7 +259,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         runners=runners,
         bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
         liveness=InMemoryLiveness(),
-        metrics=Metrics(database, breakers),
+        metrics=Metrics(database, breakers, head=app.head_position),
         breakers=breakers,
     )
     if settings.database_kind == "postgres":

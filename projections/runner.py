@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
 from projections.base import Projection
 from projections.ports import Database, EventLog, Tx
+from projections.status import clear_error, record_error
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +23,59 @@ INIT_POSITION = """
 INSERT INTO projection_tracking (projection, position) VALUES (%(name)s, 0)
 ON CONFLICT (projection) DO NOTHING
 """
-# Compare-and-set: if another copy of this projection moved the position, we roll back.
+# Compare-and-set: belt and braces behind the row lock taken at the start of the batch.
 ADVANCE_POSITION = """
 UPDATE projection_tracking SET position = %(new)s, updated_at = %(at)s
 WHERE projection = %(name)s AND position = %(old)s
 """
+MOVED_RETRIES = 3
+LEASE_RETRY_SECONDS = 2.0
 
 
 class ProjectionConflictError(Exception):
     """Another runner of the same projection advanced the position first."""
+
+
+class _PositionMovedError(Exception):
+    """The position changed between reading the batch and locking the tracking row."""
+
+
+def lock_position(tx: Tx, dialect: str, name: str) -> int:
+    """Lock a projection's tracking row for this transaction and return its position.
+
+    Every writer of a projection's tables takes this lock first (runner batches and the
+    rebuild's swap), so they queue on it and never deadlock on the tables. SQLite's
+    BEGIN IMMEDIATE already excludes every other writer.
+    """
+    sql = SELECT_POSITION + (" FOR UPDATE" if dialect == "postgres" else "")
+    row = tx.one(sql, {"name": name})
+    if row is None:
+        tx.execute(INIT_POSITION, {"name": name})
+        row = tx.one(sql, {"name": name})
+    return int(row["position"]) if row else 0
+
+
+class Lease(Protocol):
+    """The right to run a projection, held by one process at a time."""
+
+    def acquire(self) -> bool:
+        """Take it or confirm it is still held; False while another process holds it."""
+        ...
+
+    def release(self) -> None:
+        """Give it up."""
+        ...
+
+
+class LocalLease:
+    """Always held: one process per database is assumed (SQLite, tests)."""
+
+    def acquire(self) -> bool:
+        """Always True."""
+        return True
+
+    def release(self) -> None:
+        """Nothing to give up."""
 
 
 @dataclass
@@ -39,6 +86,7 @@ class ProjectionStatus:
     last_error: str | None = None
     events_processed: int = 0
     last_batch_at: float = field(default_factory=time.monotonic)
+    waiting_for_lease: bool = False
 
 
 class ProjectionRunner:
@@ -55,6 +103,8 @@ class ProjectionRunner:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         breaker: CircuitBreaker | None = None,
+        lease: Lease | None = None,
+        lease_retry: float = LEASE_RETRY_SECONDS,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -65,6 +115,9 @@ class ProjectionRunner:
         self._poll_interval = poll_interval
         self.status = ProjectionStatus()
         self.breaker = breaker or CircuitBreaker(f"projection:{projection.name}")
+        self.lease = lease or LocalLease()
+        self._lease_retry = lease_retry
+        self._error_stored = True  # unknown at start: clear a stale error after the first batch
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -72,22 +125,20 @@ class ProjectionRunner:
         return int(row["position"]) if row else 0
 
     def run_once(self) -> int:
-        """Apply the next batch; returns how many events were read (0 when caught up)."""
-        old = self.position()
-        batch = self._log.read_log(old, self._batch_size)
-        if not batch:
-            self.status.position = old
-            return 0
-        new = batch[-1][0]
-        with self._db.transaction() as tx:
-            for position, event in batch:
-                self.projection.process(event, position, tx)
-            self._advance(tx, old, new)
-        self.status.position = new
-        self.status.events_processed += len(batch)
-        self.status.last_batch_at = time.monotonic()
-        self._committed.ring()
-        return len(batch)
+        """Apply the next batch; returns how many events were read (0 when caught up).
+
+        Raises:
+            ProjectionConflictError: the position kept moving under it (a twin runner).
+        """
+        for _ in range(MOVED_RETRIES):
+            try:
+                return self._apply_next_batch()
+            except _PositionMovedError:
+                # A rebuild swapped its tables in (or a twin advanced): read from the new spot.
+                continue
+        raise ProjectionConflictError(
+            f"projection {self.projection.name!r} was advanced by another runner"
+        )
 
     def catch_up(self) -> int:
         """Apply batches until the projection reaches the head it saw; returns events applied."""
@@ -98,34 +149,157 @@ class ProjectionRunner:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Follow the log until stopped: woken by saves or notifications, and by a timer."""
-        while not stop.is_set():
-            generation = self._wakeup.generation()
-            try:
-                count = self.breaker.call(self.run_once)
-                self.status.last_error = None
-            except CircuitOpenError as error:
-                stop.wait(max(error.retry_after, 0.05))
-                continue
-            except Exception as error:  # keep following: a database blip must not stop it
-                self.status.last_error = f"{type(error).__name__}: {error}"
-                logger.warning(
-                    "projection batch failed: %s",
-                    self.status.last_error,
-                    extra={"projection": self.projection.name},
-                )
-                stop.wait(self.breaker.retry_after() or 0.2)
-                continue
-            if count < self._batch_size:
-                # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).
-                self._wakeup.wait(generation, self._poll_interval)
+        try:
+            while not stop.is_set():
+                if not self._hold_lease():
+                    stop.wait(self._lease_retry)
+                    continue
+                generation = self._wakeup.generation()
+                try:
+                    count = self.breaker.call(self.run_once)
+                except CircuitOpenError as error:
+                    stop.wait(max(error.retry_after, 0.05))
+                    continue
+                except Exception as error:  # keep following: a database blip must not stop it
+                    self._failed(error)
+                    stop.wait(self.breaker.retry_after() or 0.2)
+                    continue
+                self._succeeded()
+                if count < self._batch_size:
+                    # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).
+                    self._wakeup.wait(generation, self._poll_interval)
+        finally:
+            self.lease.release()
+
+    def _apply_next_batch(self) -> int:
+        old = self.position()
+        batch = self._log.read_log(old, self._batch_size)
+        if not batch:
+            self.status.position = old
+            return 0
+        new = batch[-1][0]
+        with self._db.transaction() as tx:
+            # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
+            if lock_position(tx, self._db.dialect, self.projection.name) != old:
+                raise _PositionMovedError
+            for position, event in batch:
+                self.projection.process(event, position, tx)
+            self._advance(tx, old, new)
+        self.status.position = new
+        self.status.events_processed += len(batch)
+        self.status.last_batch_at = time.monotonic()
+        self._committed.ring()
+        return len(batch)
+
+    def _hold_lease(self) -> bool:
+        held = self.lease.acquire()
+        if held == self.status.waiting_for_lease:  # log each change, not every retry
+            logger.info(
+                "projection %s: %s",
+                self.projection.name,
+                "lease taken, running"
+                if held
+                else "waiting for its lease (held by another process, or no database)",
+                extra={"projection": self.projection.name},
+            )
+        self.status.waiting_for_lease = not held
+        return held
+
+    def _failed(self, error: Exception) -> None:
+        self.status.last_error = f"{type(error).__name__}: {error}"
+        logger.warning(
+            "projection batch failed: %s",
+            self.status.last_error,
+            extra={"projection": self.projection.name},
+        )
+        # Stored for other processes (status, /health); cleared by the next good batch.
+        self._error_stored = (
+            record_error(self._db, self.projection.name, self.status.last_error, _now())
+            or self._error_stored
+        )
+
+    def _succeeded(self) -> None:
+        self.status.last_error = None
+        if self._error_stored:
+            self._error_stored = not clear_error(self._db, self.projection.name)
 
     def _advance(self, tx: Tx, old: int, new: int) -> None:
-        tx.execute(INIT_POSITION, {"name": self.projection.name})
         changed = tx.execute(
             ADVANCE_POSITION,
-            {"name": self.projection.name, "old": old, "new": new, "at": datetime.now(UTC)},
+            {"name": self.projection.name, "old": old, "new": new, "at": _now()},
         )
         if changed != 1:
             raise ProjectionConflictError(
                 f"projection {self.projection.name!r} was advanced by another runner"
             )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunnerSupervisor:
+    """Keeps one thread per runner alive: a thread that dies is logged and started again.
+
+    `run_forever` survives batch errors itself; this covers what escapes it (a bug, a lease
+    connection that cannot even be opened). Restarts back off from 1 s to 30 s, and the
+    back-off starts over once a restarted thread has stayed up for a minute.
+    """
+
+    def __init__(
+        self,
+        runners: list[ProjectionRunner],
+        start_thread: Callable[[str, Callable[..., None], threading.Event], threading.Thread],
+        *,
+        min_backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        check_interval: float = 0.5,
+        healthy_after: float = 60.0,
+    ) -> None:
+        self._runners = runners
+        self._start_thread = start_thread
+        self._min, self._max = min_backoff, max_backoff
+        self._check = check_interval
+        self._healthy_after = healthy_after
+        self.restarts: dict[str, int] = {r.projection.name: 0 for r in runners}
+
+    def run(self, stop: threading.Event) -> None:
+        """Start every runner's thread, then restart dead ones until stopped."""
+        threads = {r.projection.name: self._start(r, stop) for r in self._runners}
+        started = dict.fromkeys(threads, time.monotonic())
+        backoff = dict.fromkeys(threads, self._min)
+        due: dict[str, float] = {}
+        while not stop.wait(self._check):
+            for runner in self._runners:
+                name, now = runner.projection.name, time.monotonic()
+                if threads[name].is_alive():
+                    continue
+                if name not in due:
+                    if now - started[name] > self._healthy_after:
+                        backoff[name] = self._min
+                    due[name] = now + backoff[name]
+                    logger.error(
+                        "projection runner %s stopped; restarting in %.1fs",
+                        name,
+                        backoff[name],
+                        extra={"projection": name},
+                    )
+                elif now >= due[name]:
+                    del due[name]
+                    threads[name], started[name] = self._start(runner, stop), now
+                    backoff[name] = min(backoff[name] * 2, self._max)
+                    self.restarts[name] += 1
+                    logger.warning("projection runner %s restarted", name)
+
+    def _start(self, runner: ProjectionRunner, stop: threading.Event) -> threading.Thread:
+        return self._start_thread(f"projection-{runner.projection.name}", _logged(runner), stop)
+
+
+def _logged(runner: ProjectionRunner) -> Callable[[threading.Event], None]:
+    def run(stop: threading.Event) -> None:
+        try:
+            runner.run_forever(stop)
+        except Exception:  # logged here with its traceback; the supervisor restarts it
+            logger.exception("projection runner %s crashed", runner.projection.name)
+
+    return run
