@@ -14,7 +14,7 @@ from application.messages import Report
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import Container, PostgresLease, all_projections, postgres_conninfo
-from entrypoints.cli_projections import rebuild_job
+from entrypoints.rebuild_runner import rebuild_job
 from projections.rebuild import Progress, RebuildResult
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.status import read_states
