@@ -15,33 +15,30 @@ from adapters.audit_chain import MissingChainTableError, SqlChainStore
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
 from application.scheduler_app import SchedulerApp
-from entrypoints.bootstrap import build_database
-from entrypoints.cli_support import config_option, load_cli_settings, unreachable_error
+from entrypoints.cli_support import (
+    config_option,
+    load_cli_settings,
+    open_store,
+    unreachable_error,
+)
 from projections.ports import Database
 
 EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage error
 
 
 @contextmanager
-def open_store(config: Path | None, create_tables: bool) -> Iterator[tuple[SchedulerApp, Database]]:
-    """The event store and the database holding the chain, as configured."""
-    settings = load_cli_settings(config)
+def audit_store(
+    config: Path | None, create_tables: bool
+) -> Iterator[tuple[SchedulerApp, Database]]:
+    """The event store and the chain's database; audit errors become clean CLI errors."""
     # Reading needs no DDL, and a locked-down application role may not run any.
-    env = {**settings.eventstore_env(), "CREATE_TABLE": "y" if create_tables else "n"}
-    try:
-        database = build_database(settings)
-        app = SchedulerApp(env=env)
-    except Exception as error:
-        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
-    try:
-        yield app, database
-    except (MissingChainTableError, LockDownError) as error:
-        raise click.ClickException(str(error)) from None
-    except (psycopg.Error, sqlite3.Error, PersistenceError) as error:
-        raise unreachable_error("audit failed", error) from None
-    finally:
-        app.close()
-        database.close()
+    with open_store(load_cli_settings(config), create_tables=create_tables) as store:
+        try:
+            yield store
+        except (MissingChainTableError, LockDownError) as error:
+            raise click.ClickException(str(error)) from None
+        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:
+            raise unreachable_error("audit failed", error) from None
 
 
 def parse_anchor(value: str) -> tuple[int, bytes]:
@@ -97,7 +94,7 @@ def verify(
     Exit status: 0 intact, 3 broken, 1 could not check.
     """
     expected = dict(parse_anchor(a) for a in anchors)
-    with open_store(config, create_tables=False) as (app, database):
+    with audit_store(config, create_tables=False) as (app, database):
         store = SqlChainStore(database)
         store.check_table()
         chained = 0
@@ -131,7 +128,7 @@ def verify(
 @config_option
 def head(config: Path | None) -> None:
     """Print the chain's head as POSITION:HASH, to keep outside the database."""
-    with open_store(config, create_tables=False) as (_app, database):
+    with audit_store(config, create_tables=False) as (_app, database):
         store = SqlChainStore(database)
         store.check_table()
         link = store.head()
@@ -149,7 +146,7 @@ def lock_down(app_role: str | None, owner: str | None, config: Path | None) -> N
 
     Run it as an administrator, after `scheduler migrate`.
     """
-    with open_store(config, create_tables=True) as (_app, database):
+    with audit_store(config, create_tables=True) as (_app, database):
         if app_role and database.dialect != "postgres":
             raise click.ClickException("--app-role needs PostgreSQL: SQLite has no roles")
         created = ensure_append_only(database)

@@ -16,12 +16,9 @@ import click
 import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
-from adapters.migrations import apply_migrations
-from application.scheduler_app import SchedulerApp
-from entrypoints.bootstrap import all_projections, build_database, schema_lock
-from entrypoints.cli_support import config_option, load_cli_settings, unreachable_error
+from entrypoints.bootstrap import all_projections
+from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
 from entrypoints.rebuild_runner import progress_printer, rebuild_job
-from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.ports import Database
 from projections.rebuild import (
@@ -44,7 +41,7 @@ def projections() -> None:
 @config_option
 def status(as_json: bool, config: Path | None) -> None:
     """Show each projection's position, the log head, the lag and the last error."""
-    with open_store(load_cli_settings(config)) as (app, database):
+    with open_store(load_cli_settings(config), migrate=True) as (app, database):
         states = read_states(database, app, all_projections())
     now = now_utc()
     if as_json:
@@ -90,7 +87,7 @@ def rebuild(
     """
     chosen = _choose(name)
     settings = load_cli_settings(config)
-    with open_store(settings) as (app, database), ExitStack() as stack:
+    with open_store(settings, migrate=True) as (app, database), ExitStack() as stack:
         for projection in chosen:
             stack.enter_context(exclusive_rebuild(database, projection.name))
         job = stack.enter_context(
@@ -143,23 +140,6 @@ def _report(result: RebuildResult, verify: bool) -> None:
         click.echo(f"  {difference.describe()}")
     if result.differing_rows > SHOWN_DIFFERENCES:
         click.echo(f"  ... and {result.differing_rows - SHOWN_DIFFERENCES} more")
-
-
-@contextmanager
-def open_store(settings: Settings) -> Iterator[tuple[SchedulerApp, Database]]:
-    """The event store and the read database, with the read tables migrated."""
-    try:
-        database = build_database(settings)
-        with schema_lock(settings):
-            apply_migrations(database, announce=False)
-            app = SchedulerApp(env=settings.eventstore_env())
-    except Exception as error:
-        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
-    try:
-        yield app, database
-    finally:
-        app.close()
-        database.close()
 
 
 @contextmanager

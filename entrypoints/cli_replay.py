@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,8 +14,7 @@ import click
 
 from application.scheduler_app import SchedulerApp
 from entrypoints.api.event_records import event_record
-from entrypoints.bootstrap import build_database
-from entrypoints.cli_support import config_option, load_cli_settings, unreachable_error
+from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.reconstruct import (
     as_uuid,
     events_until,
@@ -35,22 +33,6 @@ STATES: dict[str, Callable[[list[Any], int | None], dict[str, Any] | None]] = {
     "worker": lambda events, _number: worker_state(events),
 }
 FOLLOW_POLL_SECONDS = 0.5
-
-
-@contextmanager
-def open_log(config: Path | None) -> Iterator[tuple[SchedulerApp, Database]]:
-    """The event store and the read database named by the configuration."""
-    settings = load_cli_settings(config)
-    try:
-        database = build_database(settings)
-        app = SchedulerApp(env=settings.eventstore_env())
-    except Exception as error:
-        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
-    try:
-        yield app, database
-    finally:
-        app.close()
-        database.close()
 
 
 @click.command()
@@ -76,7 +58,7 @@ def replay(
         moment = parse_moment(as_of) if as_of else None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--as-of") from None
-    with open_log(config) as (app, database):
+    with open_store(load_cli_settings(config)) as (app, database):
         aggregate_id, number = _resolve(app, database, kind, ref)
         events = list(app.events.get(aggregate_id))
         if not events:
@@ -143,7 +125,7 @@ def tail(
     """Print events as JSON lines: the last few, then, with --follow, every new one."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with open_log(config) as (app, _database):
+    with open_store(load_cli_settings(config)) as (app, _database):
         position = after if after is not None else max(app.head_position() - last, 0)
         try:
             while True:

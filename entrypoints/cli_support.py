@@ -6,11 +6,17 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
+from adapters.migrations import apply_migrations
+from application.scheduler_app import SchedulerApp
+from entrypoints.bootstrap import build_database, schema_lock
 from entrypoints.settings import ConfigError, Settings, load_settings
+from projections.ports import Database
 
 CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
 
@@ -46,3 +52,28 @@ config_option = click.option(
     default=None,
     help=CONFIG_HELP,
 )
+
+
+@contextmanager
+def open_store(
+    settings: Settings, *, migrate: bool = False, create_tables: bool = True
+) -> Iterator[tuple[SchedulerApp, Database]]:
+    """The event store and the read database named by the settings, closed afterwards.
+
+    `migrate` also brings the read tables up to date; `create_tables=False` runs no DDL on
+    the event store, as a locked-down application role may not.
+    """
+    env = {**settings.eventstore_env(), "CREATE_TABLE": "y" if create_tables else "n"}
+    try:
+        database = build_database(settings)
+        with schema_lock(settings):
+            if migrate:
+                apply_migrations(database, announce=False)
+            app = SchedulerApp(env=env)
+    except Exception as error:
+        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
+    try:
+        yield app, database
+    finally:
+        app.close()
+        database.close()
