@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,11 +13,19 @@ import pytest
 from application.messages import Report
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
-from entrypoints.bootstrap import Container, PostgresLease, all_projections, postgres_conninfo
+from entrypoints.bootstrap import (
+    Container,
+    PostgresLease,
+    all_projections,
+    build_container,
+    postgres_conninfo,
+)
 from entrypoints.rebuild_runner import rebuild_job
+from entrypoints.settings import load_settings
 from projections.rebuild import Progress, RebuildResult
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.status import read_states
+from tests.servers import fresh_postgres_database
 
 READ_TABLES = [table for projection in all_projections() for table in projection.tables]
 
@@ -328,9 +336,21 @@ def test_a_runner_thread_that_dies_is_restarted(container: Container) -> None:
     assert supervisor.restarts == {"tasks": 1} and runner.starts == 2
 
 
-def test_on_postgresql_one_process_at_a_time_runs_a_projection(container: Container) -> None:
-    if container.database.dialect != "postgres":
-        pytest.skip("SQLite assumes a single projecting process")
+@pytest.fixture
+def postgres_container() -> Iterator[Container]:
+    """A container on a fresh PostgreSQL database only (SQLite has one projecting process)."""
+    with fresh_postgres_database() as url:
+        built = build_container(load_settings(None, {"SCHEDULER_DATABASE__URL": url}))
+        try:
+            yield built
+        finally:
+            built.close()
+
+
+def test_on_postgresql_one_process_at_a_time_runs_a_projection(
+    postgres_container: Container,
+) -> None:
+    container = postgres_container
     conninfo = postgres_conninfo(container.settings)
     elsewhere, other = PostgresLease(conninfo, "tasks"), PostgresLease(conninfo, "runs")
     waiting = ProjectionRunner(
