@@ -21,17 +21,15 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
+# benchmarks/ is on sys.path when this file is run as a script (as for cron_lateness.py).
+from run import RESULTS, SCHEDULER, fresh_database, log
 
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
@@ -40,33 +38,11 @@ from domain.task_spec import validate_spec
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.settings import load_settings
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-SCHEDULER = Path(sys.executable).with_name("scheduler")
-RESULTS = Path(__file__).resolve().parent / "results"
 REPETITIONS = 3
 TASKS = 500
 WORKERS = 20
 RUNS_PER_SAVE = 500
 FAILURE_RATE = 0.15  # of attempts; tasks allow one retry, so some runs fail for good
-
-
-def log(message: str) -> None:
-    """Progress on stderr, so stdout carries only the result."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """Create `scheduler_bench_<hex>`, yield its URL, always drop it."""
-    admin = os.environ.get("SCHEDULER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
-    name = f"scheduler_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def ctx(actor: str = "bench", run: TaskRun | None = None) -> CommandContext:
