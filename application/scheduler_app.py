@@ -24,6 +24,7 @@ from domain.errors import (
     TaskNameTakenError,
     VersionMismatchError,
 )
+from domain.ids import parse_uuid
 from domain.retry import backoff_delay
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
@@ -588,7 +589,7 @@ class SchedulerApp(Application[UUID]):
     def _check_upstreams(self, task_id: UUID, name: str, upstreams: Sequence[str]) -> None:
         # Upstreams arrive as task UUIDs (the API resolves numbers and names first).
         for ref in upstreams:
-            upstream_id = _as_uuid(ref)
+            upstream_id = parse_uuid(ref)
             if upstream_id == task_id:
                 raise InvalidFieldError("depends_on", f"task {name!r} cannot depend on itself")
             try:
@@ -656,13 +657,6 @@ class SchedulerApp(Application[UUID]):
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
-
-
-def _as_uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
 
 
 def uuid5_of(aggregate_id: UUID) -> UUID:

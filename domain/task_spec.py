@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -19,6 +18,7 @@ from pydantic import (
 
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
+from domain.ids import parse_uuid
 
 MAX_NAME_LENGTH = 200
 MAX_COMMAND_LENGTH = 16_384
@@ -121,7 +121,7 @@ class TaskSpec(BaseModel):
             raise ValueError("must not contain '/' (names are used in URLs)")
         if value.isascii() and value.isdigit():
             raise ValueError("must not be only digits (numbers refer to tasks by id)")
-        if _is_uuid(value):
+        if parse_uuid(value) is not None:
             raise ValueError("must not be a UUID (UUIDs refer to tasks by uuid)")
         return value
 
@@ -216,14 +216,6 @@ def validate_spec(data: dict[str, Any]) -> TaskSpec:
         raise SpecValidationError(
             [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in error.errors()]
         ) from None
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def with_timing_fields(spec: dict[str, Any]) -> None:

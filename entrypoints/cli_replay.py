@@ -13,10 +13,10 @@ from uuid import UUID
 import click
 
 from application.scheduler_app import SchedulerApp
+from domain.ids import parse_uuid
 from entrypoints.api.event_records import event_record
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.reconstruct import (
-    as_uuid,
     events_until,
     parse_moment,
     run_state,
@@ -87,13 +87,13 @@ def replay(
 
 def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tuple[UUID, int | None]:
     if kind != "task":
-        key = as_uuid(ref)
+        key = parse_uuid(ref)
         if key is None:
             raise click.BadParameter(
                 f"a {kind} is named by its UUID, not {ref!r}", param_hint="REF"
             )
         return key, None
-    read, key = ReadModel(database), as_uuid(ref)
+    read, key = ReadModel(database), parse_uuid(ref)
     if ref.isdigit() and len(ref) < 12:
         row = read.task_by_number(int(ref))
     else:

@@ -179,7 +179,7 @@ def _balanced(chosen: Sequence[Projection], groups: int) -> list[list[Projection
     """Split projections into groups of similar work, measured by their handler count."""
 
     def weight(projection: Projection) -> int:
-        return sum(len(handlers) for handlers in projection._handlers.values())
+        return sum(projection.handled_events().values())
 
     bins: list[list[Projection]] = [[] for _ in range(max(groups, 1))]
     for projection in sorted(chosen, key=weight, reverse=True):

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
@@ -76,11 +75,3 @@ def parse_moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset; add one, e.g. {text}+00:00")
     return moment
-
-
-def as_uuid(text: str) -> UUID | None:
-    """A UUID, or None when the text is not one."""
-    try:
-        return UUID(text)
-    except ValueError:
-        return None

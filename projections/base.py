@@ -27,6 +27,10 @@ class Projection:
                 # Several handlers may share an event; they run in the order they are defined.
                 cls._handlers.setdefault(event_class, []).append(attribute)
 
+    def handled_events(self) -> dict[type, int]:
+        """Each event class this projection reacts to, with how many handlers it has."""
+        return {event_class: len(handlers) for event_class, handlers in self._handlers.items()}
+
     def handles(self, event: Any) -> bool:
         """Whether this projection reacts to the event's class."""
         return type(event) in self._handlers

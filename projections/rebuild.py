@@ -57,7 +57,7 @@ def relevant_pages(app: Any, projections: Sequence[Projection]) -> PageSource:
     Decoding is most of the cost of reading the log, and many events concern no projection
     being rebuilt. `app` is an eventsourcing Application (its recorder and mapper).
     """
-    handled = {cls for projection in projections for cls in projection._handlers}
+    handled = {cls for projection in projections for cls in projection.handled_events()}
     wanted: dict[str, bool] = {}
 
     def read(after: int, limit: int) -> tuple[Events, int]:

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request, Response
 
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
+from domain.ids import parse_uuid
 from entrypoints.bootstrap import Container
 from projections.queries import ReadModel
 
@@ -40,7 +41,7 @@ def command_context(
     x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> CommandContext:
     """Who is acting (X-Actor until auth lands) and the request's correlation id."""
-    correlation = _parse_uuid(x_correlation_id) if x_correlation_id else None
+    correlation = parse_uuid(x_correlation_id) if x_correlation_id else None
     return CommandContext(
         actor=x_actor or "anonymous",
         now=container.clock.now(),
@@ -51,20 +52,13 @@ def command_context(
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 
 
-def _parse_uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
-
-
 def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
     """A task resource by number, UUID or name; raises NotFoundError."""
     task: dict[str, Any] | None
     if _is_number(ref):
         number = int(ref)
         task = read_model.task_by_number(number) if number <= MAX_TASK_NUMBER else None
-    elif (task_uuid := _parse_uuid(ref)) is not None:
+    elif (task_uuid := parse_uuid(ref)) is not None:
         task = read_model.task_by_uuid(task_uuid)
     else:
         task = read_model.task_by_name(ref)
@@ -75,7 +69,7 @@ def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[
 
 def resolve_task_id(read_model: ReadModel, container: Container, ref: str) -> UUID:
     """The UUID a reference names; a name is resolved through the index aggregate."""
-    if not _is_number(ref) and _parse_uuid(ref) is None:
+    if not _is_number(ref) and parse_uuid(ref) is None:
         task_id = container.app.task_id_for_name(ref)
         if task_id is not None:
             return task_id
@@ -98,12 +92,17 @@ def wait_for_views(container: Container, response: Response, position: int | Non
         return False
 
 
-def parse_run_id(run_id: str) -> UUID:
-    """A run id from the path; unknown shapes are simply not found."""
-    parsed = _parse_uuid(run_id)
+def parse_id(kind: str, text: str) -> UUID:
+    """A run or worker id from the path; unknown shapes are simply not found."""
+    parsed = parse_uuid(text)
     if parsed is None:
-        raise NotFoundError("run", run_id)
+        raise NotFoundError(kind, text)
     return parsed
+
+
+def parse_run_id(run_id: str) -> UUID:
+    """A run id from the path."""
+    return parse_id("run", run_id)
 
 
 def _is_number(ref: str) -> bool:

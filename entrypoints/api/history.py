@@ -13,6 +13,7 @@ from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
     ReadModelDep,
+    parse_id,
     resolve_task,
     resolve_task_id,
     wait_for_views,
@@ -78,10 +79,7 @@ def task_history(ref: str, container: ContainerDep, read_model: ReadModelDep) ->
 @router.get("/api/workers/{worker_id}/history", response_model=list[EventPublic])
 def worker_history(worker_id: str, container: ContainerDep) -> list[dict]:
     """Every event of the worker: registration, draining, lost, deregistered."""
-    try:
-        key = UUID(worker_id)
-    except ValueError:
-        raise NotFoundError("worker", worker_id) from None
+    key = parse_id("worker", worker_id)
     return history_records(container, stored_events(container, key, "worker"))
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
-from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, wait_for_views
+from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, parse_id, wait_for_views
 from entrypoints.api.history import AsOf, Version, past, stored_events
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.bootstrap import Container
@@ -22,13 +22,6 @@ def _with_liveness(container: Container, worker: dict[str, Any]) -> dict[str, An
     seen = container.liveness.last_seen(UUID(worker["id"]))
     worker["last_heartbeat_at"] = seen
     return worker
-
-
-def _worker_id(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise NotFoundError("worker", text) from None
 
 
 @router.get("", response_model=list[WorkerPublic])
@@ -53,11 +46,11 @@ def get_worker(
 ) -> dict[str, Any]:
     """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
     if as_of is not None or version is not None:
-        events = stored_events(container, _worker_id(worker_id), "worker")
+        events = stored_events(container, parse_id("worker", worker_id), "worker")
         then = worker_state(past(events, "worker", as_of, version))
         assert then is not None
         return then
-    worker = read_model.worker(_worker_id(worker_id))
+    worker = read_model.worker(parse_id("worker", worker_id))
     if worker is None:
         raise NotFoundError("worker", worker_id)
     return _with_liveness(container, worker)
@@ -89,7 +82,7 @@ def heartbeat(
     body: WorkerHeartbeat | None = None,
 ) -> Response:
     """Renew a worker's lease at every dispatcher. Heartbeats are liveness, not events."""
-    parsed = _worker_id(worker_id)
+    parsed = parse_id("worker", worker_id)
     worker = read_model.worker(parsed)
     if worker is None:
         raise NotFoundError("worker", worker_id)
@@ -108,7 +101,7 @@ def drain_worker(
 ) -> dict[str, Any]:
     """Ask a worker to take no new work, finish what it runs, then deregister."""
     result = container.app.drain_worker(
-        _worker_id(worker_id), f"drain requested by {ctx.actor}", ctx
+        parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx
     )
     wait_for_views(container, response, result.position)
     worker = read_model.worker(result.aggregate_id)
