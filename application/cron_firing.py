@@ -36,7 +36,6 @@ class FirePlan:
     missed_last: datetime | None = None
     missed_count: int = 0
     reason: str | None = None
-    considered_until: datetime | None = None  # the newest slot decided, fired or not
 
 
 def plan_fires(
@@ -80,7 +79,6 @@ def plan_fires(
         missed_last=missed[-1] if missed else None,
         missed_count=len(missed),
         reason=reason if missed else None,
-        considered_until=due[-1],
     )
 
 

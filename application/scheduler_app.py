@@ -606,24 +606,20 @@ class SchedulerApp(Application[UUID]):
         """The names along a path from the task through its upstreams back to it, if any."""
         seen: set[UUID] = set()
 
-        def label(current: UUID) -> str:
-            return name if current == task_id else self.get_task(current).name
-
         def walk(current: UUID, path: list[str]) -> list[str]:
             if current == task_id:
-                return path
+                return [*path, name]
             if current in seen:
                 return []
             seen.add(current)
-            for ref in self.get_task(current).spec.get("depends_on") or []:
-                found = walk(UUID(ref), [*path, label(UUID(ref))])
-                if found:
+            task = self.get_task(current)  # each task is loaded once
+            for ref in task.spec.get("depends_on") or []:
+                if found := walk(UUID(ref), [*path, task.name]):
                     return found
             return []
 
         for ref in upstreams:
-            found = walk(UUID(ref), [name, label(UUID(ref))])
-            if found:
+            if found := walk(UUID(ref), [name]):
                 return found
         return []
 
