@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.ports import Database, EventLog, Tx
+from projections.queries import as_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def read_states(
     tracking = {r["projection"]: r for r in database.query(SELECT_TRACKING)}
     status = {r["projection"]: r for r in database.query(SELECT_STATUS)}
     states = []
+    behind: dict[int, datetime | None] = {}  # projections often stand at the same position
     for projection in projections:
         row, extra = tracking.get(projection.name, {}), status.get(projection.name, {})
         state = ProjectionState(
@@ -96,13 +98,15 @@ def read_states(
             tables=tuple(projection.tables),
             position=int(row.get("position") or 0),
             head=head,
-            updated_at=_time(row.get("updated_at")),
+            updated_at=as_datetime(row.get("updated_at")),
             last_error=extra.get("last_error"),
-            last_error_at=_time(extra.get("last_error_at")),
-            rebuilt_at=_time(extra.get("rebuilt_at")),
+            last_error_at=as_datetime(extra.get("last_error_at")),
+            rebuilt_at=as_datetime(extra.get("rebuilt_at")),
         )
         if with_stall and state.lag:
-            state.behind_since = _oldest_unapplied(log, state.position)
+            if state.position not in behind:
+                behind[state.position] = _oldest_unapplied(log, state.position)
+            state.behind_since = behind[state.position]
         states.append(state)
     return states
 
@@ -145,10 +149,3 @@ def _oldest_unapplied(log: EventLog, position: int) -> datetime | None:
     except Exception:  # an event that cannot be decoded also shows up as the runner's error
         return None
     return events[0][1].timestamp if events else None
-
-
-def _time(value: Any) -> datetime | None:
-    # SQLite keeps times as ISO text, PostgreSQL as timestamptz.
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
