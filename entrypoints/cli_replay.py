@@ -13,7 +13,9 @@ from uuid import UUID
 import click
 
 from application.scheduler_app import SchedulerApp
+from domain.errors import NotFoundError
 from domain.ids import parse_uuid
+from entrypoints.api.deps import is_task_number, resolve_task
 from entrypoints.api.event_records import event_record
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.reconstruct import (
@@ -93,14 +95,12 @@ def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tupl
                 f"a {kind} is named by its UUID, not {ref!r}", param_hint="REF"
             )
         return key, None
-    read, key = ReadModel(database), parse_uuid(ref)
-    if ref.isdigit() and len(ref) < 12:
-        row = read.task_by_number(int(ref))
-    else:
-        row = read.task_by_uuid(key) if key else read.task_by_name(ref)
-    if row is not None:
+    try:
+        row = resolve_task(ReadModel(database), ref)
         return UUID(row["uuid"]), row["id"]
-    task_id = key or app.task_id_for_name(ref)  # the views may lag; the log does not
+    except NotFoundError:
+        # The views may lag behind the log; the log knows every name and UUID.
+        task_id = None if is_task_number(ref) else parse_uuid(ref) or app.task_id_for_name(ref)
     if task_id is None:
         raise click.ClickException(f"no task {ref!r}")
     return task_id, None

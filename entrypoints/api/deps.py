@@ -52,10 +52,10 @@ def command_context(
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 
 
-def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
+def resolve_task(read_model: ReadModel, ref: str) -> dict[str, Any]:
     """A task resource by number, UUID or name; raises NotFoundError."""
     task: dict[str, Any] | None
-    if _is_number(ref):
+    if is_task_number(ref):
         number = int(ref)
         task = read_model.task_by_number(number) if number <= MAX_TASK_NUMBER else None
     elif (task_uuid := parse_uuid(ref)) is not None:
@@ -69,11 +69,11 @@ def resolve_task(read_model: ReadModel, container: Container, ref: str) -> dict[
 
 def resolve_task_id(read_model: ReadModel, container: Container, ref: str) -> UUID:
     """The UUID a reference names; a name is resolved through the index aggregate."""
-    if not _is_number(ref) and parse_uuid(ref) is None:
+    if not is_task_number(ref) and parse_uuid(ref) is None:
         task_id = container.app.task_id_for_name(ref)
         if task_id is not None:
             return task_id
-    return UUID(resolve_task(read_model, container, ref)["uuid"])
+    return UUID(resolve_task(read_model, ref)["uuid"])
 
 
 def wait_for_views(container: Container, response: Response, position: int | None) -> bool:
@@ -105,7 +105,8 @@ def parse_run_id(run_id: str) -> UUID:
     return parse_id("run", run_id)
 
 
-def _is_number(ref: str) -> bool:
+def is_task_number(ref: str) -> bool:
+    """Whether a reference is a task number."""
     # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
     return ref.isascii() and ref.isdigit()
 

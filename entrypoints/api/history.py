@@ -92,7 +92,7 @@ def task_diff(
     to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31)] = None,
 ) -> dict[str, Any]:
     """What changed in the task's definition and status between two versions (to = latest)."""
-    task = resolve_task(read_model, container, ref)
+    task = resolve_task(read_model, ref)
     events = stored_events(container, UUID(task["uuid"]), "task")
     to_version = to_version or events[-1].originator_version
     before = masked(task_state(past(events, "task", None, from_version), task["id"]))

@@ -56,7 +56,7 @@ def list_runs(
     ensure_position(container, min_position)
     task_uuid = None
     if task is not None:
-        task_uuid = UUID(resolve_task(read_model, container, task)["uuid"])
+        task_uuid = UUID(resolve_task(read_model, task)["uuid"])
     items, total = read_model.list_runs(
         task_uuid=task_uuid, status=status, limit=limit, offset=offset
     )

@@ -90,7 +90,7 @@ def get_task(
     """A task by number, UUID or name, with its run statistics; or, with `as_of` or
     `version`, as it was then, rebuilt from its events (no statistics)."""
     ensure_position(container, min_position)
-    task = resolve_task(read_model, container, ref)
+    task = resolve_task(read_model, ref)
     if as_of is not None or version is not None:
         events = stored_events(container, _uuid(task), "task")
         then = task_state(past(events, "task", as_of, version), task["id"])
@@ -212,7 +212,7 @@ def list_task_runs(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """A task's runs, newest first."""
-    task = resolve_task(read_model, container, ref)
+    task = resolve_task(read_model, ref)
     items, total = read_model.list_runs(
         task_uuid=_uuid(task), status=status_filter, limit=limit, offset=offset
     )
@@ -224,7 +224,7 @@ def _uuid(task: dict[str, Any]) -> UUID:
 
 
 def _task_or_pending(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
-    task = resolve_task(read_model, container, ref)
+    task = resolve_task(read_model, ref)
     task["stats"] = None
     return task
 
