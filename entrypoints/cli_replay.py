@@ -13,14 +13,13 @@ from uuid import UUID
 import click
 
 from application.scheduler_app import SchedulerApp
-from domain.errors import NotFoundError
+from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.api.deps import is_task_number, resolve_task
 from entrypoints.api.event_records import event_record
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.reconstruct import (
-    events_until,
-    parse_moment,
+    events_at,
     run_state,
     task_state,
     worker_state,
@@ -56,23 +55,19 @@ def replay(
 
     REF is a task's number, UUID or name, or a run's or worker's UUID.
     """
-    try:
-        moment = parse_moment(as_of) if as_of else None
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--as-of") from None
     with open_store(load_cli_settings(config)) as (app, database):
         aggregate_id, number = _resolve(app, database, kind, ref)
         events = list(app.events.get(aggregate_id))
         if not events:
             raise click.ClickException(f"no {kind} {ref!r}")
         latest = events[-1].originator_version
-        if version is not None and version > latest:
-            raise click.BadParameter(
-                f"the {kind} has versions 1 to {latest}", param_hint="--version"
-            )
-        chosen = events_until(events, version=version, as_of=moment)
-        if not chosen:
-            raise click.ClickException(f"the {kind} did not exist yet at {as_of}")
+        try:
+            chosen = events_at(events, kind, as_of, version)
+        except InvalidFieldError as error:
+            option = "--" + error.field.replace("_", "-")
+            raise click.BadParameter(error.message, param_hint=option) from None
+        except NotFoundError:
+            raise click.ClickException(f"the {kind} did not exist yet at {as_of}") from None
         state = STATES[kind](chosen, number)
         records = [event_record(e, None) for e in chosen]
     if as_json:

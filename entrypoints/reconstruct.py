@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
+from domain.errors import InvalidFieldError, NotFoundError
 from projections.base import Projection
 from projections.queries import ReadModel
 from projections.runs import RunsProjection
@@ -31,6 +32,28 @@ def events_until(
         if (version is None or e.originator_version <= version)
         and (as_of is None or e.timestamp <= as_of)
     ]
+
+
+def events_at(events: list[Any], kind: str, as_of: str | None, version: int | None) -> list[Any]:
+    """The events up to `version` and/or `as_of`; says clearly when that state never existed.
+
+    Raises:
+        InvalidFieldError: a version beyond the latest, or an `as_of` without an offset.
+        NotFoundError: the aggregate did not exist yet at `as_of`.
+    """
+    latest = events[-1].originator_version
+    if version is not None and version > latest:
+        raise InvalidFieldError("version", f"{kind} has versions 1 to {latest}")
+    moment = None
+    if as_of is not None:
+        try:
+            moment = parse_moment(as_of)
+        except ValueError as error:
+            raise InvalidFieldError("as_of", str(error)) from None
+    chosen = events_until(events, version=version, as_of=moment)
+    if not chosen:
+        raise NotFoundError(kind, f"{events[0].originator_id} at {as_of}")
+    return chosen
 
 
 def task_state(events: Sequence[Any], number: int | None) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response
 
 from adapters.event_positions import event_positions
-from domain.errors import InvalidFieldError, NotFoundError
+from domain.errors import NotFoundError
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -21,7 +21,7 @@ from entrypoints.api.deps import (
 from entrypoints.api.event_records import event_record, masked
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_until, parse_moment, task_state
+from entrypoints.reconstruct import events_at, task_state
 
 router = APIRouter(tags=["history"])
 
@@ -52,23 +52,6 @@ def history_records(container: Container, events: list[Any]) -> list[dict[str, A
     return [event_record(e, positions.get(e.originator_version)) for e in events]
 
 
-def past(events: list[Any], kind: str, as_of: str | None, version: int | None) -> list[Any]:
-    """The events up to `version` and/or `as_of`; a clear 4xx when that state never existed."""
-    latest = events[-1].originator_version
-    if version is not None and version > latest:
-        raise InvalidFieldError("version", f"{kind} has versions 1 to {latest}")
-    moment = None
-    if as_of is not None:
-        try:
-            moment = parse_moment(as_of)
-        except ValueError as error:
-            raise InvalidFieldError("as_of", str(error)) from None
-    chosen = events_until(events, version=version, as_of=moment)
-    if not chosen:
-        raise NotFoundError(kind, f"{events[0].originator_id} at {as_of}")
-    return chosen
-
-
 @router.get("/api/tasks/{ref}/history", response_model=list[EventPublic])
 def task_history(ref: str, container: ContainerDep, read_model: ReadModelDep) -> list[dict]:
     """Every event of the task: type, time, version, log position, actor, correlation, payload."""
@@ -95,8 +78,8 @@ def task_diff(
     task = resolve_task(read_model, ref)
     events = stored_events(container, UUID(task["uuid"]), "task")
     to_version = to_version or events[-1].originator_version
-    before = masked(task_state(past(events, "task", None, from_version), task["id"]))
-    after = masked(task_state(past(events, "task", None, to_version), task["id"]))
+    before = masked(task_state(events_at(events, "task", None, from_version), task["id"]))
+    after = masked(task_state(events_at(events, "task", None, to_version), task["id"]))
     assert before is not None and after is not None
     compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
     changes = {

@@ -16,10 +16,10 @@ from entrypoints.api.deps import (
     resolve_task,
     wait_for_views,
 )
-from entrypoints.api.history import AsOf, Version, history_records, past, stored_events
+from entrypoints.api.history import AsOf, Version, history_records, stored_events
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
-from entrypoints.reconstruct import run_state
+from entrypoints.reconstruct import events_at, run_state
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RUN_STATUSES = (
@@ -77,7 +77,7 @@ def get_run(
     ensure_position(container, min_position)
     if as_of is not None or version is not None:
         events = stored_events(container, parse_run_id(run_id), "run")
-        then = run_state(past(events, "run", as_of, version))
+        then = run_state(events_at(events, "run", as_of, version))
         assert then is not None
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None

@@ -18,7 +18,7 @@ from entrypoints.api.deps import (
     resolve_upstreams,
     wait_for_views,
 )
-from entrypoints.api.history import AsOf, Version, past, stored_events
+from entrypoints.api.history import AsOf, Version, stored_events
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import (
     ReasonRequest,
@@ -30,7 +30,7 @@ from entrypoints.api.schemas import (
     TriggerRequest,
 )
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import task_state
+from entrypoints.reconstruct import events_at, task_state
 from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -93,7 +93,7 @@ def get_task(
     task = resolve_task(read_model, ref)
     if as_of is not None or version is not None:
         events = stored_events(container, _uuid(task), "task")
-        then = task_state(past(events, "task", as_of, version), task["id"])
+        then = task_state(events_at(events, "task", as_of, version), task["id"])
         assert then is not None
         return then
     task["stats"] = read_model.task_stats(_uuid(task))

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Response, status
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
 from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, parse_id, wait_for_views
-from entrypoints.api.history import AsOf, Version, past, stored_events
+from entrypoints.api.history import AsOf, Version, stored_events
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import worker_state
+from entrypoints.reconstruct import events_at, worker_state
 
 router = APIRouter(prefix="/api/workers", tags=["workers"])
 
@@ -47,7 +47,7 @@ def get_worker(
     """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
     if as_of is not None or version is not None:
         events = stored_events(container, parse_id("worker", worker_id), "worker")
-        then = worker_state(past(events, "worker", as_of, version))
+        then = worker_state(events_at(events, "worker", as_of, version))
         assert then is not None
         return then
     worker = read_model.worker(parse_id("worker", worker_id))
