@@ -55,7 +55,8 @@ def replay(
 
     REF is a task's number, UUID or name, or a run's or worker's UUID.
     """
-    with open_store(load_cli_settings(config)) as (app, database):
+    # Migrated: resolving a task by number or name reads the tasks view.
+    with open_store(load_cli_settings(config), migrate=True) as (app, database):
         aggregate_id, number = _resolve(app, database, kind, ref)
         events = list(app.events.get(aggregate_id))
         if not events:

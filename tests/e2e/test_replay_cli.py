@@ -7,10 +7,11 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import SCHEDULER, SchedulerProcess
+from tests.e2e.conftest import SCHEDULER, SchedulerProcess, base_env
 
 
 def cli(proc: SchedulerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -94,3 +95,16 @@ def test_a_running_scheduler_chains_its_events_for_audit_verify(
     verified = re.search(r"verified (\d+) events .*up to position (\d+)", checked.stdout)
     assert verified is not None, checked.stdout
     assert int(verified.group(1)) >= head and int(verified.group(2)) >= head
+
+
+def test_replay_on_an_empty_database_says_there_is_no_such_task(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(SCHEDULER), "replay", "task", "nightly"],
+        cwd=tmp_path,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "no task 'nightly'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
