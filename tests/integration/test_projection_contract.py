@@ -27,15 +27,9 @@ def catch_up(container: Container) -> None:
 
 def register_worker(container: Container, ctx: CommandContext) -> uuid.UUID:
     """A shell worker with two slots on the default queue."""
-    return container.app.register_worker(
-        name="w",
-        hostname="h",
-        executors=["shell"],
-        queues=["default"],
-        labels={},
-        max_concurrent_tasks=2,
-        ctx=ctx,
-    ).aggregate_id
+    worker_id = uuid.uuid4()
+    container.app.register_worker_once(worker_id, {"name": "w", "max_concurrent_tasks": 2}, ctx)
+    return worker_id
 
 
 def spec(name: str, **fields: object) -> object:

@@ -52,15 +52,10 @@ def workload(container: Container, runs: int = 12) -> None:
     app, now = container.app, container.clock.now()
 
     def worker(name: str) -> Any:
-        return app.register_worker(
-            name=name,
-            hostname="h",
-            executors=["shell"],
-            queues=["default"],
-            labels={},
-            max_concurrent_tasks=10,
-            ctx=ctx(container),
-        ).aggregate_id
+        worker_id = uuid.uuid4()
+        profile = {"name": name, "max_concurrent_tasks": 10}
+        app.register_worker_once(worker_id, profile, ctx(container))
+        return worker_id
 
     steady, doomed = worker("steady"), worker("doomed")
     spec = {"command": "true", "retry_count": 1, "retry_delay_seconds": 0}
@@ -259,15 +254,7 @@ def test_a_failing_batch_is_recorded_for_every_process_and_cleared_after(
     thread = threading.Thread(target=runner.run_forever, args=(stop,))
     thread.start()
     try:
-        container.app.register_worker(
-            name="w",
-            hostname="h",
-            executors=["shell"],
-            queues=["default"],
-            labels={},
-            max_concurrent_tasks=1,
-            ctx=ctx(container),
-        )
+        container.app.register_worker_once(uuid.uuid4(), {"name": "w"}, ctx(container))
         container.log_wakeup.ring()
         state = wait_for_state(container, "workers", lambda s: s.last_error is not None)
         assert "workers" in (state.last_error or "") and state.lag and state.lag > 0

@@ -40,15 +40,8 @@ def test_a_failing_run_is_retried_after_its_backoff_then_fails_with_the_last_exi
 ) -> None:
     with SchedulerApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, draw=lambda: 0.5) as app:
         ctx = CommandContext("t", clock.now(), uuid.uuid4())
-        worker = app.register_worker(
-            name="w",
-            hostname="h",
-            executors=["shell"],
-            queues=["default"],
-            labels={},
-            max_concurrent_tasks=1,
-            ctx=ctx,
-        ).aggregate_id
+        worker = uuid.uuid4()
+        app.register_worker_once(worker, {"name": "w"}, ctx)
         spec = make_spec(retry_count=2, retry_delay_seconds=10, retry_backoff=3)
         task_id = app.create_task(spec, ctx).aggregate_id
         run_id = app.trigger_task(task_id, ctx).aggregate_id
