@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 
 import click
+from click.core import ParameterSource
+from eventsourcing.persistence import Notification
 
 from application.scheduler_app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
@@ -18,6 +20,8 @@ from domain.ids import parse_uuid
 from entrypoints.api.deps import is_task_number, resolve_task
 from entrypoints.api.event_records import event_record
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
+from entrypoints.log_scan import last_notifications, notifications_between
 from entrypoints.reconstruct import (
     events_at,
     run_state,
@@ -110,34 +114,74 @@ def events() -> None:
 @events.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they come.")
 @click.option(
-    "--type", "types", multiple=True, help="Only these types (e.g. TaskRun.Failed, Task)."
+    "--type",
+    "types",
+    multiple=True,
+    help="Only these types, searched in the whole log (e.g. TaskRun.Failed, Task).",
 )
-@click.option("--last", type=click.IntRange(0, 100_000), default=20, show_default=True)
-@click.option("--after", type=click.IntRange(min=0), default=None, help="Start after a position.")
+@click.option(
+    "--last",
+    type=click.IntRange(0, 100_000),
+    default=20,
+    show_default=True,
+    help="How many of the newest events (of --type) to print first.",
+)
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Print every event (of --type) after this position instead of the last N.",
+)
 @config_option
+@click.pass_context
 def tail(
-    follow: bool, types: tuple[str, ...], last: int, after: int | None, config: Path | None
+    ctx: click.Context,
+    follow: bool,
+    types: tuple[str, ...],
+    last: int,
+    after: int | None,
+    config: Path | None,
 ) -> None:
-    """Print events as JSON lines: the last few, then, with --follow, every new one."""
+    """Print events as JSON lines: the last N (of --type), then, with --follow, every new one."""
+    if after is not None and ctx.get_parameter_source("last") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--last and --after exclude each other: choose where to start")
+    try:
+        topics = topics_named(types)
+    except UnknownEventTypeError as error:
+        raise click.BadParameter(str(error), param_hint="--type") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with open_store(load_cli_settings(config)) as (app, _database):
-        position = after if after is not None else max(app.head_position() - last, 0)
+        position = after if after is not None else app.head_position()
+        if after is None:
+            for notification in last_notifications(app.recorder, last, topics, position):
+                _echo(app, notification)
+            if not follow:
+                return
         try:
             while True:
-                batch = app.read_log(position, 1_000)
-                for position, event in batch:
-                    record = event_record(event, position)
-                    if _wanted(record["type"], types):
-                        click.echo(json.dumps(record, default=str))
-                if batch:
-                    continue
+                head = app.head_position()
+                while page := notifications_between(app.recorder, position, head, topics):
+                    for notification in page:
+                        _echo(app, notification)
+                    position = page[-1].id
+                # Past the head even when nothing matched, so a poll scans only new events.
+                position = max(position, head)
                 if not follow or stop.wait(FOLLOW_POLL_SECONDS):
                     return
         except KeyboardInterrupt:
             return
 
 
-def _wanted(event_type: str, types: tuple[str, ...]) -> bool:
-    # "Task" matches every Task event; "TaskRun.Failed" exactly that one.
-    return not types or any(event_type == t or event_type.startswith(f"{t}.") for t in types)
+def _echo(app: SchedulerApp, notification: Notification) -> None:
+    try:
+        record = event_record(app.mapper.to_domain_event(notification), notification.id)
+    except Exception as error:  # an event this code cannot decode is shown, never fatal
+        record = {
+            "position": notification.id,
+            "type": notification.topic.removeprefix(TOPIC_PREFIX),
+            "originator_id": str(notification.originator_id),
+            "version": notification.originator_version,
+            "error": f"cannot decode: {type(error).__name__}: {error}",
+        }
+    click.echo(json.dumps(record, default=str))

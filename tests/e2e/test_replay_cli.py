@@ -78,6 +78,56 @@ def test_events_tail_filters_by_type_and_follows_new_events(
         assert code == 0, "SIGTERM ends a follow cleanly"
 
 
+def lines(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_events_tail_finds_a_type_anywhere_in_the_log_not_only_in_the_last_20_events(
+    fresh_scheduler: SchedulerProcess,
+) -> None:
+    with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
+        for name in ("alpha", "beta", "gamma"):
+            assert client.post("/api/tasks", json={"name": name, "command": "true"}).is_success
+        for edit in range(25):  # 25 newer events of another type bury the three creations
+            changed = client.patch("/api/tasks/gamma", json={"description": f"edit {edit}"})
+            assert changed.status_code == 200, changed.text
+        head = client.get("/api/events", params={"limit": 1}).json()["head"]
+
+    names = lines(cli(fresh_scheduler, "events", "tail", "--type", "TaskName"))
+    assert [(e["type"], e["payload"]["name"]) for e in names] == [
+        ("TaskName.Created", "alpha"),
+        ("TaskName.Created", "beta"),
+        ("TaskName.Created", "gamma"),
+    ]
+    assert all(e["position"] < head - 20 for e in names), "older than the last 20 events"
+
+    newest = lines(cli(fresh_scheduler, "events", "tail", "--type", "Task.Created", "--last", "2"))
+    assert [e["payload"]["spec"]["name"] for e in newest] == ["beta", "gamma"]
+
+    after = lines(
+        cli(
+            fresh_scheduler,
+            "events",
+            "tail",
+            "--type",
+            "TaskName",
+            "--after",
+            str(names[0]["position"]),
+        )
+    )
+    assert [e["payload"]["name"] for e in after] == ["beta", "gamma"]
+
+    untyped = lines(cli(fresh_scheduler, "events", "tail", "--last", "5"))
+    assert [e["position"] for e in untyped] == list(range(head - 4, head + 1))
+    assert {e["type"] for e in untyped} == {"Task.Updated"}
+
+    typo = cli(fresh_scheduler, "events", "tail", "--type", "Tsk")
+    assert typo.returncode == 2 and "no event type 'Tsk'" in typo.stderr, typo.stderr
+    both = cli(fresh_scheduler, "events", "tail", "--last", "3", "--after", "1")
+    assert both.returncode == 2 and "--last and --after exclude each other" in both.stderr
+
+
 def test_a_running_scheduler_chains_its_events_for_audit_verify(
     fresh_scheduler: SchedulerProcess,
 ) -> None:
