@@ -11,6 +11,8 @@ COPY adapters ./adapters
 COPY entrypoints ./entrypoints
 COPY migrations ./migrations
 COPY config ./config
+# The seed's example task, found by the python executor in the working directory /app.
+COPY process_data.py ./
 RUN pip install --no-cache-dir --no-deps -e .
 ENV SCHEDULER_API__HOST=0.0.0.0
 EXPOSE 8080

@@ -31,10 +31,12 @@ def free_port() -> int:
 class SchedulerProcess:
     """A running `scheduler up`, restartable on the same data."""
 
-    workdir: Path
+    workdir: Path  # its log, and its working directory unless `cwd` names another
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = (str(SCHEDULER), "up")
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
@@ -45,8 +47,8 @@ class SchedulerProcess:
         """Start it and wait until /health answers."""
         with (self.workdir / "scheduler.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [str(SCHEDULER), "up"],
-                cwd=self.workdir,
+                list(self.command),
+                cwd=self.cwd or self.workdir,
                 env={**self.env, "SCHEDULER_API__PORT": str(self.port)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
