@@ -10,10 +10,12 @@ import pytest
 
 from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
+from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.cron import next_fire_time
 from domain.errors import ScheduleError
 from domain.task import Task
+from domain.task_name import TaskName
 from domain.task_spec import SpecValidationError, validate_spec
 from domain.timing import next_interval_slot, next_slot, parse_moment, timing_problem
 from projections.tasks import TasksProjection
@@ -158,3 +160,15 @@ def test_interval_slots_are_unchanged_and_checked_up_to_the_headroom() -> None:
     assert next_interval_slot(60, T0 + timedelta(seconds=7)) == T0 + timedelta(minutes=1)
     problem = timing_problem({"interval_seconds": 60}, datetime(9999, 1, 1, tzinfo=UTC))
     assert problem is not None and problem.field == "interval_seconds"
+
+
+def test_a_rollback_to_a_version_that_never_fires_is_refused(
+    app: SchedulerApp, ctx: CommandContext
+) -> None:
+    bad = {**make_spec().as_event_data(), "schedule": "0 0 31 2 *"}
+    task = Task._create_with(Task.Created, uuid.uuid4(), ctx, spec=bad)  # as stored long ago
+    app.save(task, TaskName.create(task.name, task.id, ctx))
+    app.update_task(task.id, {"schedule": "0 0 28 2 *"}, ctx)  # the repair
+    with pytest.raises(SpecValidationError, match="schedule: never fires"):
+        app.rollback_task(task.id, 1, ctx)
+    assert app.get_task(task.id).spec["schedule"] == "0 0 28 2 *"
