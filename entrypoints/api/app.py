@@ -20,7 +20,9 @@ DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
 to the log and answer with the log position they reached (`X-Log-Position`); they return
 after the read views have applied it, so a following GET sees the change. GETs read the views;
-`?min_position=N` waits (bounded) until the views reach position N.
+`?min_position=N` waits (bounded) until the views reach position N. Input is strict: an
+undeclared query parameter, a duplicate JSON key, a boolean for a number or an integer beyond
+64 bits is a 422 naming it.
 """
 
 
