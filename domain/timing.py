@@ -10,7 +10,7 @@ from domain.cron import evaluating, next_fire_time
 from domain.errors import ScheduleError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FIRES_CHECKED = 5  # how many next fires a definition must yield before it is accepted
+FIRES_CHECKED = 3  # how many next fires a definition must yield before it is accepted
 # The furthest past a slot that consumers compute times: the catch-up window (at most a
 # year), timeouts (a week) and retry delays (a week). A slot must leave this much room.
 HEADROOM = timedelta(days=400)
