@@ -36,8 +36,18 @@ def next_slot(spec: Mapping[str, Any], after: datetime) -> datetime | None:
     dispatcher computes the same slots without any stored origin: every 60 s fires at :00.
 
     Raises:
-        ScheduleError: the timing cannot be evaluated (the only error this raises).
+        ScheduleError: the timing cannot be evaluated, or its slot has no UTC time (the only
+            error this raises).
     """
+    field = timing_field(spec)
+    slot = _next_slot(spec, after)
+    if slot is not None and field is not None:
+        with evaluating(field):
+            slot.astimezone(UTC)  # every consumer stores and derives ids from the UTC time
+    return slot
+
+
+def _next_slot(spec: Mapping[str, Any], after: datetime) -> datetime | None:
     if spec.get("schedule"):
         return next_fire_time(str(spec["schedule"]), str(spec.get("timezone") or "UTC"), after)
     if interval := spec.get("interval_seconds"):

@@ -112,6 +112,7 @@ def test_the_command_evaluates_the_timing_from_its_own_time() -> None:
         ({"interval_seconds": 10**30}, "interval_seconds"),
         ({"run_at": "next tuesday"}, "run_at"),
         ({"run_at": 5}, "run_at"),
+        ({"run_at": "9999-12-31T23:59:59-12:00"}, "run_at"),  # no UTC time: year 10000
     ],
 )
 def test_the_timing_functions_raise_only_schedule_error(spec: dict, field: str) -> None:
