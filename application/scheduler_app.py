@@ -174,12 +174,16 @@ class SchedulerApp(Application[UUID]):
         idempotency_key: str | None = None,
         trigger: str = "manual",
     ) -> CommandResult:
-        """Request a run now; with an idempotency key a repeat returns the first run."""
+        """Request a run now; with an idempotency key a repeat returns the first run.
+
+        Raises:
+            InvalidFieldError: the key was used before with different params.
+        """
         task = self.get_task(task_id)
         task.ensure_can_run()
         run_id = TaskRun.idempotent_id(task.id, idempotency_key) if idempotency_key else None
         if run_id is not None and self._exists(run_id):
-            return CommandResult(run_id, None, created=False)
+            return self._idempotent_repeat(run_id, str(idempotency_key), params)
         run = TaskRun.request(
             run_id or self._new_id(),
             task_id=task.id,
@@ -192,9 +196,23 @@ class SchedulerApp(Application[UUID]):
         try:
             position = self._position(self.save(run))
         except IntegrityError:
-            # The same idempotency key won a race in another request: same run.
-            return CommandResult(run.id, None, created=False)
+            # The same idempotency key won a race in another request: same run, if same params.
+            return self._idempotent_repeat(run.id, str(idempotency_key), params)
         return CommandResult(run.id, position)
+
+    def _idempotent_repeat(
+        self, run_id: UUID, key: str, params: dict[str, str] | None
+    ) -> CommandResult:
+        # Compared with the run's own Requested event, not a view: a lagging view must not
+        # turn a conflicting repeat into a silent success.
+        first = self.get_run(run_id)
+        if dict(first.params) != dict(params or {}):
+            raise InvalidFieldError(
+                "Idempotency-Key",
+                f"{key!r} was already used for run {run_id} with different params; "
+                "send the same body to get that run, or use a new key",
+            )
+        return CommandResult(run_id, None, created=False)
 
     def fire_cron(
         self,

@@ -54,3 +54,16 @@ class VersionMismatchError(DomainError):
 
     def __init__(self, expected: int, actual: int) -> None:
         super().__init__(f"expected version {expected}, but the current version is {actual}")
+
+
+class ScheduleError(DomainError):
+    """A task's timing cannot be evaluated: no next fire time can be computed from it.
+
+    The timing functions (domain/cron.py, domain/timing.py) raise only this, whatever croniter,
+    zoneinfo or datetime arithmetic raised underneath, so a consumer has one thing to catch.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

@@ -10,6 +10,7 @@ from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
+from domain.timing import timing_problem
 
 
 class Task(SchedulerAggregate):
@@ -82,6 +83,7 @@ class Task(SchedulerAggregate):
     def create(cls, task_id: UUID, spec: TaskSpec, ctx: CommandContext) -> Task:
         """Create a task from an already validated definition."""
         _ensure_run_at_ahead(spec, ctx)
+        _ensure_timing_evaluates(spec, ctx)
         return cls._create_with(cls.Created, task_id, ctx, spec=spec.as_event_data())
 
     @property
@@ -97,9 +99,12 @@ class Task(SchedulerAggregate):
     def update(self, changes: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         """Apply a partial definition change; returns only the fields that really changed."""
         self._ensure_not_deleted()
-        definition = self.definition.with_changes(changes)
+        # The merged definition is what is validated, not the stored one first: a task stored
+        # before a rule existed (a schedule that never fires) is repaired by this very update.
+        definition = validate_spec({**self.spec, **changes})
         if "run_at" in changes:
             _ensure_run_at_ahead(definition, ctx)
+        _ensure_timing_evaluates(definition, ctx)
         new_spec = definition.as_event_data()
         effective = {k: v for k, v in new_spec.items() if self.spec.get(k) != v}
         if effective:
@@ -148,6 +153,14 @@ class Task(SchedulerAggregate):
     def _ensure_not_deleted(self) -> None:
         if self.status == "deleted":
             raise TaskDeletedError(self.id)
+
+
+def _ensure_timing_evaluates(spec: TaskSpec, ctx: CommandContext) -> None:
+    # The next fires from the command's own time, as the dispatcher and the views will compute
+    # them: a definition they cannot follow is refused here, never stored.
+    problem = timing_problem(spec.as_event_data(), ctx.now)
+    if problem is not None:
+        raise SpecValidationError([(problem.field, problem.message)])
 
 
 def _ensure_run_at_ahead(spec: TaskSpec, ctx: CommandContext) -> None:

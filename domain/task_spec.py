@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -15,22 +17,43 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
+from domain.scalars import Integer, Number
+from domain.timing import timing_problem
 
 MAX_NAME_LENGTH = 200
 MAX_COMMAND_LENGTH = 16_384
 MAX_ARGS = 256
 MAX_ENV_ENTRIES = 256
+MAX_SCHEDULE_LENGTH = 1_000
+MAX_LABELS = 64
+MAX_LABEL_KEY_LENGTH = 63
+MAX_LABEL_VALUE_LENGTH = 200
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Without a clock a definition's timing is evaluated from this moment; the command evaluates it
+# again from its own `now` (Task.create, Task.update). Cron without a year field is periodic,
+# so the moment does not change what is accepted.
+TIMING_REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 Priority = Literal["low", "normal", "high", "critical"]
 ExecutorName = Literal["shell", "python", "http", "callable"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 
 ShortText = Annotated[str, Field(max_length=200)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_KEY_LENGTH)]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_LENGTH)]
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description=f"At most {MAX_LABELS} labels; keys 1-{MAX_LABEL_KEY_LENGTH} characters, "
+        f"values at most {MAX_LABEL_VALUE_LENGTH}.",
+    ),
+]
 
 
 class SpecValidationError(DomainError):
@@ -49,7 +72,7 @@ class HttpRequestSpec(BaseModel):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
     headers: dict[ShortText, Annotated[str, Field(max_length=8_192)]] = Field(default_factory=dict)
     body: str | None = Field(None, max_length=1_048_576)
-    expected_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+    expected_status: list[Annotated[Integer, Field(ge=100, le=599)]] = Field(
         default_factory=list,
         max_length=50,
         description="Statuses that count as success; empty means any 2xx.",
@@ -72,12 +95,19 @@ class TaskSpec(BaseModel):
     env: dict[str, Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
         default_factory=dict, description="The child process's own environment variables."
     )
-    working_dir: str | None = Field(None, max_length=4_096)
-    schedule: str | None = Field(
-        None, description="Cron: 5 fields, 6 with seconds first, or a macro; null = manual only."
+    working_dir: str | None = Field(
+        None, max_length=4_096, description="Absolute path the process starts in."
     )
-    timezone: str = Field("UTC", description="IANA time zone the schedule is read in.")
-    interval_seconds: int | None = Field(
+    schedule: str | None = Field(
+        None,
+        max_length=MAX_SCHEDULE_LENGTH,
+        description="Cron: 5 fields, 6 with seconds first, or a macro; null = manual only. "
+        "It must fire: a date that never comes (February 30) is refused.",
+    )
+    timezone: str = Field(
+        "UTC", max_length=100, description="IANA time zone key the schedule is read in."
+    )
+    interval_seconds: Integer | None = Field(
         None,
         ge=1,
         le=31_536_000,
@@ -87,11 +117,11 @@ class TaskSpec(BaseModel):
         None, description="Fire once at this moment (ISO 8601 with offset); instead of schedule."
     )
     priority: Priority = "normal"
-    retry_count: int = Field(0, ge=0, le=100, description="Retries after the first attempt.")
-    retry_delay_seconds: float = Field(10.0, ge=0, le=86_400)
-    retry_backoff: float = Field(2.0, ge=1, le=100)
-    retry_max_delay_seconds: float = Field(3_600.0, ge=0, le=604_800)
-    timeout_seconds: int = Field(3_600, ge=0, le=604_800, description="0 means no timeout.")
+    retry_count: Integer = Field(0, ge=0, le=100, description="Retries after the first attempt.")
+    retry_delay_seconds: Number = Field(10.0, ge=0, le=86_400)
+    retry_backoff: Number = Field(2.0, ge=1, le=100)
+    retry_max_delay_seconds: Number = Field(3_600.0, ge=0, le=604_800)
+    timeout_seconds: Integer = Field(3_600, ge=0, le=604_800, description="0 means no timeout.")
     depends_on: list[ShortText] = Field(
         default_factory=list,
         max_length=100,
@@ -100,12 +130,12 @@ class TaskSpec(BaseModel):
     )
     concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
     misfire_policy: Literal["skip", "fire_once", "catch_up"] = "fire_once"
-    catchup_window_seconds: int = Field(3_600, ge=0, le=31_536_000)
+    catchup_window_seconds: Integer = Field(3_600, ge=0, le=31_536_000)
     routing_strategy: Literal[
         "round_robin", "least_loaded", "random", "consistent_hash", "failover", "broadcast"
     ] = "least_loaded"
     queue: ShortText = "default"
-    labels: dict[ShortText, ShortText] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     http: HttpRequestSpec | None = Field(
         None, description="Request details for executor 'http' (command holds the URL)."
     )
@@ -141,6 +171,14 @@ class TaskSpec(BaseModel):
         problem = timezone_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir_is_absolute(cls, value: str | None) -> str | None:
+        # A relative directory would depend on where each worker happens to start.
+        if value is not None and ("\x00" in value or not PurePosixPath(value).is_absolute()):
+            raise ValueError("must be an absolute path without NUL characters, e.g. /srv/jobs")
         return value
 
     @field_validator("env")
@@ -186,6 +224,14 @@ class TaskSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _timing_can_be_evaluated(self) -> TaskSpec:
+        # Runs after _one_kind_of_timing: the next fires are computed as consumers will.
+        problem = timing_problem(self.model_dump(mode="json"), TIMING_REFERENCE)
+        if problem is not None:
+            raise field_error(problem.field, problem.message, getattr(self, problem.field))
+        return self
+
+    @model_validator(mode="after")
     def _http_needs_a_url(self) -> TaskSpec:
         if self.executor == "http":
             parts = urlsplit(self.command)
@@ -206,6 +252,14 @@ class TaskSpec(BaseModel):
     def with_changes(self, changes: dict[str, Any]) -> TaskSpec:
         """A new validated spec with `changes` applied."""
         return validate_spec({**self.as_event_data(), **changes})
+
+
+def field_error(field: str, message: str, value: Any) -> ValidationError:
+    """A validation error located at `field`, for checks that need several fields."""
+    detail = PydanticCustomError("timing", "{reason}", {"reason": message})
+    return ValidationError.from_exception_data(
+        "TaskSpec", [InitErrorDetails(type=detail, loc=(field,), input=value)]
+    )
 
 
 def validate_spec(data: dict[str, Any]) -> TaskSpec:

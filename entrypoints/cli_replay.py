@@ -101,6 +101,8 @@ def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tupl
     except NotFoundError:
         # The views may lag behind the log; the log knows every name and UUID.
         task_id = None if is_task_number(ref) else parse_uuid(ref) or app.task_id_for_name(ref)
+    except InvalidFieldError as error:  # a number no task can have
+        raise click.BadParameter(error.message, param_hint="REF") from None
     if task_id is None:
         raise click.ClickException(f"no task {ref!r}")
     return task_id, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.errors import ScheduleError
 from domain.task import Task
 from domain.task_run import TaskRun
 from domain.timing import next_slot
@@ -44,7 +45,16 @@ def _next_fire(spec: dict[str, Any], status: str, after: datetime) -> datetime |
     # Computed from the event's own time, so a rebuild yields the same value.
     if status != "active":
         return None
-    return next_slot(spec, after)
+    return _next_slot_or_none(spec, after)
+
+
+def _next_slot_or_none(spec: dict[str, Any], after: datetime) -> datetime | None:
+    # A timing that cannot be evaluated (stored before validation refused it) has no next
+    # fire: the row shows NULL instead of the projection stopping on it.
+    try:
+        return next_slot(spec, after)
+    except ScheduleError:
+        return None
 
 
 class TasksProjection(Projection):
@@ -126,7 +136,7 @@ class TasksProjection(Projection):
             return
         tx.execute(
             UPDATE_NEXT_FIRE,
-            {"uuid": task_id, "next_fire_at": next_slot(from_json(row["spec"]), decided)},
+            {"uuid": task_id, "next_fire_at": _next_slot_or_none(from_json(row["spec"]), decided)},
         )
 
     @handles(Task.MisfiresSkipped)

@@ -52,12 +52,15 @@ def command_context(
 ContextDep = Annotated[CommandContext, Depends(command_context)]
 
 
-def resolve_task(read_model: ReadModel, ref: str) -> dict[str, Any]:
-    """A task resource by number, UUID or name; raises NotFoundError."""
+def resolve_task(read_model: ReadModel, ref: str, field: str = "ref") -> dict[str, Any]:
+    """A task resource by number, UUID or name; raises NotFoundError.
+
+    Raises:
+        InvalidFieldError: the reference is a number no task can have (naming `field`).
+    """
     task: dict[str, Any] | None
     if is_task_number(ref):
-        number = int(ref)
-        task = read_model.task_by_number(number) if number <= MAX_TASK_NUMBER else None
+        task = read_model.task_by_number(task_number(ref, field))
     elif (task_uuid := parse_uuid(ref)) is not None:
         task = read_model.task_by_uuid(task_uuid)
     else:
@@ -105,6 +108,16 @@ def parse_run_id(run_id: str) -> UUID:
     return parse_id("run", run_id)
 
 
+def task_number(ref: str, field: str = "ref") -> int:
+    """A task number from digits; one beyond the numbers tasks can have is a 422 naming `field`."""
+    # The length before int(): Python refuses to convert thousands of digits at all.
+    digits = ref.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_TASK_NUMBER)) or int(digits) > MAX_TASK_NUMBER:
+        shown = ref if len(ref) <= 20 else f"{ref[:20]}... ({len(ref)} digits)"
+        raise InvalidFieldError(field, f"task number {shown} is beyond {MAX_TASK_NUMBER}")
+    return int(digits)
+
+
 def is_task_number(ref: str) -> bool:
     """Whether a reference is a task number."""
     # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
@@ -117,6 +130,6 @@ def resolve_upstreams(read_model: ReadModel, container: Container, refs: list[st
     for ref in refs:
         try:
             resolved.append(str(resolve_task_id(read_model, container, ref)))
-        except NotFoundError:
+        except (NotFoundError, InvalidFieldError):
             raise InvalidFieldError("depends_on", f"no task {ref!r}") from None
     return resolved

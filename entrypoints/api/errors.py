@@ -23,6 +23,7 @@ from domain.errors import (
     VersionMismatchError,
 )
 from domain.task_spec import SpecValidationError
+from entrypoints.api.middleware import BodyTooLargeError, body_too_large
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = Non
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    # Only the leading location kind goes: a JSON key named "body" (http.body) stays.
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    return ".".join(str(p) for p in parts) or "body"
 
 
 def install_error_handlers(api: FastAPI) -> None:
@@ -66,6 +68,10 @@ def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(InvalidFieldError)
     def invalid_field(_: Request, error: InvalidFieldError) -> JSONResponse:
         return _problem(422, str(error), [{"field": error.field, "message": error.message}])
+
+    @api.exception_handler(BodyTooLargeError)
+    def too_large(_: Request, error: BodyTooLargeError) -> JSONResponse:
+        return _problem(413, body_too_large(error.max_bytes))
 
     @api.exception_handler(NotFoundError)
     def not_found(_: Request, error: NotFoundError) -> JSONResponse:

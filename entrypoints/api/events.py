@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from entrypoints.api.deps import ContainerDep
 from entrypoints.api.event_records import event_record
 from entrypoints.api.schemas import EventsPublic
+from entrypoints.api.strict import StrictRoute
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], route_class=StrictRoute)
 
 
 @router.get("", response_model=EventsPublic)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from adapters.event_positions import event_positions
 from domain.errors import NotFoundError
+from domain.scalars import Integer
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -20,10 +21,11 @@ from entrypoints.api.deps import (
 )
 from entrypoints.api.event_records import event_record, masked
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
+from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.reconstruct import events_at, task_state
 
-router = APIRouter(tags=["history"])
+router = APIRouter(tags=["history"], route_class=StrictRoute)
 
 AsOf = Annotated[
     str | None,
@@ -97,7 +99,7 @@ def rollback_task(
     read_model: ReadModelDep,
     ctx: ContextDep,
     response: Response,
-    version: Annotated[int, Body(embed=True, ge=1, le=2**31)],
+    version: Annotated[Integer, Body(embed=True, ge=1, le=2**31)],
 ) -> dict[str, Any]:
     """Restore the definition the task had at `version`, recorded as a new update by you."""
     task_id = resolve_task_id(read_model, container, ref)

@@ -15,9 +15,23 @@ from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 class BodyTooLargeError(Exception):
     """The request body passed the configured limit while streaming."""
 
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(body_too_large(max_bytes))
+        self.max_bytes = max_bytes
+
+
+def body_too_large(max_bytes: int) -> str:
+    """The detail of a 413."""
+    return f"request body is larger than the limit of {max_bytes} bytes"
+
 
 class BodyLimitMiddleware:
-    """Answers 413 when a body is larger than `max_bytes`, declared or streamed."""
+    """Answers 413 when a body is larger than `max_bytes`, declared or streamed.
+
+    A streamed (chunked) body is counted as it is read: the route that reads it gets
+    BodyTooLargeError, which the API's error handlers answer with 413 (errors.py); one raised
+    outside a route is answered here.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -29,12 +43,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if (
-            declared is not None
-            and declared.isascii()
-            and declared.isdigit()
-            and int(declared) > self.max_bytes
-        ):
+        if declared is not None and _declares_more(declared, self.max_bytes):
             await self._refuse(send)
             return
         received = 0
@@ -45,7 +54,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         try:
@@ -54,9 +63,7 @@ class BodyLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {"detail": f"request body is larger than the limit of {self.max_bytes} bytes"}
-        )
+        body = orjson.dumps({"detail": body_too_large(self.max_bytes)})
         await send(
             {
                 "type": "http.response.start",
@@ -65,6 +72,14 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _declares_more(content_length: bytes, max_bytes: int) -> bool:
+    if not (content_length.isascii() and content_length.isdigit()):
+        return False  # the server refuses a malformed length before the app sees it
+    digits = content_length.lstrip(b"0") or b"0"
+    # The length first: int() refuses thousands of digits with a ValueError.
+    return len(digits) > len(str(max_bytes)) or int(digits) > max_bytes
 
 
 class LatencyMiddleware:

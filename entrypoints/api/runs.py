@@ -19,9 +19,10 @@ from entrypoints.api.deps import (
 from entrypoints.api.history import AsOf, Version, history_records, stored_events
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
+from entrypoints.api.strict import StrictRoute
 from entrypoints.reconstruct import events_at, run_state
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
 RUN_STATUSES = (
     "pending",
     "assigned",
@@ -56,7 +57,7 @@ def list_runs(
     ensure_position(container, min_position)
     task_uuid = None
     if task is not None:
-        task_uuid = UUID(resolve_task(read_model, task)["uuid"])
+        task_uuid = UUID(resolve_task(read_model, task, field="task")["uuid"])
     items, total = read_model.list_runs(
         task_uuid=task_uuid, status=status, limit=limit, offset=offset
     )

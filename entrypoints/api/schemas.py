@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from domain.task_spec import TaskSpec
+from domain.scalars import Integer
+from domain.task_spec import ExecutorName, Labels, ShortText, TaskSpec
+
+KNOWN_EXECUTORS: tuple[str, ...] = ExecutorName.__args__
+MAX_ATTEMPT = 2**31 - 1  # attempts are counted from 1; a bigger one names nothing
 
 
 def _optional_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, info in TaskSpec.model_fields.items():
-        fields[name] = (info.annotation | None, Field(None, description=info.description))
+        # The field's own constraints (bounds, no booleans for numbers) apply to a change too.
+        annotation = (
+            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        fields[name] = (annotation | None, Field(None, description=info.description))
     return fields
 
 
@@ -211,10 +219,27 @@ class WorkerRegister(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     hostname: str = Field("unknown", max_length=255)
-    executors: list[str] = Field(default_factory=lambda: ["shell"], min_length=1)
-    queues: list[str] = Field(default_factory=lambda: ["default"])
-    labels: dict[str, str] = Field(default_factory=dict)
-    max_concurrent_tasks: int = Field(5, ge=1, le=10_000)
+    executors: list[ShortText] = Field(
+        default_factory=lambda: ["shell"],
+        min_length=1,
+        max_length=20,
+        description=f"Executors it runs, from {', '.join(KNOWN_EXECUTORS)}.",
+    )
+    queues: list[ShortText] = Field(default_factory=lambda: ["default"], max_length=100)
+    labels: Labels = Field(default_factory=dict)
+    max_concurrent_tasks: Integer = Field(5, ge=1, le=10_000)
+
+    @field_validator("executors")
+    @classmethod
+    def _executors_are_known(cls, value: list[str]) -> list[str]:
+        # A worker offering an executor nothing implements would be sent runs it cannot run.
+        unknown = [name for name in value if name not in KNOWN_EXECUTORS]
+        if unknown:
+            raise ValueError(
+                f"unknown executor {', '.join(map(repr, unknown))}; "
+                f"known executors are {', '.join(KNOWN_EXECUTORS)}"
+            )
+        return list(dict.fromkeys(value))
 
 
 class RunningAttempt(BaseModel):
@@ -223,7 +248,7 @@ class RunningAttempt(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: UUID
-    attempt: int = Field(ge=1)
+    attempt: Integer = Field(ge=1, le=MAX_ATTEMPT)
 
 
 class WorkerHeartbeat(BaseModel):

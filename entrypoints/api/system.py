@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from entrypoints.api.deps import ContainerDep, ReadModelDep
+from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from projections.status import now_utc, read_states
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=StrictRoute)
 
 
 @router.get("/health")

@@ -29,11 +29,14 @@ from entrypoints.api.schemas import (
     TriggerAccepted,
     TriggerRequest,
 )
+from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.reconstruct import events_at, task_state
 from projections.queries import ReadModel
 
-router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+MAX_VERSION = 2**31 - 1  # versions are counted from 1 per aggregate
+MAX_VERSION_DIGITS = len(str(MAX_VERSION))
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], route_class=StrictRoute)
 MinPosition = Annotated[
     int | None,
     Query(ge=0, le=2**62, description="Wait (bounded) for the views to reach it."),
@@ -233,6 +236,11 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     text = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidFieldError("If-Match", "must be the task's version number, e.g. 3")
+    # The length before int(): Python refuses to convert thousands of digits at all.
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_VERSION_DIGITS:
+        raise InvalidFieldError(
+            "If-Match", f"must be the task's version number, e.g. 3 (at most {MAX_VERSION})"
+        )
+    if int(text) > MAX_VERSION:
+        raise InvalidFieldError("If-Match", f"version {text} is beyond {MAX_VERSION}")
     return int(text)

@@ -12,10 +12,11 @@ from domain.errors import NotFoundError
 from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, parse_id, wait_for_views
 from entrypoints.api.history import AsOf, Version, stored_events
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
+from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.reconstruct import events_at, worker_state
 
-router = APIRouter(prefix="/api/workers", tags=["workers"])
+router = APIRouter(prefix="/api/workers", tags=["workers"], route_class=StrictRoute)
 
 
 def _with_liveness(container: Container, worker: dict[str, Any]) -> dict[str, Any]:
