@@ -11,13 +11,15 @@ from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 
 from application.messages import Report
 from application.ports import IdFactory, random_ids
+from application.quarantine import UndecodableEvent, describe
 from application.results import Assignment, CommandResult, DependencyDecision
 from domain.context import CommandContext
 from domain.errors import (
+    AggregateUnreadableError,
     IllegalTransitionError,
     InvalidFieldError,
     NotFoundError,
@@ -76,12 +78,32 @@ class SchedulerApp(Application[UUID]):
         """The position of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
 
-    def read_log(self, after: int, limit: int) -> list[tuple[int, Any]]:
-        """Up to `limit` events after a log position, decoded, with their positions."""
+    def read_log(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple[int, Any]]:
+        """Up to `limit` events after a log position, with their positions.
+
+        An event that cannot be decoded (unknown topic, broken state) comes back as an
+        UndecodableEvent for the consumers to quarantine: one bad row never stops a read.
+        """
         notifications = self.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
         )
-        return [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        return [(n.id, self.decode(n)) for n in notifications]
+
+    def decode(self, stored: StoredEvent) -> Any:
+        """A stored event as its domain event, or an UndecodableEvent saying why not."""
+        try:
+            return self.mapper.to_domain_event(stored)
+        except Exception as error:  # any stored row must be readable by every consumer
+            return UndecodableEvent(
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                error=describe(error),
+            )
+
+    def aggregate_events(self, aggregate_id: UUID) -> list[Any]:
+        """Every stored event of one aggregate, oldest first, decoded as far as possible."""
+        return [self.decode(stored) for stored in self.recorder.select_events(aggregate_id)]
 
     # Tasks
 
@@ -643,12 +665,15 @@ class SchedulerApp(Application[UUID]):
             aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(label, aggregate_id) from None
+        except Exception as error:  # a stored event it cannot replay: say so, do not crash
+            raise AggregateUnreadableError(label, aggregate_id, describe(error)) from error
         if not isinstance(aggregate, kind):
             raise NotFoundError(label, aggregate_id)
         return aggregate
 
     def _exists(self, aggregate_id: UUID) -> bool:
-        return any(True for _ in self.events.get(aggregate_id, lte=1))
+        # The stored row is enough: an event that cannot be decoded still exists.
+        return bool(self.recorder.select_events(aggregate_id, lte=1, limit=1))
 
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
