@@ -21,7 +21,11 @@ from projections.ports import Database, Params, Row, Tx
 
 __all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx"]
 
-OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58", "42", "XX", "40", "55"})
+# Connection, resources, operator intervention, system, internal, rollback (deadlock,
+# serialisation), object state (lock not available): the server's trouble, not the data's.
+OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58", "XX", "40", "55"})
+# A schema that is not there or not ours: every event would fail alike.
+OUTAGE_SQLSTATES = frozenset({"42P01", "42703", "42883", "42501", "3D000", "3F000"})
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -221,13 +225,13 @@ class PostgresDatabase:
             return PostgresTx(cursor).one(sql, params)
 
     def is_outage(self, error: BaseException) -> bool:
-        """Connection, resource, operator and schema errors (SQLSTATE classes 08, 53, 57,
-        58, 42, XX) are the server's; data and constraint errors (22, 23) come from an event."""
+        """Connection, resource and missing-schema errors are the server's; data, type and
+        constraint errors (SQLSTATE 22, 23, 42804…) come from the event being applied."""
         if isinstance(error, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
             return True
         if isinstance(error, psycopg.Error):
             state = error.sqlstate or ""
-            return state[:2] in OUTAGE_SQLSTATE_CLASSES
+            return state[:2] in OUTAGE_SQLSTATE_CLASSES or state in OUTAGE_SQLSTATES
         return False
 
     def close(self) -> None:

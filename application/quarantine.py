@@ -41,6 +41,10 @@ class UndecodableEvent:
         return aggregate_type_of(self.topic)
 
 
+class UndecodableEventError(Exception):
+    """A stored event could not be decoded into a domain event."""
+
+
 def aggregate_type_of(topic: str) -> str:
     """'scheduler:TaskRun.Requested' -> 'TaskRun' (the aggregate an event topic belongs to)."""
     name = topic.split(":", 1)[-1]
@@ -316,16 +320,22 @@ class GuardedConsumer:
             self._dirty.add(key)
             return
         try:
-            self._apply(position, event)
+            self._apply_one(position, event)
         except Exception as error:  # any failure isolates this aggregate, never the consumer
-            self.hold(key, position, event, describe(error))
+            self.hold(key, position, event_topic(event), describe(error))
             return
         if self._recorded.get(key) == position:
             # Held before a restart, applied now (new code or data): the entry is done.
             del self._recorded[key]
             self._ledger.resolve(self.consumer, key, self._now(), "applied after a restart")
 
-    def hold(self, key: str, position: int, event: Any, error: str) -> None:
+    def _apply_one(self, position: int, event: Any) -> None:
+        if isinstance(event, UndecodableEvent):
+            # It cannot be known whether the event mattered here: hold, do not guess.
+            raise UndecodableEventError(event.error)
+        self._apply(position, event)
+
+    def hold(self, key: str, position: int, topic: str, error: str) -> None:
         """Hold an aggregate from `position` on, recording why (also for decision failures)."""
         if key in self.held:
             return
@@ -333,13 +343,7 @@ class GuardedConsumer:
         if self._recorded.get(key) == position:
             return  # the same failure as before a restart: the entry is already open
         self._ledger.record(
-            self.consumer,
-            key,
-            aggregate_type_of(event_topic(event)),
-            position,
-            event_topic(event),
-            error,
-            self._now(),
+            self.consumer, key, aggregate_type_of(topic), position, topic, error, self._now()
         )
 
     def flush(self) -> None:
@@ -377,7 +381,7 @@ class GuardedConsumer:
         ]
         for index, (position, event) in enumerate(events):
             try:
-                self._apply(position, event)
+                self._apply_one(position, event)
             except Exception as error:
                 self.held[key] = _Held(position, len(events) - index, events[-1][0])
                 self._ledger.record(

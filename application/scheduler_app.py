@@ -17,6 +17,7 @@ from application.messages import Report
 from application.ports import IdFactory, random_ids
 from application.quarantine import UndecodableEvent, describe
 from application.results import Assignment, CommandResult, DependencyDecision
+from application.task_numbers import CREATED_TOPIC, TaskNumbers
 from domain.context import CommandContext
 from domain.errors import (
     AggregateUnreadableError,
@@ -26,7 +27,7 @@ from domain.errors import (
     TaskNameTakenError,
     VersionMismatchError,
 )
-from domain.ids import parse_uuid
+from domain.ids import is_task_number, parse_uuid
 from domain.retry import backoff_delay
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
@@ -37,6 +38,7 @@ from domain.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+MAX_NUMBER_DIGITS = 12  # task numbers are 32-bit: longer digit strings name no task
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
@@ -63,6 +65,7 @@ class SchedulerApp(Application[UUID]):
         self._new_id = new_id
         self._draw = draw  # randomness is an input: retry jitter
         self._saved_listeners: list[Callable[[int], None]] = []
+        self.task_numbers = TaskNumbers(self._created_task_rows)
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call `listener(position)` after every save in this process (in-process wake-up)."""
@@ -100,6 +103,12 @@ class SchedulerApp(Application[UUID]):
                 topic=stored.topic,
                 error=describe(error),
             )
+
+    def _created_task_rows(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, topics=[CREATED_TOPIC], inclusive_of_start=False
+        )
+        return [(n.id, n.originator_id) for n in notifications]
 
     def aggregate_events(self, aggregate_id: UUID) -> list[Any]:
         """Every stored event of one aggregate, oldest first, decoded as far as possible."""
@@ -177,6 +186,27 @@ class SchedulerApp(Application[UUID]):
     def get_task(self, task_id: UUID, version: int | None = None) -> Task:
         """Load a task from its events."""
         return self._get(task_id, Task, "task", version)
+
+    def resolve_task_ref(self, ref: str) -> UUID:
+        """The task a number, UUID or name names, from the write side (never a view).
+
+        Raises:
+            NotFoundError: no task has that number, UUID or name.
+        """
+        task_id: UUID | None
+        if is_task_number(ref):
+            task_id = self.task_numbers.id_for(int(ref)) if len(ref) <= MAX_NUMBER_DIGITS else None
+        elif (parsed := parse_uuid(ref)) is not None:
+            task_id = parsed if self._exists(parsed) else None
+        else:
+            task_id = self.task_id_for_name(ref)
+        if task_id is None:
+            raise NotFoundError("task", ref)
+        return task_id
+
+    def task_number(self, task_id: UUID) -> int | None:
+        """A task's sequential number (1, 2, 3… in creation order), from the log."""
+        return self.task_numbers.number_of(task_id)
 
     def task_id_for_name(self, name: str) -> UUID | None:
         """The live task holding a name, from the index aggregate (consistent, not a view)."""

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import orjson
 from eventsourcing.utils import resolve_topic
 
-from application.quarantine import UndecodableEvent
+from application.quarantine import UndecodableEvent, UndecodableEventError
 from projections.ports import Tx
 
 Handler = Callable[[Any, Any, int, Tx], None]
@@ -73,10 +73,6 @@ class Projection:
 
         Runs after the failed event was rolled back; it must not fail itself.
         """
-
-
-class UndecodableEventError(Exception):
-    """A stored event could not be decoded into a domain event."""
 
 
 def handles(*event_classes: type) -> Callable[[Handler], Handler]:

@@ -126,6 +126,7 @@ class RebuildResult:
     events: int  # log positions replayed into the shadows
     elapsed: float
     switched: bool
+    quarantined: list[QuarantineEntry] = field(default_factory=list)  # held by the replay
 
 
 def replay(
@@ -342,7 +343,9 @@ class Rebuild:
                     note_rebuilt(tx, name, position, _now())
                 self._swap_quarantine(tx)
         elapsed = self.clock() - self._started
-        return RebuildResult(positions, differences, differing, self.position, elapsed, switch)
+        return RebuildResult(
+            positions, differences, differing, self.position, elapsed, switch, self.held()
+        )
 
     def _compare_quarantine(self, tx: Tx, projection: Projection) -> list[Difference]:
         """Aggregates held on one side only (or from different events)."""
