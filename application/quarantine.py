@@ -292,7 +292,8 @@ class GuardedConsumer:
         self._aggregate_log = aggregate_log
         self._concerns = concerns
         self.held: dict[str, _Held] = {}
-        self.released: dict[str, int] = {}  # aggregate -> released through position
+        # aggregate -> (first, last) log positions of the events an operator gave up on
+        self.released: dict[str, tuple[int, int]] = {}
         self._recorded: dict[str, int] = {}  # entries already open in the ledger at start
         self._dirty: set[str] = set()
         self.position = 0  # the newest log position this consumer has seen
@@ -301,7 +302,7 @@ class GuardedConsumer:
         """Learn releases and open entries from the ledger (before the start-up replay)."""
         for entry in self._ledger.entries(self.consumer, statuses=(HELD, RELEASED)):
             if entry.status == RELEASED and entry.released_through is not None:
-                self.released[entry.aggregate_id] = entry.released_through
+                self.released[entry.aggregate_id] = (entry.position, entry.released_through)
             elif entry.status == HELD:
                 self._recorded[entry.aggregate_id] = entry.position
 
@@ -311,7 +312,8 @@ class GuardedConsumer:
         if not self._concerns(event):
             return
         key = str(event.originator_id)
-        if key in self.released and position <= self.released[key]:
+        span = self.released.get(key)
+        if span is not None and span[0] <= position <= span[1]:
             return  # an operator gave up on this event (docs/operations.md)
         held = self.held.get(key)
         if held is not None:
@@ -371,9 +373,11 @@ class GuardedConsumer:
 
     def retry(self, key: str) -> bool:
         """Re-apply an aggregate's held events from the log; True when all applied."""
+        if self._aggregate_log is None:
+            return key not in self.held  # nowhere to read the held events back from
         held = self.held.pop(key, None)
-        if held is None or self._aggregate_log is None:
-            return held is None
+        if held is None:
+            return True
         events = [
             (p, e)
             for p, e in self._aggregate_log(_as_id(key))
@@ -399,7 +403,7 @@ class GuardedConsumer:
 
     def _release(self, key: str, through: int) -> None:
         held = self.held.pop(key)
-        self.released[key] = through
+        self.released[key] = (held.position, through)
         self._ledger.release(self.consumer, key, through, self._now())
         if self._aggregate_log is None:
             return

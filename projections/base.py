@@ -23,7 +23,8 @@ class Projection:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._handlers = {}
+        # A subclass keeps its parents' handlers (and may add to them).
+        cls._handlers = {k: list(v) for k, v in getattr(cls, "_handlers", {}).items()}
         for attribute in vars(cls).values():
             for event_class in getattr(attribute, "_handles", ()):
                 # Several handlers may share an event; they run in the order they are defined.

@@ -75,8 +75,9 @@ class ProjectionGuard:
             for e in known
             if e.status == HELD
         }
-        self.released: dict[str, int] = {
-            e.aggregate_id: e.released_through
+        # aggregate -> (first, last) log positions of the events an operator gave up on
+        self.released: dict[str, tuple[int, int]] = {
+            e.aggregate_id: (e.position, e.released_through)
             for e in known
             if e.status == RELEASED
             and e.released_through is not None
@@ -98,7 +99,7 @@ class ProjectionGuard:
         if not self.projection.concerns(event):
             return
         key = str(event.originator_id)
-        if key in self.released and position <= self.released[key]:
+        if key in self.released and _within(position, self.released[key]):
             return  # an operator gave up on this event
         hold = self.holds.get(key)
         if hold is not None:
@@ -165,7 +166,7 @@ class ProjectionGuard:
                 through = max(entry.requested_through or position, position)
                 ledger.release(consumer, key, through, now())
                 del guard.holds[key]
-                guard.released[key] = through
+                guard.released[key] = (hold.position, through)
                 closed += 1
             elif entry.request == RETRY:
                 if aggregate_log is None:
@@ -209,3 +210,7 @@ def _as_id(key: str) -> Any:
         return UUID(key)
     except ValueError:
         return key
+
+
+def _within(position: int, span: tuple[int, int]) -> bool:
+    return span[0] <= position <= span[1]

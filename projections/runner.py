@@ -35,7 +35,6 @@ ANY_REQUEST = """
 SELECT 1 AS found FROM quarantine
 WHERE consumer = %(consumer)s AND status = 'held' AND request IS NOT NULL LIMIT 1
 """
-REQUESTS_CHECK_SECONDS = 1.0  # how often a caught-up runner looks for operator requests
 MOVED_RETRIES = 3
 LEASE_RETRY_SECONDS = 2.0
 
@@ -128,7 +127,6 @@ class ProjectionRunner:
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
-        self._requests_checked = 0.0
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -250,10 +248,6 @@ class ProjectionRunner:
 
     def _handle_requests(self, position: int) -> None:
         """Act on operator requests while caught up (no batch would carry them)."""
-        now = time.monotonic()
-        if now - self._requests_checked < REQUESTS_CHECK_SECONDS:
-            return
-        self._requests_checked = now
         if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
             return
         with self._db.transaction() as tx:
