@@ -15,11 +15,17 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from projections.ports import Database, Params, Row, Tx
 
 __all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx"]
+
+# Connection, resources, operator intervention, system, internal, rollback (deadlock,
+# serialisation), object state (lock not available): the server's trouble, not the data's.
+OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58", "XX", "40", "55"})
+# A schema that is not there or not ours: every event would fail alike.
+OUTAGE_SQLSTATES = frozenset({"42P01", "42703", "42883", "42501", "3D000", "3F000"})
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -76,6 +82,18 @@ class SqliteTx:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside rolls back only what it did."""
+        self._connection.execute("SAVEPOINT guarded")
+        try:
+            yield
+        except BaseException:
+            self._connection.execute("ROLLBACK TO SAVEPOINT guarded")
+            self._connection.execute("RELEASE SAVEPOINT guarded")
+            raise
+        self._connection.execute("RELEASE SAVEPOINT guarded")
+
 
 class SqliteDatabase:
     """SQLite in WAL mode, one connection per thread, writes in BEGIN IMMEDIATE."""
@@ -123,6 +141,11 @@ class SqliteDatabase:
         """Read one row outside an explicit transaction."""
         return SqliteTx(self._connection()).one(sql, params)
 
+    def is_outage(self, error: BaseException) -> bool:
+        """Locked, missing or unreadable files and tables are the database's, not the data's."""
+        # DatabaseError itself: "file is not a database"; its other subclasses are the data's.
+        return isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError
+
     def close(self) -> None:
         """Close every connection this object opened."""
         with self._lock:
@@ -156,6 +179,12 @@ class PostgresTx:
         """The first row, or None."""
         self._cursor.execute(sql, params)  # type: ignore[arg-type]
         return self._cursor.fetchone()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction (SAVEPOINT): an error inside rolls back only what it did."""
+        with self._cursor.connection.transaction():
+            yield
 
 
 class PostgresDatabase:
@@ -194,6 +223,16 @@ class PostgresDatabase:
         """Read one row in autocommit mode."""
         with self._pool.connection() as connection, connection.cursor() as cursor:
             return PostgresTx(cursor).one(sql, params)
+
+    def is_outage(self, error: BaseException) -> bool:
+        """Connection, resource and missing-schema errors are the server's; data, type and
+        constraint errors (SQLSTATE 22, 23, 42804…) come from the event being applied."""
+        if isinstance(error, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
+            return True
+        if isinstance(error, psycopg.Error):
+            state = error.sqlstate or ""
+            return state[:2] in OUTAGE_SQLSTATE_CLASSES or state in OUTAGE_SQLSTATES
+        return False
 
     def close(self) -> None:
         """Close the pool."""

@@ -11,6 +11,9 @@ from prometheus_client.registry import Collector
 
 from projections.ports import Database
 
+QUARANTINED = (
+    "SELECT consumer, COUNT(*) AS n FROM quarantine WHERE status = 'held' GROUP BY consumer"
+)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -26,6 +29,21 @@ class ViewCountsCollector(Collector):
         """Yield the gauges (nothing of a part whose tables cannot be read)."""
         yield from self._counts()
         yield from self._projections()
+        yield from self._quarantine()
+
+    def _quarantine(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            rows = self._db.query(QUARANTINED)
+        except Exception:
+            return
+        family = GaugeMetricFamily(
+            "scheduler_quarantined_aggregates",
+            "Aggregates a consumer of the log holds because one of their events failed.",
+            labels=["consumer"],
+        )
+        for row in rows:
+            family.add_metric([row["consumer"]], float(row["n"]))
+        yield family
 
     def _counts(self) -> Iterator[GaugeMetricFamily]:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,19 +93,53 @@ class ScheduledTask:
     active: bool
     anchor: datetime  # slots after this are undecided
     next_due: datetime | None = None
+    blocked: str | None = None  # why its timing cannot be evaluated: it fires nothing
 
     def refresh(self) -> None:
-        """Recompute the next slot after the anchor."""
-        self.next_due = next_slot(self.timing, self.anchor) if self.active else None
+        """Recompute the next slot after the anchor; a timing that cannot be read blocks it."""
+        if not self.active:
+            self.next_due = None
+            return
+        try:
+            self.next_due = next_slot(self.timing, self.anchor)
+            self.blocked = None
+        except Exception as error:  # any spec the timing code cannot evaluate
+            self.next_due = None
+            self.blocked = f"timing cannot be evaluated: {type(error).__name__}: {error}"
 
 
 class CronBook:
-    """Follows task and run events; says which cron slots are due at a moment."""
+    """Follows task and run events; says which cron slots are due at a moment.
 
-    def __init__(self) -> None:
+    A task whose timing cannot be evaluated is blocked, not dropped: it fires nothing, its
+    later events still apply, and a change that makes the timing readable unblocks it.
+    `on_blocked(task_id, position, reason)` and `on_unblocked(task_id, note)` say so.
+    """
+
+    def __init__(
+        self,
+        on_blocked: Callable[[UUID, int, str], None] | None = None,
+        on_unblocked: Callable[[UUID, str], None] | None = None,
+    ) -> None:
         self.tasks: dict[UUID, ScheduledTask] = {}
         self._earliest: datetime | None = None
         self._earliest_known = False  # forgotten on every change, found again when asked
+        self._on_blocked = on_blocked or (lambda _task, _position, _reason: None)
+        self._on_unblocked = on_unblocked or (lambda _task, _note: None)
+        self.position = 0
+
+    def blocked(self) -> dict[UUID, str]:
+        """Tasks whose timing cannot be evaluated, with the reason."""
+        return {key: task.blocked for key, task in self.tasks.items() if task.blocked}
+
+    def retry(self, task_id: UUID) -> str | None:
+        """Evaluate a blocked task's timing again; None when it is readable now."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return None
+        self._earliest_known = False
+        self._watch(task, task.refresh, "retried")
+        return task.blocked
 
     def next_due_at(self) -> datetime | None:
         """The earliest undecided slot over every task, or None when nothing is scheduled."""
@@ -114,15 +148,16 @@ class CronBook:
             self._earliest, self._earliest_known = (min(dues) if dues else None), True
         return self._earliest
 
-    def apply(self, event: Any) -> None:
+    def apply(self, event: Any, position: int = 0) -> None:
         """Update from one event of the log."""
+        self.position = max(self.position, position)
         key = event.originator_id
         if isinstance(event, TIMING_EVENTS) or (
             isinstance(event, TaskRun.Requested) and event.trigger == "cron"
         ):
             self._earliest_known = False
         if isinstance(event, Task.Created):
-            self.tasks[key] = _scheduled(key, event.spec, True, event.timestamp)
+            self._replace(key, _scheduled(key, event.spec, True, event.timestamp), "created")
         elif isinstance(event, Task.Updated) and key in self.tasks:
             old = self.tasks[key]
             spec = {
@@ -134,14 +169,16 @@ class CronBook:
             # A new schedule starts from the change; slots before it belong to the old one.
             timing_changed = set(TIMING_FIELDS) & set(event.changes)
             anchor = max(old.anchor, event.timestamp) if timing_changed else old.anchor
-            self.tasks[key] = _scheduled(key, spec, old.active, anchor)
+            self._replace(key, _scheduled(key, spec, old.active, anchor), "updated")
         elif isinstance(event, Task.Paused) and key in self.tasks:
             self._set(key, active=False)
         elif isinstance(event, Task.Resumed) and key in self.tasks:
             # Slots while paused are not misfires: resuming starts from now.
             self._set(key, active=True, anchor=event.timestamp)
         elif isinstance(event, Task.Deleted):
-            self.tasks.pop(key, None)
+            gone = self.tasks.pop(key, None)
+            if gone is not None and gone.blocked:
+                self._on_unblocked(key, "task deleted")
         elif isinstance(event, Task.MisfiresSkipped) and key in self.tasks:
             self._set(key, anchor=event.last_nominal)
         elif (
@@ -164,13 +201,20 @@ class CronBook:
         for task in self.tasks.values():
             if task.next_due is None or task.next_due > now:
                 continue
-            plan = plan_fires(
-                task.timing,
-                task.anchor,
-                now,
-                task.misfire_policy,
-                task.catchup_window_seconds,
-            )
+            try:
+                plan = plan_fires(
+                    task.timing,
+                    task.anchor,
+                    now,
+                    task.misfire_policy,
+                    task.catchup_window_seconds,
+                )
+            except Exception as error:  # its later slots cannot be evaluated: block it alone
+                task.next_due = None
+                task.blocked = f"timing cannot be evaluated: {type(error).__name__}: {error}"
+                self._earliest_known = False
+                self._on_blocked(task.task_id, self.position, task.blocked)
+                continue
             fires += [(task.task_id, nominal) for nominal in plan.fires]
             if plan.missed_count and plan.missed_first and plan.missed_last:
                 misfires.append(
@@ -192,7 +236,23 @@ class CronBook:
             task.active = active
         if anchor is not None:
             task.anchor = max(task.anchor, anchor)
-        task.refresh()
+        self._watch(task, task.refresh, "changed")
+
+    def _replace(self, key: UUID, task: ScheduledTask, how: str) -> None:
+        was = self.tasks.get(key)
+        self.tasks[key] = task
+        if task.blocked and not (was is not None and was.blocked == task.blocked):
+            self._on_blocked(key, self.position, task.blocked)
+        elif not task.blocked and was is not None and was.blocked:
+            self._on_unblocked(key, f"its timing can be evaluated again ({how})")
+
+    def _watch(self, task: ScheduledTask, change: Callable[[], None], how: str) -> None:
+        before = task.blocked
+        change()
+        if task.blocked and task.blocked != before:
+            self._on_blocked(task.task_id, self.position, task.blocked)
+        elif before and not task.blocked:
+            self._on_unblocked(task.task_id, f"its timing can be evaluated again ({how})")
 
 
 def _scheduled(key: UUID, spec: dict[str, Any], active: bool, anchor: datetime) -> ScheduledTask:

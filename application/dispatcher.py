@@ -21,7 +21,17 @@ from application.dependencies import FINAL_STATUS, DependencyBook
 from application.liveness import LivenessStore
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
+from application.quarantine import (
+    RELEASE,
+    RETRY,
+    AggregateLog,
+    GuardedConsumer,
+    InMemoryQuarantineLedger,
+    QuarantineLedger,
+    describe,
+)
 from application.routing import RoundRobin, choose_worker
+from application.run_definition import check_definition
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_run import ReportOutcome, TaskRun
@@ -32,6 +42,47 @@ logger = logging.getLogger(__name__)
 
 FINISHED_REMEMBERED = 50_000  # finished runs kept to fence workers still running them
 QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
+BOARD, CRON, DEPENDENCIES = "dispatcher:board", "dispatcher:cron", "dispatcher:dependencies"
+BEAT_EVERY_SECONDS = 1.0  # how often the dispatcher says it is alive, whatever it does
+REQUESTED_TOPIC = "scheduler:TaskRun.Requested"
+
+
+class DispatcherBeacon(Protocol):
+    """Where a dispatcher says it is alive and how its rounds go (for /health everywhere)."""
+
+    def beat(
+        self,
+        name: str,
+        started_at: datetime,
+        at: datetime,
+        *,
+        position: int,
+        round_at: datetime | None,
+        failed_rounds: int,
+        error: str | None,
+    ) -> None: ...
+
+    def stopped(self, name: str, at: datetime) -> None: ...
+
+
+class NullBeacon:
+    """Tells no one."""
+
+    def beat(
+        self,
+        name: str,
+        started_at: datetime,
+        at: datetime,
+        *,
+        position: int,
+        round_at: datetime | None,
+        failed_rounds: int,
+        error: str | None,
+    ) -> None:
+        """Ignore."""
+
+    def stopped(self, name: str, at: datetime) -> None:
+        """Ignore."""
 
 
 class DispatchObserver(Protocol):
@@ -153,6 +204,9 @@ class Dispatcher:
         monotonic: Any = time.monotonic,
         breaker: CircuitBreaker | None = None,
         draw: Callable[[], float] = random.random,
+        quarantine: QuarantineLedger | None = None,
+        aggregate_log: AggregateLog | None = None,
+        beacon: DispatcherBeacon | None = None,
     ) -> None:
         self._app = app
         self._bus = bus
@@ -167,8 +221,30 @@ class Dispatcher:
         self.position = 0
         self.open_runs: dict[UUID, OpenRun] = {}
         self.workers: dict[UUID, WorkerSlot] = {}
-        self.cron = CronBook()
+        self.quarantine = quarantine or InMemoryQuarantineLedger()
+        self._beacon = beacon or NullBeacon()
+        self.cron = CronBook(on_blocked=self._cron_blocked, on_unblocked=self._cron_unblocked)
         self.deps = DependencyBook()
+        # Each in-memory book applies the log through its own guard: an event one of them
+        # cannot handle holds that aggregate in that book alone (docs/operations.md).
+        self.guards = [
+            GuardedConsumer(BOARD, self._apply, self.quarantine, clock.now, aggregate_log),
+            GuardedConsumer(
+                CRON, lambda p, e: self.cron.apply(e, p), self.quarantine, clock.now, aggregate_log
+            ),
+            GuardedConsumer(
+                DEPENDENCIES,
+                lambda _p, e: self.deps.apply(e),
+                self.quarantine,
+                clock.now,
+                aggregate_log,
+            ),
+        ]
+        self.board_guard = self.guards[0]
+        self._round_failures = 0
+        self._last_error: str | None = None
+        self._last_round_at: datetime | None = None
+        self._last_beat = -BEAT_EVERY_SECONDS
         self.broadcasts: dict[UUID, dict[UUID, str | None]] = {}  # run -> shard -> final status
         self._round_robin = RoundRobin()
         self._draw = draw
@@ -185,16 +261,19 @@ class Dispatcher:
         total = 0
         while batch := self._app.read_log(self.position, 1_000):
             for position, event in batch:
-                self._apply(position, event)
+                for guard in self.guards:
+                    guard.apply(position, event)
             self.position = batch[-1][0]
             total += len(batch)
+        if total:
+            for guard in self.guards:
+                guard.flush()
         return total
 
     def _apply(self, position: int, event: Any) -> None:
-        self.cron.apply(event)
-        self.deps.apply(event)
         key = event.originator_id
         if isinstance(event, TaskRun.Requested):
+            check_definition(event.task)  # a run the run path could not read is held here
             self.open_runs[key] = OpenRun(
                 run_id=key,
                 task_id=event.task_id,
@@ -278,6 +357,22 @@ class Dispatcher:
                     self._bus.publish_control(Control("drain", key))
                 if isinstance(event, Worker.Deregistered):
                     self._bus.drop_inbox(key)
+
+    def _cron_blocked(self, task_id: UUID, position: int, reason: str) -> None:
+        self.quarantine.record(
+            CRON, str(task_id), "Task", position, "scheduler:Task", reason, self._clock.now()
+        )
+        logger.warning("task %s cannot be scheduled: %s", task_id, reason)
+
+    def _cron_unblocked(self, task_id: UUID, note: str) -> None:
+        self.quarantine.resolve(CRON, str(task_id), self._clock.now(), note)
+
+    def _hold_run(self, run: OpenRun, error: Exception) -> None:
+        """Take a run off the board that the decisions cannot handle; its aggregate is held."""
+        self._release(run)
+        self.open_runs.pop(run.run_id, None)
+        self.board_guard.hold(str(run.run_id), run.position, REQUESTED_TOPIC, describe(error))
+        logger.warning("run %s quarantined: %s", run.run_id, describe(error))
 
     def _release(self, run: OpenRun) -> None:
         if run.worker_id is not None and (slot := self.workers.get(run.worker_id)):
@@ -375,48 +470,10 @@ class Dispatcher:
         skip, replace = [], []
         fanouts: list[tuple[UUID, list[UUID]]] = []
         for run in pending:
-            if run.parent_run_id is not None:
-                # A shard: its broadcast run already passed the overlap policy.
-                if len(wanted) < self.policy.batch_size and (slot := self._shard_worker(run, live)):
-                    slot.running.add(run.run_id)
-                    wanted.append((run.run_id, slot.worker_id))
-                continue
-            if run.trigger == "dependency" and (waiting_for := self.deps.blocking(run.run_id)):
-                names = ", ".join(repr(n) for n in waiting_for)
-                notes.append((run.run_id, "dependency", f"dependency: waiting for {names}"))
-                continue
-            policy = run.task.get("concurrency_policy") or "allow"
-            if run.task_id in busy_tasks and policy != "allow":
-                if policy == "skip":
-                    skip.append(run.run_id)
-                    continue
-                if policy == "queue":
-                    notes.append((run.run_id, "concurrency", QUEUED_REASON))
-                    continue
-                if policy == "replace":
-                    replace += [
-                        r.run_id
-                        for r in self.open_runs.values()
-                        if r.task_id == run.task_id and r.worker_id is not None
-                    ]
-            eligible = [w for w in live if w.accepts(run.task)]
-            if not eligible:
-                notes.append((run.run_id, "no_eligible_worker", _no_eligible_reason(run.task)))
-                continue
-            strategy = str(run.task.get("routing_strategy") or "least_loaded")
-            if strategy == "broadcast":
-                ordered = sorted(eligible, key=lambda w: (w.name, str(w.worker_id)))
-                fanouts.append((run.run_id, [w.worker_id for w in ordered]))
-                busy_tasks.add(run.task_id)
-                continue
-            if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in eligible):
-                continue  # waits for a free slot: no event, or a busy pool would flood the log
-            slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
-            if slot is None:
-                continue  # every eligible worker is full: waits without a new event
-            slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
-            wanted.append((run.run_id, slot.worker_id))
-            busy_tasks.add(run.task_id)
+            try:
+                self._plan_one(run, live, now, wanted, notes, skip, replace, fanouts, busy_tasks)
+            except Exception as error:  # one run the decisions cannot read: hold it alone
+                self._hold_run(run, error)
         if skip or replace:
             self._app.decide_overlaps(
                 skip,
@@ -428,7 +485,9 @@ class Dispatcher:
             )
         if fanouts:
             self._app.fan_out_runs(fanouts, self.name, now)
-        fresh = [n for n in notes if self.open_runs[n[0]].wait_code != n[1]]
+        fresh = [
+            n for n in notes if n[0] in self.open_runs and self.open_runs[n[0]].wait_code != n[1]
+        ]
         if fresh:
             self._app.note_waiting(fresh[: self.policy.batch_size], self.name, now)
         if not wanted:
@@ -443,6 +502,62 @@ class Dispatcher:
             run.worker_id, run.attempt = assignment.worker_id, assignment.attempt
             self._publish(run)
         return len(assignments)
+
+    def _plan_one(
+        self,
+        run: OpenRun,
+        live: list[WorkerSlot],
+        now: datetime,
+        wanted: list[tuple[UUID, UUID]],
+        notes: list[tuple[UUID, str, str]],
+        skip: list[UUID],
+        replace: list[UUID],
+        fanouts: list[tuple[UUID, list[UUID]]],
+        busy_tasks: set[UUID],
+    ) -> None:
+        """Decide one pending run: assign (reserving a slot), note why it waits, or skip."""
+        if run.parent_run_id is not None:
+            # A shard: its broadcast run already passed the overlap policy.
+            if len(wanted) < self.policy.batch_size and (slot := self._shard_worker(run, live)):
+                slot.running.add(run.run_id)
+                wanted.append((run.run_id, slot.worker_id))
+            return
+        if run.trigger == "dependency" and (waiting_for := self.deps.blocking(run.run_id)):
+            names = ", ".join(repr(n) for n in waiting_for)
+            notes.append((run.run_id, "dependency", f"dependency: waiting for {names}"))
+            return
+        policy = run.task.get("concurrency_policy") or "allow"
+        if run.task_id in busy_tasks and policy != "allow":
+            if policy == "skip":
+                skip.append(run.run_id)
+                return
+            if policy == "queue":
+                notes.append((run.run_id, "concurrency", QUEUED_REASON))
+                return
+            if policy == "replace":
+                replace += [
+                    r.run_id
+                    for r in self.open_runs.values()
+                    if r.task_id == run.task_id and r.worker_id is not None
+                ]
+        eligible = [w for w in live if w.accepts(run.task)]
+        if not eligible:
+            notes.append((run.run_id, "no_eligible_worker", _no_eligible_reason(run.task)))
+            return
+        strategy = str(run.task.get("routing_strategy") or "least_loaded")
+        if strategy == "broadcast":
+            ordered = sorted(eligible, key=lambda w: (w.name, str(w.worker_id)))
+            fanouts.append((run.run_id, [w.worker_id for w in ordered]))
+            busy_tasks.add(run.task_id)
+            return
+        if len(wanted) >= self.policy.batch_size or not any(w.free > 0 for w in eligible):
+            return  # waits for a free slot: no event, or a busy pool would flood the log
+        slot = choose_worker(strategy, run.task_id, eligible, self._round_robin, self._draw)
+        if slot is None:
+            return  # every eligible worker is full: waits without a new event
+        slot.running.add(run.run_id)  # reserve now so this batch does not overfill it
+        wanted.append((run.run_id, slot.worker_id))
+        busy_tasks.add(run.task_id)
 
     def _shard_worker(self, run: OpenRun, live: list[WorkerSlot]) -> WorkerSlot | None:
         # A shard waits for its own worker while that worker is live; if it is gone, any
@@ -482,26 +597,32 @@ class Dispatcher:
         return len(decisions)
 
     def _publish(self, run: OpenRun) -> None:
+        try:
+            delivery = self._delivery(run)
+        except Exception as error:  # its definition cannot make a delivery: hold the run
+            self._hold_run(run, error)
+            return
+        run.published_at = self._monotonic()
+        self._bus.publish_delivery(delivery)
+
+    def _delivery(self, run: OpenRun) -> Delivery:
         assert run.worker_id is not None
         task = run.task
-        run.published_at = self._monotonic()
-        self._bus.publish_delivery(
-            Delivery(
-                run_id=run.run_id,
-                attempt=run.attempt,
-                worker_id=run.worker_id,
-                task_name=str(task["name"]),
-                executor=str(task["executor"]),
-                command=str(task["command"]),
-                args=tuple(task.get("args") or ()),
-                env=dict(task.get("env") or {}),
-                working_dir=task.get("working_dir"),
-                timeout_seconds=int(task.get("timeout_seconds") or 0),
-                params=dict(run.params),
-                http=task.get("http"),
-                shard_index=run.shard[0] if run.shard else None,
-                shard_total=run.shard[1] if run.shard else None,
-            )
+        return Delivery(
+            run_id=run.run_id,
+            attempt=run.attempt,
+            worker_id=run.worker_id,
+            task_name=str(task["name"]),
+            executor=str(task["executor"]),
+            command=str(task["command"]),
+            args=tuple(task.get("args") or ()),
+            env=dict(task.get("env") or {}),
+            working_dir=task.get("working_dir"),
+            timeout_seconds=int(task.get("timeout_seconds") or 0),
+            params=dict(run.params),
+            http=task.get("http"),
+            shard_index=run.shard[0] if run.shard else None,
+            shard_total=run.shard[1] if run.shard else None,
         )
 
     def _live_workers(self) -> list[WorkerSlot]:
@@ -522,7 +643,42 @@ class Dispatcher:
             + self.recover_lost_workers()
             + self.enforce_deadlines()
             + self.fence_heartbeats()
+            + self.handle_quarantine_requests()
         )
+
+    def handle_quarantine_requests(self) -> int:
+        """Retry or release what operators asked for (held aggregates, blocked schedules)."""
+        actions = sum(guard.handle_requests() for guard in self.guards)
+        blocked = self.cron.blocked()
+        if not blocked:
+            return actions
+        ids = [str(task_id) for task_id in blocked]
+        for entry in self.quarantine.entries(CRON, statuses=None, aggregate_ids=ids):
+            task_id = UUID(entry.aggregate_id)
+            if entry.request == RETRY:
+                reason = self.cron.retry(task_id)
+                if reason is not None:  # still unreadable: say so again
+                    self.quarantine.record(
+                        CRON,
+                        entry.aggregate_id,
+                        "Task",
+                        entry.position,
+                        entry.topic,
+                        reason,
+                        self._clock.now(),
+                    )
+                actions += 1
+            elif entry.request == RELEASE:
+                # Released: the task stays out of the cron book until its timing changes.
+                self.cron.tasks.pop(task_id, None)
+                self.quarantine.release(
+                    CRON,
+                    entry.aggregate_id,
+                    entry.requested_through or self.position,
+                    self._clock.now(),
+                )
+                actions += 1
+        return actions
 
     def fire_due_slots(self) -> int:
         """Request runs for due cron slots (deterministic ids) and record misfires."""
@@ -623,6 +779,34 @@ class Dispatcher:
 
     # Running
 
+    def beat(self, force: bool = False) -> None:
+        """Tell the beacon this dispatcher is alive (at most once a second unless forced)."""
+        now = self._monotonic()
+        if not force and now - self._last_beat < BEAT_EVERY_SECONDS:
+            return
+        self._last_beat = now
+        try:
+            self._beacon.beat(
+                self.name,
+                self._started_at,
+                self._clock.now(),
+                position=self.position,
+                round_at=self._last_round_at,
+                failed_rounds=self._round_failures,
+                error=self._last_error,
+            )
+        except Exception as error:  # the database is down: the beat is missed, nothing else
+            logger.debug("dispatcher beat not recorded: %s", error)
+
+    def _round_done(self, error: Exception | None) -> None:
+        if error is None:
+            self._round_failures, self._last_error = 0, None
+            self._last_round_at = self._clock.now()
+        else:
+            self._round_failures += 1
+            self._last_error = describe(error)
+        self.beat(force=error is not None and self._round_failures == 1)
+
     def step(self) -> int:
         """One round: catch up, record reports, catch up, assign, maintain. Returns work done."""
         done = self.follow_log()
@@ -654,12 +838,16 @@ class Dispatcher:
             target=self._pump_reports, args=(pump_stop,), name="report-pump", daemon=True
         )
         pump.start()
+        self.beat(force=True)
         while not stop.is_set():
             try:
+                for guard in self.guards:
+                    guard.load()
                 self.breaker.call(self.follow_log)
                 break
             except Exception:
                 logger.warning("cannot read the log yet; retrying", exc_info=True)
+                self.beat()
                 stop.wait(self.breaker.retry_after() or 0.5)
         self.live = True
         self.republish_unstarted(force=True)
@@ -668,12 +856,15 @@ class Dispatcher:
             try:
                 busy = self.breaker.call(self.step)
             except CircuitOpenError as error:
+                self._round_done(error)
                 stop.wait(max(error.retry_after, 0.05))
                 continue
             except Exception as error:  # a failed round is retried; the log keeps the truth
                 logger.warning("dispatch round failed: %s: %s", type(error).__name__, error)
+                self._round_done(error)
                 stop.wait(self.breaker.retry_after() or 0.2)
                 continue
+            self._round_done(None)
             if not busy:
                 self._wakeup.wait(generation, self._idle_wait())
         # Record what workers reported while we were stopping, so no outcome is dropped.
@@ -687,6 +878,10 @@ class Dispatcher:
                 pass
         except Exception:
             logger.exception("final report recording failed; workers will resend")
+        try:
+            self._beacon.stopped(self.name, self._clock.now())
+        except Exception as error:
+            logger.debug("dispatcher stop not recorded: %s", error)
 
 
 def _no_eligible_reason(task: dict[str, Any]) -> str:

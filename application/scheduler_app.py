@@ -11,20 +11,23 @@ from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 
 from application.messages import Report
 from application.ports import IdFactory, random_ids
+from application.quarantine import UndecodableEvent, describe
 from application.results import Assignment, CommandResult, DependencyDecision
+from application.task_numbers import CREATED_TOPIC, TaskNumbers
 from domain.context import CommandContext
 from domain.errors import (
+    AggregateUnreadableError,
     IllegalTransitionError,
     InvalidFieldError,
     NotFoundError,
     TaskNameTakenError,
     VersionMismatchError,
 )
-from domain.ids import parse_uuid
+from domain.ids import is_task_number, parse_uuid
 from domain.retry import backoff_delay
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
@@ -35,6 +38,7 @@ from domain.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+MAX_NUMBER_DIGITS = 12  # task numbers are 32-bit: longer digit strings name no task
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
@@ -61,6 +65,7 @@ class SchedulerApp(Application[UUID]):
         self._new_id = new_id
         self._draw = draw  # randomness is an input: retry jitter
         self._saved_listeners: list[Callable[[int], None]] = []
+        self.task_numbers = TaskNumbers(self._created_task_rows)
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call `listener(position)` after every save in this process (in-process wake-up)."""
@@ -76,12 +81,38 @@ class SchedulerApp(Application[UUID]):
         """The position of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
 
-    def read_log(self, after: int, limit: int) -> list[tuple[int, Any]]:
-        """Up to `limit` events after a log position, decoded, with their positions."""
+    def read_log(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple[int, Any]]:
+        """Up to `limit` events after a log position, with their positions.
+
+        An event that cannot be decoded (unknown topic, broken state) comes back as an
+        UndecodableEvent for the consumers to quarantine: one bad row never stops a read.
+        """
         notifications = self.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
         )
-        return [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        return [(n.id, self.decode(n)) for n in notifications]
+
+    def decode(self, stored: StoredEvent) -> Any:
+        """A stored event as its domain event, or an UndecodableEvent saying why not."""
+        try:
+            return self.mapper.to_domain_event(stored)
+        except Exception as error:  # any stored row must be readable by every consumer
+            return UndecodableEvent(
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                error=describe(error),
+            )
+
+    def _created_task_rows(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, topics=[CREATED_TOPIC], inclusive_of_start=False
+        )
+        return [(n.id, n.originator_id) for n in notifications]
+
+    def aggregate_events(self, aggregate_id: UUID) -> list[Any]:
+        """Every stored event of one aggregate, oldest first, decoded as far as possible."""
+        return [self.decode(stored) for stored in self.recorder.select_events(aggregate_id)]
 
     # Tasks
 
@@ -155,6 +186,27 @@ class SchedulerApp(Application[UUID]):
     def get_task(self, task_id: UUID, version: int | None = None) -> Task:
         """Load a task from its events."""
         return self._get(task_id, Task, "task", version)
+
+    def resolve_task_ref(self, ref: str) -> UUID:
+        """The task a number, UUID or name names, from the write side (never a view).
+
+        Raises:
+            NotFoundError: no task has that number, UUID or name.
+        """
+        task_id: UUID | None
+        if is_task_number(ref):
+            task_id = self.task_numbers.id_for(int(ref)) if len(ref) <= MAX_NUMBER_DIGITS else None
+        elif (parsed := parse_uuid(ref)) is not None:
+            task_id = parsed if self._exists(parsed) else None
+        else:
+            task_id = self.task_id_for_name(ref)
+        if task_id is None:
+            raise NotFoundError("task", ref)
+        return task_id
+
+    def task_number(self, task_id: UUID) -> int | None:
+        """A task's sequential number (1, 2, 3… in creation order), from the log."""
+        return self.task_numbers.number_of(task_id)
 
     def task_id_for_name(self, name: str) -> UUID | None:
         """The live task holding a name, from the index aggregate (consistent, not a view)."""
@@ -661,12 +713,15 @@ class SchedulerApp(Application[UUID]):
             aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(label, aggregate_id) from None
+        except Exception as error:  # a stored event it cannot replay: say so, do not crash
+            raise AggregateUnreadableError(label, aggregate_id, describe(error)) from error
         if not isinstance(aggregate, kind):
             raise NotFoundError(label, aggregate_id)
         return aggregate
 
     def _exists(self, aggregate_id: UUID) -> bool:
-        return any(True for _ in self.events.get(aggregate_id, lte=1))
+        # The stored row is enough: an event that cannot be decoded still exists.
+        return bool(self.recorder.select_events(aggregate_id, lte=1, limit=1))
 
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:

@@ -49,6 +49,16 @@ class NotFoundError(DomainError):
         self.ref = ref
 
 
+class AggregateUnreadableError(DomainError):
+    """An aggregate's stored events cannot be replayed (see the quarantine to repair it)."""
+
+    def __init__(self, kind: str, ref: object, reason: str) -> None:
+        super().__init__(f"{kind} {ref!s} cannot be loaded from its events: {reason}")
+        self.kind = kind
+        self.ref = ref
+        self.reason = reason
+
+
 class VersionMismatchError(DomainError):
     """The caller's expected version is not the current one (optimistic concurrency)."""
 

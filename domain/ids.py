@@ -11,3 +11,8 @@ def parse_uuid(text: str) -> UUID | None:
         return UUID(text)
     except ValueError:
         return None
+
+
+def is_task_number(ref: str) -> bool:
+    """Whether a task reference is a number (ASCII digits only: "²" is not a number)."""
+    return ref.isascii() and ref.isdigit()

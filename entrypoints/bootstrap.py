@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.event_positions import AggregateLog
 from adapters.event_store_role import ensure_append_only
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
@@ -25,10 +26,12 @@ from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
+from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.ports import Database
+from projections.quarantine import SqlQuarantineLedger
 from projections.run_stats import RunStatsProjection
 from projections.runner import Lease, LocalLease, ProjectionRunner, RunnerSupervisor
 from projections.runs import RunsProjection
@@ -174,6 +177,8 @@ class Container:
     bus: Bus
     liveness: LivenessStore
     metrics: Metrics
+    quarantine: QuarantineLedger
+    aggregate_log: AggregateLog
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -234,6 +239,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
     breakers = BreakerRegistry()
+    aggregate_log = AggregateLog(app.aggregate_events, database)
     runners = [
         ProjectionRunner(
             projection,
@@ -245,6 +251,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             poll_interval=settings.projections.poll_interval_seconds,
             breaker=breakers.get(f"projection:{projection.name}"),
             lease=projection_lease(settings, projection.name),
+            aggregate_log=aggregate_log,
         )
         for projection in all_projections()
     ]
@@ -260,6 +267,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
         liveness=InMemoryLiveness(),
         metrics=Metrics(database, breakers, head=app.head_position),
+        quarantine=SqlQuarantineLedger(database),
+        aggregate_log=aggregate_log,
         breakers=breakers,
     )
     if settings.database_kind == "postgres":

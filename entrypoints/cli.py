@@ -8,6 +8,7 @@ import click
 
 from entrypoints.cli_audit import audit
 from entrypoints.cli_projections import projections
+from entrypoints.cli_quarantine import quarantine
 from entrypoints.cli_replay import events, replay
 from entrypoints.cli_support import (
     config_option,
@@ -104,3 +105,4 @@ main.add_command(projections)
 main.add_command(replay)
 main.add_command(events)
 main.add_command(audit)
+main.add_command(quarantine)

@@ -16,11 +16,13 @@ import click
 import psycopg
 
 from adapters.database import PostgresDatabase, SqliteDatabase
+from application.quarantine import QuarantineEntry
 from entrypoints.bootstrap import all_projections
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
 from entrypoints.rebuild_runner import progress_printer, rebuild_job
 from projections.base import Projection
 from projections.ports import Database
+from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import (
     RebuildError,
     RebuildResult,
@@ -40,12 +42,21 @@ def projections() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @config_option
 def status(as_json: bool, config: Path | None) -> None:
-    """Show each projection's position, the log head, the lag and the last error."""
+    """Show each projection's position, the log head, the lag, the last error and what it holds
+    in quarantine (and what other consumers of the log hold)."""
     with open_store(load_cli_settings(config), migrate=True) as (app, database):
         states = read_states(database, app, all_projections())
+        held = SqlQuarantineLedger(database).entries()
     now = now_utc()
+    by_consumer: dict[str, list[QuarantineEntry]] = {}
+    for entry in held:
+        by_consumer.setdefault(entry.consumer, []).append(entry)
     if as_json:
-        click.echo(json.dumps([_state_record(s, now) for s in states], indent=2))
+        # Each projection with what it holds (the dispatcher's: `scheduler quarantine list`).
+        records = [
+            _state_record(s, now, by_consumer.get(f"projection:{s.name}", [])) for s in states
+        ]
+        click.echo(json.dumps(records, indent=2))
         return
     rows = [
         [
@@ -57,12 +68,20 @@ def status(as_json: bool, config: Path | None) -> None:
             "degraded" if s.problem(now) else "ok",
             _ago(s.updated_at, now),
             _ago(s.rebuilt_at, now),
+            str(len(by_consumer.get(f"projection:{s.name}", []))),
             f"{_ago(s.last_error_at, now)}: {s.last_error}" if s.last_error else "-",
         ]
         for s in states
     ]
     header = ["PROJECTION", "TABLES", "POSITION", "HEAD", "LAG", "STATE", "ADVANCED"]
-    click.echo(_table([[*header, "REBUILT", "LAST ERROR"], *rows]))
+    click.echo(_table([[*header, "REBUILT", "QUARANTINED", "LAST ERROR"], *rows]))
+    if held:
+        click.echo(f"\nquarantined ({len(held)}; repair: scheduler quarantine retry|release REF):")
+        for entry in held:
+            click.echo(
+                f"  {entry.consumer} {entry.aggregate_type} {entry.aggregate_id} from position "
+                f"{entry.position} ({entry.held_count} held): {entry.error}"
+            )
 
 
 @projections.command()
@@ -130,6 +149,13 @@ def _report(result: RebuildResult, verify: bool) -> None:
         f"rebuilt {len(result.positions)} projection(s) from {result.events} events in "
         f"{result.elapsed:.1f}s ({rate:,.0f} events/s); {done}: {positions}"
     )
+    if result.quarantined:
+        click.echo(f"quarantined by the replay ({len(result.quarantined)}):")
+        for entry in result.quarantined[:SHOWN_DIFFERENCES]:
+            click.echo(
+                f"  {entry.consumer} {entry.aggregate_type} {entry.aggregate_id} from position "
+                f"{entry.position}: {entry.error}"
+            )
     if not verify:
         return
     if not result.differing_rows:
@@ -165,7 +191,9 @@ def exclusive_rebuild(database: Database, name: str) -> Iterator[None]:
         yield
 
 
-def _state_record(state: ProjectionState, now: datetime) -> dict[str, Any]:
+def _state_record(
+    state: ProjectionState, now: datetime, held: list[QuarantineEntry]
+) -> dict[str, Any]:
     return {
         "projection": state.name,
         "tables": list(state.tables),
@@ -178,6 +206,8 @@ def _state_record(state: ProjectionState, now: datetime) -> dict[str, Any]:
         "rebuilt_at": _iso(state.rebuilt_at),
         "last_error": state.last_error,
         "last_error_at": _iso(state.last_error_at),
+        "quarantined": len(held),
+        "quarantine": [e.as_record() for e in held],
     }
 
 

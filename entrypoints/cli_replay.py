@@ -17,7 +17,6 @@ from eventsourcing.persistence import Notification
 from application.scheduler_app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
-from entrypoints.api.deps import is_task_number, resolve_task
 from entrypoints.api.event_records import event_record
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
@@ -29,7 +28,6 @@ from entrypoints.reconstruct import (
     worker_state,
 )
 from projections.ports import Database
-from projections.queries import ReadModel
 
 # Each rebuilds a resource from events; the task also shows its live number.
 STATES: dict[str, Callable[[list[Any], int | None], dict[str, Any] | None]] = {
@@ -62,7 +60,7 @@ def replay(
     # Migrated: resolving a task by number or name reads the tasks view.
     with open_store(load_cli_settings(config), migrate=True) as (app, database):
         aggregate_id, number = _resolve(app, database, kind, ref)
-        events = list(app.events.get(aggregate_id))
+        events = app.aggregate_events(aggregate_id)
         if not events:
             raise click.ClickException(f"no {kind} {ref!r}")
         latest = events[-1].originator_version
@@ -95,17 +93,12 @@ def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tupl
                 f"a {kind} is named by its UUID, not {ref!r}", param_hint="REF"
             )
         return key, None
+    # The log, not a view, knows every number, name and UUID.
     try:
-        row = resolve_task(ReadModel(database), ref)
-        return UUID(row["uuid"]), row["id"]
+        task_id = app.resolve_task_ref(ref)
     except NotFoundError:
-        # The views may lag behind the log; the log knows every name and UUID.
-        task_id = None if is_task_number(ref) else parse_uuid(ref) or app.task_id_for_name(ref)
-    except InvalidFieldError as error:  # a number no task can have
-        raise click.BadParameter(error.message, param_hint="REF") from None
-    if task_id is None:
-        raise click.ClickException(f"no task {ref!r}")
-    return task_id, None
+        raise click.ClickException(f"no task {ref!r}") from None
+    return task_id, app.task_number(task_id)
 
 
 @click.group()

@@ -23,6 +23,7 @@ from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
 from entrypoints.settings import Settings
+from projections.dispatcher_status import SqlDispatcherBeacon
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ def make_dispatcher(container: Container) -> Dispatcher:
         policy=policy,
         observer=container.metrics,
         breaker=container.breakers.get("dispatcher:database"),
+        quarantine=container.quarantine,
+        aggregate_log=container.aggregate_log,
+        beacon=SqlDispatcherBeacon(container.database),
     )
 
 

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.migrations import apply_migrations
+from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, QuarantineEntry
 from application.scheduler_app import SchedulerApp
 from entrypoints.bootstrap import all_projections
 from projections.base import Projection
@@ -107,8 +108,8 @@ class ScratchBulk:
         self._env = {**env, "CREATE_TABLE": "n"} if env is not None else None
         self._on_progress = on_progress
 
-    def __call__(self, target: int) -> int:
-        """Fill every shadow up to `target`.
+    def __call__(self, target: int, ledger: InMemoryQuarantineLedger) -> int:
+        """Fill every shadow up to `target`; what the replay quarantined goes to `ledger`.
 
         Raises:
             RebuildError: a group could not reach the target, or the dialects disagree.
@@ -116,9 +117,10 @@ class ScratchBulk:
         processes = min(len(self._chosen), os.cpu_count() or 1) if self._env else 1
         groups = _balanced(self._chosen, processes)
         paths = [self._directory / f"scratch-{i}.db" for i in range(len(groups))]
+        released = ledger.entries(None, statuses=(RELEASED,))
         if len(groups) == 1:
             started = time.monotonic()
-            reached = [
+            results = [
                 _replay_scratch(
                     relevant_pages(self._app, groups[0]),
                     groups[0],
@@ -126,13 +128,14 @@ class ScratchBulk:
                     self._batch_size,
                     paths[0],
                     lambda p: self._on_progress(Progress(p, target, time.monotonic() - started)),
+                    released,
                 )
             ]
         else:
             names = [[p.name for p in group] for group in groups]
             spawn = multiprocessing.get_context("spawn")  # no forking of threads and pools
             with ProcessPoolExecutor(len(groups), mp_context=spawn) as pool:
-                reached = list(
+                results = list(
                     pool.map(
                         _replay_in_child,
                         [self._env] * len(groups),
@@ -140,8 +143,12 @@ class ScratchBulk:
                         [target] * len(groups),
                         [self._batch_size] * len(groups),
                         [str(path) for path in paths],
+                        [released] * len(groups),
                     )
                 )
+        reached = [position for position, _held in results]
+        for _position, held in results:
+            ledger.add(held)
         if any(position != target for position in reached):
             raise RebuildError(f"the log ended before position {target}: {reached}")
         for group, path in zip(groups, paths, strict=True):
@@ -188,8 +195,13 @@ def _balanced(chosen: Sequence[Projection], groups: int) -> list[list[Projection
 
 
 def _replay_in_child(
-    env: dict[str, str], names: list[str], target: int, batch_size: int, path: str
-) -> int:
+    env: dict[str, str],
+    names: list[str],
+    target: int,
+    batch_size: int,
+    path: str,
+    released: list[QuarantineEntry],
+) -> tuple[int, list[QuarantineEntry]]:
     """A child process's share: its own event store connection, scratch file and progress."""
     chosen = [p for p in all_projections() if p.name in names]
     app = SchedulerApp(env=env)
@@ -203,6 +215,7 @@ def _replay_in_child(
             batch_size,
             Path(path),
             lambda p: show(Progress(p, target, time.monotonic() - started)),
+            released,
         )
     finally:
         app.close()
@@ -215,14 +228,17 @@ def _replay_scratch(
     batch_size: int,
     path: Path,
     on_page: Callable[[int], None],
-) -> int:
+    released: Sequence[QuarantineEntry],
+) -> tuple[int, list[QuarantineEntry]]:
+    """Replay into a scratch file; returns the position reached and what was quarantined."""
+    ledger = InMemoryQuarantineLedger(released)
     scratch = SqliteDatabase(path)
     try:
         # A throwaway file: nothing to make durable, and it is read back at once.
         for pragma in SCRATCH_PRAGMAS:
             scratch.query(pragma)
         apply_migrations(scratch, announce=False)
-        return replay(
+        reached = replay(
             chosen,
             pages,
             scratch.transaction,
@@ -230,7 +246,10 @@ def _replay_scratch(
             stop=target,
             batch_size=batch_size,
             on_page=on_page,
+            ledger=lambda _tx: ledger,
+            is_outage=scratch.is_outage,
         )
+        return reached, ledger.entries(None, statuses=(HELD,))
     finally:
         scratch.close()
 
@@ -266,6 +285,12 @@ class PipelinedTx:
         with self._connection.cursor() as cursor:
             cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
             return cursor.fetchone()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A SAVEPOINT (psycopg syncs the pipeline on leaving it, so errors surface here)."""
+        with self._connection.transaction():
+            yield
 
 
 def progress_printer(stream: TextIO, label: str = "") -> Callable[[Progress], None]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
+from application.quarantine import InMemoryQuarantineLedger, QuarantineEntry
 from domain.errors import InvalidFieldError, NotFoundError
 from projections.base import Projection
+from projections.guard import ProjectionGuard
 from projections.queries import ReadModel
 from projections.runs import RunsProjection
 from projections.tasks import TasksProjection
@@ -25,13 +27,18 @@ from projections.workers import WorkersProjection
 def events_until(
     events: Sequence[Any], *, version: int | None = None, as_of: datetime | None = None
 ) -> list[Any]:
-    """The events up to a version and/or a moment (inclusive)."""
-    return [
-        e
-        for e in events
-        if (version is None or e.originator_version <= version)
-        and (as_of is None or e.timestamp <= as_of)
-    ]
+    """The events up to a version and/or a moment (inclusive), in version order.
+
+    An event that could not be decoded has no time: it belongs to the range of its neighbours.
+    """
+    chosen = []
+    for event in events:
+        if version is not None and event.originator_version > version:
+            break
+        if as_of is not None and event.timestamp is not None and event.timestamp > as_of:
+            break
+        chosen.append(event)
+    return chosen
 
 
 def events_at(events: list[Any], kind: str, as_of: str | None, version: int | None) -> list[Any]:
@@ -58,38 +65,61 @@ def events_at(events: list[Any], kind: str, as_of: str | None, version: int | No
 
 def task_state(events: Sequence[Any], number: int | None) -> dict[str, Any] | None:
     """The task resource after these events; `number` is the live task number."""
-    with _scratch(TasksProjection(), events) as read:
+    with _scratch(TasksProjection(), events) as (read, held):
         task = read.task_by_uuid(events[0].originator_id) if events else None
     if task is not None:
         task["id"] = number
-    return task
+    return _with_held(task, held)
 
 
 def run_state(events: Sequence[Any]) -> dict[str, Any] | None:
     """The run resource (with its attempts) after these events."""
-    with _scratch(RunsProjection(), events) as read:
-        return read.run(events[0].originator_id) if events else None
+    with _scratch(RunsProjection(), events) as (read, held):
+        return _with_held(read.run(events[0].originator_id) if events else None, held)
 
 
 def worker_state(events: Sequence[Any]) -> dict[str, Any] | None:
     """The worker resource after these events (its running count needs run events: 0)."""
-    with _scratch(WorkersProjection(), events) as read:
-        return read.worker(events[0].originator_id) if events else None
+    with _scratch(WorkersProjection(), events) as (read, held):
+        return _with_held(read.worker(events[0].originator_id) if events else None, held)
 
 
 @contextmanager
-def _scratch(projection: Projection, events: Sequence[Any]) -> Iterator[ReadModel]:
-    """An in-memory read database holding one projection's view of a few events."""
+def _scratch(
+    projection: Projection, events: Sequence[Any]
+) -> Iterator[tuple[ReadModel, list[QuarantineEntry]]]:
+    """An in-memory read database holding one projection's view of a few events.
+
+    The projections' own rule applies: an event that fails is not applied, nor are the
+    aggregate's events after it; what was held comes back beside the state.
+    """
     database = SqliteDatabase(Path(":memory:"))
+    ledger = InMemoryQuarantineLedger()
     try:
         apply_migrations(database, announce=False)  # a scratch copy: nothing to announce
         with database.transaction() as tx:
+            guard = ProjectionGuard(
+                projection, tx, ledger, _epoch, careful=True, is_outage=database.is_outage
+            )
             for event in events:
                 # The version stands in for the log position: only order matters here.
-                projection.process(event, event.originator_version, tx)
-        yield ReadModel(database)
+                guard.process(event, event.originator_version)
+            guard.finish()
+        yield ReadModel(database), ledger.entries(None)
     finally:
         database.close()
+
+
+def _with_held(state: dict[str, Any] | None, held: list[QuarantineEntry]) -> dict[str, Any] | None:
+    if state is not None and held:
+        state["quarantine"] = [
+            {"consumer": "time-travel", "version": e.position, "error": e.error} for e in held
+        ]
+    return state
+
+
+def _epoch() -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_moment(text: str) -> datetime:

@@ -21,6 +21,10 @@ class Tx(Protocol):
 
     def one(self, sql: str, params: Params = None) -> Row | None: ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an error inside rolls back only what it did."""
+        ...
+
 
 class EventLog(Protocol):
     """The ordered log of every event, read by position."""
@@ -42,3 +46,7 @@ class Database(Protocol):
     def one(self, sql: str, params: Params = None) -> Row | None: ...
 
     def close(self) -> None: ...
+
+    def is_outage(self, error: BaseException) -> bool:
+        """Whether an error means the database (not the data of one event) failed."""
+        ...

@@ -18,8 +18,23 @@ from typing import Any, Protocol
 
 from eventsourcing.utils import resolve_topic
 
+from application.quarantine import (
+    HELD,
+    RELEASED,
+    InMemoryQuarantineLedger,
+    QuarantineEntry,
+    QuarantineLedger,
+)
 from projections.base import Projection
+from projections.guard import ProjectionGuard
 from projections.ports import Database, Tx
+from projections.quarantine import (
+    DELETE_HELD,
+    TxQuarantineLedger,
+    record_entry,
+    select_entries,
+)
+from projections.quarantine import note_held as note_held_sql
 from projections.runner import lock_position
 from projections.shadow_tables import (
     SHADOW_SUFFIX,
@@ -45,6 +60,9 @@ FINAL_STEP_EVENTS = 1_000
 SWITCH_ATTEMPTS = 3
 
 
+LedgerFor = Callable[[Tx], QuarantineLedger]  # the ledger to use inside a page's transaction
+
+
 class PageSource(Protocol):
     """Reads the log in pages: the events some projection needs, and the last position read."""
 
@@ -55,7 +73,8 @@ def relevant_pages(app: Any, projections: Sequence[Projection]) -> PageSource:
     """Pages from the store's notifications, decoding only events these projections handle.
 
     Decoding is most of the cost of reading the log, and many events concern no projection
-    being rebuilt. `app` is an eventsourcing Application (its recorder and mapper).
+    being rebuilt. `app` is the SchedulerApp (its recorder and its never-failing decode). An
+    event of an unknown topic is passed on undecoded: every projection quarantines it.
     """
     handled = {cls for projection in projections for cls in projection.handled_events()}
     wanted: dict[str, bool] = {}
@@ -68,12 +87,19 @@ def relevant_pages(app: Any, projections: Sequence[Projection]) -> PageSource:
         for notification in notifications:
             topic = notification.topic
             if topic not in wanted:
-                wanted[topic] = resolve_topic(topic) in handled
+                wanted[topic] = _wanted(topic, handled)
             if wanted[topic]:
-                events.append((notification.id, app.mapper.to_domain_event(notification)))
+                events.append((notification.id, app.decode(notification)))
         return events, (notifications[-1].id if notifications else after)
 
     return read
+
+
+def _wanted(topic: str, handled: set[type]) -> bool:
+    try:
+        return resolve_topic(topic) in handled
+    except Exception:  # unknown topic: let the projections quarantine it
+        return True
 
 
 @dataclass
@@ -100,6 +126,7 @@ class RebuildResult:
     events: int  # log positions replayed into the shadows
     elapsed: float
     switched: bool
+    quarantined: list[QuarantineEntry] = field(default_factory=list)  # held by the replay
 
 
 def replay(
@@ -112,11 +139,20 @@ def replay(
     batch_size: int,
     wrap: Callable[[Tx], Tx] = lambda tx: tx,
     on_page: Callable[[int], None] = lambda _position: None,
+    ledger: LedgerFor | None = None,
+    careful: bool = False,
+    is_outage: Callable[[BaseException], bool] = lambda _error: False,
 ) -> int:
     """Apply the events in (start, stop] to the projections, a page per transaction.
 
+    An event that fails holds its aggregate in `ledger` (the rule of the live runners), so a
+    rebuild quarantines what the runners quarantine. A page that fails is redone with a
+    savepoint per event; `careful` does that from the start (a transaction it cannot redo).
     Returns the position reached: `stop`, or less if the log ends before it.
     """
+    if ledger is None:
+        memory = InMemoryQuarantineLedger()
+        ledger = lambda _tx: memory  # noqa: E731
     position = start
     while position < stop:
         events, last = pages(position, batch_size)
@@ -124,14 +160,51 @@ def replay(
             break
         if last > stop:
             events = [(p, e) for p, e in events if p <= stop]
-        with transaction() as tx:
-            target = wrap(tx)
-            for projection in projections:
-                for event_position, event in events:
-                    projection.process(event, event_position, target)
+        for attempt_carefully in (careful, True):
+            try:
+                _apply_page(
+                    projections,
+                    events,
+                    transaction,
+                    wrap,
+                    ledger,
+                    position,
+                    attempt_carefully,
+                    is_outage,
+                )
+                break
+            except Exception:
+                if attempt_carefully:
+                    raise
         position = min(last, stop)
         on_page(position)
     return position
+
+
+def _apply_page(
+    projections: Sequence[Projection],
+    events: Events,
+    transaction: Callable[[], AbstractContextManager[Tx]],
+    wrap: Callable[[Tx], Tx],
+    ledger: LedgerFor,
+    after: int,
+    careful: bool,
+    is_outage: Callable[[BaseException], bool],
+) -> None:
+    with transaction() as tx:
+        target = wrap(tx)
+        book = ledger(tx)
+        guards = [
+            ProjectionGuard(
+                p, target, book, _now, careful=careful, after=after, is_outage=is_outage
+            )
+            for p in projections
+        ]
+        for guard in guards:
+            for event_position, event in events:
+                guard.process(event, event_position)
+        for guard in guards:
+            guard.finish()
 
 
 @dataclass
@@ -146,12 +219,15 @@ class Rebuild:
     # The transaction for shadow pages; on PostgreSQL a pipelined one saves round trips.
     page_transaction: Callable[[], AbstractContextManager[Tx]] | None = None
     # Fills every shadow up to a position some faster way and returns the position reached
-    # (on PostgreSQL: local SQLite scratch files, then COPY). The rest goes page by page.
-    bulk: Callable[[int], int] | None = None
+    # (on PostgreSQL: local SQLite scratch files, then COPY), adding what it quarantined to
+    # the ledger it is given. The rest goes page by page.
+    bulk: Callable[[int, InMemoryQuarantineLedger], int] | None = None
     on_progress: Callable[[Progress], None] = lambda _progress: None
     final_step: int = FINAL_STEP_EVENTS
     clock: Callable[[], float] = time.monotonic
     position: int = 0  # where the shadows stand
+    # What the replay quarantined, kept apart from the live entries until the swap.
+    ledger: InMemoryQuarantineLedger = field(default_factory=InMemoryQuarantineLedger)
     _started: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -180,16 +256,35 @@ class Rebuild:
             self.discard()
 
     def prepare(self) -> None:
-        """Create empty shadow tables (replacing any left by an interrupted rebuild)."""
+        """Create empty shadow tables (replacing any left by an interrupted rebuild).
+
+        Releases an operator made are honoured by the replay too, so it is seeded with them.
+        """
         with self.database.transaction() as tx:
             for table in self.tables:
                 self.ddl.create_shadow(tx, table)
+            released = [
+                entry
+                for projection in self.projections
+                for entry in select_entries(tx, projection.consumer, statuses=(RELEASED,))
+            ]
+        self.ledger = InMemoryQuarantineLedger(released)
         self.position = 0
+
+    def _shadow_ledger(self, _tx: Tx) -> QuarantineLedger:
+        return self.ledger
+
+    def _live_ledger(self, tx: Tx) -> QuarantineLedger:
+        return TxQuarantineLedger(tx, self.database.dialect)
+
+    def held(self) -> list[QuarantineEntry]:
+        """The aggregates the replay quarantined."""
+        return self.ledger.entries(None, statuses=(HELD,))
 
     def catch_up(self) -> None:
         """Fill the shadows to the log head, again while new events keep it far ahead."""
         if self.bulk is not None and self.position == 0:
-            self.position = self.bulk(self.head())
+            self.position = self.bulk(self.head(), self.ledger)
             self._report(self.position, self.position)
         first = True
         while first or self.head() - self.position > self.final_step:
@@ -203,6 +298,8 @@ class Rebuild:
                 batch_size=self.batch_size,
                 wrap=self._shadow,
                 on_page=lambda position, head=head: self._report(position, head),
+                ledger=self._shadow_ledger,
+                is_outage=self.database.is_outage,
             )
             if reached == self.position:
                 return
@@ -235,13 +332,67 @@ class Rebuild:
                         rows, count = compare_table(tx, self.ddl, table)
                         differences += rows
                         differing += count
+                if verify:
+                    rows = self._compare_quarantine(tx, projection)
+                    differences += rows
+                    differing += len(rows)
             if switch:
                 for table in self.tables:
                     self.ddl.swap(tx, table)
                 for name, position in positions.items():
                     note_rebuilt(tx, name, position, _now())
+                self._swap_quarantine(tx)
         elapsed = self.clock() - self._started
-        return RebuildResult(positions, differences, differing, self.position, elapsed, switch)
+        return RebuildResult(
+            positions, differences, differing, self.position, elapsed, switch, self.held()
+        )
+
+    def _compare_quarantine(self, tx: Tx, projection: Projection) -> list[Difference]:
+        """Aggregates held on one side only (or from different events)."""
+        live = {
+            e.aggregate_id: e.position
+            for e in select_entries(tx, projection.consumer, statuses=(HELD,))
+        }
+        rebuilt = {
+            e.aggregate_id: e.position
+            for e in self.ledger.entries(projection.consumer, statuses=(HELD,))
+        }
+        return [
+            Difference(
+                "quarantine",
+                {"consumer": projection.consumer, "aggregate_id": key},
+                {"position": live[key]} if key in live else None,
+                {"position": rebuilt[key]} if key in rebuilt else None,
+            )
+            for key in sorted(set(live) | set(rebuilt))
+            if live.get(key) != rebuilt.get(key)
+        ]
+
+    def _swap_quarantine(self, tx: Tx) -> None:
+        """The rebuilt tables come with the rebuild's quarantine: it replaces the held entries."""
+        dialect = self.database.dialect
+        for projection in self.projections:
+            tx.execute(DELETE_HELD, {"consumer": projection.consumer})
+            for entry in self.ledger.entries(projection.consumer, statuses=(HELD,)):
+                record_entry(
+                    tx,
+                    dialect,
+                    entry.consumer,
+                    entry.aggregate_id,
+                    entry.aggregate_type,
+                    entry.position,
+                    entry.topic,
+                    entry.error,
+                    entry.last_failed_at,
+                )
+                note_held_sql(
+                    tx,
+                    dialect,
+                    entry.consumer,
+                    entry.aggregate_id,
+                    entry.last_position or entry.position,
+                    entry.held_count,
+                )
 
     def discard(self) -> None:
         """Drop the shadow tables still there (all of them after a dry run or a failure)."""
@@ -270,6 +421,9 @@ class Rebuild:
                     stop=live,
                     batch_size=self.batch_size,
                     wrap=self._shadow,
+                    ledger=self._shadow_ledger,
+                    careful=True,
+                    is_outage=self.database.is_outage,
                 )
             return live
         if verify and live < self.position:
@@ -280,6 +434,9 @@ class Rebuild:
                 start=live,
                 stop=self.position,
                 batch_size=self.batch_size,
+                ledger=self._live_ledger,
+                careful=True,
+                is_outage=self.database.is_outage,
             )
         return self.position if switch or verify else live
 

@@ -8,12 +8,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
+from application.quarantine import HELD, RELEASED
 from projections.base import Projection
+from projections.guard import AggregateLog, ProjectionGuard
 from projections.ports import Database, EventLog, Tx
+from projections.quarantine import TxQuarantineLedger
 from projections.status import clear_error, record_error
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,10 @@ ON CONFLICT (projection) DO NOTHING
 ADVANCE_POSITION = """
 UPDATE projection_tracking SET position = %(new)s, updated_at = %(at)s
 WHERE projection = %(name)s AND position = %(old)s
+"""
+ANY_REQUEST = """
+SELECT 1 AS found FROM quarantine
+WHERE consumer = %(consumer)s AND status = 'held' AND request IS NOT NULL LIMIT 1
 """
 MOVED_RETRIES = 3
 LEASE_RETRY_SECONDS = 2.0
@@ -105,6 +112,7 @@ class ProjectionRunner:
         breaker: CircuitBreaker | None = None,
         lease: Lease | None = None,
         lease_retry: float = LEASE_RETRY_SECONDS,
+        aggregate_log: AggregateLog | None = None,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -118,6 +126,7 @@ class ProjectionRunner:
         self.lease = lease or LocalLease()
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
+        self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -176,20 +185,75 @@ class ProjectionRunner:
         batch = self._log.read_log(old, self._batch_size)
         if not batch:
             self.status.position = old
+            self._handle_requests(old)
             return 0
         new = batch[-1][0]
-        with self._db.transaction() as tx:
-            # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
-            if lock_position(tx, self._db.dialect, self.projection.name) != old:
-                raise _PositionMovedError
-            for position, event in batch:
-                self.projection.process(event, position, tx)
-            self._advance(tx, old, new)
+        try:
+            self._commit(batch, old, new, careful=False)
+        except (_PositionMovedError, ProjectionConflictError):
+            raise
+        except Exception as error:
+            # One event failed (or the database did): redo the batch with a savepoint per
+            # event, so a bad event holds only its own aggregate. A database that is down
+            # fails this attempt too, and the caller backs off.
+            logger.info(
+                "projection %s: batch after %d failed (%s); isolating the event",
+                self.projection.name,
+                old,
+                type(error).__name__,
+                extra={"projection": self.projection.name},
+            )
+            self._commit(batch, old, new, careful=True)
         self.status.position = new
         self.status.events_processed += len(batch)
         self.status.last_batch_at = time.monotonic()
         self._committed.ring()
         return len(batch)
+
+    def _commit(self, batch: list[tuple[int, Any]], old: int, new: int, careful: bool) -> None:
+        with self._db.transaction() as tx:
+            # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
+            if lock_position(tx, self._db.dialect, self.projection.name) != old:
+                raise _PositionMovedError
+            guard = self._guard(tx, old, careful)
+            for position, event in batch:
+                guard.process(event, position)
+            guard.finish()
+            if guard.failed:
+                logger.warning(
+                    "projection %s quarantined %s",
+                    self.projection.name,
+                    ", ".join(k for k, h in guard.holds.items() if h.new),
+                    extra={"projection": self.projection.name, "action": "quarantined"},
+                )
+            self._advance(tx, old, new)
+
+    def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:
+        ledger = TxQuarantineLedger(tx, self._db.dialect)
+        entries = ledger.entries(self.projection.consumer, statuses=(HELD, RELEASED))
+        guard = ProjectionGuard(
+            self.projection,
+            tx,
+            ledger,
+            _now,
+            careful=careful,
+            after=old,
+            entries=entries,
+            is_outage=self._db.is_outage,
+        )
+        requests = [e for e in entries if e.request is not None]
+        if requests:
+            guard.handle_requests(requests, self._aggregate_log, old)
+        return guard
+
+    def _handle_requests(self, position: int) -> None:
+        """Act on operator requests while caught up (no batch would carry them)."""
+        if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
+            return
+        with self._db.transaction() as tx:
+            if lock_position(tx, self._db.dialect, self.projection.name) != position:
+                return  # moved on meanwhile: the next batch handles them
+            self._guard(tx, position, careful=True).finish()
 
     def _hold_lease(self) -> bool:
         held = self.lease.acquire()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,10 @@ class RenamingTx:
     def one(self, sql: str, params: Params = None) -> Row | None:
         """One row from the shadows."""
         return self._tx.one(self._rewrite(sql), params)
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction of the underlying one."""
+        return self._tx.savepoint()
 
 
 def table_renamer(renames: Mapping[str, str]) -> Callable[[str], str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from application.quarantine import event_topic
 from domain.errors import ScheduleError
 from domain.task import Task
 from domain.task_run import TaskRun
@@ -19,8 +20,24 @@ VALUES (%(uuid)s,
         (SELECT COALESCE(MAX(number), 0) + 1 FROM tasks),
         %(name)s, 'active', NULL, %(priority)s, %(schedule)s, %(version)s, %(spec)s,
         %(at)s, %(at)s, %(next_fire_at)s, %(position)s)
+ON CONFLICT (uuid) DO UPDATE SET
+    name = EXCLUDED.name, status = EXCLUDED.status, priority = EXCLUDED.priority,
+    schedule = EXCLUDED.schedule, version = EXCLUDED.version, spec = EXCLUDED.spec,
+    next_fire_at = EXCLUDED.next_fire_at
+WHERE tasks.status = 'quarantined'
+"""
+# The number of a task whose creation could not be projected is kept all the same, so every
+# later task keeps the number the log order gives it (and a retry fills the row in).
+INSERT_QUARANTINED = """
+INSERT INTO tasks (uuid, number, name, status, pause_reason, priority, schedule, version, spec,
+                   created_at, updated_at, next_fire_at, position)
+VALUES (%(uuid)s,
+        (SELECT COALESCE(MAX(number), 0) + 1 FROM tasks),
+        %(name)s, 'quarantined', NULL, 'normal', NULL, %(version)s, %(spec)s,
+        %(at)s, %(at)s, NULL, %(position)s)
 ON CONFLICT (uuid) DO NOTHING
 """
+CREATED_TOPIC = "scheduler:Task.Created"
 SELECT_SPEC = "SELECT spec, status FROM tasks WHERE uuid = %(uuid)s"
 UPDATE_SPEC = """
 UPDATE tasks SET name = %(name)s, priority = %(priority)s, schedule = %(schedule)s,
@@ -39,6 +56,9 @@ SET_LAST_MISFIRE = "UPDATE tasks SET last_misfire = %(misfire)s WHERE uuid = %(u
 UPDATE_NEXT_FIRE = """
 UPDATE tasks SET next_fire_at = %(next_fire_at)s WHERE uuid = %(uuid)s AND status = 'active'
 """
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the time of an event whose time cannot be read
 
 
 def _next_fire(spec: dict[str, Any], status: str, after: datetime) -> datetime | None:
@@ -62,6 +82,26 @@ class TasksProjection(Projection):
 
     name = "tasks"
     tables = ("tasks",)
+
+    def on_quarantined(self, event: Any, position: int, tx: Tx) -> None:
+        """A creation that failed still takes its number: a stub row, status quarantined."""
+        if event_topic(event) != CREATED_TOPIC:
+            return
+        spec = getattr(event, "spec", None)
+        name = spec.get("name") if isinstance(spec, dict) else None
+        name = name if isinstance(name, str) and name else f"quarantined-{event.originator_id}"
+        stub = {"name": name, "executor": "unknown", "command": "", "priority": "normal"}
+        tx.execute(
+            INSERT_QUARANTINED,
+            {
+                "uuid": event.originator_id,
+                "name": name,
+                "version": event.originator_version,
+                "spec": to_json(stub),
+                "at": getattr(event, "timestamp", None) or _EPOCH,
+                "position": position,
+            },
+        )
 
     @handles(Task.Created)
     def task_created(self, event: Task.Created, position: int, tx: Tx) -> None:

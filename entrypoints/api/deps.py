@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,8 +12,9 @@ from fastapi import Depends, Header, Request, Response
 
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
-from domain.ids import parse_uuid
+from domain.ids import is_task_number, parse_uuid
 from entrypoints.bootstrap import Container
+from entrypoints.reconstruct import run_state, task_state, worker_state
 from projections.queries import ReadModel
 
 logger = logging.getLogger(__name__)
@@ -70,29 +72,131 @@ def resolve_task(read_model: ReadModel, ref: str, field: str = "ref") -> dict[st
     return task
 
 
-def resolve_task_id(read_model: ReadModel, container: Container, ref: str) -> UUID:
-    """The UUID a reference names; a name is resolved through the index aggregate."""
-    if not is_task_number(ref) and parse_uuid(ref) is None:
-        task_id = container.app.task_id_for_name(ref)
-        if task_id is not None:
-            return task_id
-    return UUID(resolve_task(read_model, ref)["uuid"])
+def resolve_task_id(
+    read_model: ReadModel, container: Container, ref: str, field: str = "ref"
+) -> UUID:
+    """The UUID a reference names, from the write side: the name index aggregate and the
+    number index read from the log, never the tasks view (which may be behind).
+
+    Raises:
+        InvalidFieldError: the reference is a number no task can have (naming `field`).
+    """
+    if is_task_number(ref):
+        task_number(ref, field)
+    return container.app.resolve_task_ref(ref)
+
+
+def task_resource(container: Container, read_model: ReadModel, ref: str) -> dict[str, Any]:
+    """A task by reference from the view; from its events when the view lacks it.
+
+    Raises:
+        NotFoundError: no task has that number, UUID or name, in the view or the log.
+    """
+    try:
+        return resolve_task(read_model, ref)
+    except NotFoundError:
+        task = task_from_log(container, container.app.resolve_task_ref(ref))
+        if task is None:
+            raise
+        return task
+
+
+def run_from_log(container: Container, run_id: UUID) -> dict[str, Any] | None:
+    """The run rebuilt from its own events, with its task's number."""
+    events = container.app.aggregate_events(run_id)
+    if not events:
+        return None
+    run = run_state(events)
+    if run is not None and run.get("task_uuid"):
+        run["task_id"] = container.app.task_number(UUID(run["task_uuid"]))
+    return run
+
+
+def worker_from_log(container: Container, worker_id: UUID) -> dict[str, Any] | None:
+    """The worker rebuilt from its own events (no load: that needs the runs)."""
+    events = container.app.aggregate_events(worker_id)
+    return worker_state(events) if events else None
+
+
+def answer_from_view(
+    container: Container,
+    response: Response,
+    kind: str,
+    aggregate_id: UUID,
+    position: int | None,
+    from_view: Callable[[UUID], dict[str, Any] | None],
+    from_log: Callable[[Container, UUID], dict[str, Any] | None],
+) -> dict[str, Any]:
+    """A resource after a command: from its view once caught up, else from its events.
+
+    A command whose events were saved never answers 404 or 5xx because a view is behind;
+    the answer then carries `X-View-Stale: true`.
+    """
+    fresh = wait_for_views(container, response, position)
+    resource = from_view(aggregate_id) if fresh else None
+    if resource is None:
+        mark_stale(response)
+        resource = from_log(container, aggregate_id)
+        if resource is None:  # the log has nothing either: nothing was ever saved for it
+            raise NotFoundError(kind, aggregate_id)
+    resource["quarantine"] = quarantine_of(container, aggregate_id)
+    return resource
+
+
+def task_from_log(container: Container, task_id: UUID) -> dict[str, Any] | None:
+    """The task rebuilt from its own events (the view's rules, without the view)."""
+    events = container.app.aggregate_events(task_id)
+    if not events:
+        return None
+    return task_state(events, container.app.task_number(task_id))
 
 
 def wait_for_views(container: Container, response: Response, position: int | None) -> bool:
-    """Read-your-writes: wait (bounded) until every view has applied `position`."""
+    """Read-your-writes: wait (bounded) until every view has applied `position`.
+
+    When they have not in time, the answer says so with `X-View-Stale: true`: the command
+    was saved at `X-Log-Position` all the same (docs/api.md).
+    """
     if position is None:
         return True
     response.headers["X-Log-Position"] = str(position)
     try:
-        return container.waiter.wait(
+        reached = container.waiter.wait(
             position,
             container.projection_names,
             container.settings.api.read_wait_timeout_seconds,
         )
     except Exception:  # the command is saved; only the wait for the views failed
         logger.warning("could not wait for the views", exc_info=True)
-        return False
+        reached = False
+    if not reached:
+        mark_stale(response)
+    return reached
+
+
+def quarantine_of(container: Container, aggregate_id: UUID) -> list[dict[str, Any]] | None:
+    """Where an aggregate is held, if anywhere (None when nowhere, or unknown)."""
+    try:
+        entries = container.quarantine.entries(aggregate_ids=[str(aggregate_id)])
+    except Exception:  # a resource read must not fail because the quarantine cannot be read
+        logger.warning("could not read the quarantine", exc_info=True)
+        return None
+    if not entries:
+        return None
+    return [
+        {
+            "consumer": e.consumer,
+            "position": e.position,
+            "error": e.error,
+            "since": e.first_failed_at,
+        }
+        for e in entries
+    ]
+
+
+def mark_stale(response: Response) -> None:
+    """Say that the answer is older than the command it follows (a view is behind)."""
+    response.headers["X-View-Stale"] = "true"
 
 
 def parse_id(kind: str, text: str) -> UUID:
@@ -116,12 +220,6 @@ def task_number(ref: str, field: str = "ref") -> int:
         shown = ref if len(ref) <= 20 else f"{ref[:20]}... ({len(ref)} digits)"
         raise InvalidFieldError(field, f"task number {shown} is beyond {MAX_TASK_NUMBER}")
     return int(digits)
-
-
-def is_task_number(ref: str) -> bool:
-    """Whether a reference is a task number."""
-    # str.isdigit() also accepts "²" and other digits int() refuses: ASCII only.
-    return ref.isascii() and ref.isdigit()
 
 
 def resolve_upstreams(read_model: ReadModel, container: Container, refs: list[str]) -> list[str]:

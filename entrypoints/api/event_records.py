@@ -10,6 +10,8 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from application.quarantine import UndecodableEvent
+
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "metadata", "originator_topic"}
 # Names of variables and headers whose values are secrets: shown as "***" in event payloads.
 SECRET_NAME = re.compile(r"(?i)secret|passw|token|key|credential|auth|cookie|private|signature")
@@ -43,7 +45,23 @@ def masked(value: Any, parent: str | None = None) -> Any:
 
 
 def event_record(event: Any, position: int | None) -> dict[str, Any]:
-    """An event with its envelope (type, time, version, who, why) and its masked payload."""
+    """An event with its envelope (type, time, version, who, why) and its masked payload.
+
+    A stored event that cannot be decoded is shown with its topic and why it cannot be read.
+    """
+    if isinstance(event, UndecodableEvent):
+        return {
+            "position": position,
+            "type": event.topic.removeprefix("scheduler:"),
+            "originator_id": str(event.originator_id),
+            "version": event.originator_version,
+            "timestamp": None,
+            "actor": None,
+            "correlation_id": None,
+            "causation_id": None,
+            "payload": {},
+            "error": f"cannot be decoded: {event.error}",
+        }
     metadata = getattr(event, "metadata", {}) or {}
     payload = masked(
         {f.name: _jsonable(getattr(event, f.name)) for f in fields(event) if f.name not in ENVELOPE}

@@ -14,10 +14,10 @@ from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
     ReadModelDep,
+    answer_from_view,
     parse_id,
-    resolve_task,
     resolve_task_id,
-    wait_for_views,
+    task_from_log,
 )
 from entrypoints.api.event_records import event_record, masked
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
@@ -42,7 +42,7 @@ Version = Annotated[
 
 def stored_events(container: Container, aggregate_id: UUID, kind: str) -> list[Any]:
     """Every event of one aggregate, oldest first; 404 when there is none."""
-    events = list(container.app.events.get(aggregate_id))
+    events = container.app.aggregate_events(aggregate_id)
     if not events:
         raise NotFoundError(kind, aggregate_id)
     return events
@@ -77,11 +77,12 @@ def task_diff(
     to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31)] = None,
 ) -> dict[str, Any]:
     """What changed in the task's definition and status between two versions (to = latest)."""
-    task = resolve_task(read_model, ref)
-    events = stored_events(container, UUID(task["uuid"]), "task")
+    task_id = resolve_task_id(read_model, container, ref)
+    number = container.app.task_number(task_id)
+    events = stored_events(container, task_id, "task")
     to_version = to_version or events[-1].originator_version
-    before = masked(task_state(events_at(events, "task", None, from_version), task["id"]))
-    after = masked(task_state(events_at(events, "task", None, to_version), task["id"]))
+    before = masked(task_state(events_at(events, "task", None, from_version), number))
+    after = masked(task_state(events_at(events, "task", None, to_version), number))
     assert before is not None and after is not None
     compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
     changes = {
@@ -104,8 +105,12 @@ def rollback_task(
     """Restore the definition the task had at `version`, recorded as a new update by you."""
     task_id = resolve_task_id(read_model, container, ref)
     result = container.app.rollback_task(task_id, version, ctx)
-    wait_for_views(container, response, result.position)
-    task = read_model.task_by_uuid(task_id)
-    if task is None:
-        raise NotFoundError("task", ref)
-    return task
+    return answer_from_view(
+        container,
+        response,
+        "task",
+        task_id,
+        result.position,
+        read_model.task_by_uuid,
+        task_from_log,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
@@ -12,9 +11,12 @@ from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
     ReadModelDep,
+    answer_from_view,
+    mark_stale,
     parse_run_id,
-    resolve_task,
-    wait_for_views,
+    quarantine_of,
+    resolve_task_id,
+    run_from_log,
 )
 from entrypoints.api.history import AsOf, Version, history_records, stored_events
 from entrypoints.api.reads import ensure_position
@@ -57,7 +59,7 @@ def list_runs(
     ensure_position(container, min_position)
     task_uuid = None
     if task is not None:
-        task_uuid = UUID(resolve_task(read_model, task, field="task")["uuid"])
+        task_uuid = resolve_task_id(read_model, container, task, field="task")
     items, total = read_model.list_runs(
         task_uuid=task_uuid, status=status, limit=limit, offset=offset
     )
@@ -69,12 +71,14 @@ def get_run(
     run_id: str,
     container: ContainerDep,
     read_model: ReadModelDep,
+    response: Response,
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     as_of: AsOf = None,
     version: Version = None,
 ) -> dict[str, Any]:
     """One run: status, attempts, worker, exit code, output tail, error, reason; or, with
-    `as_of` or `version`, as it was then, rebuilt from its events."""
+    `as_of` or `version`, as it was then, rebuilt from its events. While the runs view lacks
+    it, it is rebuilt from its events and marked `X-View-Stale: true`."""
     ensure_position(container, min_position)
     if as_of is not None or version is not None:
         events = stored_events(container, parse_run_id(run_id), "run")
@@ -83,9 +87,14 @@ def get_run(
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None
         return then
-    run = read_model.run(parse_run_id(run_id))
+    key = parse_run_id(run_id)
+    run = read_model.run(key)
     if run is None:
-        raise NotFoundError("run", run_id)
+        run = run_from_log(container, key)
+        if run is None:
+            raise NotFoundError("run", run_id)
+        mark_stale(response)
+    run["quarantine"] = quarantine_of(container, key)
     return run
 
 
@@ -105,8 +114,12 @@ def cancel_run(
 ) -> dict[str, Any]:
     """Cancel a pending, assigned, running or retrying run; a running process is killed."""
     result = container.app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
-    wait_for_views(container, response, result.position)
-    run = read_model.run(result.aggregate_id)
-    if run is None:
-        raise NotFoundError("run", run_id)
-    return run
+    return answer_from_view(
+        container,
+        response,
+        "run",
+        result.aggregate_id,
+        result.position,
+        read_model.run,
+        run_from_log,
+    )

@@ -78,6 +78,11 @@ class TaskPublic(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     stats: dict[str, Any] | None = None
+    quarantine: list[dict[str, Any]] | None = Field(
+        None,
+        description="Where this task is quarantined (consumer, position, error); "
+        "see GET /api/system/quarantine.",
+    )
 
 
 class TasksPublic(BaseModel):
@@ -169,6 +174,9 @@ class RunPublic(BaseModel):
     attempts: list[AttemptPublic] | None = Field(
         None, description="Every attempt with its worker and exit code (on GET of one run)."
     )
+    quarantine: list[dict[str, Any]] | None = Field(
+        None, description="Where it is quarantined (consumer, position, error), if anywhere."
+    )
 
 
 class RunsPublic(BaseModel):
@@ -187,11 +195,14 @@ class EventPublic(BaseModel):
     type: str
     originator_id: str
     version: int
-    timestamp: datetime
+    timestamp: datetime | None = Field(description="None only for an event that cannot be read.")
     actor: str | None
     correlation_id: str | None
     causation_id: str | None
     payload: dict[str, Any]
+    error: str | None = Field(
+        None, description="Why the stored event cannot be decoded (it is quarantined)."
+    )
 
 
 class TaskDiff(BaseModel):
@@ -273,3 +284,44 @@ class WorkerPublic(BaseModel):
     running: int
     registered_at: datetime | None
     last_heartbeat_at: datetime | None
+    quarantine: list[dict[str, Any]] | None = Field(
+        None, description="Where it is quarantined (consumer, position, error), if anywhere."
+    )
+
+
+class QuarantineEntryPublic(BaseModel):
+    """One aggregate a consumer of the log holds (or held)."""
+
+    consumer: str = Field(description="projection:NAME, dispatcher:board|cron|dependencies")
+    aggregate_id: str
+    aggregate_type: str
+    position: int = Field(description="Log position of the first event not applied.")
+    topic: str
+    error: str
+    status: str = Field(description="held, released or resolved.")
+    request: str | None = Field(description="retry or release, while a consumer has not acted.")
+    requested_through: int | None
+    released_through: int | None
+    last_position: int | None = Field(description="The newest event of it seen while held.")
+    held_count: int = Field(description="Events of the aggregate not applied.")
+    failures: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    resolved_at: datetime | None
+    note: str | None
+
+
+class QuarantinePublic(BaseModel):
+    """The quarantine."""
+
+    items: list[QuarantineEntryPublic]
+    total: int
+
+
+class QuarantineRequestAccepted(BaseModel):
+    """A retry or release was asked of the consumers holding an aggregate."""
+
+    aggregate_id: str
+    action: str
+    entries: int = Field(description="How many consumers hold it.")
+    through: int = Field(description="The log head when asked (a release gives up to here).")

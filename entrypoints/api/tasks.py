@@ -13,9 +13,13 @@ from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
     ReadModelDep,
-    resolve_task,
+    answer_from_view,
+    mark_stale,
+    quarantine_of,
     resolve_task_id,
     resolve_upstreams,
+    task_from_log,
+    task_resource,
     wait_for_views,
 )
 from entrypoints.api.history import AsOf, Version, stored_events
@@ -56,9 +60,8 @@ def create_task(
         upstreams = resolve_upstreams(read_model, container, body.depends_on)
         body = body.model_copy(update={"depends_on": upstreams})
     result = container.app.create_task(body, ctx)
-    wait_for_views(container, response, result.position)
     response.headers["Location"] = f"/api/tasks/{result.aggregate_id}"
-    return _task_or_pending(read_model, container, str(result.aggregate_id))
+    return _answer(container, read_model, response, result.aggregate_id, result.position)
 
 
 @router.get("", response_model=TasksPublic)
@@ -66,7 +69,7 @@ def list_tasks(
     container: ContainerDep,
     read_model: ReadModelDep,
     status_filter: Annotated[
-        str | None, Query(alias="status", pattern="^(active|paused|deleted)$")
+        str | None, Query(alias="status", pattern="^(active|paused|deleted|quarantined)$")
     ] = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -93,13 +96,14 @@ def get_task(
     """A task by number, UUID or name, with its run statistics; or, with `as_of` or
     `version`, as it was then, rebuilt from its events (no statistics)."""
     ensure_position(container, min_position)
-    task = resolve_task(read_model, ref)
+    task = task_resource(container, read_model, ref)
     if as_of is not None or version is not None:
         events = stored_events(container, _uuid(task), "task")
         then = task_state(events_at(events, "task", as_of, version), task["id"])
         assert then is not None
         return then
     task["stats"] = read_model.task_stats(_uuid(task))
+    task["quarantine"] = quarantine_of(container, _uuid(task))
     return task
 
 
@@ -121,8 +125,7 @@ def update_task(
     if changes.get("depends_on"):
         changes["depends_on"] = resolve_upstreams(read_model, container, changes["depends_on"])
     result = container.app.update_task(task_id, changes, ctx, _expected_version(if_match))
-    wait_for_views(container, response, result.position)
-    return _task_or_pending(read_model, container, str(task_id))
+    return _answer(container, read_model, response, task_id, result.position)
 
 
 @router.delete("/{ref}", response_model=TaskPublic)
@@ -137,8 +140,7 @@ def delete_task(
     """Delete a task: it stops running and frees its name; its history stays."""
     task_id = resolve_task_id(read_model, container, ref)
     result = container.app.delete_task(task_id, reason, ctx)
-    wait_for_views(container, response, result.position)
-    return _task_or_pending(read_model, container, str(task_id))
+    return _answer(container, read_model, response, task_id, result.position)
 
 
 @router.post("/{ref}/pause", response_model=TaskPublic)
@@ -153,8 +155,7 @@ def pause_task(
     """Pause a task: it fires nothing until resumed."""
     task_id = resolve_task_id(read_model, container, ref)
     result = container.app.pause_task(task_id, (body or ReasonRequest()).reason, ctx)
-    wait_for_views(container, response, result.position)
-    return _task_or_pending(read_model, container, str(task_id))
+    return _answer(container, read_model, response, task_id, result.position)
 
 
 @router.post("/{ref}/resume", response_model=TaskPublic)
@@ -164,8 +165,7 @@ def resume_task(
     """Resume a paused task."""
     task_id = resolve_task_id(read_model, container, ref)
     result = container.app.resume_task(task_id, ctx)
-    wait_for_views(container, response, result.position)
-    return _task_or_pending(read_model, container, str(task_id))
+    return _answer(container, read_model, response, task_id, result.position)
 
 
 @router.post("/{ref}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TriggerAccepted)
@@ -191,13 +191,14 @@ def trigger_task(
     result = container.app.trigger_task(
         task_id, ctx, params=params, idempotency_key=idempotency_key
     )
-    wait_for_views(container, response, result.position)
+    fresh = wait_for_views(container, response, result.position)
     response.headers["Location"] = f"/api/runs/{result.aggregate_id}"
-    run = read_model.run(result.aggregate_id)
-    task = read_model.task_by_uuid(task_id)
+    run = read_model.run(result.aggregate_id) if fresh or not result.created else None
+    if run is None:
+        mark_stale(response)
     return {
         "run_id": str(result.aggregate_id),
-        "task_id": task["id"] if task else None,
+        "task_id": container.app.task_number(task_id),
         "task_uuid": str(task_id),
         "status": run["status"] if run else "pending",
         "created": result.created,
@@ -215,7 +216,7 @@ def list_task_runs(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """A task's runs, newest first."""
-    task = resolve_task(read_model, ref)
+    task = task_resource(container, read_model, ref)
     items, total = read_model.list_runs(
         task_uuid=_uuid(task), status=status_filter, limit=limit, offset=offset
     )
@@ -226,8 +227,17 @@ def _uuid(task: dict[str, Any]) -> UUID:
     return UUID(task["uuid"])
 
 
-def _task_or_pending(read_model: ReadModel, container: Container, ref: str) -> dict[str, Any]:
-    task = resolve_task(read_model, ref)
+def _answer(
+    container: Container,
+    read_model: ReadModel,
+    response: Response,
+    task_id: UUID,
+    position: int | None,
+) -> dict[str, Any]:
+    """The task after a command (from its events while the view is behind)."""
+    task = answer_from_view(
+        container, response, "task", task_id, position, read_model.task_by_uuid, task_from_log
+    )
     task["stats"] = None
     return task
 

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, Response, status
 
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
-from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, parse_id, wait_for_views
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    answer_from_view,
+    mark_stale,
+    parse_id,
+    quarantine_of,
+    worker_from_log,
+)
 from entrypoints.api.history import AsOf, Version, stored_events
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
@@ -42,6 +51,7 @@ def get_worker(
     worker_id: str,
     container: ContainerDep,
     read_model: ReadModelDep,
+    response: Response,
     as_of: AsOf = None,
     version: Version = None,
 ) -> dict[str, Any]:
@@ -51,9 +61,14 @@ def get_worker(
         then = worker_state(events_at(events, "worker", as_of, version))
         assert then is not None
         return then
-    worker = read_model.worker(parse_id("worker", worker_id))
+    key = parse_id("worker", worker_id)
+    worker = read_model.worker(key)
     if worker is None:
-        raise NotFoundError("worker", worker_id)
+        worker = worker_from_log(container, key)
+        if worker is None:
+            raise NotFoundError("worker", worker_id)
+        mark_stale(response)
+    worker["quarantine"] = quarantine_of(container, key)
     return _with_liveness(container, worker)
 
 
@@ -68,10 +83,15 @@ def register_worker(
     """Register a worker (for workers that join over HTTP); then send heartbeats."""
     result = container.app.register_worker(**body.model_dump(), ctx=ctx)
     container.bus.publish_heartbeat(Heartbeat(result.aggregate_id, body.name))
-    wait_for_views(container, response, result.position)
-    worker = read_model.worker(result.aggregate_id)
-    if worker is None:
-        raise NotFoundError("worker", result.aggregate_id)
+    worker = answer_from_view(
+        container,
+        response,
+        "worker",
+        result.aggregate_id,
+        result.position,
+        read_model.worker,
+        worker_from_log,
+    )
     return _with_liveness(container, worker)
 
 
@@ -84,11 +104,9 @@ def heartbeat(
 ) -> Response:
     """Renew a worker's lease at every dispatcher. Heartbeats are liveness, not events."""
     parsed = parse_id("worker", worker_id)
-    worker = read_model.worker(parsed)
-    if worker is None:
-        raise NotFoundError("worker", worker_id)
+    worker = container.app.get_worker(parsed)  # the write side: the view may be behind
     running = tuple((r.run_id, r.attempt) for r in (body or WorkerHeartbeat()).running)
-    container.bus.publish_heartbeat(Heartbeat(parsed, worker["name"], running))
+    container.bus.publish_heartbeat(Heartbeat(parsed, worker.name, running))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -104,8 +122,13 @@ def drain_worker(
     result = container.app.drain_worker(
         parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx
     )
-    wait_for_views(container, response, result.position)
-    worker = read_model.worker(result.aggregate_id)
-    if worker is None:
-        raise NotFoundError("worker", worker_id)
+    worker = answer_from_view(
+        container,
+        response,
+        "worker",
+        result.aggregate_id,
+        result.position,
+        read_model.worker,
+        worker_from_log,
+    )
     return _with_liveness(container, worker)

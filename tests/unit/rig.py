@@ -40,8 +40,15 @@ class Rig:
                 maintenance_interval=0,
             ),
             monotonic=lambda: self.ticks,
+            aggregate_log=self.aggregate_log,
         )
         self.dispatcher.live = True
+
+    def aggregate_log(self, aggregate_id: object) -> list[tuple[int, object]]:
+        """One aggregate's events with their positions (the in-memory store has no index)."""
+        return [
+            (p, e) for p, e in self.app.read_log(0, 1_000_000) if e.originator_id == aggregate_id
+        ]
 
     def ctx(self) -> CommandContext:
         return CommandContext("op", self.clock.now(), uuid.uuid4())
