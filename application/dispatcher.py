@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 FINISHED_REMEMBERED = 50_000  # finished runs kept to fence workers still running them
 QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
 BOARD, CRON, DEPENDENCIES = "dispatcher:board", "dispatcher:cron", "dispatcher:dependencies"
+SCHEDULES = "dispatcher:schedules"  # tasks whose timing cannot be evaluated (not held events)
 BEAT_EVERY_SECONDS = 1.0  # how often the dispatcher says it is alive, whatever it does
 REQUESTED_TOPIC = "scheduler:TaskRun.Requested"
 
@@ -360,12 +361,12 @@ class Dispatcher:
 
     def _cron_blocked(self, task_id: UUID, position: int, reason: str) -> None:
         self.quarantine.record(
-            CRON, str(task_id), "Task", position, "scheduler:Task", reason, self._clock.now()
+            SCHEDULES, str(task_id), "Task", position, "scheduler:Task", reason, self._clock.now()
         )
         logger.warning("task %s cannot be scheduled: %s", task_id, reason)
 
     def _cron_unblocked(self, task_id: UUID, note: str) -> None:
-        self.quarantine.resolve(CRON, str(task_id), self._clock.now(), note)
+        self.quarantine.resolve(SCHEDULES, str(task_id), self._clock.now(), note)
 
     def _hold_run(self, run: OpenRun, error: Exception) -> None:
         """Take a run off the board that the decisions cannot handle; its aggregate is held."""
@@ -653,13 +654,13 @@ class Dispatcher:
         if not blocked:
             return actions
         ids = [str(task_id) for task_id in blocked]
-        for entry in self.quarantine.entries(CRON, statuses=None, aggregate_ids=ids):
+        for entry in self.quarantine.entries(SCHEDULES, statuses=None, aggregate_ids=ids):
             task_id = UUID(entry.aggregate_id)
             if entry.request == RETRY:
                 reason = self.cron.retry(task_id)
                 if reason is not None:  # still unreadable: say so again
                     self.quarantine.record(
-                        CRON,
+                        SCHEDULES,
                         entry.aggregate_id,
                         "Task",
                         entry.position,
@@ -672,7 +673,7 @@ class Dispatcher:
                 # Released: the task stays out of the cron book until its timing changes.
                 self.cron.tasks.pop(task_id, None)
                 self.quarantine.release(
-                    CRON,
+                    SCHEDULES,
                     entry.aggregate_id,
                     entry.requested_through or self.position,
                     self._clock.now(),

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from application.dispatcher import BOARD, CRON, DEPENDENCIES
+from application.dispatcher import BOARD, CRON, DEPENDENCIES, SCHEDULES
 from application.messages import Delivery
 from application.quarantine import (
     HELD,
@@ -155,11 +155,11 @@ def test_an_impossible_schedule_blocks_its_task_alone_until_it_is_corrected(rig:
     rig.dispatcher.step()
     fired = {e.task_id for _, e in rig.app.read_log(0, 1_000) if hasattr(e, "nominal_time")}
     assert fired == {fine}
-    [entry] = rig.dispatcher.quarantine.entries(CRON)
+    [entry] = rig.dispatcher.quarantine.entries(SCHEDULES)
     assert entry.aggregate_id == str(bad) and "cannot be evaluated" in entry.error
     rig.app.update_task(bad, {"schedule": "*/2 * * * * *"}, rig.ctx())
     rig.dispatcher.step()
-    assert rig.dispatcher.quarantine.entries(CRON) == []
+    assert rig.dispatcher.quarantine.entries(SCHEDULES) == []
     rig.advance(3)
     rig.dispatcher.step()
     fired = {e.task_id for _, e in rig.app.read_log(0, 1_000) if hasattr(e, "nominal_time")}
