@@ -136,6 +136,9 @@ class DispatcherSettings(_Section):
     deadline_grace_seconds: float = Field(default=30.0, ge=0)
     republish_after_seconds: float = Field(default=10.0, gt=0)
     max_recoveries: int = Field(default=3, ge=0)
+    # A dispatcher that has not beaten (it does every second) for this long is dead or stuck,
+    # as /health says in every process.
+    stale_after_seconds: float = Field(default=15.0, ge=2, le=3600)
 
     _blank = field_validator("name", mode="before")(_blank_to_none)
 

@@ -27,7 +27,7 @@ SELECT name, started_at, beat_at, last_round_at, position, failed_rounds, last_e
        last_error_at, stopped_at
 FROM dispatcher_status ORDER BY name
 """
-STALE_AFTER = timedelta(seconds=15)  # no beat for this long: dead or stuck (it beats each 1 s)
+STALE_AFTER = timedelta(seconds=15)  # default: no beat for this long is dead or stuck
 FAILING_ROUNDS = 10  # this many failed rounds in a row: it runs but cannot make progress
 FORGET_AFTER = timedelta(hours=1)  # a dispatcher silent this long is history, not a problem
 
@@ -84,21 +84,21 @@ class DispatcherState:
     last_error: str | None
     stopped_at: datetime | None
 
-    def status(self, now: datetime) -> str:
+    def status(self, now: datetime, stale_after: timedelta = STALE_AFTER) -> str:
         """running, starting, failing, stale (dead or stuck) or stopped."""
         if self.stopped_at is not None:
             return "stopped"
-        if now - self.beat_at > STALE_AFTER:
+        if now - self.beat_at > stale_after:
             return "stale"
         if self.failed_rounds >= FAILING_ROUNDS:
             return "failing"
         return "starting" if self.last_round_at is None else "running"
 
-    def as_record(self, now: datetime) -> dict[str, Any]:
+    def as_record(self, now: datetime, stale_after: timedelta = STALE_AFTER) -> dict[str, Any]:
         """JSON-ready, with its status."""
         return {
             "name": self.name,
-            "status": self.status(now),
+            "status": self.status(now, stale_after),
             "started_at": self.started_at.isoformat(),
             "beat_at": self.beat_at.isoformat(),
             "last_round_at": self.last_round_at.isoformat() if self.last_round_at else None,

@@ -86,19 +86,50 @@ def resolve_task_id(
     return container.app.resolve_task_ref(ref)
 
 
-def task_resource(container: Container, read_model: ReadModel, ref: str) -> dict[str, Any]:
-    """A task by reference from the view; from its events when the view lacks it.
+def task_resource(
+    container: Container, read_model: ReadModel, ref: str, response: Response | None = None
+) -> dict[str, Any]:
+    """A task by reference from the view; from its events (marked stale) when the view lacks
+    it or cannot be read.
 
     Raises:
         NotFoundError: no task has that number, UUID or name, in the view or the log.
+        InvalidFieldError: the reference is a number no task can have.
     """
     try:
         return resolve_task(read_model, ref)
-    except NotFoundError:
+    except InvalidFieldError:
+        raise
+    except Exception as error:  # not in the view, or the view cannot be read
+        if not isinstance(error, NotFoundError):
+            logger.warning("tasks view unreadable; answering from the log", exc_info=True)
         task = task_from_log(container, container.app.resolve_task_ref(ref))
         if task is None:
             raise
+        if response is not None:
+            mark_stale(response)
         return task
+
+
+def view_or_log(
+    container: Container,
+    response: Response,
+    aggregate_id: UUID,
+    from_view: Callable[[UUID], dict[str, Any] | None],
+    from_log: Callable[[Container, UUID], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    """A resource from its view; from its events (marked stale) when the view lacks it or
+    cannot be read; None when neither knows it."""
+    try:
+        resource = from_view(aggregate_id)
+    except Exception:
+        logger.warning("view unreadable; answering from the log", exc_info=True)
+        resource = None
+    if resource is None:
+        resource = from_log(container, aggregate_id)
+        if resource is not None:
+            mark_stale(response)
+    return resource
 
 
 def run_from_log(container: Container, run_id: UUID) -> dict[str, Any] | None:

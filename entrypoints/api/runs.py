@@ -12,11 +12,11 @@ from entrypoints.api.deps import (
     ContextDep,
     ReadModelDep,
     answer_from_view,
-    mark_stale,
     parse_run_id,
     quarantine_of,
     resolve_task_id,
     run_from_log,
+    view_or_log,
 )
 from entrypoints.api.history import AsOf, Version, history_records, stored_events
 from entrypoints.api.reads import ensure_position
@@ -88,12 +88,9 @@ def get_run(
         then["task_id"] = live["task_id"] if live else None
         return then
     key = parse_run_id(run_id)
-    run = read_model.run(key)
+    run = view_or_log(container, response, key, read_model.run, run_from_log)
     if run is None:
-        run = run_from_log(container, key)
-        if run is None:
-            raise NotFoundError("run", run_id)
-        mark_stale(response)
+        raise NotFoundError("run", run_id)
     run["quarantine"] = quarantine_of(container, key)
     return run
 

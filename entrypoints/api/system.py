@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -112,7 +113,10 @@ def _projections(container: Container) -> dict[str, dict[str, Any]]:
 def _dispatch(container: Container) -> dict[str, Any]:
     """Whether some dispatcher beats and completes its rounds; each one's last beat."""
     now = now_utc()
-    dispatchers = [d.as_record(now) for d in read_dispatchers(container.database, now)]
+    stale_after = timedelta(seconds=container.settings.dispatcher.stale_after_seconds)
+    dispatchers = [
+        d.as_record(now, stale_after) for d in read_dispatchers(container.database, now)
+    ]
     working = [d for d in dispatchers if d["status"] in ("running", "starting")]
     if working:
         return {"status": "ok", "dispatchers": dispatchers}

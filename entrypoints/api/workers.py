@@ -14,9 +14,9 @@ from entrypoints.api.deps import (
     ContextDep,
     ReadModelDep,
     answer_from_view,
-    mark_stale,
     parse_id,
     quarantine_of,
+    view_or_log,
     worker_from_log,
 )
 from entrypoints.api.history import AsOf, Version, stored_events
@@ -62,12 +62,9 @@ def get_worker(
         assert then is not None
         return then
     key = parse_id("worker", worker_id)
-    worker = read_model.worker(key)
+    worker = view_or_log(container, response, key, read_model.worker, worker_from_log)
     if worker is None:
-        worker = worker_from_log(container, key)
-        if worker is None:
-            raise NotFoundError("worker", worker_id)
-        mark_stale(response)
+        raise NotFoundError("worker", worker_id)
     worker["quarantine"] = quarantine_of(container, key)
     return _with_liveness(container, worker)
 
