@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
+from domain.errors import IllegalTransitionError
 from domain.task_run import ReportOutcome, RunStatus, TaskRun
 from tests.unit.conftest import START
 from tests.unit.test_task_run import WORKER, new_run
@@ -194,3 +195,66 @@ def test_any_order_of_an_attempts_reports_gives_the_same_history(
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed == run
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["assign", "started", "succeeded", "failed", "requeue", "time_out", "cancel"]
+        ),
+        st.integers(min_value=1, max_value=3),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps)
+def test_every_attempt_records_one_start_before_at_most_one_account_of_its_end(
+    script: list[tuple[str, int]],
+) -> None:
+    ctx = CommandContext("prop", now=START, correlation_id=uuid.uuid4())
+    run = TaskRun.request(
+        uuid.uuid4(),
+        task_id=uuid.uuid4(),
+        task_version=1,
+        task={"name": "t", "executor": "shell", "command": "x", "retry_count": 2},
+        trigger="manual",
+        ctx=ctx,
+    )
+    for command, attempt in script:
+        try:
+            if command == "assign":
+                run.assign(WORKER, ctx)
+            elif command == "started":
+                started(run, ctx, attempt)
+            elif command == "succeeded":
+                run.record_end(attempt, OK, ctx, SEEN)
+            elif command == "failed":
+                run.record_end(attempt, CANCELLED, ctx, SEEN, retry_delay_seconds=0)
+            elif command == "requeue":
+                run.requeue_after_worker_lost(100, ctx)  # never gives up: no Failed by decision
+            elif command == "time_out":
+                run.time_out("deadline", ctx)
+            else:
+                run.cancel("op", ctx)
+        except IllegalTransitionError:
+            pass
+    starts: dict[int, int] = {}
+    accounts: dict[int, int] = {}
+    current = 0
+    ends = (TaskRun.Succeeded, TaskRun.Failed, TaskRun.RetryScheduled, TaskRun.AttemptReported)
+    for event in run.collect_events():
+        if isinstance(event, TaskRun.Assigned):
+            current = event.attempt
+        elif isinstance(event, TaskRun.Started):
+            assert event.attempt == current, "only the current attempt starts"
+            starts[event.attempt] = starts.get(event.attempt, 0) + 1
+        elif isinstance(event, ends) or (
+            isinstance(event, TaskRun.TimedOut) and event.output is not None
+        ):
+            assert event.attempt == current, "only the current attempt's end is recorded"
+            assert starts.get(event.attempt) == 1, "an attempt's end comes after its start"
+            accounts[event.attempt] = accounts.get(event.attempt, 0) + 1
+    assert all(count == 1 for count in starts.values()), "one Started per attempt"
+    assert all(count == 1 for count in accounts.values()), "one account of each end"
