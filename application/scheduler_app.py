@@ -703,7 +703,6 @@ def _run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
 def _apply_report(
     run: TaskRun, report: Report, ctx: CommandContext, draw: Callable[[], float]
 ) -> ReportOutcome:
-    start = AttemptStart(report.worker_id, report.pid, report.hostname, report.started_at)
     if report.kind == "started":
         return run.record_started(
             report.attempt,
@@ -713,6 +712,8 @@ def _apply_report(
             hostname=report.hostname,
             started_at=report.started_at,
         )
+    # A final report repeats its attempt's start, recorded from it if not heard yet.
+    start = AttemptStart(report.worker_id, report.pid, report.hostname, report.started_at)
     if report.kind == "succeeded":
         end = AttemptEnd(True, report.exit_code, report.duration_seconds, report.output)
         return run.record_end(report.attempt, end, ctx, start)
