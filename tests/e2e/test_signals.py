@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.cluster import Cluster, redis_cluster, wait_until
 from tests.e2e.conftest import SchedulerProcess, running_scheduler, wait_for_run
-from tests.e2e.test_distributed import wait_running
+from tests.e2e.test_distributed import wait_running, worker_process_of
 from tests.unit.test_executors import live_members
 
 KINDS = ("api", "projector", "dispatcher0", "worker0")
@@ -112,21 +112,31 @@ def test_sigterm_stops_every_process_kind_with_exit_status_zero(tmp_path: Path) 
         assert cluster.stop("api") == 0
 
 
-def test_a_sigkilled_workers_task_processes_die_with_it(tmp_path: Path) -> None:
+def test_a_sigkilled_workers_task_processes_die_with_it_before_the_run_is_recovered(
+    tmp_path: Path,
+) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     with redis_cluster(tmp_path) as cluster:
-        start(cluster, workers=1, TMPDIR=str(tmp))
+        start(cluster, workers=2, TMPDIR=str(tmp), SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="1")
         with httpx.Client(base_url=cluster.url, timeout=10) as client:
             # The shell forks: the task is a process group of a shell and its children.
             client.post("/api/tasks", json={"name": "long", "command": "echo go; sleep 60"})
             run_id = client.post("/api/tasks/long/trigger").json()["run_id"]
-            wait_running(client, run_id)
+            first = wait_running(client, run_id)
             pgid = task_pgid(client, run_id)
             wait_until(lambda: len(live_members(pgid, 0)) == 2, 5, "sleep did not start")
-            cluster.signal("worker0", signal.SIGKILL)
-            cluster.processes["worker0"].wait()
-            assert live_members(pgid, settle_seconds=2.0) == [], "a task outlived its worker"
+            victim = worker_process_of(cluster, client, first["worker_id"])
+            killed_at = time.monotonic()
+            cluster.signal(victim, signal.SIGKILL)
+            wait_until(lambda: live_members(pgid, 0) == [], 2, "a task outlived its worker")
+            gone_after = time.monotonic() - killed_at
+            # The lease (1 s heartbeats x 1.5) expires only later: the run starts again
+            # elsewhere with nothing of its first attempt still running.
+            second = wait_running(client, run_id, attempt=2)
+            assert second["worker_id"] != first["worker_id"]
+            assert live_members(pgid, 0) == []
+        assert gone_after < 1.5, f"the task group took {gone_after:.2f} s to die"
 
 
 def test_a_new_worker_kills_what_a_worker_killed_with_its_guard_left(tmp_path: Path) -> None:
