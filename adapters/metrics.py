@@ -169,6 +169,12 @@ class Metrics:
             "Worker reports rejected because their attempt was superseded.",
             registry=self.registry,
         )
+        self.duplicate_reports = Counter(
+            "scheduler_duplicate_reports",
+            "Worker reports already recorded: a resend, or a start heard after the attempt's "
+            "final report, which records the start itself.",
+            registry=self.registry,
+        )
         self.recoveries = Counter(
             "scheduler_recoveries",
             "Runs requeued because their worker was lost.",
@@ -190,6 +196,10 @@ class Metrics:
     def stale_report(self) -> None:
         """Count a rejected stale report."""
         self.stale_reports.inc()
+
+    def duplicate_report(self) -> None:
+        """Count a report that was already recorded."""
+        self.duplicate_reports.inc()
 
     def recovered(self, count: int) -> None:
         """Count runs requeued after their worker was lost."""

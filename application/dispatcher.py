@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -95,6 +96,8 @@ class DispatchObserver(Protocol):
 
     def stale_report(self) -> None: ...
 
+    def duplicate_report(self) -> None: ...
+
     def recovered(self, count: int) -> None: ...
 
 
@@ -108,6 +111,9 @@ class NullObserver:
         """Ignore."""
 
     def stale_report(self) -> None:
+        """Ignore."""
+
+    def duplicate_report(self) -> None:
         """Ignore."""
 
     def recovered(self, count: int) -> None:
@@ -391,7 +397,12 @@ class Dispatcher:
         for report in reports:
             if report.run_id is None:
                 self._record_membership(report, now)
-        for report, outcome in self._app.record_reports(reports, now):
+        try:
+            recorded = self._app.record_reports(reports, now)
+        except Exception:
+            self._give_back(received)
+            raise
+        for report, outcome in recorded:
             self._observe(report, outcome)
             if report.is_final and report.run_id is not None:
                 self._bus.publish_control(
@@ -410,6 +421,14 @@ class Dispatcher:
             except queue.Empty:
                 break
         return taken
+
+    def _give_back(self, received: list[Received[Report]]) -> None:
+        # Unacknowledged, they would come back from the bus only once reclaimed (30 s):
+        # retry them in the next round instead. What does not fit waits for the reclaim.
+        if self._pumped is not None:
+            with suppress(queue.Full):
+                for item in received:
+                    self._pumped.put_nowait(item)
 
     def _pump_reports(self, stop: threading.Event) -> None:
         # Blocks on the bus so that a report wakes the dispatcher at once, whatever the bus.
@@ -440,6 +459,8 @@ class Dispatcher:
     def _observe(self, report: Report, outcome: ReportOutcome) -> None:
         if outcome is ReportOutcome.STALE:
             self._observer.stale_report()
+        elif outcome is ReportOutcome.DUPLICATE:
+            self._observer.duplicate_report()
         elif outcome is ReportOutcome.APPLIED and report.is_final:
             self._observer.run_finished(report.kind, report.duration_seconds)
 

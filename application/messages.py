@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -96,6 +97,10 @@ class Report:
     output: str = ""
     profile: dict[str, Any] | None = None
     timed_out: bool = False
+    # How the attempt started, on its start report and repeated on its final report, so a
+    # final report recorded first (another dispatcher, a lost start) still records the start.
+    hostname: str | None = None
+    started_at: datetime | None = None  # the worker's clock
 
     @property
     def is_final(self) -> bool:
@@ -107,17 +112,20 @@ class Report:
         data = asdict(self)
         data["run_id"] = str(self.run_id) if self.run_id else None
         data["worker_id"] = str(self.worker_id)
+        data["started_at"] = self.started_at.isoformat() if self.started_at else None
         return {"type": "report", **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        """Parse the JSON-ready form."""
+        """Parse the JSON-ready form (a report of an older worker lacks the start fields)."""
         fields = {k: v for k, v in data.items() if k != "type"}
+        started_at = fields.get("started_at")
         return cls(
             **{
                 **fields,
                 "run_id": UUID(fields["run_id"]) if fields.get("run_id") else None,
                 "worker_id": UUID(fields["worker_id"]),
+                "started_at": datetime.fromisoformat(started_at) if started_at else None,
             }
         )
 

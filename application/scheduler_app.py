@@ -18,6 +18,7 @@ from application.ports import IdFactory, random_ids
 from application.quarantine import UndecodableEvent, describe
 from application.results import Assignment, CommandResult, DependencyDecision
 from application.task_numbers import CREATED_TOPIC, TaskNumbers
+from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import (
     AggregateUnreadableError,
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 MAX_NUMBER_DIGITS = 12  # task numbers are 32-bit: longer digit strings name no task
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
+REPORT_SAVE_TRIES = 5  # saves of one run's reports lost to other dispatchers before giving up
 
 
 class SchedulerApp(Application[UUID]):
@@ -499,31 +501,62 @@ class SchedulerApp(Application[UUID]):
     def record_reports(
         self, reports: Sequence[Report], now: datetime
     ) -> list[tuple[Report, ReportOutcome]]:
-        """Record many worker reports in one save, fenced by attempt number."""
-        runs: dict[UUID, TaskRun] = {}
-        outcomes: list[tuple[Report, ReportOutcome]] = []
+        """Record many worker reports in one save, fenced by attempt number.
+
+        Whichever dispatcher reads a report, and in whatever order the reports of an attempt
+        arrive, each is applied once: a save that loses the race for a run to another
+        dispatcher's save reloads that run and applies its reports again on top.
+        """
+        by_run: dict[UUID, list[Report]] = {}
         for report in reports:
-            if report.run_id is None:
-                continue
-            run = runs.get(report.run_id)
-            if run is None:
-                try:
-                    run = self.get_run(report.run_id)
-                except NotFoundError:
-                    logger.warning("report for unknown run", extra={"run_id": str(report.run_id)})
-                    continue
-                runs[run.id] = run
-            ctx = _run_context(run, f"worker:{report.worker_id}", now)
-            outcomes.append((report, _apply_report(run, report, ctx, self._draw)))
-        changed = [run for run in runs.values() if run.pending_events]
-        if changed:
-            try:
-                self.save(*changed)
-            except IntegrityError:
-                if len(reports) == 1:
-                    raise
-                return [o for r in reports for o in self.record_reports([r], now)]
+            if report.run_id is not None:
+                by_run.setdefault(report.run_id, []).append(report)
+        runs, outcomes = self._apply_reports(by_run, now)
+        changed = [run for run in runs if run.pending_events]
+        if not changed:
+            return outcomes
+        try:
+            self.save(*changed)
+        except IntegrityError:
+            # Another writer saved one of these runs since we loaded it: run by run, so the
+            # others still go in and the contested one is applied to its newer state.
+            return [
+                o for run_id, group in by_run.items() for o in self._record_run(run_id, group, now)
+            ]
         return outcomes
+
+    def _record_run(
+        self, run_id: UUID, reports: list[Report], now: datetime
+    ) -> list[tuple[Report, ReportOutcome]]:
+        lost = 0
+        while True:
+            runs, outcomes = self._apply_reports({run_id: reports}, now)
+            changed = [run for run in runs if run.pending_events]
+            try:
+                if changed:
+                    self.save(*changed)
+                return outcomes
+            except IntegrityError:
+                lost += 1  # yet another save of this run: load it again
+                if lost >= REPORT_SAVE_TRIES:
+                    raise  # unacknowledged, the reports come back to a dispatcher later
+
+    def _apply_reports(
+        self, by_run: dict[UUID, list[Report]], now: datetime
+    ) -> tuple[list[TaskRun], list[tuple[Report, ReportOutcome]]]:
+        runs: list[TaskRun] = []
+        outcomes: list[tuple[Report, ReportOutcome]] = []
+        for run_id, group in by_run.items():
+            try:
+                run = self.get_run(run_id)
+            except NotFoundError:
+                logger.warning("report for unknown run", extra={"run_id": str(run_id)})
+                continue
+            runs.append(run)
+            for report in group:
+                ctx = _run_context(run, f"worker:{report.worker_id}", now)
+                outcomes.append((report, _apply_report(run, report, ctx, self._draw)))
+        return runs, outcomes
 
     # Workers
 
@@ -744,11 +777,19 @@ def _apply_report(
     run: TaskRun, report: Report, ctx: CommandContext, draw: Callable[[], float]
 ) -> ReportOutcome:
     if report.kind == "started":
-        return run.record_started(report.attempt, report.worker_id, report.pid, ctx)
-    if report.kind == "succeeded":
-        return run.record_succeeded(
-            report.attempt, report.exit_code, report.duration_seconds, report.output, ctx
+        return run.record_started(
+            report.attempt,
+            report.worker_id,
+            report.pid,
+            ctx,
+            hostname=report.hostname,
+            started_at=report.started_at,
         )
+    # A final report repeats its attempt's start, recorded from it if not heard yet.
+    start = AttemptStart(report.worker_id, report.pid, report.hostname, report.started_at)
+    if report.kind == "succeeded":
+        end = AttemptEnd(True, report.exit_code, report.duration_seconds, report.output)
+        return run.record_end(report.attempt, end, ctx, start)
     task = run.task
     delay = backoff_delay(
         run.failures + 1,
@@ -757,13 +798,12 @@ def _apply_report(
         float(task.get("retry_max_delay_seconds") or 0),
         draw(),
     )
-    return run.record_failed(
-        report.attempt,
+    end = AttemptEnd(
+        False,
         report.exit_code,
-        report.error or "failed",
         report.duration_seconds,
         report.output,
-        ctx,
-        retry_delay_seconds=delay,
-        timed_out=report.timed_out,
+        report.error or "failed",
+        report.timed_out,
     )
+    return run.record_end(report.attempt, end, ctx, start, retry_delay_seconds=delay)

@@ -10,17 +10,20 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
+from application.ports import SystemClock
 
 logger = logging.getLogger(__name__)
 
 SEEN_DELIVERIES = 10_000  # enough to absorb redeliveries; older ones are long finished
 RESEND_AFTER_SECONDS = 5.0  # unconfirmed registrations and final reports go out again
 BACKLOG_LIMIT = 10_000  # deliveries read while every slot was busy
+SYSTEM_CLOCK = SystemClock()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class WorkerAgent:
         poll_interval: float = 0.5,
         new_id: Callable[[], UUID] = uuid.uuid4,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = SYSTEM_CLOCK.now,
     ) -> None:
         self.profile = profile
         self._bus = bus
@@ -70,6 +74,7 @@ class WorkerAgent:
         self._poll = poll_interval
         self._new_id = new_id
         self._monotonic = monotonic
+        self._clock = clock  # stamps the start of an attempt as this worker saw it
         self._pool = ThreadPoolExecutor(
             max_workers=profile.max_concurrent_tasks, thread_name_prefix="run"
         )
@@ -195,15 +200,18 @@ class WorkerAgent:
                 self._running.pop(key, None)
 
     def _run_and_report(self, delivery: Delivery) -> None:
-        started = threading.Event()
+        start: dict[str, Any] = {}
 
         def on_started(pid: int) -> None:
-            started.set()
-            self._report(delivery, "started", pid=pid)
+            start.update(pid=pid, started_at=self._clock())
+            self._report(delivery, "started", **start)
 
         result = self._run.execute(delivery, on_started)
-        if not started.is_set():
-            self._report(delivery, "started", pid=None)
+        if not start:  # it never spawned (a start failure): the attempt still began here
+            start.update(pid=None, started_at=self._clock())
+            self._report(delivery, "started", **start)
+        # The final report repeats the start: whichever dispatcher records it first, and
+        # even if the start report is lost, the attempt's Started is recorded before its end.
         self._report(
             delivery,
             "succeeded" if result.succeeded else "failed",
@@ -212,6 +220,7 @@ class WorkerAgent:
             duration_seconds=result.duration_seconds,
             output=result.output,
             timed_out=bool(getattr(result, "timed_out", False)),
+            **start,
         )
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:
@@ -220,6 +229,7 @@ class WorkerAgent:
             run_id=delivery.run_id,
             attempt=delivery.attempt,
             worker_id=delivery.worker_id,
+            hostname=self.profile.hostname,
             **fields,
         )
         key = (delivery.run_id, delivery.attempt)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.aggregate import SchedulerAggregate
+from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
 from domain.task_spec import with_timing_fields
@@ -46,6 +47,7 @@ class ReportOutcome(StrEnum):
     """What recording a worker's report did."""
 
     APPLIED = "applied"
+    KEPT = "kept"  # the run had already ended; the worker's account of the attempt is kept
     DUPLICATE = "duplicate"
     STALE = "stale"
 
@@ -91,6 +93,8 @@ class TaskRun(SchedulerAggregate):
             aggregate.wait_code = None
             aggregate.shard_run_ids = []
             aggregate.parent_run_id = None
+            aggregate.started_attempt = 0
+            aggregate.reported_attempt = 0
 
     class ShardRequested(Requested):
         """One worker's share of a broadcast run."""
@@ -146,12 +150,24 @@ class TaskRun(SchedulerAggregate):
 
     class Started(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Started"
+        class_version = 2
         attempt: int
         worker_id: UUID
         pid: int | None
+        hostname: str | None
+        started_at: datetime | None  # the worker's clock; null on v1 events
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 carries the worker's host and start time: v1 had neither."""
+            state["hostname"] = None
+            state["started_at"] = None
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.RUNNING
+            aggregate.started_attempt = self.attempt
+            # A start recorded after the run ended (it was cancelled first) changes no status.
+            if aggregate.status == RunStatus.ASSIGNED:
+                aggregate.status = RunStatus.RUNNING
 
     class Succeeded(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Succeeded"
@@ -162,6 +178,7 @@ class TaskRun(SchedulerAggregate):
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.SUCCEEDED
+            aggregate.reported_attempt = self.attempt
 
     class Failed(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Failed"
@@ -173,6 +190,7 @@ class TaskRun(SchedulerAggregate):
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.FAILED
+            aggregate.reported_attempt = self.attempt
 
     class RetryScheduled(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.RetryScheduled"
@@ -188,14 +206,30 @@ class TaskRun(SchedulerAggregate):
             aggregate.worker_id = None
             aggregate.failures += 1
             aggregate.retry_at = self.retry_at
+            aggregate.reported_attempt = self.attempt
 
     class TimedOut(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.TimedOut"
+        class_version = 2
         attempt: int
         error: str
+        # The worker's account when its own timeout ended the attempt; null when the
+        # dispatcher's deadline decided it (the account may follow as AttemptReported).
+        exit_code: int | None
+        duration_seconds: float | None
+        output: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the worker's exit code, duration and output: v1 dropped them."""
+            state["exit_code"] = None
+            state["duration_seconds"] = None
+            state["output"] = None
 
         def apply(self, aggregate: TaskRun) -> None:
             aggregate.status = RunStatus.TIMED_OUT
+            if self.output is not None:
+                aggregate.reported_attempt = self.attempt
 
     class Cancelled(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Cancelled"
@@ -221,6 +255,20 @@ class TaskRun(SchedulerAggregate):
             aggregate.status = RunStatus.PENDING
             aggregate.worker_id = None
             aggregate.recoveries += 1
+
+    class AttemptReported(SchedulerAggregate.Event):
+        """The worker's account of an attempt that the run had already ended without it."""
+
+        TOPIC = "scheduler:TaskRun.AttemptReported"
+        attempt: int
+        exit_code: int | None
+        error: str | None
+        duration_seconds: float
+        output: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            # The run's outcome stands (cancelled, timed out); only the account is added.
+            aggregate.reported_attempt = self.attempt
 
     class StaleReportRejected(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.StaleReportRejected"
@@ -249,6 +297,8 @@ class TaskRun(SchedulerAggregate):
         shard_run_ids: list[UUID]
         parent_run_id: UUID | None
         nominal_time: datetime | None
+        started_attempt: int  # the attempt whose Started is recorded (0: none yet)
+        reported_attempt: int  # the attempt whose end its worker's report recorded
 
     @staticmethod
     def shard_id(parent_run_id: UUID, index: int) -> UUID:
@@ -376,15 +426,24 @@ class TaskRun(SchedulerAggregate):
         return attempt
 
     def record_started(
-        self, attempt: int, worker_id: UUID, pid: int | None, ctx: CommandContext
+        self,
+        attempt: int,
+        worker_id: UUID,
+        pid: int | None,
+        ctx: CommandContext,
+        *,
+        hostname: str | None = None,
+        started_at: datetime | None = None,
     ) -> ReportOutcome:
-        """Record that the worker started the attempt."""
-        fenced = self._fence("started", attempt, ctx)
+        """Record that the worker started the attempt, even when it is heard of late.
+
+        A start already recorded (by this report's earlier copy, or by the attempt's final
+        report, which carries the start too) is a duplicate.
+        """
+        fenced = self._fence("started", attempt, self.started_attempt, ctx)
         if fenced:
             return fenced
-        if self.status != RunStatus.ASSIGNED:
-            return ReportOutcome.DUPLICATE  # also a late "started" after a retry was scheduled
-        self._record(self.Started, ctx, attempt=attempt, worker_id=worker_id, pid=pid)
+        self._record_start(attempt, AttemptStart(worker_id, pid, hostname, started_at), ctx)
         return ReportOutcome.APPLIED
 
     def record_succeeded(
@@ -394,22 +453,11 @@ class TaskRun(SchedulerAggregate):
         duration_seconds: float,
         output: str,
         ctx: CommandContext,
+        start: AttemptStart | None = None,
     ) -> ReportOutcome:
-        """Record the attempt's success."""
-        fenced = self._fence("succeeded", attempt, ctx)
-        if fenced:
-            return fenced
-        if self.is_finished or self.status == RunStatus.RETRYING:
-            return ReportOutcome.DUPLICATE
-        self._record(
-            self.Succeeded,
-            ctx,
-            attempt=attempt,
-            exit_code=exit_code,
-            duration_seconds=duration_seconds,
-            output=output,
-        )
-        return ReportOutcome.APPLIED
+        """Record the attempt's success (and its start, if that was not heard yet)."""
+        end = AttemptEnd(True, exit_code, duration_seconds, output)
+        return self.record_end(attempt, end, ctx, start)
 
     def record_failed(
         self,
@@ -421,38 +469,97 @@ class TaskRun(SchedulerAggregate):
         ctx: CommandContext,
         retry_delay_seconds: float | None = None,
         timed_out: bool = False,
+        start: AttemptStart | None = None,
     ) -> ReportOutcome:
         """Record the attempt's failure; with retries left and a delay, schedule the retry."""
-        fenced = self._fence("failed", attempt, ctx)
+        end = AttemptEnd(False, exit_code, duration_seconds, output, error, timed_out)
+        return self.record_end(attempt, end, ctx, start, retry_delay_seconds)
+
+    def record_end(
+        self,
+        attempt: int,
+        end: AttemptEnd,
+        ctx: CommandContext,
+        start: AttemptStart | None = None,
+        retry_delay_seconds: float | None = None,
+    ) -> ReportOutcome:
+        """Record how the worker says the attempt ended, whatever was heard before.
+
+        Its start is recorded first when no start report was (so every attempt that ended has
+        a Started before its end), then the outcome. When the run already ended by a decision
+        (cancelled, or timed out by the deadline), the outcome stands and the worker's account
+        is kept as AttemptReported. A second report of the same end is a duplicate.
+        """
+        kind = "succeeded" if end.succeeded else "failed"
+        fenced = self._fence(kind, attempt, self.reported_attempt, ctx)
         if fenced:
             return fenced
-        if self.is_finished or self.status == RunStatus.RETRYING:
-            return ReportOutcome.DUPLICATE
-        if retry_delay_seconds is not None and self.retries_left > 0:
+        if self.started_attempt != attempt:
+            # Unfenced, the run is out on a worker or ended by a decision: worker_id is set.
+            self._record_start(attempt, start or AttemptStart(cast(UUID, self.worker_id)), ctx)
+        if self.is_finished:
+            self._record(
+                self.AttemptReported,
+                ctx,
+                attempt=attempt,
+                exit_code=end.exit_code,
+                error=end.error,
+                duration_seconds=end.duration_seconds,
+                output=end.output,
+            )
+            return ReportOutcome.KEPT
+        if end.succeeded:
+            self._record(
+                self.Succeeded,
+                ctx,
+                attempt=attempt,
+                exit_code=end.exit_code,
+                duration_seconds=end.duration_seconds,
+                output=end.output,
+            )
+        elif retry_delay_seconds is not None and self.retries_left > 0:
             self._record(
                 self.RetryScheduled,
                 ctx,
                 attempt=attempt,
-                exit_code=exit_code,
-                error=error,
-                duration_seconds=duration_seconds,
-                output=output,
+                exit_code=end.exit_code,
+                error=end.error or "failed",
+                duration_seconds=end.duration_seconds,
+                output=end.output,
                 retry_at=ctx.now + timedelta(seconds=retry_delay_seconds),
             )
-            return ReportOutcome.APPLIED
-        if timed_out:
-            self._record(self.TimedOut, ctx, attempt=attempt, error=error)
-            return ReportOutcome.APPLIED
+        elif end.timed_out:
+            self._record(
+                self.TimedOut,
+                ctx,
+                attempt=attempt,
+                error=end.error or "timed out",
+                exit_code=end.exit_code,
+                duration_seconds=end.duration_seconds,
+                output=end.output,
+            )
+        else:
+            self._record(
+                self.Failed,
+                ctx,
+                attempt=attempt,
+                exit_code=end.exit_code,
+                error=end.error or "failed",
+                duration_seconds=end.duration_seconds,
+                output=end.output,
+            )
+        return ReportOutcome.APPLIED
+
+    def _record_start(self, attempt: int, start: AttemptStart, ctx: CommandContext) -> None:
         self._record(
-            self.Failed,
+            self.Started,
             ctx,
             attempt=attempt,
-            exit_code=exit_code,
-            error=error,
-            duration_seconds=duration_seconds,
-            output=output,
+            worker_id=start.worker_id,
+            pid=start.pid,
+            hostname=start.hostname,
+            started_at=start.started_at,
         )
-        return ReportOutcome.APPLIED
 
     def requeue_after_worker_lost(self, max_recoveries: int, ctx: CommandContext) -> bool:
         """Give an unfinished attempt of a lost worker another try, or fail after too many.
@@ -518,12 +625,30 @@ class TaskRun(SchedulerAggregate):
         """End an attempt that overran its deadline, whatever its worker says later."""
         if self.is_finished or self.status in (RunStatus.PENDING, RunStatus.RETRYING):
             raise IllegalTransitionError(f"run {self.id}", self.status, "time out")
-        self._record(self.TimedOut, ctx, attempt=self.attempt, error=error)
+        self._record(
+            self.TimedOut,
+            ctx,
+            attempt=self.attempt,
+            error=error,
+            exit_code=None,
+            duration_seconds=None,
+            output=None,
+        )
 
-    def _fence(self, report: str, attempt: int, ctx: CommandContext) -> ReportOutcome | None:
-        # Reports for any attempt other than the current one come from a superseded
-        # assignment: record the rejection, never apply it.
-        if attempt != self.attempt or self.status == RunStatus.PENDING:
+    def _fence(
+        self, report: str, attempt: int, recorded: int, ctx: CommandContext
+    ) -> ReportOutcome | None:
+        """Whether a report is stale (recorded as rejected) or a duplicate; None to apply it.
+
+        `recorded` is the attempt whose report of this kind (start or end) is already in.
+        """
+        # A report for any attempt other than the current one comes from a superseded
+        # assignment, as does one whose attempt was given up (its worker was lost): the run
+        # is pending again, or ended before another attempt.
+        superseded = attempt != self.attempt or self.status == RunStatus.PENDING
+        if not superseded and recorded == attempt:
+            return ReportOutcome.DUPLICATE
+        if superseded or self.worker_id is None:
             self._record(
                 self.StaleReportRejected,
                 ctx,

@@ -49,7 +49,7 @@ def _run_process(config: Path | None, name: str) -> None:
     settings = load_cli_settings(config)
     configure_logging(settings)
     try:
-        getattr(processes, f"run_{name}")(settings)
+        getattr(processes, f"run_{name}")(settings, config)  # config: re-read on SIGHUP
     except (processes.StartupError, OSError) as error:
         raise unreachable_error("cannot start", error) from None
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from adapters.audit_chain import SqlChainStore
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
+from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
 from adapters.metrics import BreakerCollector
 from application.audit import AuditChainFollower
@@ -22,6 +24,7 @@ from application.dispatcher import Dispatcher, DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
+from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
 from projections.dispatcher_status import SqlDispatcherBeacon
 
@@ -92,8 +95,10 @@ def make_dispatcher(container: Container) -> Dispatcher:
     )
 
 
-def make_worker(settings: Settings, bus: object) -> WorkerAgent:
-    """A worker configured from `[worker]`."""
+def make_worker(
+    settings: Settings, bus: object, ledger: TaskGroupLedger | None = None
+) -> WorkerAgent:
+    """A worker configured from `[worker]`; `ledger` records its task process groups."""
     worker = settings.worker
     profile = WorkerProfile(
         name=worker.name or default_worker_name(),
@@ -106,7 +111,9 @@ def make_worker(settings: Settings, bus: object) -> WorkerAgent:
     return WorkerAgent(
         profile,
         bus,  # type: ignore[arg-type]
-        DeliveryExecutor(default_executors(output_tail_bytes=worker.output_tail_bytes)),
+        DeliveryExecutor(
+            default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
+        ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
     )
 
@@ -123,12 +130,21 @@ def start_audit_chain(container: Container) -> None:
     )
 
 
-def run_up(settings: Settings) -> None:
+def open_task_groups() -> TaskGroupLedger:
+    """Kill what dead workers left running, then record and guard this worker's tasks."""
+    ledger = TaskGroupLedger()
+    ledger.open()
+    return ledger
+
+
+def run_up(settings: Settings, config_path: Path | None = None) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
+    reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings)
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
     dispatcher_thread: threading.Thread | None = None
+    ledger: TaskGroupLedger | None = None
     try:
         container.start_heartbeat_collector()
         container.start_projections()
@@ -137,7 +153,8 @@ def run_up(settings: Settings) -> None:
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
         )
-        agent = make_worker(settings, container.bus)
+        ledger = open_task_groups()
+        agent = make_worker(settings, container.bus, ledger)
         agent.start()
         worker_thread = container.start_thread(
             "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
@@ -154,11 +171,14 @@ def run_up(settings: Settings) -> None:
         container.log_wakeup.ring()
         if dispatcher_thread is not None:
             dispatcher_thread.join(10)
+        if ledger is not None:
+            ledger.close()
         container.close()
 
 
-def run_api(settings: Settings) -> None:
+def run_api(settings: Settings, config_path: Path | None = None) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
+    reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings)
     try:
         container.start_heartbeat_collector()
@@ -181,8 +201,9 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def run_dispatcher(settings: Settings) -> None:
+def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
+    reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings)
     try:
         container.start_heartbeat_collector()
@@ -195,8 +216,9 @@ def run_dispatcher(settings: Settings) -> None:
         container.close()
 
 
-def run_projector(settings: Settings) -> None:
+def run_projector(settings: Settings, config_path: Path | None = None) -> None:
     """A projector process: keeps every read table up to date with the log."""
+    reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings)
     try:
         container.start_projections()
@@ -208,8 +230,9 @@ def run_projector(settings: Settings) -> None:
         container.close()
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     """A worker process: needs only the bus (no database credentials)."""
+    reload_on_sighup(ConfigReloader(settings, config_path))
     if settings.message_queue.type == "memory":
         raise StartupError(
             "message_queue.type is 'memory': a separate worker process needs "
@@ -222,14 +245,16 @@ def run_worker(settings: Settings) -> None:
     except Exception as error:
         raise StartupError(f"cannot reach the message queue: {error}") from error
     stop = threading.Event()
-    agent = make_worker(settings, bus)
-    serve_metrics(settings, worker_metrics(agent, breakers))
-    _on_signals(stop.set)
+    ledger = open_task_groups()
     try:
+        agent = make_worker(settings, bus, ledger)
+        serve_metrics(settings, worker_metrics(agent, breakers))
+        _on_signals(stop.set)
         agent.start()
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
     finally:
+        ledger.close()
         bus.close()
 
 

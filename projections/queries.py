@@ -22,7 +22,7 @@ r.correlation_id, r.position, r.parent_run_id, r.shard_index, r.shard_total
 RUNS_FROM = "FROM runs r LEFT JOIN tasks t ON t.uuid = r.task_uuid"
 ATTEMPTS_OF_RUN = """
 SELECT attempt, worker_id, status, assigned_at, started_at, finished_at, exit_code, error,
-       duration_seconds
+       duration_seconds, output
 FROM run_attempts WHERE run_id = %(v)s ORDER BY attempt
 """
 WAITING_OR_NOT_RUN = ("pending", "retrying", "skipped", "upstream_failed")  # runs with a reason
@@ -100,6 +100,7 @@ def attempt_resource(row: Row) -> dict[str, Any]:
         "exit_code": row["exit_code"],
         "error": row["error"],
         "duration_seconds": row["duration_seconds"],
+        "output": row["output"],
     }
 
 

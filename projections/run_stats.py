@@ -61,7 +61,8 @@ class RunStatsProjection(Projection):
                 "run_id": event.originator_id,
                 "succeeded": int(succeeded),
                 "failed": int(not succeeded),
-                "duration": float(getattr(event, "duration_seconds", 0.0)),
+                # A time-out decided by the deadline has no duration (null): it counts as 0.
+                "duration": float(getattr(event, "duration_seconds", None) or 0.0),
                 "status": {
                     TaskRun.Succeeded: "succeeded",
                     TaskRun.Failed: "failed",

@@ -22,7 +22,12 @@ UPDATE runs SET status = 'assigned', worker_id = %(worker_id)s, attempt = %(atte
                 assigned_at = %(at)s, reason = NULL
 WHERE id = %(id)s
 """
-MARK_STARTED = "UPDATE runs SET status = 'running', started_at = %(at)s WHERE id = %(id)s"
+# A start heard after the run ended (it was cancelled first) is recorded, status unchanged.
+MARK_STARTED = """
+UPDATE runs SET status = CASE WHEN status = 'assigned' THEN 'running' ELSE status END,
+                started_at = %(at)s
+WHERE id = %(id)s
+"""
 MARK_FANNED_OUT = """
 UPDATE runs SET status = 'running', started_at = %(at)s, shard_total = %(total)s, reason = NULL
 WHERE id = %(id)s
@@ -46,8 +51,15 @@ UPDATE runs SET status = 'cancelled', finished_at = %(at)s, error = %(error)s
 WHERE id = %(id)s
 """
 MARK_TIMED_OUT = """
-UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s
+UPDATE runs SET status = 'timed_out', finished_at = %(at)s, error = %(error)s,
+                exit_code = COALESCE(%(exit_code)s, exit_code),
+                duration_seconds = COALESCE(%(duration)s, duration_seconds),
+                output = COALESCE(%(output)s, output)
 WHERE id = %(id)s
+"""
+MARK_REPORTED = """
+UPDATE runs SET exit_code = %(exit_code)s, duration_seconds = %(duration)s, output = %(output)s
+WHERE id = %(id)s AND attempt = %(attempt)s
 """
 MARK_WAITING = """
 UPDATE runs SET reason = %(reason)s WHERE id = %(id)s AND status IN ('pending', 'retrying')
@@ -70,13 +82,19 @@ VALUES (%(id)s, %(attempt)s, %(worker_id)s, 'assigned', %(at)s)
 ON CONFLICT (run_id, attempt) DO NOTHING
 """
 ATTEMPT_STARTED = """
-UPDATE run_attempts SET status = 'running', started_at = %(at)s
-WHERE run_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
+UPDATE run_attempts SET status = CASE WHEN status = 'assigned' THEN 'running' ELSE status END,
+                        started_at = %(at)s
+WHERE run_id = %(id)s AND attempt = %(attempt)s
 """
 ATTEMPT_ENDED = """
 UPDATE run_attempts SET status = %(status)s, finished_at = %(at)s, exit_code = %(exit_code)s,
-                        error = %(error)s, duration_seconds = %(duration)s
+                        error = %(error)s, duration_seconds = %(duration)s, output = %(output)s
 WHERE run_id = %(id)s AND attempt = %(attempt)s AND finished_at IS NULL
+"""
+ATTEMPT_REPORTED = """
+UPDATE run_attempts SET exit_code = %(exit_code)s, duration_seconds = %(duration)s,
+                        output = %(output)s
+WHERE run_id = %(id)s AND attempt = %(attempt)s
 """
 ATTEMPT_STATUS = {
     TaskRun.Succeeded: "succeeded",
@@ -131,7 +149,7 @@ class RunsProjection(Projection):
 
     @handles(TaskRun.Started)
     def run_started(self, event: TaskRun.Started, position: int, tx: Tx) -> None:
-        tx.execute(MARK_STARTED, {"id": event.originator_id, "at": event.timestamp})
+        tx.execute(MARK_STARTED, {"id": event.originator_id, "at": started_at(event)})
 
     @handles(TaskRun.Succeeded, TaskRun.Failed)
     def run_finished(self, event: Any, position: int, tx: Tx) -> None:
@@ -157,8 +175,29 @@ class RunsProjection(Projection):
     @handles(TaskRun.TimedOut)
     def run_timed_out(self, event: TaskRun.TimedOut, position: int, tx: Tx) -> None:
         tx.execute(
-            MARK_TIMED_OUT, {"id": event.originator_id, "at": event.timestamp, "error": event.error}
+            MARK_TIMED_OUT,
+            {
+                "id": event.originator_id,
+                "at": event.timestamp,
+                "error": event.error,
+                "exit_code": event.exit_code,
+                "duration": event.duration_seconds,
+                "output": event.output,
+            },
         )
+
+    @handles(TaskRun.AttemptReported)
+    def run_attempt_reported(self, event: TaskRun.AttemptReported, position: int, tx: Tx) -> None:
+        """A cancelled or timed-out run keeps its worker's account of the attempt."""
+        params = {
+            "id": event.originator_id,
+            "attempt": event.attempt,
+            "exit_code": event.exit_code,
+            "duration": event.duration_seconds,
+            "output": event.output,
+        }
+        tx.execute(MARK_REPORTED, params)
+        tx.execute(ATTEMPT_REPORTED, params)
 
     @handles(TaskRun.RetryScheduled)
     def run_retry_scheduled(self, event: TaskRun.RetryScheduled, position: int, tx: Tx) -> None:
@@ -227,7 +266,7 @@ class RunsProjection(Projection):
     def attempt_started(self, event: TaskRun.Started, position: int, tx: Tx) -> None:
         tx.execute(
             ATTEMPT_STARTED,
-            {"id": event.originator_id, "attempt": event.attempt, "at": event.timestamp},
+            {"id": event.originator_id, "attempt": event.attempt, "at": started_at(event)},
         )
 
     @handles(*ATTEMPT_STATUS)
@@ -243,5 +282,11 @@ class RunsProjection(Projection):
                 "exit_code": getattr(event, "exit_code", None),
                 "error": getattr(event, "error", None) or getattr(event, "reason", None),
                 "duration": getattr(event, "duration_seconds", None),
+                "output": getattr(event, "output", None),
             },
         )
+
+
+def started_at(event: TaskRun.Started) -> Any:
+    """When the attempt started: the worker's time (v2), else when the start was recorded."""
+    return event.started_at or event.timestamp

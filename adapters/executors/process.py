@@ -10,10 +10,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from adapters.executors.environment import child_environment
 from adapters.executors.model import ExecutionRequest, ExecutionResult
 from adapters.executors.output_tail import OutputTail, pump
+from adapters.executors.parent_death import die_with_parent
 from adapters.executors.process_group import live_group_members, signal_group
 
 GROUP_POLL_SECONDS = 0.05  # how often a terminating group is checked during the grace
@@ -30,8 +32,18 @@ class _Attempt:
     decided: bool = False  # the outcome is fixed: a later cancel is too late
 
 
+class GroupLedger(Protocol):
+    """Where live task process groups are recorded (adapters.executors.task_groups)."""
+
+    def add(self, pgid: int) -> None: ...
+
+    def discard(self, pgid: int) -> None: ...
+
+
 class ProcessExecutor:
-    """Spawns a command line; the whole group dies on timeout, cancel or the leader's exit."""
+    """Spawns a command line; the whole group dies on timeout, cancel, the leader's exit or
+    the worker's death (the child has the parent-death signal; the ledger's guard kills the
+    rest of its group)."""
 
     name = "process"
 
@@ -40,10 +52,12 @@ class ProcessExecutor:
         output_tail_bytes: int = 65_536,
         kill_grace_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        ledger: GroupLedger | None = None,
     ) -> None:
         self._tail_bytes = output_tail_bytes
         self._grace = kill_grace_seconds
         self._monotonic = monotonic  # measures durations; waits use the real clock
+        self._ledger = ledger
         self._attempts: dict[tuple[str, int], _Attempt] = {}
         self._lock = threading.Lock()
 
@@ -106,12 +120,17 @@ class ProcessExecutor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so kills reach grandchildren
+                # Safe with threads here: it only calls prctl. This thread waits below until
+                # the group has ended, so it outlives the child (the signal is per thread).
+                preexec_fn=die_with_parent(),
             )
         except FileNotFoundError:
             return self._not_started(f"command not found: {argv[0]}", started)
         except (OSError, ValueError) as error:  # ValueError: NUL or "=" in env names/values
             reason = error.strerror if isinstance(error, OSError) else str(error)
             return self._not_started(f"cannot start {request.command!r}: {reason}", started)
+        if self._ledger is not None:
+            self._ledger.add(process.pid)
         tail = OutputTail(self._tail_bytes)
         assert process.stdout is not None
         reader = threading.Thread(target=pump, args=(process.stdout, tail), daemon=True)
@@ -130,6 +149,8 @@ class ProcessExecutor:
             # Whatever ended the wait (exit, timeout, cancel, or a raising on_started),
             # nothing of the group may outlive the attempt.
             self._end_group(process.pid, attempt)
+            if self._ledger is not None and not live_group_members(process.pid):
+                self._ledger.discard(process.pid)  # one stuck past SIGKILL stays listed
             reader.join(READER_JOIN_SECONDS)
         duration = self._monotonic() - started
         output = tail.text()
@@ -183,8 +204,9 @@ class PythonExecutor(ProcessExecutor):
         output_tail_bytes: int = 65_536,
         kill_grace_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        ledger: GroupLedger | None = None,
     ) -> None:
-        super().__init__(output_tail_bytes, kill_grace_seconds, monotonic)
+        super().__init__(output_tail_bytes, kill_grace_seconds, monotonic, ledger)
         self._python = python_executable
 
     def preflight(self, request: ExecutionRequest) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from adapters.executors.http import HttpExecutor
 from adapters.executors.model import Executor, UnknownExecutorError
-from adapters.executors.process import PythonExecutor, ShellExecutor
+from adapters.executors.process import GroupLedger, PythonExecutor, ShellExecutor
 
 
 class ExecutorRegistry:
@@ -49,12 +49,15 @@ def default_executors(
     python_executable: str = sys.executable,
     kill_grace_seconds: float = 5.0,
     monotonic: Callable[[], float] = time.monotonic,
+    ledger: GroupLedger | None = None,
 ) -> ExecutorRegistry:
-    """The shell, python and http executors."""
+    """The shell, python and http executors; `ledger` records their task process groups."""
     return ExecutorRegistry(
         [
-            ShellExecutor(output_tail_bytes, kill_grace_seconds, monotonic),
-            PythonExecutor(python_executable, output_tail_bytes, kill_grace_seconds, monotonic),
+            ShellExecutor(output_tail_bytes, kill_grace_seconds, monotonic, ledger),
+            PythonExecutor(
+                python_executable, output_tail_bytes, kill_grace_seconds, monotonic, ledger
+            ),
             HttpExecutor(output_tail_bytes, monotonic=monotonic),
         ]
     )

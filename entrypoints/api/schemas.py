@@ -137,6 +137,11 @@ class AttemptPublic(BaseModel):
     exit_code: int | None
     error: str | None
     duration_seconds: float | None
+    output: str | None = Field(
+        None,
+        description="Tail of the attempt's combined stdout and stderr, whatever ended it "
+        "(also a timeout or a cancel); null until its worker reports it.",
+    )
 
 
 class RunPublic(BaseModel):

@@ -86,3 +86,22 @@ def test_v1_events_project_into_every_read_table(container: Container) -> None:
     stats = read.task_stats(UUID(task["uuid"]))
     assert stats["runs_total"] == 7
     assert all(r.position() == head for r in container.runners)
+
+
+def test_v1_starts_and_time_outs_load_without_the_fields_added_later(
+    container: Container,
+) -> None:
+    rows = load_fixture(container)
+    runs = {UUID(r["originator_id"]) for r in rows if r["topic"] == "scheduler:TaskRun.Started"}
+    runs |= {UUID(r["originator_id"]) for r in rows if r["topic"] == "scheduler:TaskRun.TimedOut"}
+    read = ReadModel(container.database)
+    seen = []
+    for run_id in runs:
+        for event in container.app.events.get(run_id):
+            seen.append(type(event).__name__)
+            if isinstance(event, TaskRun.Started):
+                assert (event.hostname, event.started_at) == (None, None)  # upcast v1 -> v2
+                assert read.run(run_id)["started_at"] == event.timestamp
+            if isinstance(event, TaskRun.TimedOut):
+                assert (event.exit_code, event.duration_seconds, event.output) == (None,) * 3
+    assert (seen.count("Started"), seen.count("TimedOut")) == (1, 1)
