@@ -114,9 +114,7 @@ def _dispatch(container: Container) -> dict[str, Any]:
     """Whether some dispatcher beats and completes its rounds; each one's last beat."""
     now = now_utc()
     stale_after = timedelta(seconds=container.settings.dispatcher.stale_after_seconds)
-    dispatchers = [
-        d.as_record(now, stale_after) for d in read_dispatchers(container.database, now)
-    ]
+    dispatchers = [d.as_record(now, stale_after) for d in read_dispatchers(container.database, now)]
     working = [d for d in dispatchers if d["status"] in ("running", "starting")]
     if working:
         return {"status": "ok", "dispatchers": dispatchers}
