@@ -36,6 +36,7 @@ class RabbitMQBus:
         self.prefix = prefix
         self._url, self._prefetch, self._timeout = url, prefetch, timeout
         self._reports, self._heartbeats = f"{prefix}.reports", f"{prefix}.heartbeats"
+        self._dead = f"{prefix}.dead"  # unreadable messages, kept for operators
         self._connection: AbstractConnection | None = None
         self._channels: dict[str, AbstractChannel] = {}
         self._setup = asyncio.Lock()
@@ -68,8 +69,19 @@ class RabbitMQBus:
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
         """Take the worker's next messages, acked as handed out (the worker deduplicates)."""
-        messages = self._run(self._take(self.inbox_key(worker_id), max_count, timeout), timeout)
-        return [inbox_message_from_dict(orjson.loads(m.body)) for m in messages]
+        queue = self.inbox_key(worker_id)
+        messages = self._run(self._take(queue, max_count, timeout), timeout)
+        parsed: list[Delivery | Control] = []
+        for message in messages:
+            try:
+                parsed.append(inbox_message_from_dict(orjson.loads(message.body)))
+            except Exception as error:  # one unreadable message must not stop the inbox
+                self._run(self._bury(queue, message.body, error))
+        return parsed
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Unreadable messages taken out of the queues (read and put back; oldest first)."""
+        return self._run(self._peek_dead(limit))
 
     def drop_inbox(self, worker_id: UUID) -> None:
         """Delete a gone worker's queue."""
@@ -161,7 +173,7 @@ class RabbitMQBus:
             return self._channels[name]
 
     async def _declare(self, channel: AbstractChannel, queue: str, robust: bool) -> AbstractQueue:
-        inbox = queue != self._reports
+        inbox = queue not in (self._reports, self._dead)
         if inbox:
             self._inboxes.add(queue)
         # Robust (redeclared on reconnect) only when consumed: the channel keeps every robust
@@ -207,10 +219,48 @@ class RabbitMQBus:
         )
         received: list[Received[Report]] = []
         for message in await self._take(self._reports, max_count, timeout):
+            try:
+                report = Report.from_dict(orjson.loads(message.body))
+            except Exception as error:  # moved aside and acked: it must not come back forever
+                await self._bury(self._reports, message.body, error)
+                await _settle_all([message], requeue=None)
+                continue
             token = f"{next(self._tokens)}:{message.delivery_tag}"  # unique across reconnects
             self._pending[token] = (self._loop.time(), message)
-            received.append(Received(Report.from_dict(orjson.loads(message.body)), token))
+            received.append(Received(report, token))
         return received
+
+    async def _bury(self, source: str, body: bytes, error: Exception) -> None:
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        logger.error("unreadable message in %s moved to %s: %s", source, self._dead, reason)
+        channel = await self._channel("publish")
+        if self._dead not in self._declared:
+            await self._declare(channel, self._dead, robust=False)
+            self._declared.add(self._dead)
+        message = aio_pika.Message(
+            body,
+            headers={"source": source, "error": reason},
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await channel.default_exchange.publish(message, self._dead)
+
+    async def _peek_dead(self, limit: int) -> list[dict[str, Any]]:
+        channel = await self._channel("publish")
+        queue = await self._declare(channel, self._dead, robust=False)
+        seen: list[Any] = []
+        while len(seen) < limit and (message := await queue.get(no_ack=False, fail=False)):
+            seen.append(message)
+        found = [
+            {
+                "source": str(m.headers.get("source", "")),
+                "error": str(m.headers.get("error", "")),
+                "m": m.body.decode(errors="replace"),
+            }
+            for m in seen
+        ]
+        for message in seen:
+            await message.nack(requeue=True)
+        return found
 
     async def _settle(self, tokens: list[str], requeue: bool | None) -> None:
         entries = [entry for token in tokens if (entry := self._pending.pop(token, None))]
@@ -251,7 +301,7 @@ class RabbitMQBus:
 
     async def _delete_all(self) -> None:
         self._pending.clear()
-        for queue in [self._reports, *sorted(self._inboxes)]:
+        for queue in [self._reports, self._dead, *sorted(self._inboxes)]:
             await self._delete_queue(queue)
         await (await self._channel("publish")).exchange_delete(self._heartbeats)
 
@@ -302,7 +352,13 @@ class RabbitMQHeartbeatListener:
     def receive(self, max_count: int, timeout: float) -> list[Heartbeat]:
         """Heartbeats since the last call (waiting up to `timeout` for the first)."""
         take = self._bus._take(self._queue, max_count, timeout)
-        return [Heartbeat.from_dict(orjson.loads(m.body)) for m in self._bus._run(take, timeout)]
+        beats = []
+        for message in self._bus._run(take, timeout):
+            try:
+                beats.append(Heartbeat.from_dict(orjson.loads(message.body)))
+            except Exception as error:  # a heartbeat is a hint: skip it, say so
+                logger.warning("unreadable heartbeat skipped: %s", error)
+        return beats
 
     def close(self) -> None:
         """Cancel the consumer and delete the queue."""

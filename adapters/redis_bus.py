@@ -22,6 +22,7 @@ INBOX_MAXLEN = 10_000
 HEARTBEATS_MAXLEN = 10_000
 RECLAIM_IDLE_MS = 30_000  # a report pending this long belongs to a dead dispatcher: take it
 RECLAIM_EVERY_SECONDS = 5.0
+DEAD_MAXLEN = 10_000  # unreadable messages kept for operators (docs/operations.md)
 
 
 class RedisStreamsBus:
@@ -34,6 +35,7 @@ class RedisStreamsBus:
         self.prefix = prefix
         self._reports = f"{prefix}:reports"
         self._heartbeats = f"{prefix}:heartbeats"
+        self._dead = f"{prefix}:dead"
         self._group_ready = False
         self._last_reclaim: dict[str, float] = {}
         self._inbox_cursors: dict[UUID, str] = {}
@@ -63,7 +65,10 @@ class RedisStreamsBus:
         for _stream, entries in answer or []:
             for entry_id, fields in entries:
                 cursor = entry_id.decode()
-                messages.append(inbox_message_from_dict(_decode(fields)))
+                try:
+                    messages.append(inbox_message_from_dict(_decode(fields)))
+                except Exception as error:  # one unreadable message must not stop the inbox
+                    self._bury(key, entry_id, fields, error)
         if messages:
             with self._lock:
                 self._inbox_cursors[worker_id] = cursor
@@ -102,8 +107,13 @@ class RedisStreamsBus:
                 self._group_ready = False  # the stream was flushed; recreate next time
                 return received
             for _stream, entries in answer or []:
-                received += [self._received(entry_id, fields) for entry_id, fields in entries]
+                received += self._readable(entries)
         return received
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest unreadable messages taken out of the streams, newest first."""
+        rows = self._client.xrevrange(self._dead, count=limit)
+        return [{k.decode(): v.decode(errors="replace") for k, v in f.items()} for _id, f in rows]
 
     def ack_reports(self, tokens: list[str]) -> None:
         """XACK recorded reports and delete them from the stream."""
@@ -163,11 +173,46 @@ class RedisStreamsBus:
             self._group_ready = False
             return []
         entries = answer[1] if answer else []
-        return [self._received(entry_id, fields) for entry_id, fields in entries if fields]
+        return self._readable([(entry_id, fields) for entry_id, fields in entries if fields])
 
-    @staticmethod
-    def _received(entry_id: bytes, fields: dict[bytes, bytes]) -> Received[Report]:
-        return Received(Report.from_dict(_decode(fields)), entry_id.decode())
+    def _readable(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Received[Report]]:
+        """Reports that parse; an unreadable one is moved to the dead stream and acked, so it
+        cannot block the stream or be claimed again and again."""
+        received = []
+        for entry_id, fields in entries:
+            try:
+                received.append(Received(Report.from_dict(_decode(fields)), entry_id.decode()))
+            except Exception as error:
+                self._bury(self._reports, entry_id, fields, error)
+                pipe = self._client.pipeline(transaction=False)
+                pipe.xack(self._reports, GROUP, entry_id)
+                pipe.xdel(self._reports, entry_id)
+                pipe.execute()
+        return received
+
+    def _bury(
+        self, source: str, entry_id: bytes, fields: dict[bytes, bytes], error: Exception
+    ) -> None:
+        raw = fields.get(b"m", b"") if isinstance(fields, dict) else b""
+        logger.error(
+            "unreadable message %s in %s moved to %s: %s: %s",
+            entry_id.decode(),
+            source,
+            self._dead,
+            type(error).__name__,
+            error,
+        )
+        self._client.xadd(
+            self._dead,
+            {
+                "source": source,
+                "id": entry_id,
+                "error": f"{type(error).__name__}: {error}"[:1000],
+                "m": raw,
+            },
+            maxlen=DEAD_MAXLEN,
+            approximate=True,
+        )
 
 
 class RedisHeartbeatListener:
@@ -188,7 +233,10 @@ class RedisHeartbeatListener:
         for _stream, entries in answer or []:
             for entry_id, fields in entries:
                 self._cursor = entry_id.decode()
-                beats.append(Heartbeat.from_dict(_decode(fields)))
+                try:
+                    beats.append(Heartbeat.from_dict(_decode(fields)))
+                except Exception as error:  # a heartbeat is a hint: skip it, say so
+                    logger.warning("unreadable heartbeat %s skipped: %s", entry_id, error)
         return beats
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,31 @@ def test_a_dropped_inbox_is_empty(bus: Bus) -> None:
 
 def test_ping_answers(bus: Bus) -> None:
     bus.ping()
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_an_unreadable_message_is_moved_aside_and_stops_nothing(kind: str) -> None:
+    with open_bus(kind) as opened:
+        bus: Any = opened
+        worker = uuid.uuid4()
+        bus.receive_reports("d1", 10, timeout=0)  # the consumer group exists
+        garbage = {"kind": "succeeded", "run_id": "not-a-uuid", "attempt": "one"}
+        if kind == "redis":
+            bus._add(bus._reports, garbage, 100)
+            bus._add(bus.inbox_key(worker), {"type": "nonsense"}, 100)
+        else:
+            bus._run(bus._publish(bus._reports, garbage))
+            bus._run(bus._publish(bus.inbox_key(worker), {"type": "nonsense"}))
+        good = Report("started", uuid.uuid4(), 1, worker, pid=1)
+        bus.publish_report(good)
+        bus.publish_delivery(delivery(worker))
+        reports = receive_until(lambda: bus.receive_reports("d1", 10, timeout=0.5), 1)
+        assert [r.message.run_id for r in reports] == [good.run_id]
+        bus.ack_reports([r.token for r in reports])
+        inbox = receive_until(lambda: bus.receive_inbox(worker, 10, 0.5), 1)
+        assert [type(m).__name__ for m in inbox] == ["Delivery"]
+        dead = bus.dead_letters()
+        assert len(dead) == 2 and all(d["error"] for d in dead)
+        assert any("not-a-uuid" in d["m"] for d in dead)
+        # Nothing comes back: not re-delivered, not reclaimed.
+        assert bus.receive_reports("d2", 10, timeout=0.5) == []
