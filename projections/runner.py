@@ -55,6 +55,18 @@ def lock_position(tx: Tx, dialect: str, name: str) -> int:
     return int(row["position"]) if row else 0
 
 
+def try_lock_position(tx: Tx, dialect: str, name: str) -> int | None:
+    """`lock_position`, or None at once while another transaction holds the row."""
+    if dialect != "postgres":
+        return lock_position(tx, dialect, name)
+    row = tx.one(SELECT_POSITION + " FOR UPDATE SKIP LOCKED", {"name": name})
+    if row is not None:
+        return int(row["position"])
+    if tx.one(SELECT_POSITION, {"name": name}) is not None:
+        return None  # the row exists, so someone holds it
+    return lock_position(tx, dialect, name)
+
+
 class Lease(Protocol):
     """The right to run a projection, held by one process at a time."""
 
@@ -180,7 +192,12 @@ class ProjectionRunner:
         new = batch[-1][0]
         with self._db.transaction() as tx:
             # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
-            if lock_position(tx, self._db.dialect, self.projection.name) != old:
+            # Not waited for: a runner blocked on it would hold a pooled connection (the
+            # process's budget) for as long as the rebuild runs; it tries again on its timer.
+            locked = try_lock_position(tx, self._db.dialect, self.projection.name)
+            if locked is None:
+                return 0
+            if locked != old:
                 raise _PositionMovedError
             for position, event in batch:
                 self.projection.process(event, position, tx)
