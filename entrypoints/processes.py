@@ -31,9 +31,9 @@ class StartupError(Exception):
     """The process could not reach its database or create its tables."""
 
 
-def _build(settings: Settings) -> Container:
+def _build(settings: Settings, process: str) -> Container:
     try:
-        return build_container(settings)
+        return build_container(settings, process=process)
     except Exception as error:  # any driver error here means "cannot start": say which store
         raise StartupError(
             f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
@@ -121,7 +121,7 @@ def start_audit_chain(container: Container) -> None:
 
 def run_up(settings: Settings) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
-    container = _build(settings)
+    container = _build(settings, "up")
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
     dispatcher_thread: threading.Thread | None = None
@@ -155,7 +155,7 @@ def run_up(settings: Settings) -> None:
 
 def run_api(settings: Settings) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
-    container = _build(settings)
+    container = _build(settings, "api")
     try:
         container.start_heartbeat_collector()
         serve_api(container)
@@ -179,7 +179,7 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 def run_dispatcher(settings: Settings) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
-    container = _build(settings)
+    container = _build(settings, "dispatcher")
     try:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
@@ -193,7 +193,7 @@ def run_dispatcher(settings: Settings) -> None:
 
 def run_projector(settings: Settings) -> None:
     """A projector process: keeps every read table up to date with the log."""
-    container = _build(settings)
+    container = _build(settings, "projector")
     try:
         container.start_projections()
         start_audit_chain(container)
