@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "scheduler_events"  # eventsourcing NOTIFYs on the events table's name
 LISTEN = f"LISTEN {CHANNEL}"
-NOTIFY_WAIT_SECONDS = 0.5  # the session is shared: lock takers wait at most this long
+NOTIFY_WAIT_SECONDS = 0.25  # the session is shared: lock takers wait at most this long
 PING_SECONDS = 5.0  # a dead session (and so lost leases) is noticed within about this
 RECONNECT_MIN_SECONDS = 0.25
 RECONNECT_MAX_SECONDS = 1.0

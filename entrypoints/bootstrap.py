@@ -173,7 +173,12 @@ def build_container(
         runners=runners,
         bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
         liveness=InMemoryLiveness(),
-        metrics=Metrics(database, breakers, head=app.head_position),
+        metrics=Metrics(
+            database,
+            breakers,
+            head=app.head_position,
+            wait_seconds=settings.database.connection_timeout_seconds,
+        ),
         breakers=breakers,
         session=session,
     )

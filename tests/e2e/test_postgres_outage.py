@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.cluster import Cluster, wait_until
 from tests.e2e.conftest import free_port
+from tests.e2e.test_connection_budget import create_task
 from tests.private_postgres import private_postgres
 from tests.servers import redis_url, unique_prefix
 
@@ -53,8 +54,7 @@ def test_every_request_answers_503_within_the_connection_timeout_and_service_res
             cluster.start("worker0", "worker")
             cluster.wait_for_workers(1)
             with httpx.Client(base_url=cluster.url, timeout=30) as client:
-                created = client.post("/api/tasks", json={"name": "outage", "command": "true"})
-                assert created.status_code == 201, created.text
+                create_task(client, {"name": "outage", "command": "true"})
                 before = client.post("/api/tasks/outage/trigger").json()["run_id"]
 
                 server.stop()
@@ -66,6 +66,10 @@ def test_every_request_answers_503_within_the_connection_timeout_and_service_res
                     assert response.status_code == 503, (what, response.text)
                     assert int(response.headers["Retry-After"]) >= 1, what
                     assert elapsed <= TIMEOUT + MARGIN, (what, elapsed)
+                # /metrics answers, in time, without the view gauges (docs/operations.md).
+                scrape, elapsed = timed(client, "GET", "/metrics", None)
+                assert scrape.status_code == 200 and elapsed <= TIMEOUT + MARGIN, elapsed
+                assert "scheduler_runs{" not in scrape.text
                 health = next(r for r, _ in answers if r.request.url.path == "/health").json()
                 assert health["status"] == "degraded"
                 assert health["checks"]["event_store"]["status"] == "down"
