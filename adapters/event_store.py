@@ -41,7 +41,7 @@ def _unretried(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _written_once(method: F) -> F:
     """A write is tried once: after a broken connection its outcome is unknown (may be saved)."""
-    return functools.wraps(method)(_unretried(method))  # type: ignore[return-value]
+    return _unretried(method)  # type: ignore[return-value]
 
 
 def _read_twice(method: F) -> F:
