@@ -10,14 +10,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from adapters.pg_pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool
 from projections.ports import Database, Params, Row, Tx
+
+if TYPE_CHECKING:
+    from adapters.pg_session import PostgresSession
 
 __all__ = ["Database", "PostgresDatabase", "SqliteDatabase", "Tx"]
 
@@ -188,21 +192,46 @@ class PostgresTx:
 
 
 class PostgresDatabase:
-    """PostgreSQL through a psycopg connection pool."""
+    """The read tables on a psycopg pool, usually the one the event store draws on too.
+
+    `session` is the process's session connection (advisory locks), when it has one.
+    """
 
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, pool_size: int = 5, timeout_seconds: float = 5.0) -> None:
-        self.conninfo = conninfo
-        self._pool = ConnectionPool(
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        session: PostgresSession | None = None,
+        *,
+        owns_pool: bool = False,
+    ) -> None:
+        self._pool = pool
+        self.session = session
+        self._owns_pool = owns_pool
+
+    @classmethod
+    def standalone(
+        cls, conninfo: str, options: Mapping[str, Any], size: int, timeout_seconds: float
+    ) -> PostgresDatabase:
+        """A database with a pool of its own (for tools that need the read tables alone)."""
+        pool = BudgetPool(
             conninfo,
             min_size=1,
-            max_size=max(pool_size, 2),
+            max_size=size,
             timeout=timeout_seconds,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={**options, "autocommit": True, "row_factory": dict_row},
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             open=True,
-            name="scheduler-views",
+            name=str(options.get("application_name", "scheduler-views")),
         )
+        return cls(pool, owns_pool=True)
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """The pool the read tables draw on."""
+        return self._pool
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTx]:
@@ -210,18 +239,24 @@ class PostgresDatabase:
         with (
             self._pool.connection() as connection,
             connection.transaction(),
-            connection.cursor() as cursor,
+            connection.cursor(row_factory=dict_row) as cursor,
         ):
             yield PostgresTx(cursor)
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Read rows in autocommit mode."""
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with (
+            self._pool.connection() as connection,
+            connection.cursor(row_factory=dict_row) as cursor,
+        ):
             return PostgresTx(cursor).query(sql, params)
 
     def one(self, sql: str, params: Params = None) -> Row | None:
         """Read one row in autocommit mode."""
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with (
+            self._pool.connection() as connection,
+            connection.cursor(row_factory=dict_row) as cursor,
+        ):
             return PostgresTx(cursor).one(sql, params)
 
     def is_outage(self, error: BaseException) -> bool:
@@ -235,5 +270,6 @@ class PostgresDatabase:
         return False
 
     def close(self) -> None:
-        """Close the pool."""
-        self._pool.close()
+        """Close the pool if it is this object's own (a shared one closes with its owner)."""
+        if self._owns_pool:
+            self._pool.close()

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from adapters.pg_pool import connection_wait_budget
 from projections.ports import Database
 
 QUARANTINED = (
@@ -21,15 +22,20 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class ViewCountsCollector(Collector):
     """Tasks and runs by status, projection positions and lag, read when Prometheus scrapes."""
 
-    def __init__(self, database: Database, head: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, database: Database, head: Callable[[], int] | None = None, wait_seconds: float = 5.0
+    ) -> None:
         self._db = database
         self._head = head
+        self._wait = wait_seconds
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges (nothing of a part whose tables cannot be read)."""
-        yield from self._counts()
-        yield from self._projections()
-        yield from self._quarantine()
+        # One wait budget for the whole scrape: while the database is unreachable a scrape
+        # answers within the connection timeout, not once per query.
+        with connection_wait_budget(self._wait):
+            families = [*self._counts(), *self._projections(), *self._quarantine()]
+        yield from families
 
     def _quarantine(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -142,6 +148,7 @@ class Metrics:
         database: Database | None = None,
         breakers: Any = None,
         head: Callable[[], int] | None = None,
+        wait_seconds: float = 5.0,
     ) -> None:
         self.registry = CollectorRegistry()
         self.api_latency = Histogram(
@@ -181,7 +188,7 @@ class Metrics:
             registry=self.registry,
         )
         if database is not None:
-            self.registry.register(ViewCountsCollector(database, head))
+            self.registry.register(ViewCountsCollector(database, head, wait_seconds))
         if breakers is not None:
             self.registry.register(BreakerCollector(breakers))
 

@@ -1,35 +1,59 @@
-"""Rings a doorbell on PostgreSQL NOTIFY from the event store, so followers wake at once."""
+"""Keeps the process's session alive and rings a doorbell on NOTIFY, so followers wake at once."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 
+from adapters.pg_session import PostgresSession
 from application.ports import Wakeup
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "scheduler_events"  # eventsourcing NOTIFYs on the events table's name
+LISTEN = f"LISTEN {CHANNEL}"
+NOTIFY_WAIT_SECONDS = 0.25  # the session is shared: lock takers wait at most this long
+PING_SECONDS = 5.0  # a dead session (and so lost leases) is noticed within about this
+RECONNECT_MIN_SECONDS = 0.25
+RECONNECT_MAX_SECONDS = 1.0
 
 
-def listen_forever(conninfo: str, wakeup: Wakeup, stop: threading.Event) -> None:
-    """LISTEN until stopped; reconnect after errors (followers also poll on a timer)."""
+def keep_session(session: PostgresSession, wakeup: Wakeup, stop: threading.Event) -> None:
+    """Until stopped: ring on NOTIFY, ping now and then, reconnect after a loss.
+
+    The session must be set up with `LISTEN` (see `LISTEN`); followers also poll on a timer,
+    and a reconnect rings too, since events may have been saved while it was away.
+    """
     failing = False
+    backoff = RECONNECT_MIN_SECONDS
+    next_ping = time.monotonic() + PING_SECONDS
     while not stop.is_set():
+        if not session.connected:
+            try:
+                session.connect()
+            except psycopg.Error as error:
+                if not failing:  # once per outage, not once a second
+                    logger.warning("PostgreSQL session unavailable (%s); retrying", error)
+                failing = True
+                stop.wait(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
+                continue
+            if failing:
+                logger.info("PostgreSQL session reconnected")
+            failing, backoff = False, RECONNECT_MIN_SECONDS
+            wakeup.ring()
         try:
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as connection:
-                connection.execute(f"LISTEN {CHANNEL}")
-                if failing:
-                    logger.info("event listener reconnected")
-                    wakeup.ring()  # events may have arrived while we were away
-                failing = False
-                while not stop.is_set():
-                    for _ in connection.notifies(timeout=1.0, stop_after=1):
-                        wakeup.ring()
+            if session.wait_for_notification(NOTIFY_WAIT_SECONDS):
+                wakeup.ring()
+            if time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + PING_SECONDS
+                session.ping()
         except psycopg.Error as error:
-            if not failing:  # once per outage, not once a second
-                logger.warning("event listener lost its connection (%s); retrying", error)
-            failing = True
-            stop.wait(1.0)
+            if session.connected:  # an error that left the connection usable: just log it
+                logger.warning("PostgreSQL session error: %s", error)
+                stop.wait(RECONNECT_MIN_SECONDS)
+            else:
+                failing = True

@@ -5,30 +5,25 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
-from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.event_positions import AggregateLog
-from adapters.event_store_role import ensure_append_only
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
-from adapters.migrations import apply_migrations
-from adapters.pg_listener import listen_forever
+from adapters.pg_listener import keep_session
+from adapters.pg_pool import application_name
+from adapters.pg_session import PostgresSession, SessionLease
 from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
-from application.circuit_breaker import BreakerRegistry
+from application.circuit_breaker import BreakerPolicy, BreakerRegistry
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
+from entrypoints.store import build_store
 from projections.base import Projection
 from projections.ports import Database
 from projections.quarantine import SqlQuarantineLedger
@@ -42,26 +37,16 @@ from projections.workers import WorkersProjection
 logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
-SCHEMA_LOCK_KEY = 727_001  # advisory lock held while a process creates tables
 # With hashtext(projection name) as the second key: one runner per projection cluster-wide.
 PROJECTION_LOCK_CLASS = 727_002
-LEASE_CHECK_SECONDS = 5.0
+# Breakers of server processes back off at most this long, so that a process is serving again
+# within a few seconds of its database (or bus) coming back, not after the default 30 s.
+SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
 
 
 def all_projections() -> list[Projection]:
     """Every read-table projection, in a stable order."""
     return [TasksProjection(), RunsProjection(), WorkersProjection(), RunStatsProjection()]
-
-
-def build_database(settings: Settings) -> Database:
-    """The read-table database named by `[database] url`."""
-    if settings.database_kind == "postgres":
-        return PostgresDatabase(
-            postgres_conninfo(settings),
-            pool_size=settings.database.pool_size,
-            timeout_seconds=settings.database.connection_timeout_seconds,
-        )
-    return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
 
 
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
@@ -78,88 +63,11 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     return InMemoryBus(reports_wakeup=reports_wakeup)
 
 
-@contextmanager
-def schema_lock(settings: Settings) -> Iterator[None]:
-    """Serialise schema creation across processes starting at once (PostgreSQL DDL races)."""
-    if settings.database_kind != "postgres":
-        yield
-        return
-    with psycopg.connect(
-        postgres_conninfo(settings),
-        autocommit=True,
-        connect_timeout=max(1, round(settings.database.connection_timeout_seconds)),
-    ) as connection:
-        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
-        try:
-            yield
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-
-
-def postgres_conninfo(settings: Settings) -> str:
-    info = settings.postgres_conninfo
-    return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
-
-
-class PostgresLease:
-    """A session advisory lock per projection, held on a connection of its own."""
-
-    def __init__(self, conninfo: str, name: str, connect_timeout: float = 5.0) -> None:
-        self._conninfo = conninfo
-        self._name = name
-        self._timeout = max(1, round(connect_timeout))
-        self._connection: psycopg.Connection[Any] | None = None
-        self._checked = 0.0
-
-    def acquire(self) -> bool:
-        """Try the lock once; while held, check every few seconds that its session is alive."""
-        if self._connection is not None:
-            if time.monotonic() - self._checked < LEASE_CHECK_SECONDS:
-                return True
-            try:
-                self._connection.execute("SELECT 1")
-                self._checked = time.monotonic()
-                return True
-            except psycopg.Error:
-                # The session ended, so the server released the lock: take it again below.
-                logger.warning("projection %s lost its lease connection", self._name)
-                self.release()
-        try:
-            connection = psycopg.connect(
-                self._conninfo, autocommit=True, connect_timeout=self._timeout
-            )
-        except psycopg.Error as error:
-            logger.debug("projection %s cannot reach the database: %s", self._name, error)
-            return False
-        try:
-            row = connection.execute(
-                "SELECT pg_try_advisory_lock(%s::int, hashtext(%s))",
-                (PROJECTION_LOCK_CLASS, self._name),
-            ).fetchone()
-        except psycopg.Error:
-            row = None
-        if not (row and row[0]):
-            with suppress(psycopg.Error):
-                connection.close()
-            return False
-        self._connection, self._checked = connection, time.monotonic()
-        return True
-
-    def release(self) -> None:
-        """Closing the session releases the lock."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with suppress(psycopg.Error):
-                connection.close()
-
-
-def projection_lease(settings: Settings, name: str) -> Lease:
-    """On PostgreSQL an advisory lock; SQLite assumes one process runs the projections."""
-    if settings.database_kind != "postgres":
+def projection_lease(session: PostgresSession | None, name: str) -> Lease:
+    """On PostgreSQL an advisory lock on the session; SQLite assumes one projecting process."""
+    if session is None:
         return LocalLease()
-    return PostgresLease(
-        postgres_conninfo(settings), name, settings.database.connection_timeout_seconds
-    )
+    return SessionLease(session, PROJECTION_LOCK_CLASS, name)
 
 
 @dataclass
@@ -180,6 +88,7 @@ class Container:
     quarantine: QuarantineLedger
     aggregate_log: AggregateLog
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
+    session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -222,23 +131,28 @@ class Container:
         for thread in self.threads:
             thread.join(timeout)
         self.bus.close()
-        self.app.close()
+        self.app.close()  # and the pool it shares with the views
         self.database.close()
+        if self.session is not None:
+            self.session.close()
 
 
-def build_container(settings: Settings, clock: Clock | None = None) -> Container:
-    """Wire the process: event store, read tables (migrated), projections, bus, metrics."""
-    database = build_database(settings)
-    env = {**settings.eventstore_env(), "AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
-    with schema_lock(settings):
-        apply_migrations(database)
-        app = SchedulerApp(env=env)  # creates the event store's tables if missing
-        if settings.database.create_event_tables:
-            # The log is append-only even for its owner (docs/audit.md); idempotent.
-            ensure_append_only(database)
+def build_container(
+    settings: Settings, clock: Clock | None = None, process: str = "up"
+) -> Container:
+    """Wire the process: event store, read tables (migrated), projections, bus, metrics.
+
+    `process` names its PostgreSQL connections (`scheduler-<process>`, and the dispatcher's
+    configured name): see `application_name`.
+    """
+    name = application_name(process, settings.dispatcher.name if process == "dispatcher" else None)
+    store = build_store(
+        settings, name, listen=True, env={"AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
+    )
+    app, database, session = store.app, store.database, store.session
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
-    breakers = BreakerRegistry()
+    breakers = BreakerRegistry(SERVER_BREAKERS)
     aggregate_log = AggregateLog(app.aggregate_events, database)
     runners = [
         ProjectionRunner(
@@ -250,7 +164,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             batch_size=settings.projections.batch_size,
             poll_interval=settings.projections.poll_interval_seconds,
             breaker=breakers.get(f"projection:{projection.name}"),
-            lease=projection_lease(settings, projection.name),
+            lease=projection_lease(session, projection.name),
             aggregate_log=aggregate_log,
         )
         for projection in all_projections()
@@ -266,16 +180,20 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         runners=runners,
         bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
         liveness=InMemoryLiveness(),
-        metrics=Metrics(database, breakers, head=app.head_position),
+        metrics=Metrics(
+            database,
+            breakers,
+            head=app.head_position,
+            wait_seconds=settings.database.connection_timeout_seconds,
+        ),
         quarantine=SqlQuarantineLedger(database),
         aggregate_log=aggregate_log,
         breakers=breakers,
+        session=session,
     )
-    if settings.database_kind == "postgres":
+    if session is not None:
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
-        container.start_thread(
-            "pg-listener", listen_forever, postgres_conninfo(settings), log_wakeup, container.stop
-        )
+        container.start_thread("pg-session", keep_session, session, log_wakeup, container.stop)
     return container
 
 

@@ -85,17 +85,21 @@ def migrate(config: Path | None) -> None:
     """
     from adapters.event_store_role import ensure_append_only
     from adapters.migrations import apply_migrations
-    from application.scheduler_app import SchedulerApp
-    from entrypoints.bootstrap import build_database
+    from entrypoints.cli_support import CLI_APPLICATION_NAME
+    from entrypoints.store import build_store
 
     settings = load_cli_settings(config)
     try:
-        database = build_database(settings)
-        applied = apply_migrations(database)
-        # The owner creates the event store's tables, whatever create_event_tables says.
-        SchedulerApp(env={**settings.eventstore_env(), "CREATE_TABLE": "y"}).close()
-        ensure_append_only(database)
-        database.close()
+        # The owner creates the event store's tables and its guards, whatever
+        # create_event_tables says; the migrations run once the tables exist.
+        store = build_store(
+            settings, CLI_APPLICATION_NAME, migrate=False, create_tables=True, guard=False
+        )
+        try:
+            applied = apply_migrations(store.database)
+            ensure_append_only(store.database)
+        finally:
+            store.close()
     except Exception as error:
         raise unreachable_error(f"cannot migrate {settings.masked_database_url}", error) from None
     click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from adapters.database import PostgresDatabase, SqliteDatabase
 from application.quarantine import QuarantineEntry
@@ -31,6 +32,7 @@ from projections.status import ProjectionState, now_utc, read_states
 
 REBUILD_LOCK_CLASS = 727_003  # with hashtext(name): one rebuild per projection at a time
 SHOWN_DIFFERENCES = 20
+REBUILD_CHILD_APPLICATION_NAME = "scheduler-cli-rebuild"  # its parallel replay processes
 
 
 @click.group()
@@ -109,21 +111,21 @@ def rebuild(
     with open_store(settings, migrate=True) as (app, database), ExitStack() as stack:
         for projection in chosen:
             stack.enter_context(exclusive_rebuild(database, projection.name))
-        job = stack.enter_context(
-            rebuild_job(
-                app,
-                database,
-                chosen,
-                batch_size,
-                progress_printer(sys.stderr),
-                env=settings.eventstore_env(),
-            )
-        )
         try:
+            job = stack.enter_context(
+                rebuild_job(
+                    app,
+                    database,
+                    chosen,
+                    batch_size,
+                    progress_printer(sys.stderr),
+                    env=settings.eventstore_env(REBUILD_CHILD_APPLICATION_NAME),
+                )
+            )
             result = job.run(switch=not dry_run, verify=verify)
         except RebuildError as error:
             raise click.ClickException(str(error)) from None
-        except (psycopg.Error, sqlite3.Error) as error:  # the shadows are dropped already
+        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:  # shadows dropped
             raise unreachable_error("rebuild failed", error) from None
     _report(result, verify)
     if result.differing_rows:
@@ -173,13 +175,18 @@ def exclusive_rebuild(database: Database, name: str) -> Iterator[None]:
     """Refuse a second rebuild of the same projection while this one runs."""
     busy = click.ClickException(f"another rebuild of {name!r} is running")
     if isinstance(database, PostgresDatabase):
-        with psycopg.connect(database.conninfo, autocommit=True) as connection:
-            row = connection.execute(
-                "SELECT pg_try_advisory_lock(%s::int, hashtext(%s))", (REBUILD_LOCK_CLASS, name)
-            ).fetchone()
-            if not (row and row[0]):
-                raise busy
-            yield  # closing the session releases the lock
+        # On the process's session connection, so a rebuild stays within pool_size.
+        session = database.session
+        assert session is not None, "the CLI opens its PostgreSQL store with a session"
+        generation = session.try_lock(REBUILD_LOCK_CLASS, name)
+        if generation is None:
+            if not session.connected:
+                raise click.ClickException(f"cannot lock {name!r}: the database is unreachable")
+            raise busy
+        try:
+            yield
+        finally:
+            session.unlock(REBUILD_LOCK_CLASS, name, generation)
         return
     assert isinstance(database, SqliteDatabase)
     path = database.path.with_name(f"{database.path.name}.rebuild-{name}.lock")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from adapters.migrations import apply_migrations
 from application.scheduler_app import SchedulerApp
-from entrypoints.bootstrap import build_database, schema_lock
 from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.store import build_store
 from projections.ports import Database
 
+CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
 CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
 
 
@@ -60,20 +60,23 @@ def open_store(
 ) -> Iterator[tuple[SchedulerApp, Database]]:
     """The event store and the read database named by the settings, closed afterwards.
 
-    `migrate` also brings the read tables up to date; `create_tables=False` runs no DDL on
-    the event store, as a locked-down application role may not.
+    Within `[database] pool_size` like any process: on PostgreSQL one session connection
+    (advisory locks) and a pool of `pool_size - 1`, named `scheduler-cli`. `migrate` also
+    brings the read tables up to date; `create_tables=False` runs no DDL on the event store,
+    as a locked-down application role may not.
     """
-    env = {**settings.eventstore_env(), "CREATE_TABLE": "y" if create_tables else "n"}
     try:
-        database = build_database(settings)
-        with schema_lock(settings):
-            if migrate:
-                apply_migrations(database, announce=False)
-            app = SchedulerApp(env=env)
+        store = build_store(
+            settings,
+            CLI_APPLICATION_NAME,
+            migrate=migrate,
+            create_tables=create_tables,
+            guard=False,
+            announce=False,
+        )
     except Exception as error:
         raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
     try:
-        yield app, database
+        yield store.app, store.database
     finally:
-        app.close()
-        database.close()
+        store.close()

@@ -35,9 +35,9 @@ class StartupError(Exception):
     """The process could not reach its database or create its tables."""
 
 
-def _build(settings: Settings) -> Container:
+def _build(settings: Settings, process: str) -> Container:
     try:
-        return build_container(settings)
+        return build_container(settings, process=process)
     except Exception as error:  # any driver error here means "cannot start": say which store
         raise StartupError(
             f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
@@ -140,7 +140,7 @@ def open_task_groups() -> TaskGroupLedger:
 def run_up(settings: Settings, config_path: Path | None = None) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
     reload_on_sighup(ConfigReloader(settings, config_path))
-    container = _build(settings)
+    container = _build(settings, "up")
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
     dispatcher_thread: threading.Thread | None = None
@@ -179,7 +179,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
 def run_api(settings: Settings, config_path: Path | None = None) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
     reload_on_sighup(ConfigReloader(settings, config_path))
-    container = _build(settings)
+    container = _build(settings, "api")
     try:
         container.start_heartbeat_collector()
         serve_api(container)
@@ -204,7 +204,7 @@ def _wait_for_signal(stop: threading.Event) -> None:
 def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
     reload_on_sighup(ConfigReloader(settings, config_path))
-    container = _build(settings)
+    container = _build(settings, "dispatcher")
     try:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
@@ -219,7 +219,7 @@ def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
 def run_projector(settings: Settings, config_path: Path | None = None) -> None:
     """A projector process: keeps every read table up to date with the log."""
     reload_on_sighup(ConfigReloader(settings, config_path))
-    container = _build(settings)
+    container = _build(settings, "projector")
     try:
         container.start_projections()
         start_audit_chain(container)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
-from psycopg.rows import dict_row
 
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.migrations import apply_migrations
@@ -35,6 +34,7 @@ from projections.rebuild import (
 )
 
 PROGRESS_EVERY_SECONDS = 1.0
+MIN_REBUILD_POOL = 2  # pooled connections: the shadow writer, and the log reader
 SCRATCH_PRAGMAS = ("PRAGMA synchronous = OFF", "PRAGMA cache_size = -1048576")  # up to 1 GiB
 
 
@@ -63,22 +63,30 @@ def rebuild_job(
     if not isinstance(database, PostgresDatabase):
         yield job  # SQLite runs in-process already: straight into the shadows
         return
-    with (
-        psycopg.connect(database.conninfo, autocommit=True, row_factory=dict_row) as connection,
-        tempfile.TemporaryDirectory(prefix="scheduler-rebuild-") as directory,
-    ):
-        # Shadow rows lost in a crash are rebuilt anyway: no need to wait for the WAL flush.
-        connection.execute("SET synchronous_commit = off")
-        job.page_transaction = lambda: _pipelined(connection)
-        job.bulk = ScratchBulk(
-            connection, app, chosen, batch_size, Path(directory), env, on_progress
+    if database.pool.max_size < MIN_REBUILD_POOL:
+        raise RebuildError(
+            f"a rebuild on PostgreSQL needs [database] pool_size >= {MIN_REBUILD_POOL + 1}: "
+            "its final step reads the log while it holds a transaction on the views"
         )
+    with tempfile.TemporaryDirectory(prefix="scheduler-rebuild-") as directory:
+        job.page_transaction = lambda: _pipelined(database)
+        job.bulk = ScratchBulk(database, app, chosen, batch_size, Path(directory), env, on_progress)
         yield job
 
 
 @contextmanager
-def _pipelined(connection: psycopg.Connection[Any]) -> Iterator[Tx]:
-    with connection.transaction(), connection.pipeline():
+def _unsynced(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """A transaction whose commit does not wait for the WAL flush; it ends with it."""
+    with connection.transaction():
+        # Shadow rows lost in a crash are rebuilt anyway. SET LOCAL, because the connection
+        # goes back to the pool the event store draws on, which must keep synchronous commits.
+        connection.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
+@contextmanager
+def _pipelined(database: PostgresDatabase) -> Iterator[Tx]:
+    with database.pool.connection() as connection, _unsynced(connection), connection.pipeline():
         yield PipelinedTx(connection)
 
 
@@ -91,7 +99,7 @@ class ScratchBulk:
 
     def __init__(
         self,
-        connection: psycopg.Connection[Any],
+        database: PostgresDatabase,
         app: SchedulerApp,
         chosen: Sequence[Projection],
         batch_size: int,
@@ -99,13 +107,16 @@ class ScratchBulk:
         env: Mapping[str, str] | None,
         on_progress: Callable[[Progress], None],
     ) -> None:
-        self._connection = connection
+        self._database = database
         self._app = app
         self._chosen = chosen
         self._batch_size = batch_size
         self._directory = directory
         # The parent made the store's tables; concurrent CREATE ... IF NOT EXISTS can fail.
-        self._env = {**env, "CREATE_TABLE": "n"} if env is not None else None
+        # A child reads the log on one thread: one connection is all it may hold.
+        self._env = (
+            {**env, "CREATE_TABLE": "n", "POSTGRES_POOL_SIZE": "1"} if env is not None else None
+        )
         self._on_progress = on_progress
 
     def __call__(self, target: int, ledger: InMemoryQuarantineLedger) -> int:
@@ -161,23 +172,22 @@ class ScratchBulk:
         reader = sqlite3.connect(path)
         try:
             columns = [row[1] for row in reader.execute(f'PRAGMA table_info("{table}")')]
-            live = {
-                r["column_name"]
-                for r in self._connection.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = current_schema() AND table_name = %s",
-                    (target,),
-                )
-            }
-            if set(columns) != live:
-                raise RebuildError(f"the SQLite and PostgreSQL columns of {table!r} differ")
-            names = ", ".join(f'"{c}"' for c in columns)
-            with (
-                self._connection.transaction(),
-                self._connection.cursor().copy(f'COPY "{target}" ({names}) FROM STDIN') as copy,
-            ):
-                for row in reader.execute(f'SELECT {names} FROM "{table}"'):
-                    copy.write_row(row)
+            with self._database.pool.connection() as connection, _unsynced(connection):
+                live = {
+                    r["column_name"]
+                    for r in connection.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = %s",
+                        (target,),
+                    )
+                }
+                if set(columns) != live:
+                    raise RebuildError(f"the SQLite and PostgreSQL columns of {table!r} differ")
+                names = ", ".join(f'"{c}"' for c in columns)
+                copy_in = f'COPY "{target}" ({names}) FROM STDIN'
+                with connection.cursor().copy(copy_in) as copy:  # type: ignore[arg-type]
+                    for row in reader.execute(f'SELECT {names} FROM "{table}"'):
+                        copy.write_row(row)
         finally:
             reader.close()
 

@@ -21,6 +21,8 @@ CONFIG_ENV = "SCHEDULER_CONFIG"
 ENV_PREFIX = "SCHEDULER_"
 NO_FILE = "(no config file)"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+# eventsourcing's PostgresFactory on the process's one pool (named by topic, built lazily).
+EVENT_STORE_FACTORY = "adapters.event_store:SchedulerPostgresFactory"
 QUEUE_SCHEMES = {"redis": ("redis", "rediss", "unix"), "rabbitmq": ("amqp", "amqps")}
 DATABASE_URL_FORMS = (
     "sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:password@host:port/db"
@@ -50,7 +52,10 @@ class DatabaseSettings(_Section):
     """`[database]`: the event store and the read tables share one database."""
 
     url: str = Field(default="sqlite:///./var/scheduler.db", repr=False)
-    pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL connections per process, all included: one session connection (LISTEN and
+    # advisory locks) plus a pool of pool_size - 1 shared by the event store and the views.
+    pool_size: int = Field(default=5, ge=2)
+    # The longest a request (or a background round) waits for a pooled connection, in all.
     connection_timeout_seconds: float = Field(default=5.0, gt=0)
     # At least 1: eventsourcing reads 0 as "wait forever" for the events-table lock.
     lock_timeout_seconds: int = Field(default=5, ge=1)
@@ -221,8 +226,12 @@ class Settings(_Section):
         """`database.url` with its password hidden, for messages and logs."""
         return mask_url(self.database.url)
 
-    def eventstore_env(self) -> dict[str, str]:
-        """The eventsourcing 9.5.6 persistence env for `database.url`."""
+    def eventstore_env(self, application_name: str = "scheduler-cli") -> dict[str, str]:
+        """The eventsourcing 9.5.6 persistence env for `database.url`.
+
+        On PostgreSQL the store draws on the process's pool of `pool_size - 1` connections
+        (adapters/event_store.py), each named `application_name` in pg_stat_activity.
+        """
         db = self.database
         if self.database_kind == "sqlite":
             return {
@@ -232,16 +241,19 @@ class Settings(_Section):
             }
         info = self.postgres_conninfo
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": EVENT_STORE_FACTORY,
             "POSTGRES_DBNAME": info["dbname"],
             "POSTGRES_HOST": info["host"],
             "POSTGRES_PORT": str(info["port"]),
             "POSTGRES_USER": info["user"],
             "POSTGRES_PASSWORD": info["password"],
-            "POSTGRES_POOL_SIZE": str(db.pool_size),
-            "POSTGRES_MAX_OVERFLOW": "10",
-            # The library wants whole seconds.
+            # The pool, shared with the views: the session connection is the rest of the budget.
+            "POSTGRES_POOL_SIZE": str(db.pool_size - 1),
+            "POSTGRES_MAX_OVERFLOW": "0",  # never beyond the budget
+            # The library wants whole seconds; the pool itself waits POSTGRES_POOL_TIMEOUT.
             "POSTGRES_CONNECT_TIMEOUT": str(max(1, round(db.connection_timeout_seconds))),
+            "POSTGRES_POOL_TIMEOUT": str(db.connection_timeout_seconds),
+            "POSTGRES_APPLICATION_NAME": application_name,
             "POSTGRES_LOCK_TIMEOUT": str(db.lock_timeout_seconds),
             "POSTGRES_PRE_PING": "y",
             # Keep n: with db functions on, the library drops the table lock and live

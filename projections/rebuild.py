@@ -315,7 +315,8 @@ class Rebuild:
         with self.database.transaction() as tx:
             self.ddl.limit_lock_wait(tx)
             ordered = sorted(self.projections, key=lambda p: p.name)
-            # Held to the end: each live runner waits here, then reads the new position.
+            # Held to the end: each live runner skips its batches until this commits, then
+            # reads the new position.
             live = {p.name: lock_position(tx, self.database.dialect, p.name) for p in ordered}
             for projection in ordered:
                 position = self._align(

@@ -62,6 +62,18 @@ def lock_position(tx: Tx, dialect: str, name: str) -> int:
     return int(row["position"]) if row else 0
 
 
+def try_lock_position(tx: Tx, dialect: str, name: str) -> int | None:
+    """`lock_position`, or None at once while another transaction holds the row."""
+    if dialect != "postgres":
+        return lock_position(tx, dialect, name)
+    row = tx.one(SELECT_POSITION + " FOR UPDATE SKIP LOCKED", {"name": name})
+    if row is not None:
+        return int(row["position"])
+    if tx.one(SELECT_POSITION, {"name": name}) is not None:
+        return None  # the row exists, so someone holds it
+    return lock_position(tx, dialect, name)
+
+
 class Lease(Protocol):
     """The right to run a projection, held by one process at a time."""
 
@@ -189,7 +201,8 @@ class ProjectionRunner:
             return 0
         new = batch[-1][0]
         try:
-            self._commit(batch, old, new, careful=False)
+            if not self._commit(batch, old, new, careful=False):
+                return 0  # a rebuild's switch holds the position: try again on the timer
         except (_PositionMovedError, ProjectionConflictError):
             raise
         except Exception as error:
@@ -203,17 +216,24 @@ class ProjectionRunner:
                 type(error).__name__,
                 extra={"projection": self.projection.name},
             )
-            self._commit(batch, old, new, careful=True)
+            if not self._commit(batch, old, new, careful=True):
+                return 0
         self.status.position = new
         self.status.events_processed += len(batch)
         self.status.last_batch_at = time.monotonic()
         self._committed.ring()
         return len(batch)
 
-    def _commit(self, batch: list[tuple[int, Any]], old: int, new: int, careful: bool) -> None:
+    def _commit(self, batch: list[tuple[int, Any]], old: int, new: int, careful: bool) -> bool:
+        """Apply the batch in one transaction; False when a rebuild's switch holds the row."""
         with self._db.transaction() as tx:
             # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
-            if lock_position(tx, self._db.dialect, self.projection.name) != old:
+            # Not waited for: a runner blocked on it would hold a pooled connection (the
+            # process's budget) for as long as the rebuild runs; it tries again on its timer.
+            locked = try_lock_position(tx, self._db.dialect, self.projection.name)
+            if locked is None:
+                return False
+            if locked != old:
                 raise _PositionMovedError
             guard = self._guard(tx, old, careful)
             for position, event in batch:
@@ -227,6 +247,7 @@ class ProjectionRunner:
                     extra={"projection": self.projection.name, "action": "quarantined"},
                 )
             self._advance(tx, old, new)
+        return True
 
     def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:
         ledger = TxQuarantineLedger(tx, self._db.dialect)
@@ -251,8 +272,8 @@ class ProjectionRunner:
         if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
             return
         with self._db.transaction() as tx:
-            if lock_position(tx, self._db.dialect, self.projection.name) != position:
-                return  # moved on meanwhile: the next batch handles them
+            if try_lock_position(tx, self._db.dialect, self.projection.name) != position:
+                return  # moved on meanwhile (or a rebuild holds it): the next batch handles them
             self._guard(tx, position, careful=True).finish()
 
     def _hold_lease(self) -> bool:

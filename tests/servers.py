@@ -45,6 +45,31 @@ def fresh_postgres_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def fresh_role_database(connection_limit: int) -> Iterator[str]:
+    """A uniquely named LOGIN role with CONNECTION LIMIT, owning a fresh database; both dropped.
+
+    Yields the database URL as that role (the test server trusts local connections).
+    """
+    admin_url = admin_database_url()
+    name = f"scheduler_limit_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as connection:
+            connection.execute(f'CREATE ROLE "{name}" LOGIN CONNECTION LIMIT {connection_limit:d}')
+            connection.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+    except psycopg.OperationalError as error:
+        server_missing("PostgreSQL", error)
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{name}@{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        yield urlunsplit(parts._replace(netloc=netloc, path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -10,8 +10,10 @@ from entrypoints.api import events, history, runs, system, tasks, workers
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.middleware import (
     BodyLimitMiddleware,
+    ConnectionBudgetMiddleware,
     DatabaseBreakerMiddleware,
     LatencyMiddleware,
+    RetryAfterMiddleware,
 )
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
@@ -42,7 +44,11 @@ def create_api(container: Container) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     _ensure_strict(api)
+    api.add_middleware(
+        ConnectionBudgetMiddleware, seconds=container.settings.database.connection_timeout_seconds
+    )
     api.add_middleware(DatabaseBreakerMiddleware, breaker=container.breakers.get("database"))
+    api.add_middleware(RetryAfterMiddleware)
     api.add_middleware(LatencyMiddleware, metrics=container.metrics)
     api.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.api.max_body_bytes)
     return api

@@ -100,7 +100,15 @@ def install_error_handlers(api: FastAPI) -> None:
     def store_unavailable(request: Request, error: Exception) -> JSONResponse:
         logger.warning("database unavailable: %s: %s", type(error).__name__, error)
         request.app.state.container.breakers.get("database").record_failure(error)
-        response = _problem(503, "the database is unavailable; retry shortly")
+        if isinstance(error, PoolTimeout) or isinstance(error.__cause__, PoolTimeout):
+            # Within [database] connection_timeout_seconds: never a request that hangs.
+            detail = (
+                "no database connection became free in time (all busy, or the database is"
+                " unreachable); retry shortly"
+            )
+        else:
+            detail = "the database is unavailable; retry shortly"
+        response = _problem(503, detail)
         response.headers["Retry-After"] = "1"
         return response
 

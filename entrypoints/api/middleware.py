@@ -1,4 +1,4 @@
-"""ASGI middleware: refuse oversized bodies (413) and time every request."""
+"""ASGI middleware: refuse oversized bodies (413), time requests, bound database waits (503)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import Metrics
+from adapters.pg_pool import connection_wait_budget
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 
 
@@ -110,6 +111,49 @@ class LatencyMiddleware:
             self.metrics.api_latency.labels(
                 method=scope["method"], route=template, status=str(status["code"])
             ).observe(time.perf_counter() - started)
+
+
+class ConnectionBudgetMiddleware:
+    """Each request waits at most `seconds` in all for pooled database connections.
+
+    Past that its next checkout fails at once (PoolTimeout, answered 503 with Retry-After),
+    so a request never hangs on an exhausted pool or an unreachable server, whatever number
+    of queries it makes (/health makes several).
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request inside its own wait budget (threads it uses inherit it)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with connection_wait_budget(self.seconds):
+            await self.app(scope, receive, send)
+
+
+class RetryAfterMiddleware:
+    """Every 503 says when to retry: `Retry-After: 1` unless its handler set one (/health)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the header to a 503 that lacks it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = list(message.get("headers") or [])
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"retry-after", b"1")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
 
 
 class DatabaseBreakerMiddleware:

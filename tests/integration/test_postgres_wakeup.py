@@ -6,13 +6,13 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from adapters.pg_listener import listen_forever
+from adapters.pg_listener import LISTEN, keep_session
 from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
-from entrypoints.bootstrap import postgres_conninfo
 from entrypoints.settings import load_settings
+from entrypoints.store import open_session
 from tests.servers import fresh_postgres_database
 
 
@@ -22,9 +22,8 @@ def test_a_save_by_another_application_rings_the_listener() -> None:
         # A separate app object stands in for another process: it shares nothing in memory.
         other = SchedulerApp(env=settings.eventstore_env())
         wakeup, stop = Wakeup(), threading.Event()
-        listener = threading.Thread(
-            target=listen_forever, args=(postgres_conninfo(settings), wakeup, stop), daemon=True
-        )
+        session = open_session(settings, "scheduler-test-listener", (LISTEN,))
+        listener = threading.Thread(target=keep_session, args=(session, wakeup, stop), daemon=True)
         listener.start()
         try:
             ctx = CommandContext("t", datetime.now(UTC), uuid.uuid4())
@@ -39,4 +38,5 @@ def test_a_save_by_another_application_rings_the_listener() -> None:
         finally:
             stop.set()
             listener.join(5)
+            session.close()
             other.close()

@@ -13,15 +13,10 @@ import pytest
 from application.messages import Report
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
-from entrypoints.bootstrap import (
-    Container,
-    PostgresLease,
-    all_projections,
-    build_container,
-    postgres_conninfo,
-)
+from entrypoints.bootstrap import Container, all_projections, build_container, projection_lease
 from entrypoints.rebuild_runner import rebuild_job
 from entrypoints.settings import load_settings
+from entrypoints.store import open_session
 from projections.rebuild import Progress, RebuildResult
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.status import read_states
@@ -338,15 +333,16 @@ def test_on_postgresql_one_process_at_a_time_runs_a_projection(
     postgres_container: Container,
 ) -> None:
     container = postgres_container
-    conninfo = postgres_conninfo(container.settings)
-    elsewhere, other = PostgresLease(conninfo, "tasks"), PostgresLease(conninfo, "runs")
+    # A session of its own stands in for another process.
+    session = open_session(container.settings, "scheduler-test-elsewhere")
+    elsewhere, other = projection_lease(session, "tasks"), projection_lease(session, "runs")
     waiting = ProjectionRunner(
         all_projections()[0],
         container.app,
         container.database,
         wakeup=container.log_wakeup,
         committed=container.committed,
-        lease=PostgresLease(conninfo, "tasks"),
+        lease=projection_lease(container.session, "tasks"),
         lease_retry=0.05,
     )
     stop = threading.Event()
@@ -367,3 +363,4 @@ def test_on_postgresql_one_process_at_a_time_runs_a_projection(
             thread.join(10)
         elsewhere.release()
         other.release()
+        session.close()

@@ -360,22 +360,35 @@ def test_the_event_store_environment_for_postgres() -> None:
     url = "postgresql://app:pw@db.local:6543/sched"
     settings = load_settings(None, {"SCHEDULER_DATABASE__URL": url})
 
-    assert settings.eventstore_env() == {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+    assert settings.eventstore_env("scheduler-api") == {
+        "PERSISTENCE_MODULE": "adapters.event_store:SchedulerPostgresFactory",
         "POSTGRES_DBNAME": "sched",
         "POSTGRES_HOST": "db.local",
         "POSTGRES_PORT": "6543",
         "POSTGRES_USER": "app",
         "POSTGRES_PASSWORD": "pw",
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # pool_size 5 = the session connection + a pool of 4 shared with the views
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "0",
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_POOL_TIMEOUT": "5.0",
+        "POSTGRES_APPLICATION_NAME": "scheduler-api",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
         "CREATE_TABLE": "y",
     }
+
+
+def test_the_connection_budget_is_pool_size_and_at_least_two() -> None:
+    url = "postgresql://app@db/sched"
+    env = load_settings(
+        None, {"SCHEDULER_DATABASE__URL": url, "SCHEDULER_DATABASE__POOL_SIZE": "2"}
+    ).eventstore_env()
+    assert (env["POSTGRES_POOL_SIZE"], env["POSTGRES_MAX_OVERFLOW"]) == ("1", "0")
+    with pytest.raises(ConfigError, match=r"database\.pool_size: Input should be greater than"):
+        load_settings(None, {"SCHEDULER_DATABASE__POOL_SIZE": "1"})
 
 
 def test_the_event_store_environment_decodes_a_percent_encoded_password() -> None:

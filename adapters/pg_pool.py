@@ -1,0 +1,93 @@
+"""The one psycopg pool of a process, shared by the event store and the read tables.
+
+Two rules keep every caller answering within the connection timeout: a checkout never waits
+longer than the pool's timeout, and inside `connection_wait_budget(seconds)` (one HTTP
+request) all checkouts together never wait longer than the budget.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.postgres import ConnectionPool
+from psycopg import Connection
+
+# The smallest checkout timeout: psycopg_pool refuses a timeout of 0 even with a free connection.
+MIN_WAIT_SECONDS = 0.001
+# How long the pool keeps retrying one lost connection before it gives up and lets the next
+# checkout start a fresh attempt. psycopg_pool's default (5 min, backing off to 2+ min between
+# attempts) could leave a process without connections long after the server is back.
+RECONNECT_GIVE_UP_SECONDS = 3.0
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+APPLICATION_NAME_LIMIT = 63  # PostgreSQL truncates longer names (NAMEDATALEN - 1)
+
+
+class WaitBudget:
+    """Seconds a unit of work (one request) may still spend waiting for pooled connections."""
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining = seconds
+        self._lock = threading.Lock()
+
+    def spend(self, seconds: float) -> None:
+        """Take waited time off the budget."""
+        with self._lock:
+            self.remaining = max(0.0, self.remaining - seconds)
+
+
+_budget: ContextVar[WaitBudget | None] = ContextVar("connection_wait_budget", default=None)
+
+
+@contextmanager
+def connection_wait_budget(seconds: float) -> Iterator[WaitBudget]:
+    """Bound the total checkout wait of everything run in this context (threads it starts too)."""
+    budget = WaitBudget(seconds)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+class BudgetPool(ConnectionPool[Connection[Any]]):
+    """A pool whose checkouts draw on the caller's wait budget, when there is one."""
+
+    def getconn(self, timeout: float | None = None) -> Connection[Any]:
+        """A connection within min(timeout, what the budget has left), else PoolTimeout."""
+        budget = _budget.get()
+        if timeout is not None or budget is None:
+            return super().getconn(timeout)
+        started = time.monotonic()
+        try:
+            return super().getconn(max(min(self.timeout, budget.remaining), MIN_WAIT_SECONDS))
+        finally:
+            budget.spend(time.monotonic() - started)
+
+
+def application_name(process: str, name: str | None = None) -> str:
+    """`scheduler-<process>[:<name>]`, printable ASCII, as long as PostgreSQL keeps."""
+    text = f"scheduler-{process}" + (f":{name}" if name else "")
+    printable = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+    return printable[:APPLICATION_NAME_LIMIT]
+
+
+def connection_options(app_name: str, connect_timeout: float) -> dict[str, Any]:
+    """libpq options every connection of ours uses: its name, a connect timeout, keepalives."""
+    # tcp_user_timeout bounds a query on a connection whose peer vanished without a reset
+    # (a cut network): the kernel gives up after this long instead of ~15 min of retries.
+    return {
+        "application_name": app_name,
+        "connect_timeout": max(2, round(connect_timeout)),  # libpq's minimum is 2 s
+        "tcp_user_timeout": int(max(connect_timeout, 5.0) * 1000),
+        **KEEPALIVE,
+    }
