@@ -164,7 +164,12 @@ def answer_from_view(
     the answer then carries `X-View-Stale: true`.
     """
     fresh = wait_for_views(container, response, position)
-    resource = from_view(aggregate_id) if fresh else None
+    resource = None
+    if fresh:
+        try:
+            resource = from_view(aggregate_id)
+        except Exception:  # saved all the same: the log answers for the view
+            logger.warning("view unreadable after a command; answering from the log", exc_info=True)
     if resource is None:
         mark_stale(response)
         resource = from_log(container, aggregate_id)
