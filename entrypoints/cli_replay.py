@@ -77,10 +77,15 @@ def replay(
         click.echo(json.dumps({"history": records, "state": state}, default=str, indent=2))
         return
     for record in records:
+        if record.get("error"):  # stored, but it cannot be decoded: say so and go on
+            click.echo(f"v{record['version']:<4} {'?':<32}  {record['type']:<28} {record['error']}")
+            continue
         click.echo(
             f"v{record['version']:<4} {record['timestamp'].isoformat()}  {record['type']:<28} "
             f"by {record['actor']}  correlation {record['correlation_id']}"
         )
+    for held in (state or {}).get("quarantine") or []:
+        click.echo(f"not applied from version {held['version']}: {held['error']}", err=True)
     click.echo(f"\nstate at version {chosen[-1].originator_version} of {latest}:")
     click.echo(json.dumps(state, default=str, indent=2))
 

@@ -100,6 +100,14 @@ def test_poison_in_the_log_stops_nothing_and_can_be_repaired(kind: str, tmp_path
             assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
             status = cli(proc, "projections", "status")
             assert status.returncode == 0 and "quarantined (" in status.stdout
+            metrics = client.get("/metrics").text
+            assert 'scheduler_quarantined_aggregates{consumer="projection:runs"}' in metrics
+            for kind_, ref in (("task", "feb-31"), ("run", str(bad["undecodable"]))):
+                replayed = cli(proc, "replay", kind_, ref)
+                assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+            assert "cannot be decoded" in replayed.stdout
+            audited = cli(proc, "audit", "verify")  # the chain hashes bytes: nothing to decode
+            assert audited.returncode == 0, audited.stdout + audited.stderr
         # A restart replays the whole log, poison included.
         with running_scheduler(tmp_path, env) as proc, httpx.Client(base_url=proc.url) as client:
             assert held(client) == ids
