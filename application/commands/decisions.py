@@ -1,0 +1,294 @@
+"""The dispatcher's batch decisions: each records many aggregates' events in one save."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.persistence import IntegrityError
+
+from application.commands.base import CommandsBase, _run_context
+from application.results import Assignment, DependencyDecision
+from domain.context import CommandContext
+from domain.errors import IllegalTransitionError
+from domain.task import Task
+from domain.task_run import TaskRun
+from domain.worker import Worker
+
+
+class DecisionCommands(CommandsBase):
+    """Cron fires, dependencies, holds, overlaps, broadcasts, assignments, recoveries."""
+
+    def fire_cron(
+        self,
+        fires: Sequence[tuple[UUID, datetime]],
+        misfires: Sequence[tuple[UUID, datetime, datetime, int, str]],
+        actor: str,
+        now: datetime,
+    ) -> list[UUID]:
+        """Request the runs of due cron slots and record missed ones, in one save.
+
+        Each slot's run id is derived from (task, nominal time), so a slot fired by another
+        dispatcher collides and is skipped. Returns the runs this call created.
+        """
+        tasks: dict[UUID, Task] = {}
+        runs: list[TaskRun] = []
+        for task_id, nominal in fires:
+            run_id = TaskRun.fire_id(task_id, nominal)
+            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
+            if task.status != "active" or self._exists(run_id):
+                continue
+            ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
+            runs.append(
+                TaskRun.request(
+                    run_id,
+                    task_id=task.id,
+                    task_version=task.version,
+                    task=task.spec,
+                    trigger="cron",
+                    ctx=ctx,
+                    nominal_time=nominal,
+                )
+            )
+        touched: list[Any] = list(runs)
+        for task_id, first, last, count, reason in misfires:
+            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
+            ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(task_id))
+            if task.status == "active" and task.record_misfires(first, last, count, reason, ctx):
+                touched.append(task)
+        if not touched:
+            return []
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(fires) + len(misfires) <= 1:
+                return []  # another dispatcher fired or recorded it first
+            created = [r for f in fires for r in self.fire_cron([f], [], actor, now)]
+            for m in misfires:
+                self.fire_cron([], [m], actor, now)
+            return created
+        return [run.id for run in runs]
+
+    def decide_dependencies(
+        self, decisions: Sequence[DependencyDecision], actor: str, now: datetime
+    ) -> list[UUID]:
+        """Request downstream runs of finished upstream runs, in one save.
+
+        A downstream run's id comes from (batch, task), so a decision another dispatcher made
+        first collides and is dropped. Returns the runs whose state this call changed.
+        """
+        touched: list[TaskRun] = []
+        for decision in decisions:
+            run = self._dependency_run(decision, actor, now)
+            if run is not None:
+                touched.append(run)
+        if not touched:
+            return []
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(decisions) <= 1:
+                return []
+            return [r for d in decisions for r in self.decide_dependencies([d], actor, now)]
+        return [run.id for run in touched]
+
+    def _dependency_run(
+        self, decision: DependencyDecision, actor: str, now: datetime
+    ) -> TaskRun | None:
+        run_id = TaskRun.dependency_id(decision.batch_id, decision.task_id)
+        ctx = CommandContext(
+            actor=actor,
+            now=now,
+            correlation_id=decision.batch_id,
+            causation_id=decision.cause_run_id,
+        )
+        if self._exists(run_id):
+            run = self.get_run(run_id)
+        else:
+            task = self.get_task(decision.task_id)
+            if task.status == "deleted":
+                return None
+            run = TaskRun.request(
+                run_id,
+                task_id=task.id,
+                task_version=task.version,
+                task=task.spec,
+                trigger="dependency",
+                ctx=ctx,
+            )
+            if task.status == "paused":
+                run.skip(f"task is paused: {task.pause_reason or 'no reason given'}", ctx)
+                return run
+        if decision.failed_upstream is not None and run.status == "pending":
+            upstream_task_id, upstream_status = decision.failed_upstream
+            run.fail_upstream(
+                upstream_task_id, decision.cause_run_id, upstream_status, decision.reason, ctx
+            )
+        return run if run.pending_events else None
+
+    def note_waiting(
+        self, notes: Sequence[tuple[UUID, str, str]], actor: str, now: datetime
+    ) -> int:
+        """Record why pending runs are not going out (code, reason), in one save."""
+        runs = []
+        for run_id, code, reason in notes:
+            run = self.get_run(run_id)
+            if run.note_waiting(code, reason, _run_context(run, actor, now)):
+                runs.append(run)
+        if not runs:
+            return 0
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            return 0  # a run moved on meanwhile; the next round looks again
+        return len(runs)
+
+    def decide_overlaps(
+        self,
+        skip: Sequence[UUID],
+        cancel: Sequence[UUID],
+        reason_skip: str,
+        reason_cancel: str,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Record overlap decisions in one save: skipped new runs, cancelled old ones."""
+        runs = []
+        for run_id in skip:
+            run = self.get_run(run_id)
+            if run.status == "pending":
+                run.skip(reason_skip, _run_context(run, actor, now))
+                runs.append(run)
+        for run_id in cancel:
+            run = self.get_run(run_id)
+            if not run.is_finished:
+                run.cancel(reason_cancel, _run_context(run, actor, now))
+                runs.append(run)
+        if runs:
+            # On a conflict another dispatcher decided first; the log has its decision.
+            with suppress(IntegrityError):
+                self.save(*runs)
+
+    def fan_out_runs(
+        self, fanouts: Sequence[tuple[UUID, Sequence[UUID]]], actor: str, now: datetime
+    ) -> int:
+        """Split broadcast runs into one shard run per worker, in one save."""
+        touched: list[TaskRun] = []
+        for run_id, worker_ids in fanouts:
+            run = self.get_run(run_id)
+            if run.status != "pending" or run.shard_run_ids:
+                continue  # another dispatcher fanned it out first
+            touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
+        if not touched:
+            return 0
+        try:
+            self.save(*touched)
+        except IntegrityError:
+            if len(fanouts) <= 1:
+                return 0
+            return sum(self.fan_out_runs([f], actor, now) for f in fanouts)
+        return len(fanouts)
+
+    def finish_broadcasts(
+        self, outcomes: Sequence[tuple[UUID, dict[UUID, str]]], actor: str, now: datetime
+    ) -> int:
+        """End broadcast runs whose shards all ended, in one save."""
+        runs = []
+        for run_id, shard_statuses in outcomes:
+            run = self.get_run(run_id)
+            if run.is_finished:
+                continue
+            run.finish_broadcast(shard_statuses, _run_context(run, actor, now))
+            runs.append(run)
+        if not runs:
+            return 0
+        with suppress(IntegrityError):  # another dispatcher decided first
+            self.save(*runs)
+            return len(runs)
+        return 0
+
+    def assign_runs(
+        self, wanted: Sequence[tuple[UUID, UUID]], actor: str, now: datetime
+    ) -> list[Assignment]:
+        """Assign many runs to workers in one save; runs no longer pending are left out."""
+        runs: list[TaskRun] = []
+        assignments: list[Assignment] = []
+        for run_id, worker_id in wanted:
+            run = self.get_run(run_id)
+            try:
+                attempt = run.assign(worker_id, _run_context(run, actor, now))
+            except IllegalTransitionError:
+                continue  # another dispatcher got there first
+            runs.append(run)
+            assignments.append(Assignment(run.id, worker_id, attempt))
+        if not runs:
+            return []
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            # A concurrent writer touched one of them; retry one by one so the rest still go.
+            if len(wanted) == 1:
+                return []
+            return [a for pair in wanted for a in self.assign_runs([pair], actor, now)]
+        return assignments
+
+    def time_out_runs(
+        self, run_ids: Sequence[UUID], error: str, actor: str, now: datetime
+    ) -> list[UUID]:
+        """End overrunning attempts as timed out, in one save; returns those recorded."""
+        runs = []
+        for run_id in run_ids:
+            run = self.get_run(run_id)
+            if run.is_finished or run.status in ("pending", "retrying"):
+                continue
+            run.time_out(error, _run_context(run, actor, now))
+            runs.append(run)
+        if not runs:
+            return []
+        try:
+            self.save(*runs)
+        except IntegrityError:
+            return []
+        return [run.id for run in runs]
+
+    def recover_workers(
+        self,
+        lost: Sequence[tuple[UUID, Sequence[UUID]]],
+        max_recoveries: int,
+        actor: str,
+        now: datetime,
+    ) -> list[UUID]:
+        """Record expired workers Lost and requeue the unfinished runs they held, in one save.
+
+        Returns the runs that are pending again (runs past max_recoveries fail instead).
+        """
+        touched: list[Any] = []
+        requeued: list[UUID] = []
+        for worker_id, run_ids in lost:
+            worker: Worker = self._get(worker_id, Worker, "worker", None)
+            ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(worker_id))
+            if worker.mark_lost("lease expired", ctx):
+                touched.append(worker)
+            for run_id in run_ids:
+                run = self.get_run(run_id)
+                if run.is_finished or run.status in ("pending", "retrying"):
+                    continue
+                if run.worker_id != worker_id:
+                    continue
+                if run.requeue_after_worker_lost(max_recoveries, _run_context(run, actor, now)):
+                    requeued.append(run.id)
+                touched.append(run)
+        if touched:
+            try:
+                self.save(*touched)
+            except IntegrityError:
+                return []  # another dispatcher decided first; the log has its decision
+        return requeued
+
+
+def uuid5_of(aggregate_id: UUID) -> UUID:
+    """A deterministic correlation id for decisions not caused by a request."""
+    return uuid5(NAMESPACE_URL, f"/decisions/{aggregate_id}")
