@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import IntegrityError, Recording
 
 from application.log import EventLog
 from application.ports import IdFactory
@@ -20,6 +20,11 @@ from domain.task_run import TaskRun
 
 if TYPE_CHECKING:
     from domain.task import Task
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+# decide(items) -> (the aggregates it changed, its results): loads, decides, records events.
+Decide = Callable[[Sequence[Item]], tuple[Sequence[Any], list[Result]]]
 
 
 class CommandsBase(EventLog):
@@ -46,6 +51,56 @@ class CommandsBase(EventLog):
         if not isinstance(aggregate, kind):
             raise NotFoundError(label, aggregate_id)
         return aggregate
+
+    def save_batch(
+        self,
+        items: Sequence[Item],
+        decide: Decide[Item, Result],
+        *,
+        tries_alone: int = 1,
+        raise_when_lost: bool = False,
+    ) -> list[Result]:
+        """Decide about many items and save what changed in one save; on a conflict, one by one.
+
+        A conflict means another writer saved one of the aggregates since it was loaded. Then
+        each item is decided again alone, on the state as it is now, and saved alone, so the
+        others still go in. An item alone whose save conflicts `tries_alone` times is lost to
+        the other writer, whose decision stands: it gives no results, or with `raise_when_lost`
+        the IntegrityError is raised. A batch of one item is already alone.
+        """
+        if len(items) == 1:
+            return self._save_alone(items, decide, tries_alone, raise_when_lost)
+        aggregates, results = decide(items)
+        if aggregates:
+            try:
+                self.save(*aggregates)
+            except IntegrityError:
+                return [
+                    result
+                    for item in items
+                    for result in self._save_alone([item], decide, tries_alone, raise_when_lost)
+                ]
+        return results
+
+    def _save_alone(
+        self,
+        item: Sequence[Item],
+        decide: Decide[Item, Result],
+        tries: int,
+        raise_when_lost: bool,
+    ) -> list[Result]:
+        for attempt in range(1, tries + 1):
+            aggregates, results = decide(item)
+            if not aggregates:
+                return results
+            try:
+                self.save(*aggregates)
+            except IntegrityError:
+                if raise_when_lost and attempt == tries:
+                    raise
+                continue  # yet another save of it: decide again on its newer state
+            return results
+        return []
 
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:

@@ -18,14 +18,17 @@ from domain.task import Task
 from domain.task_run import TaskRun
 from domain.worker import Worker
 
+Fire = tuple[UUID, datetime]  # (task, nominal time) of a due cron slot
+Misfire = tuple[UUID, datetime, datetime, int, str]  # (task, first, last, count, reason)
+
 
 class DecisionCommands(CommandsBase):
     """Cron fires, dependencies, holds, overlaps, broadcasts, assignments, recoveries."""
 
     def fire_cron(
         self,
-        fires: Sequence[tuple[UUID, datetime]],
-        misfires: Sequence[tuple[UUID, datetime, datetime, int, str]],
+        fires: Sequence[Fire],
+        misfires: Sequence[Misfire],
         actor: str,
         now: datetime,
     ) -> list[UUID]:
@@ -34,43 +37,47 @@ class DecisionCommands(CommandsBase):
         Each slot's run id is derived from (task, nominal time), so a slot fired by another
         dispatcher collides and is skipped. Returns the runs this call created.
         """
+        slots: list[Fire | Misfire] = [*fires, *misfires]
+        return self.save_batch(slots, lambda batch: self._fire_slots(batch, actor, now))
+
+    def _fire_slots(
+        self, slots: Sequence[Fire | Misfire], actor: str, now: datetime
+    ) -> tuple[list[Any], list[UUID]]:
         tasks: dict[UUID, Task] = {}
+
+        def task_of(task_id: UUID) -> Task:
+            return tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
+
         runs: list[TaskRun] = []
-        for task_id, nominal in fires:
-            run_id = TaskRun.fire_id(task_id, nominal)
-            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
-            if task.status != "active" or self._exists(run_id):
-                continue
-            ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
-            runs.append(
-                TaskRun.request(
-                    run_id,
-                    task_id=task.id,
-                    task_version=task.version,
-                    task=task.spec,
-                    trigger="cron",
-                    ctx=ctx,
-                    nominal_time=nominal,
+        missed: list[Task] = []
+        for slot in slots:
+            if len(slot) == 2:
+                task_id, nominal = slot
+                run_id = TaskRun.fire_id(task_id, nominal)
+                task = task_of(task_id)
+                if task.status != "active" or self._exists(run_id):
+                    continue
+                ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
+                runs.append(
+                    TaskRun.request(
+                        run_id,
+                        task_id=task.id,
+                        task_version=task.version,
+                        task=task.spec,
+                        trigger="cron",
+                        ctx=ctx,
+                        nominal_time=nominal,
+                    )
                 )
-            )
-        touched: list[Any] = list(runs)
-        for task_id, first, last, count, reason in misfires:
-            task = tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
-            ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(task_id))
-            if task.status == "active" and task.record_misfires(first, last, count, reason, ctx):
-                touched.append(task)
-        if not touched:
-            return []
-        try:
-            self.save(*touched)
-        except IntegrityError:
-            if len(fires) + len(misfires) <= 1:
-                return []  # another dispatcher fired or recorded it first
-            created = [r for f in fires for r in self.fire_cron([f], [], actor, now)]
-            for m in misfires:
-                self.fire_cron([], [m], actor, now)
-            return created
-        return [run.id for run in runs]
+            else:
+                task_id, first, last, count, reason = slot
+                task = task_of(task_id)
+                ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(task_id))
+                if task.status == "active" and task.record_misfires(
+                    first, last, count, reason, ctx
+                ):
+                    missed.append(task)
+        return [*runs, *missed], [run.id for run in runs]
 
     def decide_dependencies(
         self, decisions: Sequence[DependencyDecision], actor: str, now: datetime
@@ -80,20 +87,13 @@ class DecisionCommands(CommandsBase):
         A downstream run's id comes from (batch, task), so a decision another dispatcher made
         first collides and is dropped. Returns the runs whose state this call changed.
         """
-        touched: list[TaskRun] = []
-        for decision in decisions:
-            run = self._dependency_run(decision, actor, now)
-            if run is not None:
-                touched.append(run)
-        if not touched:
-            return []
-        try:
-            self.save(*touched)
-        except IntegrityError:
-            if len(decisions) <= 1:
-                return []
-            return [r for d in decisions for r in self.decide_dependencies([d], actor, now)]
-        return [run.id for run in touched]
+
+        def decide(batch: Sequence[DependencyDecision]) -> tuple[list[TaskRun], list[UUID]]:
+            runs = [self._dependency_run(decision, actor, now) for decision in batch]
+            touched = [run for run in runs if run is not None]
+            return touched, [run.id for run in touched]
+
+        return self.save_batch(decisions, decide)
 
     def _dependency_run(
         self, decision: DependencyDecision, actor: str, now: datetime
@@ -175,22 +175,20 @@ class DecisionCommands(CommandsBase):
     def fan_out_runs(
         self, fanouts: Sequence[tuple[UUID, Sequence[UUID]]], actor: str, now: datetime
     ) -> int:
-        """Split broadcast runs into one shard run per worker, in one save."""
-        touched: list[TaskRun] = []
-        for run_id, worker_ids in fanouts:
-            run = self.get_run(run_id)
-            if run.status != "pending" or run.shard_run_ids:
-                continue  # another dispatcher fanned it out first
-            touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
-        if not touched:
-            return 0
-        try:
-            self.save(*touched)
-        except IntegrityError:
-            if len(fanouts) <= 1:
-                return 0
-            return sum(self.fan_out_runs([f], actor, now) for f in fanouts)
-        return len(fanouts)
+        """Split broadcast runs into one shard run per worker, in one save; returns how many."""
+
+        def decide(
+            batch: Sequence[tuple[UUID, Sequence[UUID]]],
+        ) -> tuple[list[TaskRun], list[UUID]]:
+            touched: list[TaskRun] = []
+            for run_id, worker_ids in batch:
+                run = self.get_run(run_id)
+                if run.status != "pending" or run.shard_run_ids:
+                    continue  # another dispatcher fanned it out first
+                touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
+            return touched, [run.id for run in touched if run.shard_run_ids]
+
+        return len(self.save_batch(fanouts, decide))
 
     def finish_broadcasts(
         self, outcomes: Sequence[tuple[UUID, dict[UUID, str]]], actor: str, now: datetime
@@ -214,26 +212,21 @@ class DecisionCommands(CommandsBase):
         self, wanted: Sequence[tuple[UUID, UUID]], actor: str, now: datetime
     ) -> list[Assignment]:
         """Assign many runs to workers in one save; runs no longer pending are left out."""
-        runs: list[TaskRun] = []
-        assignments: list[Assignment] = []
-        for run_id, worker_id in wanted:
-            run = self.get_run(run_id)
-            try:
-                attempt = run.assign(worker_id, _run_context(run, actor, now))
-            except IllegalTransitionError:
-                continue  # another dispatcher got there first
-            runs.append(run)
-            assignments.append(Assignment(run.id, worker_id, attempt))
-        if not runs:
-            return []
-        try:
-            self.save(*runs)
-        except IntegrityError:
-            # A concurrent writer touched one of them; retry one by one so the rest still go.
-            if len(wanted) == 1:
-                return []
-            return [a for pair in wanted for a in self.assign_runs([pair], actor, now)]
-        return assignments
+
+        def decide(batch: Sequence[tuple[UUID, UUID]]) -> tuple[list[TaskRun], list[Assignment]]:
+            runs: list[TaskRun] = []
+            assignments: list[Assignment] = []
+            for run_id, worker_id in batch:
+                run = self.get_run(run_id)
+                try:
+                    attempt = run.assign(worker_id, _run_context(run, actor, now))
+                except IllegalTransitionError:
+                    continue  # another dispatcher got there first
+                runs.append(run)
+                assignments.append(Assignment(run.id, worker_id, attempt))
+            return runs, assignments
+
+        return self.save_batch(wanted, decide)
 
     def time_out_runs(
         self, run_ids: Sequence[UUID], error: str, actor: str, now: datetime

@@ -20,7 +20,7 @@ from domain.task_run import ReportOutcome, TaskRun
 
 logger = logging.getLogger(__name__)
 
-REPORT_SAVE_TRIES = 5  # saves of one run's reports lost to other dispatchers before giving up
+REPORT_SAVE_TRIES = 5  # saves alone of one run's reports lost to other writers before giving up
 
 
 class RunCommands(CommandsBase):
@@ -104,35 +104,18 @@ class RunCommands(CommandsBase):
         for report in reports:
             if report.run_id is not None:
                 by_run.setdefault(report.run_id, []).append(report)
-        runs, outcomes = self._apply_reports(by_run, now)
-        changed = [run for run in runs if run.pending_events]
-        if not changed:
-            return outcomes
-        try:
-            self.save(*changed)
-        except IntegrityError:
-            # Another writer saved one of these runs since we loaded it: run by run, so the
-            # others still go in and the contested one is applied to its newer state.
-            return [
-                o for run_id, group in by_run.items() for o in self._record_run(run_id, group, now)
-            ]
-        return outcomes
 
-    def _record_run(
-        self, run_id: UUID, reports: list[Report], now: datetime
-    ) -> list[tuple[Report, ReportOutcome]]:
-        lost = 0
-        while True:
-            runs, outcomes = self._apply_reports({run_id: reports}, now)
-            changed = [run for run in runs if run.pending_events]
-            try:
-                if changed:
-                    self.save(*changed)
-                return outcomes
-            except IntegrityError:
-                lost += 1  # yet another save of this run: load it again
-                if lost >= REPORT_SAVE_TRIES:
-                    raise  # unacknowledged, the reports come back to a dispatcher later
+        def decide(
+            batch: Sequence[tuple[UUID, list[Report]]],
+        ) -> tuple[list[TaskRun], list[tuple[Report, ReportOutcome]]]:
+            runs, outcomes = self._apply_reports(dict(batch), now)
+            return [run for run in runs if run.pending_events], outcomes
+
+        # A run lost to yet another save is loaded again; after REPORT_SAVE_TRIES the error
+        # leaves its reports unacknowledged, and they come back to a dispatcher later.
+        return self.save_batch(
+            list(by_run.items()), decide, tries_alone=REPORT_SAVE_TRIES, raise_when_lost=True
+        )
 
     def _apply_reports(
         self, by_run: dict[UUID, list[Report]], now: datetime
