@@ -9,6 +9,7 @@ from uuid import UUID
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
+from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
 from domain.timing import timing_problem
 
@@ -145,6 +146,27 @@ class Task(SchedulerAggregate):
             reason=reason,
         )
         return True
+
+    def request_run(
+        self,
+        run_id: UUID,
+        trigger: str,
+        ctx: CommandContext,
+        nominal_time: datetime | None = None,
+        params: dict[str, str] | None = None,
+    ) -> TaskRun:
+        """Request a run of the task as it is now: the run keeps this version's definition."""
+        self._ensure_not_deleted()
+        return TaskRun.request(
+            run_id,
+            task_id=self.id,
+            task_version=self.version,
+            task=self.spec,
+            trigger=trigger,
+            ctx=ctx,
+            nominal_time=nominal_time,
+            params=params,
+        )
 
     def ensure_can_run(self) -> None:
         """Refuse to start runs of a deleted task."""

@@ -58,17 +58,7 @@ class DecisionCommands(CommandsBase):
                 if task.status != "active" or self._exists(run_id):
                     continue
                 ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
-                runs.append(
-                    TaskRun.request(
-                        run_id,
-                        task_id=task.id,
-                        task_version=task.version,
-                        task=task.spec,
-                        trigger="cron",
-                        ctx=ctx,
-                        nominal_time=nominal,
-                    )
-                )
+                runs.append(task.request_run(run_id, "cron", ctx, nominal_time=nominal))
             else:
                 task_id, first, last, count, reason = slot
                 task = task_of(task_id)
@@ -111,14 +101,7 @@ class DecisionCommands(CommandsBase):
             task = self.get_task(decision.task_id)
             if task.status == "deleted":
                 return None
-            run = TaskRun.request(
-                run_id,
-                task_id=task.id,
-                task_version=task.version,
-                task=task.spec,
-                trigger="dependency",
-                ctx=ctx,
-            )
+            run = task.request_run(run_id, "dependency", ctx)
             if task.status == "paused":
                 run.skip(f"task is paused: {task.pause_reason or 'no reason given'}", ctx)
                 return run

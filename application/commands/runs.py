@@ -44,15 +44,7 @@ class RunCommands(CommandsBase):
         run_id = TaskRun.idempotent_id(task.id, idempotency_key) if idempotency_key else None
         if run_id is not None and self._exists(run_id):
             return self._idempotent_repeat(run_id, str(idempotency_key), params)
-        run = TaskRun.request(
-            run_id or self._new_id(),
-            task_id=task.id,
-            task_version=task.version,
-            task=task.spec,
-            trigger=trigger,
-            ctx=ctx,
-            params=params,
-        )
+        run = task.request_run(run_id or self._new_id(), trigger, ctx, params=params)
         try:
             position = self._position(self.save(run))
         except IntegrityError:
