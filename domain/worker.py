@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, InvalidFieldError
+from domain.statuses import WORKER_LEFT, WorkerStatus
 
 
 class Worker(SchedulerAggregate):
@@ -21,6 +22,7 @@ class Worker(SchedulerAggregate):
 
     class Registered(SchedulerAggregate.Created):
         TOPIC = "scheduler:Worker.Registered"
+        status: ClassVar[WorkerStatus] = WorkerStatus.ACTIVE
         name: str
         hostname: str
         executors: list[str]
@@ -35,28 +37,33 @@ class Worker(SchedulerAggregate):
             aggregate.queues = tuple(self.queues)
             aggregate.labels = dict(self.labels)
             aggregate.max_concurrent_tasks = self.max_concurrent_tasks
-            aggregate.status = "active"
+            aggregate.status = self.status
 
-    class Draining(SchedulerAggregate.Event):
-        TOPIC = "scheduler:Worker.Draining"
+    class DrainStarted(SchedulerAggregate.Event):
+        """The worker takes no new work, finishes what it runs, then leaves."""
+
+        TOPIC = "scheduler:Worker.Draining"  # its name before the past-tense rename
+        status: ClassVar[WorkerStatus] = WorkerStatus.DRAINING
         reason: str
 
         def apply(self, aggregate: Worker) -> None:
-            aggregate.status = "draining"
+            aggregate.status = self.status
 
     class Lost(SchedulerAggregate.Event):
         TOPIC = "scheduler:Worker.Lost"
+        status: ClassVar[WorkerStatus] = WorkerStatus.LOST
         reason: str
 
         def apply(self, aggregate: Worker) -> None:
-            aggregate.status = "lost"
+            aggregate.status = self.status
 
     class Deregistered(SchedulerAggregate.Event):
         TOPIC = "scheduler:Worker.Deregistered"
+        status: ClassVar[WorkerStatus] = WorkerStatus.GONE
         reason: str
 
         def apply(self, aggregate: Worker) -> None:
-            aggregate.status = "gone"
+            aggregate.status = self.status
 
     if TYPE_CHECKING:  # annotations only: the aggregate is not a dataclass
         name: str
@@ -65,7 +72,7 @@ class Worker(SchedulerAggregate):
         queues: tuple[str, ...]
         labels: dict[str, str]
         max_concurrent_tasks: int
-        status: str
+        status: WorkerStatus
 
     @classmethod
     def register(
@@ -101,23 +108,35 @@ class Worker(SchedulerAggregate):
 
     def drain(self, reason: str, ctx: CommandContext) -> bool:
         """Take no new work; returns False when already draining (nothing recorded)."""
-        if self.status in ("lost", "gone"):
+        if self.status in WORKER_LEFT:
             raise IllegalTransitionError(f"worker {self.name!r}", self.status, "drain")
-        if self.status == "draining":
+        if self.status == WorkerStatus.DRAINING:
             return False
-        self._record(self.Draining, ctx, reason=reason)
+        self._record(self.DrainStarted, ctx, reason=reason)
         return True
 
     def mark_lost(self, reason: str, ctx: CommandContext) -> bool:
         """Its lease expired; returns False when it already left or was lost."""
-        if self.status in ("lost", "gone"):
+        if self.status in WORKER_LEFT:
             return False
         self._record(self.Lost, ctx, reason=reason)
         return True
 
     def deregister(self, reason: str, ctx: CommandContext) -> bool:
         """Leave the pool for good; returns False when already gone."""
-        if self.status == "gone":
+        if self.status == WorkerStatus.GONE:
             return False
         self._record(self.Deregistered, ctx, reason=reason)
         return True
+
+
+# The old name, until application/dispatcher.py reads the new one (the topic is the same). Set
+# after the class: in its body the aggregate metaclass would make it a second class.
+Worker.Draining = Worker.DrainStarted  # type: ignore[attr-defined]
+
+# The events that change a worker's status after it joined, each with the status it leaves.
+WORKER_STATUS_CHANGES: tuple[type[SchedulerAggregate.Event], ...] = (
+    Worker.DrainStarted,
+    Worker.Lost,
+    Worker.Deregistered,
+)

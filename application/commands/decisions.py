@@ -14,6 +14,7 @@ from application.commands.base import CommandsBase, _run_context
 from application.results import Assignment, DependencyDecision
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
+from domain.statuses import RunStatus, TaskStatus
 from domain.task import Task
 from domain.task_run import TaskRun
 from domain.worker import Worker
@@ -55,7 +56,7 @@ class DecisionCommands(CommandsBase):
                 task_id, nominal = slot
                 run_id = TaskRun.fire_id(task_id, nominal)
                 task = task_of(task_id)
-                if task.status != "active" or self._exists(run_id):
+                if task.status != TaskStatus.ACTIVE or self._exists(run_id):
                     continue
                 ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
                 runs.append(task.request_run(run_id, "cron", ctx, nominal_time=nominal))
@@ -63,7 +64,7 @@ class DecisionCommands(CommandsBase):
                 task_id, first, last, count, reason = slot
                 task = task_of(task_id)
                 ctx = CommandContext(actor=actor, now=now, correlation_id=uuid5_of(task_id))
-                if task.status == "active" and task.record_misfires(
+                if task.status == TaskStatus.ACTIVE and task.record_misfires(
                     first, last, count, reason, ctx
                 ):
                     missed.append(task)
@@ -99,13 +100,13 @@ class DecisionCommands(CommandsBase):
             run = self.get_run(run_id)
         else:
             task = self.get_task(decision.task_id)
-            if task.status == "deleted":
+            if task.status == TaskStatus.DELETED:
                 return None
             run = task.request_run(run_id, "dependency", ctx)
-            if task.status == "paused":
+            if task.status == TaskStatus.PAUSED:
                 run.skip(f"task is paused: {task.pause_reason or 'no reason given'}", ctx)
                 return run
-        if decision.failed_upstream is not None and run.status == "pending":
+        if decision.failed_upstream is not None and run.status == RunStatus.PENDING:
             upstream_task_id, upstream_status = decision.failed_upstream
             run.fail_upstream(
                 upstream_task_id, decision.cause_run_id, upstream_status, decision.reason, ctx
@@ -142,7 +143,7 @@ class DecisionCommands(CommandsBase):
         runs = []
         for run_id in skip:
             run = self.get_run(run_id)
-            if run.status == "pending":
+            if run.status == RunStatus.PENDING:
                 run.skip(reason_skip, _run_context(run, actor, now))
                 runs.append(run)
         for run_id in cancel:
@@ -166,7 +167,7 @@ class DecisionCommands(CommandsBase):
             touched: list[TaskRun] = []
             for run_id, worker_ids in batch:
                 run = self.get_run(run_id)
-                if run.status != "pending" or run.shard_run_ids:
+                if run.status != RunStatus.PENDING or run.shard_run_ids:
                     continue  # another dispatcher fanned it out first
                 touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
             return touched, [run.id for run in touched if run.shard_run_ids]
@@ -218,7 +219,7 @@ class DecisionCommands(CommandsBase):
         runs = []
         for run_id in run_ids:
             run = self.get_run(run_id)
-            if run.is_finished or run.status in ("pending", "retrying"):
+            if run.is_finished or run.status in (RunStatus.PENDING, RunStatus.RETRYING):
                 continue
             run.time_out(error, _run_context(run, actor, now))
             runs.append(run)
@@ -250,7 +251,7 @@ class DecisionCommands(CommandsBase):
                 touched.append(worker)
             for run_id in run_ids:
                 run = self.get_run(run_id)
-                if run.is_finished or run.status in ("pending", "retrying"):
+                if run.is_finished or run.status in (RunStatus.PENDING, RunStatus.RETRYING):
                     continue
                 if run.worker_id != worker_id:
                     continue

@@ -14,6 +14,7 @@ from application.results import CommandResult
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError, TaskNameTakenError, VersionMismatchError
 from domain.ids import is_task_number, parse_uuid
+from domain.statuses import TaskStatus
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.task_spec import TaskSpec
@@ -134,7 +135,7 @@ class TaskCommands(CommandsBase):
                 upstream = self.get_task(upstream_id) if upstream_id else None
             except NotFoundError:
                 upstream = None
-            if upstream is None or upstream.status == "deleted":
+            if upstream is None or upstream.status == TaskStatus.DELETED:
                 raise InvalidFieldError("depends_on", f"no task {ref!r}")
         cycle = self._cycle_through(task_id, name, upstreams)
         if cycle:

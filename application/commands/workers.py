@@ -10,6 +10,7 @@ from eventsourcing.persistence import IntegrityError
 from application.commands.base import CommandsBase
 from application.results import CommandResult
 from domain.context import CommandContext
+from domain.statuses import WORKER_LEFT
 from domain.worker import Worker
 
 
@@ -57,7 +58,7 @@ class WorkerCommands(CommandsBase):
         """Record a worker's own report that it is draining or has left; repeats are no-ops."""
         worker: Worker = self._get(worker_id, Worker, "worker", None)
         if kind == "draining":
-            changed = worker.status not in ("lost", "gone") and worker.drain(
+            changed = worker.status not in WORKER_LEFT and worker.drain(
                 "worker is shutting down", ctx
             )
         else:
