@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, InvalidFieldError
 from domain.statuses import WORKER_LEFT, WorkerStatus
+
+
+@dataclass(frozen=True)
+class WorkerProfile:
+    """What a worker says about itself when it joins: who it is and what it can run."""
+
+    name: str
+    hostname: str
+    executors: Sequence[str]
+    queues: Sequence[str] = ("default",)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    max_concurrent_tasks: int = 5
+
+    def __post_init__(self) -> None:
+        # A value: its sequences are tuples and its labels a copy, whatever it was given.
+        object.__setattr__(self, "executors", tuple(self.executors))
+        object.__setattr__(self, "queues", tuple(self.queues))
+        object.__setattr__(self, "labels", dict(self.labels))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], worker_id: UUID) -> WorkerProfile:
+        """A profile as a worker sent it; a field it left out takes the value it always had."""
+        return cls(
+            name=str(data.get("name") or worker_id),
+            hostname=str(data.get("hostname") or "unknown"),
+            executors=list(data.get("executors") or ["shell"]),
+            queues=list(data.get("queues") or ["default"]),
+            labels=dict(data.get("labels") or {}),
+            max_concurrent_tasks=int(data.get("max_concurrent_tasks") or 1),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as a registration report carries it."""
+        return {
+            "name": self.name,
+            "hostname": self.hostname,
+            "executors": list(self.executors),
+            "queues": list(self.queues),
+            "labels": dict(self.labels),
+            "max_concurrent_tasks": self.max_concurrent_tasks,
+        }
 
 
 class Worker(SchedulerAggregate):
@@ -75,35 +118,24 @@ class Worker(SchedulerAggregate):
         status: WorkerStatus
 
     @classmethod
-    def register(
-        cls,
-        worker_id: UUID,
-        *,
-        name: str,
-        hostname: str,
-        executors: list[str],
-        queues: list[str],
-        labels: dict[str, str],
-        max_concurrent_tasks: int,
-        ctx: CommandContext,
-    ) -> Worker:
+    def register(cls, worker_id: UUID, profile: WorkerProfile, ctx: CommandContext) -> Worker:
         """Register a worker with what it can run and how much at once."""
-        if not 1 <= len(name) <= 200 or not name.isprintable():
+        if not 1 <= len(profile.name) <= 200 or not profile.name.isprintable():
             raise InvalidFieldError("name", "must be 1 to 200 printable characters")
-        if not 1 <= max_concurrent_tasks <= 10_000:
+        if not 1 <= profile.max_concurrent_tasks <= 10_000:
             raise InvalidFieldError("max_concurrent_tasks", "must be between 1 and 10000")
-        if not executors:
+        if not profile.executors:
             raise InvalidFieldError("executors", "must name at least one executor")
         return cls._create_with(
             cls.Registered,
             worker_id,
             ctx,
-            name=name,
-            hostname=hostname,
-            executors=list(executors),
-            queues=list(queues or ["default"]),
-            labels=dict(labels),
-            max_concurrent_tasks=max_concurrent_tasks,
+            name=profile.name,
+            hostname=profile.hostname,
+            executors=list(profile.executors),
+            queues=list(profile.queues or ["default"]),
+            labels=dict(profile.labels),
+            max_concurrent_tasks=profile.max_concurrent_tasks,
         )
 
     def drain(self, reason: str, ctx: CommandContext) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from application.commands.base import CommandsBase
 from application.results import CommandResult
 from domain.context import CommandContext
 from domain.statuses import WORKER_LEFT
-from domain.worker import Worker
+from domain.worker import Worker, WorkerProfile
 
 
 class WorkerCommands(CommandsBase):
@@ -29,17 +30,15 @@ class WorkerCommands(CommandsBase):
         ctx: CommandContext,
         worker_id: UUID | None = None,
     ) -> CommandResult:
+        """Register a worker process in the pool, its profile given field by field."""
+        profile = WorkerProfile(name, hostname, executors, queues, labels, max_concurrent_tasks)
+        return self.register_worker_profile(profile, ctx, worker_id)
+
+    def register_worker_profile(
+        self, profile: WorkerProfile, ctx: CommandContext, worker_id: UUID | None = None
+    ) -> CommandResult:
         """Register a worker process in the pool."""
-        worker = Worker.register(
-            worker_id or self._new_id(),
-            name=name,
-            hostname=hostname,
-            executors=executors,
-            queues=queues,
-            labels=labels,
-            max_concurrent_tasks=max_concurrent_tasks,
-            ctx=ctx,
-        )
+        worker = Worker.register(worker_id or self._new_id(), profile, ctx)
         return CommandResult(worker.id, self._position(self.save(worker)))
 
     def deregister_worker(self, worker_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
@@ -67,22 +66,15 @@ class WorkerCommands(CommandsBase):
             self.save(worker)
 
     def register_worker_once(
-        self, worker_id: UUID, profile: dict[str, Any], ctx: CommandContext
+        self, worker_id: UUID, profile: WorkerProfile | Mapping[str, Any], ctx: CommandContext
     ) -> bool:
         """Record a worker's registration from the bus; a repeat is a no-op. True if new."""
         if self._exists(worker_id):
             return False
+        if not isinstance(profile, WorkerProfile):
+            profile = WorkerProfile.from_dict(profile, worker_id)
         try:
-            self.register_worker(
-                name=str(profile.get("name") or worker_id),
-                hostname=str(profile.get("hostname") or "unknown"),
-                executors=list(profile.get("executors") or ["shell"]),
-                queues=list(profile.get("queues") or ["default"]),
-                labels=dict(profile.get("labels") or {}),
-                max_concurrent_tasks=int(profile.get("max_concurrent_tasks") or 1),
-                ctx=ctx,
-                worker_id=worker_id,
-            )
+            self.register_worker_profile(profile, ctx, worker_id)
         except IntegrityError:
             return False  # another dispatcher recorded it first
         return True

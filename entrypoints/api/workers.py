@@ -80,7 +80,7 @@ def register_worker(
     response: Response,
 ) -> dict[str, Any]:
     """Register a worker (for workers that join over HTTP); then send heartbeats."""
-    result = container.app.register_worker(**body.model_dump(), ctx=ctx)
+    result = container.app.register_worker_profile(body.to_profile(), ctx)
     container.bus.publish_heartbeat(Heartbeat(result.aggregate_id, body.name))
     worker = answer_from_view(
         container,

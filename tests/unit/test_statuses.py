@@ -13,7 +13,7 @@ from domain.context import CommandContext
 from domain.statuses import TERMINAL, RunStatus, TaskStatus, WorkerStatus
 from domain.task import TASK_STATUS_CHANGES, Task
 from domain.task_run import ATTEMPT_ENDINGS, RUN_ENDINGS, TaskRun
-from domain.worker import WORKER_STATUS_CHANGES, Worker
+from domain.worker import WORKER_STATUS_CHANGES, Worker, WorkerProfile
 from entrypoints.api.runs import RUN_STATUS_PATTERN
 from entrypoints.api.tasks import TASK_STATUS_PATTERN
 from entrypoints.api.workers import WORKER_STATUS_PATTERN
@@ -63,16 +63,7 @@ def test_a_task_and_a_worker_take_the_status_their_events_declare() -> None:
     assert task.status is Task.Paused.status is TaskStatus.PAUSED
     assert {event.status for event in TASK_STATUS_CHANGES} == set(TaskStatus)
 
-    worker = Worker.register(
-        uuid.uuid4(),
-        name="w",
-        hostname="h",
-        executors=["shell"],
-        queues=[],
-        labels={},
-        max_concurrent_tasks=1,
-        ctx=CTX,
-    )
+    worker = Worker.register(uuid.uuid4(), WorkerProfile("w", "h", ["shell"]), CTX)
     assert worker.status is WorkerStatus.ACTIVE
     worker.drain("going", CTX)
     assert worker.status is Worker.DrainStarted.status is WorkerStatus.DRAINING
