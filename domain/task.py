@@ -98,6 +98,11 @@ class Task(SchedulerAggregate):
         return str(self.spec["name"])
 
     @property
+    def depends_on(self) -> list[str]:
+        """The tasks (UUIDs as text) this task waits for in a batch."""
+        return list(self.spec.get("depends_on") or [])
+
+    @property
     def definition(self) -> TaskSpec:
         """The current definition as a validated value."""
         return validate_spec(self.spec)

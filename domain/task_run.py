@@ -10,6 +10,7 @@ from domain.aggregate import SchedulerAggregate
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
+from domain.retry import RetryPolicy
 from domain.statuses import TERMINAL, AttemptStatus, ReportOutcome, RunStatus
 from domain.task_spec import with_timing_fields
 
@@ -388,9 +389,14 @@ class TaskRun(SchedulerAggregate):
         )
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry fields of the definition the run was requested with."""
+        return RetryPolicy.of(self.task)
+
+    @property
     def retries_left(self) -> int:
         """Retries still allowed by the task's retry_count."""
-        return max(int(self.task.get("retry_count") or 0) - self.failures, 0)
+        return max(self.retry_policy.count - self.failures, 0)
 
     @property
     def is_finished(self) -> bool:

@@ -15,7 +15,6 @@ from application.results import CommandResult
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
-from domain.retry import backoff_delay
 from domain.task_run import ReportOutcome, TaskRun
 
 logger = logging.getLogger(__name__)
@@ -144,14 +143,7 @@ def _apply_report(
     if report.kind == "succeeded":
         end = AttemptEnd(True, report.exit_code, report.duration_seconds, report.output)
         return run.record_end(report.attempt, end, ctx, start)
-    task = run.task
-    delay = backoff_delay(
-        run.failures + 1,
-        float(task.get("retry_delay_seconds") or 0),
-        float(task.get("retry_backoff") or 1),
-        float(task.get("retry_max_delay_seconds") or 0),
-        draw(),
-    )
+    delay = run.retry_policy.delay_after(run.failures + 1, draw())
     end = AttemptEnd(
         False,
         report.exit_code,

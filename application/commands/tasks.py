@@ -50,7 +50,7 @@ class TaskCommands(CommandsBase):
         old_name = task.name
         effective = task.update(changes, ctx)
         if "depends_on" in effective:
-            self._check_upstreams(task.id, task.name, list(task.spec["depends_on"]))
+            self._check_upstreams(task.id, task.name, task.depends_on)
         touched: list[Any] = [task]
         if "name" in effective:
             old_index: TaskName = self.repository.get(TaskName.id_for(old_name))
@@ -152,7 +152,7 @@ class TaskCommands(CommandsBase):
                 return []
             seen.add(current)
             task = self.get_task(current)  # each task is loaded once
-            for ref in task.spec.get("depends_on") or []:
+            for ref in task.depends_on:
                 if found := walk(UUID(ref), [*path, task.name]):
                     return found
             return []
