@@ -42,5 +42,4 @@ class SchedulerApp(TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
         super().__init__(env=env)
         self._new_id = new_id
         self._draw = draw  # randomness is an input: retry jitter
-        self._saved_listeners: list[Callable[[int], None]] = []
-        self.task_numbers = TaskNumbers(self._created_task_rows)
+        self.task_numbers = TaskNumbers(self.created_task_rows)
