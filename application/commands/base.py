@@ -102,13 +102,24 @@ class CommandsBase(EventLog):
             return results
         return []
 
+    def save_or_concede(self, *aggregates: Any) -> bool:
+        """Save them in one save, or concede (False) to a writer that saved one of them first.
+
+        The other writer's decision stands and is in the log; nothing of this one is saved.
+        """
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return False
+        return True
+
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
 
 
-def _run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
-    # Decisions about a run stay in the correlation of the request that started it.
+def run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
+    """The context of a decision about a run: in the correlation of the request that began it."""
     return CommandContext(
         actor=actor, now=now, correlation_id=run.correlation_id, causation_id=run.id
     )

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import suppress
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.persistence import IntegrityError
-
-from application.commands.base import CommandsBase, _run_context
+from application.commands.base import CommandsBase, run_context
 from application.results import Assignment, DependencyDecision
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
@@ -120,15 +117,10 @@ class DecisionCommands(CommandsBase):
         runs = []
         for run_id, code, reason in notes:
             run = self.get_run(run_id)
-            if run.note_waiting(code, reason, _run_context(run, actor, now)):
+            if run.note_waiting(code, reason, run_context(run, actor, now)):
                 runs.append(run)
-        if not runs:
-            return 0
-        try:
-            self.save(*runs)
-        except IntegrityError:
-            return 0  # a run moved on meanwhile; the next round looks again
-        return len(runs)
+        # On a conflict a run moved on meanwhile; the next round looks again.
+        return len(runs) if runs and self.save_or_concede(*runs) else 0
 
     def decide_overlaps(
         self,
@@ -144,17 +136,15 @@ class DecisionCommands(CommandsBase):
         for run_id in skip:
             run = self.get_run(run_id)
             if run.status == RunStatus.PENDING:
-                run.skip(reason_skip, _run_context(run, actor, now))
+                run.skip(reason_skip, run_context(run, actor, now))
                 runs.append(run)
         for run_id in cancel:
             run = self.get_run(run_id)
             if not run.is_finished:
-                run.cancel(reason_cancel, _run_context(run, actor, now))
+                run.cancel(reason_cancel, run_context(run, actor, now))
                 runs.append(run)
         if runs:
-            # On a conflict another dispatcher decided first; the log has its decision.
-            with suppress(IntegrityError):
-                self.save(*runs)
+            self.save_or_concede(*runs)
 
     def fan_out_runs(
         self, fanouts: Sequence[tuple[UUID, Sequence[UUID]]], actor: str, now: datetime
@@ -169,7 +159,7 @@ class DecisionCommands(CommandsBase):
                 run = self.get_run(run_id)
                 if run.status != RunStatus.PENDING or run.shard_run_ids:
                     continue  # another dispatcher fanned it out first
-                touched += [run, *run.fan_out(list(worker_ids), _run_context(run, actor, now))]
+                touched += [run, *run.fan_out(list(worker_ids), run_context(run, actor, now))]
             return touched, [run.id for run in touched if run.shard_run_ids]
 
         return len(self.save_batch(fanouts, decide))
@@ -183,14 +173,9 @@ class DecisionCommands(CommandsBase):
             run = self.get_run(run_id)
             if run.is_finished:
                 continue
-            run.finish_broadcast(shard_statuses, _run_context(run, actor, now))
+            run.finish_broadcast(shard_statuses, run_context(run, actor, now))
             runs.append(run)
-        if not runs:
-            return 0
-        with suppress(IntegrityError):  # another dispatcher decided first
-            self.save(*runs)
-            return len(runs)
-        return 0
+        return len(runs) if runs and self.save_or_concede(*runs) else 0
 
     def assign_runs(
         self, wanted: Sequence[tuple[UUID, UUID]], actor: str, now: datetime
@@ -203,7 +188,7 @@ class DecisionCommands(CommandsBase):
             for run_id, worker_id in batch:
                 run = self.get_run(run_id)
                 try:
-                    attempt = run.assign(worker_id, _run_context(run, actor, now))
+                    attempt = run.assign(worker_id, run_context(run, actor, now))
                 except IllegalTransitionError:
                     continue  # another dispatcher got there first
                 runs.append(run)
@@ -221,15 +206,9 @@ class DecisionCommands(CommandsBase):
             run = self.get_run(run_id)
             if run.is_finished or run.status in (RunStatus.PENDING, RunStatus.RETRYING):
                 continue
-            run.time_out(error, _run_context(run, actor, now))
+            run.time_out(error, run_context(run, actor, now))
             runs.append(run)
-        if not runs:
-            return []
-        try:
-            self.save(*runs)
-        except IntegrityError:
-            return []
-        return [run.id for run in runs]
+        return [run.id for run in runs] if runs and self.save_or_concede(*runs) else []
 
     def recover_workers(
         self,
@@ -255,14 +234,11 @@ class DecisionCommands(CommandsBase):
                     continue
                 if run.worker_id != worker_id:
                     continue
-                if run.requeue_after_worker_lost(max_recoveries, _run_context(run, actor, now)):
+                if run.requeue_after_worker_lost(max_recoveries, run_context(run, actor, now)):
                     requeued.append(run.id)
                 touched.append(run)
-        if touched:
-            try:
-                self.save(*touched)
-            except IntegrityError:
-                return []  # another dispatcher decided first; the log has its decision
+        if touched and not self.save_or_concede(*touched):
+            return []
         return requeued
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from application.commands.base import CommandsBase, _run_context
+from application.commands.base import CommandsBase, run_context
 from application.messages import Report
 from application.results import CommandResult
 from domain.attempt import AttemptEnd, AttemptStart
@@ -121,7 +121,7 @@ class RunCommands(CommandsBase):
                 continue
             runs.append(run)
             for report in group:
-                ctx = _run_context(run, f"worker:{report.worker_id}", now)
+                ctx = run_context(run, f"worker:{report.worker_id}", now)
                 outcomes.append((report, _apply_report(run, report, ctx, self._draw)))
         return runs, outcomes
 
