@@ -8,20 +8,14 @@ from typing import Any
 from uuid import UUID
 
 from application.results import DependencyDecision
+from domain.statuses import RunStatus
 from domain.task import Task
-from domain.task_run import TaskRun
+from domain.task_run import RUN_ENDINGS, TaskRun
 
 CLOSED_BATCHES_REMEMBERED = 20_000  # batches with no open run; the oldest are forgotten
-OPEN = "open"
-SUCCEEDED = "succeeded"
-FINAL_STATUS = {
-    TaskRun.Succeeded: SUCCEEDED,
-    TaskRun.Failed: "failed",
-    TaskRun.TimedOut: "timed_out",
-    TaskRun.Cancelled: "cancelled",
-    TaskRun.Skipped: "skipped",
-    TaskRun.UpstreamFailed: "upstream_failed",
-}
+OPEN = "open"  # a run of the batch that has not ended yet
+SUCCEEDED = RunStatus.SUCCEEDED
+FINAL_STATUS: dict[type[Any], RunStatus] = {event: event.status for event in RUN_ENDINGS}
 
 
 @dataclass(frozen=True)

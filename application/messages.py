@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+
+from domain.worker import WorkerProfile
 
 ReportKind = Literal["started", "succeeded", "failed", "registered", "draining", "deregistered"]
 ControlKind = Literal["recorded", "drain", "cancel", "rejoin"]
@@ -95,12 +98,18 @@ class Report:
     error: str | None = None
     duration_seconds: float = 0.0
     output: str = ""
-    profile: dict[str, Any] | None = None
+    profile: WorkerProfile | None = None  # on a registration; a dict is read as its fields
     timed_out: bool = False
     # How the attempt started, on its start report and repeated on its final report, so a
     # final report recorded first (another dispatcher, a lost start) still records the start.
     hostname: str | None = None
     started_at: datetime | None = None  # the worker's clock
+
+    def __post_init__(self) -> None:
+        if isinstance(self.profile, Mapping):  # as it comes off the wire
+            object.__setattr__(
+                self, "profile", WorkerProfile.from_dict(self.profile, self.worker_id)
+            )
 
     @property
     def is_final(self) -> bool:
@@ -113,6 +122,7 @@ class Report:
         data["run_id"] = str(self.run_id) if self.run_id else None
         data["worker_id"] = str(self.worker_id)
         data["started_at"] = self.started_at.isoformat() if self.started_at else None
+        data["profile"] = self.profile.as_dict() if self.profile else None
         return {"type": "report", **data}
 
     @classmethod

@@ -9,7 +9,6 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -17,6 +16,7 @@ from uuid import UUID
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
+from domain.worker import WorkerProfile
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +24,6 @@ SEEN_DELIVERIES = 10_000  # enough to absorb redeliveries; older ones are long f
 RESEND_AFTER_SECONDS = 5.0  # unconfirmed registrations and final reports go out again
 BACKLOG_LIMIT = 10_000  # deliveries read while every slot was busy
 SYSTEM_CLOCK = SystemClock()
-
-
-@dataclass(frozen=True)
-class WorkerProfile:
-    """What a worker says about itself when it registers."""
-
-    name: str
-    hostname: str
-    executors: list[str]
-    queues: list[str] = field(default_factory=lambda: ["default"])
-    labels: dict[str, str] = field(default_factory=dict)
-    max_concurrent_tasks: int = 5
 
 
 class RunExecutor(Protocol):
@@ -277,7 +265,7 @@ class WorkerAgent:
     def _register(self) -> None:
         self._registered_sent_at = self._monotonic()
         self._bus.publish_report(
-            Report("registered", None, 0, self.worker_id, profile=asdict(self.profile))
+            Report("registered", None, 0, self.worker_id, profile=self.profile)
         )
 
     # Leaving

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
+from domain.statuses import TaskStatus
+from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
 from domain.timing import timing_problem
 
@@ -20,6 +22,7 @@ class Task(SchedulerAggregate):
 
     class Created(SchedulerAggregate.Created):
         TOPIC = "scheduler:Task.Created"
+        status: ClassVar[TaskStatus] = TaskStatus.ACTIVE
         class_version = 2
         spec: dict[str, Any]
 
@@ -30,7 +33,7 @@ class Task(SchedulerAggregate):
 
         def apply(self, aggregate: Task) -> None:
             aggregate.spec = dict(self.spec)
-            aggregate.status = "active"
+            aggregate.status = self.status
             aggregate.pause_reason = None
             aggregate.misfires_until = None
 
@@ -43,17 +46,19 @@ class Task(SchedulerAggregate):
 
     class Paused(SchedulerAggregate.Event):
         TOPIC = "scheduler:Task.Paused"
+        status: ClassVar[TaskStatus] = TaskStatus.PAUSED
         reason: str
 
         def apply(self, aggregate: Task) -> None:
-            aggregate.status = "paused"
+            aggregate.status = self.status
             aggregate.pause_reason = self.reason
 
     class Resumed(SchedulerAggregate.Event):
         TOPIC = "scheduler:Task.Resumed"
+        status: ClassVar[TaskStatus] = TaskStatus.ACTIVE
 
         def apply(self, aggregate: Task) -> None:
-            aggregate.status = "active"
+            aggregate.status = self.status
             aggregate.pause_reason = None
 
     class MisfiresSkipped(SchedulerAggregate.Event):
@@ -68,14 +73,15 @@ class Task(SchedulerAggregate):
 
     class Deleted(SchedulerAggregate.Event):
         TOPIC = "scheduler:Task.Deleted"
+        status: ClassVar[TaskStatus] = TaskStatus.DELETED
         reason: str
 
         def apply(self, aggregate: Task) -> None:
-            aggregate.status = "deleted"
+            aggregate.status = self.status
 
     if TYPE_CHECKING:  # annotations only: the aggregate is not a dataclass
         spec: dict[str, Any]
-        status: str
+        status: TaskStatus
         pause_reason: str | None
         misfires_until: datetime | None
 
@@ -90,6 +96,11 @@ class Task(SchedulerAggregate):
     def name(self) -> str:
         """The task's current unique name."""
         return str(self.spec["name"])
+
+    @property
+    def depends_on(self) -> list[str]:
+        """The tasks (UUIDs as text) this task waits for in a batch."""
+        return list(self.spec.get("depends_on") or [])
 
     @property
     def definition(self) -> TaskSpec:
@@ -114,14 +125,14 @@ class Task(SchedulerAggregate):
     def pause(self, reason: str, ctx: CommandContext) -> None:
         """Stop the task from firing until resumed."""
         self._ensure_not_deleted()
-        if self.status == "paused":
-            raise IllegalTransitionError(f"task {self.name!r}", "paused", "pause")
+        if self.status == TaskStatus.PAUSED:
+            raise IllegalTransitionError(f"task {self.name!r}", self.status, "pause")
         self._record(self.Paused, ctx, reason=reason)
 
     def resume(self, ctx: CommandContext) -> None:
         """Let a paused task fire again."""
         self._ensure_not_deleted()
-        if self.status != "paused":
+        if self.status != TaskStatus.PAUSED:
             raise IllegalTransitionError(f"task {self.name!r}", self.status, "resume")
         self._record(self.Resumed, ctx)
 
@@ -146,12 +157,33 @@ class Task(SchedulerAggregate):
         )
         return True
 
+    def request_run(
+        self,
+        run_id: UUID,
+        trigger: str,
+        ctx: CommandContext,
+        nominal_time: datetime | None = None,
+        params: dict[str, str] | None = None,
+    ) -> TaskRun:
+        """Request a run of the task as it is now: the run keeps this version's definition."""
+        self._ensure_not_deleted()
+        return TaskRun.request(
+            run_id,
+            task_id=self.id,
+            task_version=self.version,
+            task=self.spec,
+            trigger=trigger,
+            ctx=ctx,
+            nominal_time=nominal_time,
+            params=params,
+        )
+
     def ensure_can_run(self) -> None:
         """Refuse to start runs of a deleted task."""
         self._ensure_not_deleted()
 
     def _ensure_not_deleted(self) -> None:
-        if self.status == "deleted":
+        if self.status == TaskStatus.DELETED:
             raise TaskDeletedError(self.id)
 
 
@@ -174,3 +206,11 @@ def _ensure_run_at_ahead(spec: TaskSpec, ctx: CommandContext) -> None:
                 )
             ]
         )
+
+
+# The events that change a task's status after it was created, each with the status it leaves.
+TASK_STATUS_CHANGES: tuple[type[SchedulerAggregate.Event], ...] = (
+    Task.Paused,
+    Task.Resumed,
+    Task.Deleted,
+)

@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.aggregate import SchedulerAggregate
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
+from domain.retry import RetryPolicy
+from domain.statuses import TERMINAL, AttemptStatus, ReportOutcome, RunStatus
 from domain.task_spec import with_timing_fields
 
 TRIGGERS = frozenset({"cron", "manual", "retry", "dependency", "backfill"})
-
-
-class RunStatus(StrEnum):
-    """The statuses a user sees on a run."""
-
-    PENDING = "pending"
-    ASSIGNED = "assigned"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    RETRYING = "retrying"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-    UPSTREAM_FAILED = "upstream_failed"
-
-
-TERMINAL = frozenset(
-    {
-        RunStatus.SUCCEEDED,
-        RunStatus.FAILED,
-        RunStatus.TIMED_OUT,
-        RunStatus.CANCELLED,
-        RunStatus.SKIPPED,
-        RunStatus.UPSTREAM_FAILED,
-    }
-)
-
-
-class ReportOutcome(StrEnum):
-    """What recording a worker's report did."""
-
-    APPLIED = "applied"
-    KEPT = "kept"  # the run had already ended; the worker's account of the attempt is kept
-    DUPLICATE = "duplicate"
-    STALE = "stale"
 
 
 class TaskRun(SchedulerAggregate):
@@ -63,6 +28,7 @@ class TaskRun(SchedulerAggregate):
 
     class Requested(SchedulerAggregate.Created):
         TOPIC = "scheduler:TaskRun.Requested"
+        status: ClassVar[RunStatus] = RunStatus.PENDING
         class_version = 2
         task_id: UUID
         task_version: int
@@ -83,7 +49,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.trigger = self.trigger
             aggregate.nominal_time = self.nominal_time
             aggregate.params = dict(self.params)
-            aggregate.status = RunStatus.PENDING
+            aggregate.status = self.status
             aggregate.attempt = 0
             aggregate.worker_id = None
             aggregate.correlation_id = UUID(self.metadata["correlation_id"])
@@ -113,14 +79,17 @@ class TaskRun(SchedulerAggregate):
         """A broadcast run became one shard run per live eligible worker."""
 
         TOPIC = "scheduler:TaskRun.FannedOut"
+        status: ClassVar[RunStatus] = RunStatus.RUNNING
         shard_run_ids: list[UUID]
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.RUNNING
+            aggregate.status = self.status
             aggregate.shard_run_ids = list(self.shard_run_ids)
 
-    class Waiting(SchedulerAggregate.Event):
-        TOPIC = "scheduler:TaskRun.Waiting"
+    class WaitNoted(SchedulerAggregate.Event):
+        """Why a pending run is not going out yet (once per cause)."""
+
+        TOPIC = "scheduler:TaskRun.Waiting"  # its name before the past-tense rename
         code: str
         reason: str
 
@@ -129,21 +98,23 @@ class TaskRun(SchedulerAggregate):
 
     class UpstreamFailed(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.UpstreamFailed"
+        status: ClassVar[RunStatus] = RunStatus.UPSTREAM_FAILED
         upstream_task_id: UUID
         upstream_run_id: UUID
         upstream_status: str
         reason: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.UPSTREAM_FAILED
+            aggregate.status = self.status
 
     class Assigned(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Assigned"
+        status: ClassVar[RunStatus] = RunStatus.ASSIGNED
         worker_id: UUID
         attempt: int
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.ASSIGNED
+            aggregate.status = self.status
             aggregate.worker_id = self.worker_id
             aggregate.attempt = self.attempt
             aggregate.wait_code = None
@@ -171,17 +142,21 @@ class TaskRun(SchedulerAggregate):
 
     class Succeeded(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Succeeded"
+        status: ClassVar[RunStatus] = RunStatus.SUCCEEDED
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.SUCCEEDED
         attempt: int
         exit_code: int | None
         duration_seconds: float
         output: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.SUCCEEDED
+            aggregate.status = self.status
             aggregate.reported_attempt = self.attempt
 
     class Failed(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Failed"
+        status: ClassVar[RunStatus] = RunStatus.FAILED
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.FAILED
         attempt: int
         exit_code: int | None
         error: str
@@ -189,11 +164,13 @@ class TaskRun(SchedulerAggregate):
         output: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.FAILED
+            aggregate.status = self.status
             aggregate.reported_attempt = self.attempt
 
     class RetryScheduled(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.RetryScheduled"
+        status: ClassVar[RunStatus] = RunStatus.RETRYING
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.FAILED
         attempt: int
         exit_code: int | None
         error: str
@@ -202,7 +179,7 @@ class TaskRun(SchedulerAggregate):
         retry_at: datetime
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.RETRYING
+            aggregate.status = self.status
             aggregate.worker_id = None
             aggregate.failures += 1
             aggregate.retry_at = self.retry_at
@@ -210,6 +187,8 @@ class TaskRun(SchedulerAggregate):
 
     class TimedOut(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.TimedOut"
+        status: ClassVar[RunStatus] = RunStatus.TIMED_OUT
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.TIMED_OUT
         class_version = 2
         attempt: int
         error: str
@@ -227,32 +206,37 @@ class TaskRun(SchedulerAggregate):
             state["output"] = None
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.TIMED_OUT
+            aggregate.status = self.status
             if self.output is not None:
                 aggregate.reported_attempt = self.attempt
 
     class Cancelled(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Cancelled"
+        status: ClassVar[RunStatus] = RunStatus.CANCELLED
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.CANCELLED
         attempt: int
         reason: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.CANCELLED
+            aggregate.status = self.status
 
     class Skipped(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Skipped"
+        status: ClassVar[RunStatus] = RunStatus.SKIPPED
         reason: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.SKIPPED
+            aggregate.status = self.status
 
     class Requeued(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Requeued"
+        status: ClassVar[RunStatus] = RunStatus.PENDING
+        attempt_status: ClassVar[AttemptStatus] = AttemptStatus.WORKER_LOST
         attempt: int
         reason: str
 
         def apply(self, aggregate: TaskRun) -> None:
-            aggregate.status = RunStatus.PENDING
+            aggregate.status = self.status
             aggregate.worker_id = None
             aggregate.recoveries += 1
 
@@ -405,9 +389,14 @@ class TaskRun(SchedulerAggregate):
         )
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry fields of the definition the run was requested with."""
+        return RetryPolicy.of(self.task)
+
+    @property
     def retries_left(self) -> int:
         """Retries still allowed by the task's retry_count."""
-        return max(int(self.task.get("retry_count") or 0) - self.failures, 0)
+        return max(self.retry_policy.count - self.failures, 0)
 
     @property
     def is_finished(self) -> bool:
@@ -592,7 +581,7 @@ class TaskRun(SchedulerAggregate):
         """Record why a pending run is not going out; a repeat of the same cause is not."""
         if self.status not in (RunStatus.PENDING, RunStatus.RETRYING) or self.wait_code == code:
             return False
-        self._record(self.Waiting, ctx, code=code, reason=reason)
+        self._record(self.WaitNoted, ctx, code=code, reason=reason)
         return True
 
     def fail_upstream(
@@ -658,3 +647,27 @@ class TaskRun(SchedulerAggregate):
             )
             return ReportOutcome.STALE
         return None
+
+
+# The old name, until application/dispatcher.py reads the new one (the topic is the same). Set
+# after the class: in its body the aggregate metaclass would make it a second class.
+TaskRun.Waiting = TaskRun.WaitNoted  # type: ignore[attr-defined]
+
+# The events that end a run, each with the terminal status it leaves.
+RUN_ENDINGS: tuple[type[Any], ...] = (
+    TaskRun.Succeeded,
+    TaskRun.Failed,
+    TaskRun.TimedOut,
+    TaskRun.Cancelled,
+    TaskRun.Skipped,
+    TaskRun.UpstreamFailed,
+)
+# The events that end an attempt, each with the attempt status it leaves.
+ATTEMPT_ENDINGS: tuple[type[Any], ...] = (
+    TaskRun.Succeeded,
+    TaskRun.Failed,
+    TaskRun.RetryScheduled,
+    TaskRun.TimedOut,
+    TaskRun.Cancelled,
+    TaskRun.Requeued,
+)

@@ -100,11 +100,11 @@ def verify(
         chained = 0
         if extend:
             try:
-                chained = AuditChainFollower(app.recorder, store, batch_size).catch_up(until)
+                chained = AuditChainFollower(app.stored_log, store, batch_size).catch_up(until)
             except Exception as error:  # a read-only auditor can still verify what is chained
                 click.echo(f"warning: could not extend the chain: {error}", err=True)
         anchor = store.last_before(start) if start else None
-        result = verify_chain(app.recorder, store, anchor, until, batch_size, list(expected))
+        result = verify_chain(app.stored_log, store, anchor, until, batch_size, list(expected))
     broken = result.broken or check_anchors(result, expected)
     if broken is not None:
         click.echo(f"chain broken at position {broken.position}: {broken.reason}", err=True)

@@ -154,14 +154,14 @@ def tail(
     with open_store(load_cli_settings(config)) as (app, _database):
         position = after if after is not None else app.head_position()
         if after is None:
-            for notification in last_notifications(app.recorder, last, topics, position):
+            for notification in last_notifications(app.stored_log, last, topics, position):
                 _echo(app, notification)
             if not follow:
                 return
         try:
             while True:
                 head = app.head_position()
-                while page := notifications_between(app.recorder, position, head, topics):
+                while page := notifications_between(app.stored_log, position, head, topics):
                     for notification in page:
                         _echo(app, notification)
                     position = page[-1].id
@@ -175,7 +175,7 @@ def tail(
 
 def _echo(app: SchedulerApp, notification: Notification) -> None:
     try:
-        record = event_record(app.mapper.to_domain_event(notification), notification.id)
+        record = event_record(app.to_domain_event(notification), notification.id)
     except Exception as error:  # an event this code cannot decode is shown, never fatal
         record = {
             "position": notification.id,

@@ -120,7 +120,7 @@ def make_worker(
 
 def start_audit_chain(container: Container) -> None:
     """Extend the tamper-evidence chain over new events, in a background thread."""
-    follower = AuditChainFollower(container.app.recorder, SqlChainStore(container.database))
+    follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
     container.start_thread(
         "audit-chain",
         follower.run_forever,

@@ -73,16 +73,14 @@ def relevant_pages(app: Any, projections: Sequence[Projection]) -> PageSource:
     """Pages from the store's notifications, decoding only events these projections handle.
 
     Decoding is most of the cost of reading the log, and many events concern no projection
-    being rebuilt. `app` is the SchedulerApp (its recorder and its never-failing decode). An
+    being rebuilt. `app` is the SchedulerApp (its stored rows and its never-failing decode). An
     event of an unknown topic is passed on undecoded: every projection quarantines it.
     """
     handled = {cls for projection in projections for cls in projection.handled_events()}
     wanted: dict[str, bool] = {}
 
     def read(after: int, limit: int) -> tuple[Events, int]:
-        notifications = app.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
+        notifications = app.notifications(after, limit)
         events: Events = []
         for notification in notifications:
             topic = notification.topic

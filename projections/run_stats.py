@@ -63,13 +63,7 @@ class RunStatsProjection(Projection):
                 "failed": int(not succeeded),
                 # A time-out decided by the deadline has no duration (null): it counts as 0.
                 "duration": float(getattr(event, "duration_seconds", None) or 0.0),
-                "status": {
-                    TaskRun.Succeeded: "succeeded",
-                    TaskRun.Failed: "failed",
-                    TaskRun.TimedOut: "timed_out",
-                    TaskRun.Cancelled: "cancelled",
-                    TaskRun.UpstreamFailed: "upstream_failed",
-                }[type(event)],
+                "status": type(event).status,
                 "at": event.timestamp,
             },
         )

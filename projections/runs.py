@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.task_run import TaskRun
+from domain.statuses import AttemptStatus
+from domain.task_run import ATTEMPT_ENDINGS, TaskRun
 from projections.base import Projection, handles, to_json
 from projections.ports import Tx
 
@@ -96,13 +97,8 @@ UPDATE run_attempts SET exit_code = %(exit_code)s, duration_seconds = %(duration
                         output = %(output)s
 WHERE run_id = %(id)s AND attempt = %(attempt)s
 """
-ATTEMPT_STATUS = {
-    TaskRun.Succeeded: "succeeded",
-    TaskRun.Failed: "failed",
-    TaskRun.RetryScheduled: "failed",
-    TaskRun.TimedOut: "timed_out",
-    TaskRun.Cancelled: "cancelled",
-    TaskRun.Requeued: "worker_lost",
+ATTEMPT_STATUS: dict[type[Any], AttemptStatus] = {
+    event: event.attempt_status for event in ATTEMPT_ENDINGS
 }
 
 
@@ -231,8 +227,8 @@ class RunsProjection(Projection):
             {"id": event.originator_id, "at": event.timestamp, "reason": event.reason},
         )
 
-    @handles(TaskRun.Waiting)
-    def run_waiting(self, event: TaskRun.Waiting, position: int, tx: Tx) -> None:
+    @handles(TaskRun.WaitNoted)
+    def run_waiting(self, event: TaskRun.WaitNoted, position: int, tx: Tx) -> None:
         tx.execute(MARK_WAITING, {"id": event.originator_id, "reason": event.reason})
 
     @handles(TaskRun.UpstreamFailed)

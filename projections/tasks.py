@@ -7,7 +7,7 @@ from typing import Any
 
 from application.quarantine import event_topic
 from domain.errors import ScheduleError
-from domain.task import Task
+from domain.task import TASK_STATUS_CHANGES, Task
 from domain.task_run import TaskRun
 from domain.timing import next_slot
 from projections.base import Projection, from_json, handles, to_json
@@ -142,11 +142,9 @@ class TasksProjection(Projection):
             },
         )
 
-    @handles(Task.Paused, Task.Resumed, Task.Deleted)
+    @handles(*TASK_STATUS_CHANGES)
     def task_status_changed(self, event: Any, position: int, tx: Tx) -> None:
-        status = {Task.Paused: "paused", Task.Resumed: "active", Task.Deleted: "deleted"}[
-            type(event)
-        ]
+        status = type(event).status
         row = tx.one(SELECT_SPEC, {"uuid": event.originator_id})
         spec = from_json(row["spec"]) if row else {}
         tx.execute(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.statuses import WorkerStatus
 from domain.task_run import TaskRun
-from domain.worker import Worker
+from domain.worker import WORKER_STATUS_CHANGES, Worker
 from projections.base import Projection, handles, to_json
 from projections.ports import Tx
 
@@ -29,7 +30,9 @@ WHERE id = %(worker_id)s
 """
 
 
-WORKER_STATUS = {Worker.Draining: "draining", Worker.Lost: "lost", Worker.Deregistered: "gone"}
+WORKER_STATUS: dict[type[Any], WorkerStatus] = {
+    event: event.status for event in WORKER_STATUS_CHANGES
+}
 
 
 class WorkersProjection(Projection):
@@ -55,7 +58,7 @@ class WorkersProjection(Projection):
             },
         )
 
-    @handles(Worker.Draining, Worker.Lost, Worker.Deregistered)
+    @handles(*WORKER_STATUS)
     def worker_status_changed(self, event: Any, position: int, tx: Tx) -> None:
         tx.execute(
             SET_STATUS,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from domain.errors import NotFoundError
+from domain.statuses import RunStatus
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -25,18 +26,7 @@ from entrypoints.api.strict import StrictRoute
 from entrypoints.reconstruct import events_at, run_state
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
-RUN_STATUSES = (
-    "pending",
-    "assigned",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-    "retrying",
-    "skipped",
-    "upstream_failed",
-)
+RUN_STATUSES = tuple(RunStatus)
 RUN_STATUS_PATTERN = "^(" + "|".join(RUN_STATUSES) + ")$"
 
 

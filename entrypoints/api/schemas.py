@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from domain.scalars import Integer
 from domain.task_spec import ExecutorName, Labels, ShortText, TaskSpec
+from domain.worker import WorkerProfile
 
 KNOWN_EXECUTORS: tuple[str, ...] = ExecutorName.__args__
 MAX_ATTEMPT = 2**31 - 1  # attempts are counted from 1; a bigger one names nothing
@@ -256,6 +257,10 @@ class WorkerRegister(BaseModel):
                 f"known executors are {', '.join(KNOWN_EXECUTORS)}"
             )
         return list(dict.fromkeys(value))
+
+    def to_profile(self) -> WorkerProfile:
+        """The worker's profile as the domain takes it."""
+        return WorkerProfile(**self.model_dump())
 
 
 class RunningAttempt(BaseModel):

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from domain.errors import InvalidFieldError
+from domain.statuses import TaskStatus
 from domain.task_spec import TaskSpec
 from entrypoints.api.deps import (
     ContainerDep,
@@ -41,6 +42,8 @@ from projections.queries import ReadModel
 MAX_VERSION = 2**31 - 1  # versions are counted from 1 per aggregate
 MAX_VERSION_DIGITS = len(str(MAX_VERSION))
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], route_class=StrictRoute)
+# A task status, or the tasks held in quarantine by a projection.
+TASK_STATUS_PATTERN = "^(" + "|".join([*TaskStatus, "quarantined"]) + ")$"
 MinPosition = Annotated[
     int | None,
     Query(ge=0, le=2**62, description="Wait (bounded) for the views to reach it."),
@@ -68,9 +71,7 @@ def create_task(
 def list_tasks(
     container: ContainerDep,
     read_model: ReadModelDep,
-    status_filter: Annotated[
-        str | None, Query(alias="status", pattern="^(active|paused|deleted|quarantined)$")
-    ] = None,
+    status_filter: Annotated[str | None, Query(alias="status", pattern=TASK_STATUS_PATTERN)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

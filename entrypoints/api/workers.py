@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
+from domain.statuses import WorkerStatus
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -26,6 +27,7 @@ from entrypoints.bootstrap import Container
 from entrypoints.reconstruct import events_at, worker_state
 
 router = APIRouter(prefix="/api/workers", tags=["workers"], route_class=StrictRoute)
+WORKER_STATUS_PATTERN = "^(" + "|".join(WorkerStatus) + ")$"
 
 
 def _with_liveness(container: Container, worker: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def list_workers(
     container: ContainerDep,
     read_model: ReadModelDep,
     status_filter: Annotated[
-        str | None, Query(alias="status", pattern="^(active|draining|lost|gone)$")
+        str | None, Query(alias="status", pattern=WORKER_STATUS_PATTERN)
     ] = None,
 ) -> list[dict[str, Any]]:
     """Workers with load (running / max_concurrent_tasks), status and last heartbeat."""
@@ -78,7 +80,7 @@ def register_worker(
     response: Response,
 ) -> dict[str, Any]:
     """Register a worker (for workers that join over HTTP); then send heartbeats."""
-    result = container.app.register_worker(**body.model_dump(), ctx=ctx)
+    result = container.app.register_worker_profile(body.to_profile(), ctx)
     container.bus.publish_heartbeat(Heartbeat(result.aggregate_id, body.name))
     worker = answer_from_view(
         container,

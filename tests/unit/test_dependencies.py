@@ -67,7 +67,7 @@ def test_a_join_waits_for_every_upstream_of_the_batch_and_says_so(rig: Rig) -> N
     [join] = runs_of(rig, "join")
     held = rig.app.get_run(join.originator_id)
     assert held.status is RunStatus.PENDING and held.wait_code == "dependency"
-    waiting = [e for e in rig.app.events.get(join.originator_id) if type(e).__name__ == "Waiting"]
+    waiting = [e for e in rig.app.events.get(join.originator_id) if type(e).__name__ == "WaitNoted"]
     assert waiting[-1].reason == "dependency: waiting for 'b'"
     finish(rig, run_b, worker)
     assert rig.app.get_run(join.originator_id).status is RunStatus.ASSIGNED
@@ -129,7 +129,7 @@ def test_a_run_with_no_eligible_worker_says_so_and_goes_when_one_appears(rig: Ri
     run_id = rig.trigger("train", queue="gpu")
     rig.dispatcher.step()
     rig.dispatcher.step()
-    waits = [e for e in rig.app.events.get(run_id) if type(e).__name__ == "Waiting"]
+    waits = [e for e in rig.app.events.get(run_id) if type(e).__name__ == "WaitNoted"]
     assert len(waits) == 1 and waits[0].code == "no_eligible_worker"
     assert "queue 'gpu'" in waits[0].reason
     gpu = uuid.uuid4()

@@ -71,7 +71,7 @@ def test_every_aggregate_rebuilt_from_its_events_equals_the_live_one(live_rig: R
     rig.app.drain_worker(workers[1], "scale down", rig.ctx())
     log = [event for _, event in rig.app.read_log(0, 100_000)]
     kinds = {type(event).__name__ for event in log}
-    assert {"ShardRequested", "RetryScheduled", "Skipped", "Draining"} <= kinds, kinds
+    assert {"ShardRequested", "RetryScheduled", "Skipped", "DrainStarted"} <= kinds, kinds
     assert any(getattr(e, "trigger", None) == "dependency" for e in log)
     ids = {event.originator_id for event in log}
     for aggregate_id in ids:

@@ -14,7 +14,7 @@ from application.ports import FakeClock
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
-from domain.retry import JITTER, backoff_delay
+from domain.retry import JITTER, RetryPolicy, backoff_delay
 from domain.task_run import RunStatus
 from tests.unit.conftest import make_spec
 
@@ -63,3 +63,18 @@ def test_a_failing_run_is_retried_after_its_backoff_then_fails_with_the_last_exi
         run = app.get_run(run_id)
         assert run.status is RunStatus.FAILED
         assert list(app.events.get(run_id))[-1].exit_code == 5
+
+
+def test_a_run_reads_its_retry_policy_from_the_definition_it_was_requested_with() -> None:
+    definition = make_spec(
+        retry_count=3, retry_delay_seconds=10, retry_backoff=2, retry_max_delay_seconds=25
+    ).as_event_data()
+    policy = RetryPolicy.of(definition)
+    assert policy == RetryPolicy(count=3, delay_seconds=10.0, backoff=2.0, max_delay_seconds=25.0)
+    assert [policy.delay_after(n, 0.5) for n in (1, 2, 3)] == [10.0, 20.0, 25.0]
+
+
+def test_a_definition_stored_without_retry_fields_means_no_retry_and_no_delay() -> None:
+    assert RetryPolicy.of({}) == RetryPolicy(0, 0.0, 1.0, 0.0)
+    assert RetryPolicy.of({"retry_count": None, "retry_backoff": 0}) == RetryPolicy()
+    assert RetryPolicy().delay_after(4, 0.9) == 0.0

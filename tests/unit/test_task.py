@@ -9,6 +9,7 @@ import pytest
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, TaskDeletedError
 from domain.task import Task
+from domain.task_run import RunStatus, TaskRun
 from domain.task_spec import SpecValidationError, validate_spec
 from tests.unit.conftest import make_spec
 
@@ -112,6 +113,42 @@ def test_a_deleted_task_accepts_no_more_commands(ctx: CommandContext) -> None:
     task.delete("retired", ctx)
     with pytest.raises(TaskDeletedError):
         task.update({"priority": "low"}, ctx)
+
+
+def test_a_requested_run_keeps_the_definition_and_version_the_task_had_then(
+    ctx: CommandContext,
+) -> None:
+    task = Task.create(uuid.uuid4(), make_spec(name="etl", retry_count=2), ctx)
+    task.update({"priority": "high"}, ctx)
+    nominal = ctx.now.replace(hour=3)
+    run = task.request_run(uuid.uuid4(), "cron", ctx, nominal_time=nominal, params={"day": "1"})
+    task.update({"retry_count": 5}, ctx)
+    [requested] = run.collect_events()
+    assert isinstance(requested, TaskRun.Requested)
+    assert (requested.task_id, requested.task_version) == (task.id, 2)
+    assert requested.task["priority"] == "high" and requested.task["retry_count"] == 2
+    assert (requested.trigger, requested.nominal_time, requested.params) == (
+        "cron",
+        nominal,
+        {"day": "1"},
+    )
+    assert requested.metadata["correlation_id"] == str(ctx.correlation_id)
+    assert run.status is RunStatus.PENDING and run.retries_left == 2
+
+
+def test_a_manual_run_has_no_nominal_time_and_no_params(ctx: CommandContext) -> None:
+    task = Task.create(uuid.uuid4(), make_spec(), ctx)
+    run = task.request_run(uuid.uuid4(), "manual", ctx)
+    assert (run.trigger, run.nominal_time, run.params) == ("manual", None, {})
+
+
+def test_a_deleted_task_or_an_unknown_trigger_requests_no_run(ctx: CommandContext) -> None:
+    task = Task.create(uuid.uuid4(), make_spec(), ctx)
+    with pytest.raises(ValueError, match="unknown trigger"):
+        task.request_run(uuid.uuid4(), "whenever", ctx)
+    task.delete("retired", ctx)
+    with pytest.raises(TaskDeletedError):
+        task.request_run(uuid.uuid4(), "manual", ctx)
 
 
 def test_every_event_carries_actor_correlation_and_causation(ctx: CommandContext) -> None:

@@ -1,0 +1,45 @@
+"""The command side as one eventsourcing Application: every change is an event saved here."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from application.commands.decisions import DecisionCommands
+from application.commands.runs import RunCommands
+from application.commands.tasks import TaskCommands
+from application.commands.workers import WorkerCommands
+from application.ports import IdFactory, random_ids
+from application.task_numbers import TaskNumbers
+from domain.snapshot import SchedulerSnapshot
+from domain.task import Task
+from domain.task_name import TaskName
+from domain.worker import Worker
+
+SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
+
+
+class SchedulerApp(TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
+    """Tasks, runs and workers: every change is an event saved here, and only here."""
+
+    name = "Scheduler"  # names the event table: scheduler_events
+    # Long-lived aggregates load from a snapshot plus the events after it (issue: a task
+    # edited or misfiring for years, a name reused many times). Runs are short by design.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Task: SNAPSHOT_INTERVAL,
+        TaskName: SNAPSHOT_INTERVAL,
+        Worker: SNAPSHOT_INTERVAL,
+    }
+    snapshot_class = SchedulerSnapshot
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        new_id: IdFactory = random_ids,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(env=env)
+        self._new_id = new_id
+        self._draw = draw  # randomness is an input: retry jitter
+        self.task_numbers = TaskNumbers(self.created_task_rows)

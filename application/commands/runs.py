@@ -1,0 +1,155 @@
+"""Run commands: trigger, cancel, and worker reports recorded as run events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from application.commands.base import CommandsBase, run_context
+from application.messages import Report
+from application.results import CommandResult
+from domain.attempt import AttemptEnd, AttemptStart
+from domain.context import CommandContext
+from domain.errors import InvalidFieldError, NotFoundError
+from domain.task_run import ReportOutcome, TaskRun
+
+logger = logging.getLogger(__name__)
+
+REPORT_SAVE_TRIES = 5  # saves alone of one run's reports lost to other writers before giving up
+
+
+class RunCommands(CommandsBase):
+    """Requests and ends of runs that an operator or a worker asks for."""
+
+    def trigger_task(
+        self,
+        task_id: UUID,
+        ctx: CommandContext,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        trigger: str = "manual",
+    ) -> CommandResult:
+        """Request a run now; with an idempotency key a repeat returns the first run.
+
+        Raises:
+            InvalidFieldError: the key was used before with different params.
+        """
+        task = self.get_task(task_id)
+        task.ensure_can_run()
+        run_id = TaskRun.idempotent_id(task.id, idempotency_key) if idempotency_key else None
+        if run_id is not None and self._exists(run_id):
+            return self._idempotent_repeat(run_id, str(idempotency_key), params)
+        run = task.request_run(run_id or self._new_id(), trigger, ctx, params=params)
+        try:
+            position = self._position(self.save(run))
+        except IntegrityError:
+            # The same idempotency key won a race in another request: same run, if same params.
+            return self._idempotent_repeat(run.id, str(idempotency_key), params)
+        return CommandResult(run.id, position)
+
+    def _idempotent_repeat(
+        self, run_id: UUID, key: str, params: dict[str, str] | None
+    ) -> CommandResult:
+        # Compared with the run's own Requested event, not a view: a lagging view must not
+        # turn a conflicting repeat into a silent success.
+        first = self.get_run(run_id)
+        if dict(first.params) != dict(params or {}):
+            raise InvalidFieldError(
+                "Idempotency-Key",
+                f"{key!r} was already used for run {run_id} with different params; "
+                "send the same body to get that run, or use a new key",
+            )
+        return CommandResult(run_id, None, created=False)
+
+    def cancel_run(self, run_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
+        """Cancel a pending, assigned, running or retrying run (its process is killed).
+
+        Cancelling a broadcast run cancels its unfinished shards in the same save.
+        """
+        run = self.get_run(run_id)
+        shards = [self.get_run(shard_id) for shard_id in run.shard_run_ids]
+        touched = [run, *(shard for shard in shards if not shard.is_finished)]
+        for shard in touched[1:]:
+            shard.cancel(f"{reason} (its broadcast run was cancelled)", ctx)
+        run.cancel(reason, ctx)
+        return CommandResult(run.id, self._position(self.save(*touched)), created=False)
+
+    def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun:
+        """Load a run from its events."""
+        return self._get(run_id, TaskRun, "run", version)
+
+    def record_reports(
+        self, reports: Sequence[Report], now: datetime
+    ) -> list[tuple[Report, ReportOutcome]]:
+        """Record many worker reports in one save, fenced by attempt number.
+
+        Whichever dispatcher reads a report, and in whatever order the reports of an attempt
+        arrive, each is applied once: a save that loses the race for a run to another
+        dispatcher's save reloads that run and applies its reports again on top.
+        """
+        by_run: dict[UUID, list[Report]] = {}
+        for report in reports:
+            if report.run_id is not None:
+                by_run.setdefault(report.run_id, []).append(report)
+
+        def decide(
+            batch: Sequence[tuple[UUID, list[Report]]],
+        ) -> tuple[list[TaskRun], list[tuple[Report, ReportOutcome]]]:
+            runs, outcomes = self._apply_reports(dict(batch), now)
+            return [run for run in runs if run.pending_events], outcomes
+
+        # A run lost to yet another save is loaded again; after REPORT_SAVE_TRIES the error
+        # leaves its reports unacknowledged, and they come back to a dispatcher later.
+        return self.save_batch(
+            list(by_run.items()), decide, tries_alone=REPORT_SAVE_TRIES, raise_when_lost=True
+        )
+
+    def _apply_reports(
+        self, by_run: dict[UUID, list[Report]], now: datetime
+    ) -> tuple[list[TaskRun], list[tuple[Report, ReportOutcome]]]:
+        runs: list[TaskRun] = []
+        outcomes: list[tuple[Report, ReportOutcome]] = []
+        for run_id, group in by_run.items():
+            try:
+                run = self.get_run(run_id)
+            except NotFoundError:
+                logger.warning("report for unknown run", extra={"run_id": str(run_id)})
+                continue
+            runs.append(run)
+            for report in group:
+                ctx = run_context(run, f"worker:{report.worker_id}", now)
+                outcomes.append((report, _apply_report(run, report, ctx, self._draw)))
+        return runs, outcomes
+
+
+def _apply_report(
+    run: TaskRun, report: Report, ctx: CommandContext, draw: Callable[[], float]
+) -> ReportOutcome:
+    if report.kind == "started":
+        return run.record_started(
+            report.attempt,
+            report.worker_id,
+            report.pid,
+            ctx,
+            hostname=report.hostname,
+            started_at=report.started_at,
+        )
+    # A final report repeats its attempt's start, recorded from it if not heard yet.
+    start = AttemptStart(report.worker_id, report.pid, report.hostname, report.started_at)
+    if report.kind == "succeeded":
+        end = AttemptEnd(True, report.exit_code, report.duration_seconds, report.output)
+        return run.record_end(report.attempt, end, ctx, start)
+    delay = run.retry_policy.delay_after(run.failures + 1, draw())
+    end = AttemptEnd(
+        False,
+        report.exit_code,
+        report.duration_seconds,
+        report.output,
+        report.error or "failed",
+        report.timed_out,
+    )
+    return run.record_end(report.attempt, end, ctx, start, retry_delay_seconds=delay)
