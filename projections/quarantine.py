@@ -23,17 +23,20 @@ VALUES (%(consumer)s, %(aggregate_id)s, %(aggregate_type)s, %(position)s, %(topi
         'held', %(position)s, 1, 1, %(at)s, %(at)s)
 ON CONFLICT (consumer, aggregate_id) DO UPDATE SET
     position = CASE WHEN quarantine.status = 'held'
-                    THEN LEAST(quarantine.position, EXCLUDED.position)
+                    THEN CASE WHEN EXCLUDED.position < quarantine.position
+                              THEN EXCLUDED.position ELSE quarantine.position END
                     ELSE EXCLUDED.position END,
     aggregate_type = EXCLUDED.aggregate_type, topic = EXCLUDED.topic, error = EXCLUDED.error,
     last_failed_at = EXCLUDED.last_failed_at, failures = quarantine.failures + 1,
     held_count = CASE WHEN quarantine.status = 'held' THEN quarantine.held_count ELSE 1 END,
-    last_position = GREATEST(COALESCE(quarantine.last_position, 0), EXCLUDED.position),
+    last_position = CASE WHEN COALESCE(quarantine.last_position, 0) > EXCLUDED.position
+                         THEN quarantine.last_position ELSE EXCLUDED.position END,
     status = 'held', request = NULL, requested_through = NULL, resolved_at = NULL, note = NULL
 """
 NOTE_HELD = """
 UPDATE quarantine SET held_count = %(count)s,
-       last_position = GREATEST(COALESCE(last_position, 0), %(last)s)
+       last_position = CASE WHEN COALESCE(last_position, 0) > %(last)s
+                            THEN last_position ELSE %(last)s END
 WHERE consumer = %(consumer)s AND aggregate_id = %(aggregate_id)s AND status = 'held'
 """
 RESOLVE = """
@@ -43,7 +46,8 @@ WHERE consumer = %(consumer)s AND aggregate_id = %(aggregate_id)s
 """
 RELEASE = """
 UPDATE quarantine SET status = 'released', request = NULL, requested_through = NULL,
-       released_through = GREATEST(COALESCE(released_through, 0), %(through)s),
+       released_through = CASE WHEN COALESCE(released_through, 0) > %(through)s
+                               THEN released_through ELSE %(through)s END,
        resolved_at = %(at)s, note = %(note)s
 WHERE consumer = %(consumer)s AND aggregate_id = %(aggregate_id)s
 """
@@ -52,16 +56,6 @@ UPDATE quarantine SET request = %(action)s, requested_through = %(through)s
 WHERE aggregate_id = %(aggregate_id)s AND status = 'held'
 """
 DELETE_HELD = "DELETE FROM quarantine WHERE consumer = %(consumer)s AND status = 'held'"
-# SQLite spells GREATEST/LEAST as the two-argument MAX/MIN.
-SQLITE_SPELLING = {"GREATEST(": "MAX(", "LEAST(": "MIN("}
-
-
-def dialect_sql(sql: str, dialect: str) -> str:
-    """The statement as this dialect spells it."""
-    if dialect == "sqlite":
-        for word, spelling in SQLITE_SPELLING.items():
-            sql = sql.replace(word, spelling)
-    return sql
 
 
 def entry_from_row(row: Row) -> QuarantineEntry:
@@ -117,7 +111,6 @@ def count_entries(tx: Tx, statuses: Sequence[str] = (HELD,)) -> dict[str, int]:
 
 def record_entry(
     tx: Tx,
-    dialect: str,
     consumer: str,
     aggregate_id: str,
     aggregate_type: str,
@@ -128,7 +121,7 @@ def record_entry(
 ) -> None:
     """Open or refresh the entry of an aggregate in a consumer."""
     tx.execute(
-        dialect_sql(RECORD, dialect),
+        RECORD,
         {
             "consumer": consumer,
             "aggregate_id": aggregate_id,
@@ -141,12 +134,10 @@ def record_entry(
     )
 
 
-def note_held(
-    tx: Tx, dialect: str, consumer: str, aggregate_id: str, last: int, count: int
-) -> None:
+def note_held(tx: Tx, consumer: str, aggregate_id: str, last: int, count: int) -> None:
     """Update how many events are held and the newest one."""
     tx.execute(
-        dialect_sql(NOTE_HELD, dialect),
+        NOTE_HELD,
         {"consumer": consumer, "aggregate_id": aggregate_id, "last": last, "count": count},
     )
 
@@ -158,12 +149,10 @@ def resolve_entry(tx: Tx, consumer: str, aggregate_id: str, at: datetime, note: 
     )
 
 
-def release_entry(
-    tx: Tx, dialect: str, consumer: str, aggregate_id: str, through: int, at: datetime
-) -> None:
+def release_entry(tx: Tx, consumer: str, aggregate_id: str, through: int, at: datetime) -> None:
     """Close an entry as released through a position."""
     tx.execute(
-        dialect_sql(RELEASE, dialect),
+        RELEASE,
         {
             "consumer": consumer,
             "aggregate_id": aggregate_id,
@@ -177,9 +166,8 @@ def release_entry(
 class TxQuarantineLedger:
     """The ledger port inside an open transaction (a projection's batch)."""
 
-    def __init__(self, tx: Tx, dialect: str) -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
-        self._dialect = dialect
 
     def record(
         self,
@@ -194,7 +182,6 @@ class TxQuarantineLedger:
         """Open or refresh an entry."""
         record_entry(
             self._tx,
-            self._dialect,
             consumer,
             aggregate_id,
             aggregate_type,
@@ -208,7 +195,7 @@ class TxQuarantineLedger:
         self, consumer: str, aggregate_id: str, last_position: int, held_count: int
     ) -> None:
         """Update the held counters."""
-        note_held(self._tx, self._dialect, consumer, aggregate_id, last_position, held_count)
+        note_held(self._tx, consumer, aggregate_id, last_position, held_count)
 
     def entries(
         self,
@@ -225,7 +212,7 @@ class TxQuarantineLedger:
 
     def release(self, consumer: str, aggregate_id: str, through: int, at: datetime) -> None:
         """Close as released."""
-        release_entry(self._tx, self._dialect, consumer, aggregate_id, through, at)
+        release_entry(self._tx, consumer, aggregate_id, through, at)
 
     def request(self, aggregate_id: str, action: str, through: int, at: datetime) -> int:
         """Flag every held entry of the aggregate for a retry or a release."""
@@ -254,7 +241,6 @@ class SqlQuarantineLedger:
         with self._db.transaction() as tx:
             record_entry(
                 tx,
-                self._db.dialect,
                 consumer,
                 aggregate_id,
                 aggregate_type,
@@ -269,7 +255,7 @@ class SqlQuarantineLedger:
     ) -> None:
         """Update the held counters."""
         with self._db.transaction() as tx:
-            note_held(tx, self._db.dialect, consumer, aggregate_id, last_position, held_count)
+            note_held(tx, consumer, aggregate_id, last_position, held_count)
 
     def entries(
         self,
@@ -289,7 +275,7 @@ class SqlQuarantineLedger:
     def release(self, consumer: str, aggregate_id: str, through: int, at: datetime) -> None:
         """Close as released."""
         with self._db.transaction() as tx:
-            release_entry(tx, self._db.dialect, consumer, aggregate_id, through, at)
+            release_entry(tx, consumer, aggregate_id, through, at)
 
     def request(self, aggregate_id: str, action: str, through: int, at: datetime) -> int:
         """Flag every held entry of the aggregate for a retry or a release."""

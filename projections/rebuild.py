@@ -273,7 +273,7 @@ class Rebuild:
         return self.ledger
 
     def _live_ledger(self, tx: Tx) -> QuarantineLedger:
-        return TxQuarantineLedger(tx, self.database.dialect)
+        return TxQuarantineLedger(tx)
 
     def held(self) -> list[QuarantineEntry]:
         """The aggregates the replay quarantined."""
@@ -369,13 +369,11 @@ class Rebuild:
 
     def _swap_quarantine(self, tx: Tx) -> None:
         """The rebuilt tables come with the rebuild's quarantine: it replaces the held entries."""
-        dialect = self.database.dialect
         for projection in self.projections:
             tx.execute(DELETE_HELD, {"consumer": projection.consumer})
             for entry in self.ledger.entries(projection.consumer, statuses=(HELD,)):
                 record_entry(
                     tx,
-                    dialect,
                     entry.consumer,
                     entry.aggregate_id,
                     entry.aggregate_type,
@@ -386,7 +384,6 @@ class Rebuild:
                 )
                 note_held_sql(
                     tx,
-                    dialect,
                     entry.consumer,
                     entry.aggregate_id,
                     entry.last_position or entry.position,

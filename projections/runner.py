@@ -250,7 +250,7 @@ class ProjectionRunner:
         return True
 
     def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:
-        ledger = TxQuarantineLedger(tx, self._db.dialect)
+        ledger = TxQuarantineLedger(tx)
         entries = ledger.entries(self.projection.consumer, statuses=(HELD, RELEASED))
         guard = ProjectionGuard(
             self.projection,
