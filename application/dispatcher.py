@@ -17,9 +17,10 @@ from uuid import UUID
 
 from application.bus import Bus, Received
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
-from application.cron_firing import CronBook
-from application.dependencies import FINAL_STATUS, DependencyBook
-from application.liveness import LivenessStore
+from application.dispatch.cron_firing import CronBook
+from application.dispatch.dependencies import FINAL_STATUS, DependencyBook
+from application.dispatch.liveness import LivenessStore
+from application.dispatch.routing import RoundRobin, choose_worker
 from application.messages import Control, Delivery, Report
 from application.ports import Clock, Wakeup
 from application.quarantine import (
@@ -31,7 +32,6 @@ from application.quarantine import (
     QuarantineLedger,
     describe,
 )
-from application.routing import RoundRobin, choose_worker
 from application.run_definition import check_definition
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext

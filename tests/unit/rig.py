@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from adapters.memory_bus import InMemoryBus
+from application.dispatch.liveness import InMemoryLiveness
 from application.dispatcher import Dispatcher, DispatchPolicy
-from application.liveness import InMemoryLiveness
 from application.ports import FakeClock, Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
