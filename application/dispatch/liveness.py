@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
+
+from application.ports import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,24 @@ class InMemoryLiveness:
         """Every worker's last lease."""
         with self._lock:
             return dict(self._leases)
+
+
+class Leases:
+    """Workers' leases as one dispatcher judges them, from the heartbeats it has seen.
+
+    Before this dispatcher has heard anything, its own start is a worker's last sign of life.
+    """
+
+    def __init__(self, store: LivenessStore, clock: Clock, lease_seconds: float) -> None:
+        self.store = store
+        self._clock = clock
+        self._since = clock.now()
+        self._lease = timedelta(seconds=lease_seconds)
+
+    def expired(self, worker_id: UUID) -> bool:
+        """Whether the worker's last heartbeat is older than the lease."""
+        seen = max(self.store.last_seen(worker_id) or self._since, self._since)
+        return self._clock.now() - seen > self._lease
 
 
 def collect_heartbeats(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 
@@ -22,13 +22,16 @@ class Candidate(Protocol):
     def load(self) -> float: ...
 
 
+C = TypeVar("C", bound=Candidate)
+
+
 class RoundRobin:
     """Remembers, per task, which worker came last."""
 
     def __init__(self) -> None:
         self._last: dict[UUID, UUID] = {}
 
-    def pick(self, task_id: UUID, ordered: Sequence[Candidate]) -> Candidate | None:
+    def pick(self, task_id: UUID, ordered: Sequence[C]) -> C | None:
         """The next worker with room after the one used last for this task."""
         with_room = [w for w in ordered if w.free > 0]
         if not with_room:
@@ -52,10 +55,10 @@ def rendezvous_score(task_id: UUID, worker_id: UUID) -> int:
 def choose_worker(
     strategy: str,
     task_id: UUID,
-    eligible: Sequence[Candidate],
+    eligible: Sequence[C],
     round_robin: RoundRobin,
     draw: Callable[[], float],
-) -> Candidate | None:
+) -> C | None:
     """The worker for one run among live, eligible workers; None means the run waits."""
     if not eligible:
         return None

@@ -25,8 +25,9 @@ from adapters.memory_bus import InMemoryBus
 from adapters.migrations import apply_migrations
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
+from application.dispatch.dispatcher import Dispatcher
 from application.dispatch.liveness import InMemoryLiveness
-from application.dispatcher import Dispatcher, DispatchPolicy
+from application.dispatch.policy import DispatchPolicy
 from application.messages import Report
 from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp

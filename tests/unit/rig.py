@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from adapters.memory_bus import InMemoryBus
+from application.dispatch.dispatcher import Dispatcher
 from application.dispatch.liveness import InMemoryLiveness
-from application.dispatcher import Dispatcher, DispatchPolicy
+from application.dispatch.policy import DispatchPolicy
 from application.ports import FakeClock, Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
