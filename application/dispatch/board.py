@@ -133,8 +133,19 @@ class DispatchBoard:
         | TaskRun.Skipped
         | TaskRun.UpstreamFailed,
         position: int,
-    ) -> OpenRun | None:
+    ) -> None:
         """The run is closed; its attempt is remembered to fence late workers."""
+        self._close(event)
+
+    @when.register
+    def run_cancelled(self, event: TaskRun.Cancelled, position: int) -> None:
+        """Closed like any end; a worker still running it is told to kill it."""
+        run = self._close(event)
+        if run is not None and run.worker_id is not None:
+            # The worker kills the process group; its report is then a duplicate.
+            self.notices.append(Control("cancel", run.worker_id, run.run_id, run.attempt))
+
+    def _close(self, event: Any) -> OpenRun | None:
         key = event.originator_id
         self.broadcasts.pop(key, None)
         run = self.open_runs.pop(key, None)
@@ -146,14 +157,6 @@ class DispatchBoard:
         while len(self.finished_attempts) > FINISHED_REMEMBERED:
             self.finished_attempts.popitem(last=False)
         return run
-
-    @when.register
-    def run_cancelled(self, event: TaskRun.Cancelled, position: int) -> None:
-        """Closed like any end; a worker still running it is told to kill it."""
-        run = self.run_ended(event, position)
-        if run is not None and run.worker_id is not None:
-            # The worker kills the process group; its report is then a duplicate.
-            self.notices.append(Control("cancel", run.worker_id, run.run_id, run.attempt))
 
     @when.register
     def worker_registered(self, event: Worker.Registered, position: int) -> None:
