@@ -228,18 +228,18 @@ def test_a_round_assigns_and_notes_at_most_a_batch() -> None:
     assert len(plan.wanted) == 3 and len(plan.notes) == 3
 
 
-def test_routing_strategies_pick_among_eligible_workers_with_room() -> None:
-    b = Board()
-    a, c = b.worker("a", capacity=1), b.worker("c", capacity=1)
-    first = b.run("r", task={"routing_strategy": "failover"})
-    second = b.run("r", task={"routing_strategy": "failover"})
-    assert b.plan().wanted == [(first.run_id, a.worker_id)], "the second waits for the primary"
-    rr = RoundRobin()
-    rotating = [b.run("rr", task={"routing_strategy": "round_robin"}) for _ in range(2)]
-    b.board.open_runs.pop(first.run_id), b.board.open_runs.pop(second.run_id)
-    assert b.plan(rr=rr).wanted == [
-        (rotating[0].run_id, a.worker_id),
-        (rotating[1].run_id, c.worker_id),
+def test_failover_waits_for_its_primary_while_round_robin_rotates_within_the_round() -> None:
+    failover = Board()
+    primary, _ = failover.worker("a", capacity=1), failover.worker("c", capacity=1)
+    first = failover.run("r", task={"routing_strategy": "failover"})
+    failover.run("r", task={"routing_strategy": "failover"})
+    assert failover.plan().wanted == [(first.run_id, primary.worker_id)], "the second waits"
+    rotating = Board()
+    a, c = rotating.worker("a", capacity=1), rotating.worker("c", capacity=1)
+    runs = [rotating.run("rr", task={"routing_strategy": "round_robin"}) for _ in range(2)]
+    assert rotating.plan(rr=RoundRobin()).wanted == [
+        (runs[0].run_id, a.worker_id),
+        (runs[1].run_id, c.worker_id),
     ]
 
 
