@@ -43,7 +43,7 @@ from run import (
     scheduler_up,
 )
 
-from application.dispatcher import Dispatcher
+from application.dispatch.dispatcher import Dispatcher
 from application.ports import FakeClock
 from domain.context import CommandContext
 from domain.task_spec import validate_spec

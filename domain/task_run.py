@@ -649,10 +649,6 @@ class TaskRun(SchedulerAggregate):
         return None
 
 
-# The old name, until application/dispatcher.py reads the new one (the topic is the same). Set
-# after the class: in its body the aggregate metaclass would make it a second class.
-TaskRun.Waiting = TaskRun.WaitNoted  # type: ignore[attr-defined]
-
 # The events that end a run, each with the terminal status it leaves.
 RUN_ENDINGS: tuple[type[Any], ...] = (
     TaskRun.Succeeded,

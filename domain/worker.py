@@ -162,10 +162,6 @@ class Worker(SchedulerAggregate):
         return True
 
 
-# The old name, until application/dispatcher.py reads the new one (the topic is the same). Set
-# after the class: in its body the aggregate metaclass would make it a second class.
-Worker.Draining = Worker.DrainStarted  # type: ignore[attr-defined]
-
 # The events that change a worker's status after it joined, each with the status it leaves.
 WORKER_STATUS_CHANGES: tuple[type[SchedulerAggregate.Event], ...] = (
     Worker.DrainStarted,

@@ -18,7 +18,7 @@ from adapters.pg_session import PostgresSession, SessionLease
 from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
-from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
+from application.dispatch.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp

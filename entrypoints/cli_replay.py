@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -159,17 +159,28 @@ def tail(
             if not follow:
                 return
         try:
-            while True:
-                head = app.head_position()
-                while page := notifications_between(app.stored_log, position, head, topics):
-                    for notification in page:
-                        _echo(app, notification)
-                    position = page[-1].id
-                # Past the head even when nothing matched, so a poll scans only new events.
-                position = max(position, head)
-                if not follow or stop.wait(FOLLOW_POLL_SECONDS):
-                    return
+            _print_from(app, position, topics, follow, stop)
         except KeyboardInterrupt:
+            return
+
+
+def _print_from(
+    app: SchedulerApp,
+    position: int,
+    topics: Sequence[str],
+    follow: bool,
+    stop: threading.Event,
+) -> None:
+    """Print every matching event after `position`; with `follow`, keep polling until stopped."""
+    while True:
+        head = app.head_position()
+        while page := notifications_between(app.stored_log, position, head, topics):
+            for notification in page:
+                _echo(app, notification)
+            position = page[-1].id
+        # Past the head even when nothing matched, so a poll scans only new events.
+        position = max(position, head)
+        if not follow or stop.wait(FOLLOW_POLL_SECONDS):
             return
 
 

@@ -20,7 +20,8 @@ from adapters.guarded_bus import GuardedBus
 from adapters.metrics import BreakerCollector
 from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
-from application.dispatcher import Dispatcher, DispatchPolicy
+from application.dispatch.dispatcher import Dispatcher
+from application.dispatch.policy import DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name

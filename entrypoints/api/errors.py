@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
+    AggregateUnreadableError,
     IllegalTransitionError,
     InvalidFieldError,
     NotFoundError,
@@ -51,72 +52,91 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
+# Domain errors answered with their own message: error class -> (status, prefix).
+PLAIN: dict[type[Exception], tuple[int, str]] = {
+    NotFoundError: (404, ""),
+    TaskNameTakenError: (409, ""),
+    VersionMismatchError: (409, "concurrent modification: "),
+    IllegalTransitionError: (409, ""),
+    TaskDeletedError: (409, ""),
+    AggregateUnreadableError: (409, ""),
+}
+
+
+def invalid_request(_: Request, error: Exception) -> JSONResponse:
+    """422 naming every field a request got wrong."""
+    assert isinstance(error, RequestValidationError)
+    errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return _problem(422, f"invalid request: {summary}", errors)
+
+
+def invalid_spec(_: Request, error: Exception) -> JSONResponse:
+    """422 naming every field of a task definition the domain refuses."""
+    assert isinstance(error, SpecValidationError)
+    errors = [{"field": f, "message": m} for f, m in error.problems]
+    return _problem(422, f"invalid task definition: {error}", errors)
+
+
+def invalid_field(_: Request, error: Exception) -> JSONResponse:
+    """422 naming the one field."""
+    assert isinstance(error, InvalidFieldError)
+    return _problem(422, str(error), [{"field": error.field, "message": error.message}])
+
+
+def too_large(_: Request, error: Exception) -> JSONResponse:
+    """413 with the limit."""
+    assert isinstance(error, BodyTooLargeError)
+    return _problem(413, body_too_large(error.max_bytes))
+
+
+def plain(_: Request, error: Exception) -> JSONResponse:
+    """The status PLAIN gives the error's class, with its message."""
+    status, prefix = next(v for cls, v in PLAIN.items() if isinstance(error, cls))
+    return _problem(status, f"{prefix}{error}")
+
+
+def conflict(_: Request, error: Exception) -> JSONResponse:
+    """409: another writer saved first."""
+    return _problem(409, "concurrent modification: another change was saved first; retry")
+
+
+def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 with Retry-After; the database breaker learns of the failure."""
+    logger.warning("database unavailable: %s: %s", type(error).__name__, error)
+    request.app.state.container.breakers.get("database").record_failure(error)
+    if isinstance(error, PoolTimeout) or isinstance(error.__cause__, PoolTimeout):
+        # Within [database] connection_timeout_seconds: never a request that hangs.
+        detail = (
+            "no database connection became free in time (all busy, or the database is"
+            " unreachable); retry shortly"
+        )
+    else:
+        detail = "the database is unavailable; retry shortly"
+    response = _problem(503, detail)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def circuit_open(_: Request, error: Exception) -> JSONResponse:
+    """503 until the breaker's next trial call."""
+    assert isinstance(error, CircuitOpenError)
+    response = _problem(503, str(error))
+    response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return response
+
+
 def install_error_handlers(api: FastAPI) -> None:
     """Register one handler per error family, so routes carry no try/except."""
-
-    @api.exception_handler(RequestValidationError)
-    def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in error.errors()]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return _problem(422, f"invalid request: {summary}", errors)
-
-    @api.exception_handler(SpecValidationError)
-    def invalid_spec(_: Request, error: SpecValidationError) -> JSONResponse:
-        errors = [{"field": f, "message": m} for f, m in error.problems]
-        return _problem(422, f"invalid task definition: {error}", errors)
-
-    @api.exception_handler(InvalidFieldError)
-    def invalid_field(_: Request, error: InvalidFieldError) -> JSONResponse:
-        return _problem(422, str(error), [{"field": error.field, "message": error.message}])
-
-    @api.exception_handler(BodyTooLargeError)
-    def too_large(_: Request, error: BodyTooLargeError) -> JSONResponse:
-        return _problem(413, body_too_large(error.max_bytes))
-
-    @api.exception_handler(NotFoundError)
-    def not_found(_: Request, error: NotFoundError) -> JSONResponse:
-        return _problem(404, str(error))
-
-    @api.exception_handler(TaskNameTakenError)
-    def name_taken(_: Request, error: TaskNameTakenError) -> JSONResponse:
-        return _problem(409, str(error))
-
-    @api.exception_handler(VersionMismatchError)
-    def version_mismatch(_: Request, error: VersionMismatchError) -> JSONResponse:
-        return _problem(409, f"concurrent modification: {error}")
-
-    @api.exception_handler(IllegalTransitionError)
-    def illegal_transition(_: Request, error: IllegalTransitionError) -> JSONResponse:
-        return _problem(409, str(error))
-
-    @api.exception_handler(TaskDeletedError)
-    def task_deleted(_: Request, error: TaskDeletedError) -> JSONResponse:
-        return _problem(409, str(error))
-
-    @api.exception_handler(IntegrityError)
-    def conflict(_: Request, error: IntegrityError) -> JSONResponse:
-        return _problem(409, "concurrent modification: another change was saved first; retry")
-
-    def store_unavailable(request: Request, error: Exception) -> JSONResponse:
-        logger.warning("database unavailable: %s: %s", type(error).__name__, error)
-        request.app.state.container.breakers.get("database").record_failure(error)
-        if isinstance(error, PoolTimeout) or isinstance(error.__cause__, PoolTimeout):
-            # Within [database] connection_timeout_seconds: never a request that hangs.
-            detail = (
-                "no database connection became free in time (all busy, or the database is"
-                " unreachable); retry shortly"
-            )
-        else:
-            detail = "the database is unavailable; retry shortly"
-        response = _problem(503, detail)
-        response.headers["Retry-After"] = "1"
-        return response
-
-    for unavailable in DATABASE_DOWN:
-        api.add_exception_handler(unavailable, store_unavailable)  # type: ignore[arg-type]
-
-    @api.exception_handler(CircuitOpenError)
-    def circuit_open(_: Request, error: CircuitOpenError) -> JSONResponse:
-        response = _problem(503, str(error))
-        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
-        return response
+    handlers: dict[type[Exception], Any] = {
+        RequestValidationError: invalid_request,
+        SpecValidationError: invalid_spec,
+        InvalidFieldError: invalid_field,
+        BodyTooLargeError: too_large,
+        IntegrityError: conflict,
+        CircuitOpenError: circuit_open,
+        **dict.fromkeys(PLAIN, plain),
+        **dict.fromkeys(DATABASE_DOWN, store_unavailable),
+    }
+    for error_class, handler in handlers.items():
+        api.add_exception_handler(error_class, handler)

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from adapters.database import SqliteDatabase
 from adapters.memory_bus import InMemoryBus
 from adapters.migrations import apply_migrations
-from application.cron_firing import CronBook
-from application.dependencies import DependencyBook
-from application.dispatcher import Dispatcher, DispatchPolicy
-from application.liveness import InMemoryLiveness
+from application.dispatch.cron_firing import CronBook
+from application.dispatch.dependencies import DependencyBook
+from application.dispatch.dispatcher import Dispatcher
+from application.dispatch.liveness import InMemoryLiveness
+from application.dispatch.policy import DispatchPolicy
 from application.messages import Report
 from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from adapters.memory_bus import InMemoryBus
-from application.dispatcher import Dispatcher, DispatchPolicy
-from application.liveness import InMemoryLiveness
+from application.dispatch.board import DispatchBoard
+from application.dispatch.dispatcher import Dispatcher
+from application.dispatch.liveness import InMemoryLiveness
+from application.dispatch.policy import DispatchPolicy
 from application.ports import FakeClock, Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
+from domain.task_run import TaskRun
 from domain.task_spec import TaskSpec, validate_spec
+from domain.worker import Worker, WorkerProfile
 
 
 def make_spec(**overrides: object) -> TaskSpec:
@@ -79,3 +85,38 @@ class Rig:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         self.ticks += seconds
+
+
+class BoardLog:
+    """Aggregates' new events applied to a board in order, with positions."""
+
+    def __init__(self, at: datetime) -> None:
+        self.board = DispatchBoard()
+        self.position = 0
+        self.ctx = CommandContext("test", at, uuid.uuid4())
+
+    def apply(self, *aggregates: Any) -> None:
+        for aggregate in aggregates:
+            for event in aggregate.collect_events():
+                self.position += 1
+                self.board.apply(self.position, event)
+
+    def worker(self, name: str = "w") -> Worker:
+        profile = WorkerProfile(
+            name=name, hostname="box", executors=["shell"], max_concurrent_tasks=2
+        )
+        worker = Worker.register(uuid.uuid4(), profile, self.ctx)
+        self.apply(worker)
+        return worker
+
+    def run(self, **task: Any) -> TaskRun:
+        run = TaskRun.request(
+            uuid.uuid4(),
+            task_id=uuid.uuid4(),
+            task_version=1,
+            task={"name": "t", "executor": "shell", "command": "true", **task},
+            trigger="manual",
+            ctx=self.ctx,
+        )
+        self.apply(run)
+        return run

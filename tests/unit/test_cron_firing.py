@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.cron_firing import plan_fires
+from application.dispatch.cron_firing import plan_fires
 from domain.cron import next_fire_time
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from application.dispatcher import Dispatcher
+from application.dispatch.dispatcher import Dispatcher
 from application.messages import Report
 from application.ports import Wakeup
 from domain.context import CommandContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from application.dispatcher import Dispatcher
+from application.dispatch.dispatcher import Dispatcher
 from application.messages import Control, Delivery, Report
 from application.ports import Wakeup
 from domain.task_run import RunStatus, TaskRun

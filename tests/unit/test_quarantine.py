@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from application.dispatcher import BOARD, CRON, DEPENDENCIES, SCHEDULES
+from application.dispatch.books import BOARD, CRON, DEPENDENCIES, SCHEDULES
 from application.messages import Delivery
 from application.quarantine import (
     HELD,
@@ -202,10 +202,10 @@ def test_a_dispatcher_beats_while_it_runs(rig: Rig) -> None:
         def stopped(self, name: str, at: Any) -> None:
             beats.append({"name": name, "stopped": True})
 
-    rig.dispatcher._beacon = Beacon()
-    rig.dispatcher._round_done(None)
+    rig.dispatcher.health.beacon = Beacon()
+    rig.dispatcher.health.round_done(None)
     rig.advance(2)
-    rig.dispatcher._round_done(RuntimeError("database down"))
+    rig.dispatcher.health.round_done(RuntimeError("database down"))
     assert beats[0]["failed_rounds"] == 0 and beats[0]["round_at"] is not None
     assert beats[-1]["failed_rounds"] == 1 and "database down" in beats[-1]["error"]
     assert START + timedelta(seconds=2) == rig.clock.now()

@@ -49,8 +49,8 @@ def test_every_aggregate_rebuilt_from_its_events_equals_the_live_one(live_rig: R
         rig.dispatcher.step()
         running = [
             (run_id, rig.app.get_run(run_id))
-            for run_id in list(rig.dispatcher.open_runs)
-            if rig.dispatcher.open_runs[run_id].worker_id is not None
+            for run_id in list(rig.dispatcher.board.open_runs)
+            if rig.dispatcher.board.open_runs[run_id].worker_id is not None
         ]
         rig.app.record_reports(
             [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -208,6 +210,20 @@ steps = st.lists(
 )
 
 
+SCRIPTED: dict[str, Callable[[TaskRun, CommandContext, int], object]] = {
+    "assign": lambda run, ctx, _attempt: run.assign(WORKER, ctx),
+    "started": lambda run, ctx, attempt: started(run, ctx, attempt),
+    "succeeded": lambda run, ctx, attempt: run.record_end(attempt, OK, ctx, SEEN),
+    "failed": lambda run, ctx, attempt: run.record_end(
+        attempt, CANCELLED, ctx, SEEN, retry_delay_seconds=0
+    ),
+    # Never gives up: no Failed by decision.
+    "requeue": lambda run, ctx, _attempt: run.requeue_after_worker_lost(100, ctx),
+    "time_out": lambda run, ctx, _attempt: run.time_out("deadline", ctx),
+    "cancel": lambda run, ctx, _attempt: run.cancel("op", ctx),
+}
+
+
 @settings(max_examples=400, deadline=None)
 @given(steps)
 def test_every_attempt_records_one_start_before_at_most_one_account_of_its_end(
@@ -223,23 +239,8 @@ def test_every_attempt_records_one_start_before_at_most_one_account_of_its_end(
         ctx=ctx,
     )
     for command, attempt in script:
-        try:
-            if command == "assign":
-                run.assign(WORKER, ctx)
-            elif command == "started":
-                started(run, ctx, attempt)
-            elif command == "succeeded":
-                run.record_end(attempt, OK, ctx, SEEN)
-            elif command == "failed":
-                run.record_end(attempt, CANCELLED, ctx, SEEN, retry_delay_seconds=0)
-            elif command == "requeue":
-                run.requeue_after_worker_lost(100, ctx)  # never gives up: no Failed by decision
-            elif command == "time_out":
-                run.time_out("deadline", ctx)
-            else:
-                run.cancel("op", ctx)
-        except IllegalTransitionError:
-            pass
+        with contextlib.suppress(IllegalTransitionError):
+            SCRIPTED[command](run, ctx, attempt)
     starts: dict[int, int] = {}
     accounts: dict[int, int] = {}
     current = 0

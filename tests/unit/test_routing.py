@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from application.routing import RoundRobin, choose_worker
+from application.dispatch.routing import RoundRobin, choose_worker
 
 TASK = uuid.UUID(int=1)
 

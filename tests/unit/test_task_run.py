@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -100,6 +102,29 @@ commands = st.lists(
 )
 
 
+STEPS: dict[str, Callable[[TaskRun, CommandContext, int], object]] = {
+    "assign": lambda run, ctx, _attempt: run.assign(WORKER, ctx),
+    "started": lambda run, ctx, attempt: run.record_started(attempt, WORKER, None, ctx),
+    "succeeded": lambda run, ctx, attempt: run.record_succeeded(attempt, 0, 1.0, "", ctx),
+    "requeue": lambda run, ctx, _attempt: run.requeue_after_worker_lost(2, ctx),
+    "time_out": lambda run, ctx, _attempt: run.time_out("deadline", ctx),
+    "failed": lambda run, ctx, attempt: run.record_failed(attempt, 1, "boom", 1.0, "", ctx),
+}
+
+
+def assert_only_current_attempts_apply(events: list[Any]) -> None:
+    """Every start and end belongs to the attempt assigned last before it."""
+    for event in events:
+        if isinstance(event, TaskRun.Started | TaskRun.Succeeded | TaskRun.Failed):
+            assigned_before = [
+                e
+                for e in events
+                if isinstance(e, TaskRun.Assigned)
+                and e.originator_version < event.originator_version
+            ]
+            assert event.attempt == assigned_before[-1].attempt, "only the current attempt applies"
+
+
 @settings(max_examples=300, deadline=None)
 @given(commands)
 def test_no_sequence_of_commands_drives_a_run_into_an_illegal_state(
@@ -112,19 +137,8 @@ def test_no_sequence_of_commands_drives_a_run_into_an_illegal_state(
     for command, attempt in steps:
         finished_before = run.is_finished
         try:
-            if command == "assign":
-                run.assign(WORKER, ctx)
-                assigned += 1
-            elif command == "started":
-                run.record_started(attempt, WORKER, None, ctx)
-            elif command == "succeeded":
-                run.record_succeeded(attempt, 0, 1.0, "", ctx)
-            elif command == "requeue":
-                run.requeue_after_worker_lost(2, ctx)
-            elif command == "time_out":
-                run.time_out("deadline", ctx)
-            else:
-                run.record_failed(attempt, 1, "boom", 1.0, "", ctx)
+            STEPS[command](run, ctx, attempt)
+            assigned += command == "assign"
         except IllegalTransitionError:
             assert run.status is not RunStatus.PENDING or command != "assign"
             assert command in ("assign", "requeue", "time_out")
@@ -136,15 +150,7 @@ def test_no_sequence_of_commands_drives_a_run_into_an_illegal_state(
         assert run.attempt == assigned
         assert run.recoveries <= 2, "recoveries are bounded"
     events = run.collect_events()
-    for event in events:
-        if isinstance(event, TaskRun.Started | TaskRun.Succeeded | TaskRun.Failed):
-            assigned_before = [
-                e
-                for e in events
-                if isinstance(e, TaskRun.Assigned)
-                and e.originator_version < event.originator_version
-            ]
-            assert event.attempt == assigned_before[-1].attempt, "only the current attempt applies"
+    assert_only_current_attempts_apply(events)
     replayed = None
     for event in events:
         replayed = event.mutate(replayed)

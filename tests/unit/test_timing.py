@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.cron_firing import plan_fires
+from application.dispatch.cron_firing import plan_fires
 from domain.context import CommandContext
 from domain.task import Task
 from domain.task_spec import SpecValidationError, validate_spec

@@ -1,0 +1,72 @@
+"""What a worker is sent for one attempt of an open run, and when it was last sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container
+from uuid import UUID
+
+from application.bus import Bus
+from application.dispatch.entries import OpenRun
+from application.messages import Delivery
+
+
+def delivery_for(run: OpenRun) -> Delivery:
+    """The delivery of the run's current attempt to its worker (raises if it cannot be made)."""
+    if run.worker_id is None:
+        raise ValueError(f"run {run.run_id} is on no worker: nothing to deliver")
+    task = run.task
+    return Delivery(
+        run_id=run.run_id,
+        attempt=run.attempt,
+        worker_id=run.worker_id,
+        task_name=str(task["name"]),
+        executor=str(task["executor"]),
+        command=str(task["command"]),
+        args=tuple(task.get("args") or ()),
+        env=dict(task.get("env") or {}),
+        working_dir=task.get("working_dir"),
+        timeout_seconds=int(task.get("timeout_seconds") or 0),
+        params=dict(run.params),
+        http=task.get("http"),
+        shard_index=run.shard[0] if run.shard else None,
+        shard_total=run.shard[1] if run.shard else None,
+    )
+
+
+class Courier:
+    """Sends deliveries once their assignment is in the log, and notes when each went out.
+
+    When a run was sent is transport bookkeeping, not log state, so it lives here and not on
+    the board. A run this dispatcher never sent (assigned by another one, or before a
+    restart) counts as sent at 0.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        monotonic: Callable[[], float],
+        unusable: Callable[[OpenRun, Exception], None],
+    ) -> None:
+        self._bus = bus
+        self._monotonic = monotonic
+        self._unusable = unusable  # a run whose definition makes no delivery: held
+        self._sent_at: dict[UUID, float] = {}
+
+    def deliver(self, run: OpenRun) -> None:
+        """Send the delivery of the run's current attempt to its worker."""
+        try:
+            delivery = delivery_for(run)
+        except Exception as error:  # its definition cannot make a delivery: hold the run
+            self._unusable(run, error)
+            return
+        self._sent_at[run.run_id] = self._monotonic()
+        self._bus.publish_delivery(delivery)
+
+    def last_sent(self, run_id: UUID) -> float:
+        """When the run's delivery was last sent (monotonic seconds), 0.0 if never."""
+        return self._sent_at.get(run_id, 0.0)
+
+    def keep_only(self, open_run_ids: Container[UUID]) -> None:
+        """Forget closed runs, so what is remembered does not grow with history."""
+        for run_id in [r for r in self._sent_at if r not in open_run_ids]:
+            del self._sent_at[run_id]
