@@ -23,7 +23,7 @@ up: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile  # two workers, a test module each: e2e tests mostly wait
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
