@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 
+from application.keys import KeyCommands
 from application.messages import Report
 from application.ports import IdFactory, random_ids
 from application.quarantine import UndecodableEvent, describe
@@ -44,7 +45,7 @@ SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also 
 REPORT_SAVE_TRIES = 5  # saves of one run's reports lost to other dispatchers before giving up
 
 
-class SchedulerApp(Application[UUID]):
+class SchedulerApp(KeyCommands, Application[UUID]):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events

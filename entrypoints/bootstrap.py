@@ -29,6 +29,7 @@ from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
+from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
 from projections.ports import Database
 from projections.quarantine import SqlQuarantineLedger
@@ -50,7 +51,13 @@ LEASE_CHECK_SECONDS = 5.0
 
 def all_projections() -> list[Projection]:
     """Every read-table projection, in a stable order."""
-    return [TasksProjection(), RunsProjection(), WorkersProjection(), RunStatsProjection()]
+    return [
+        TasksProjection(),
+        RunsProjection(),
+        WorkersProjection(),
+        RunStatsProjection(),
+        ApiKeysProjection(),
+    ]
 
 
 def build_database(settings: Settings) -> Database:
