@@ -75,9 +75,10 @@ def create_api(container: Container) -> FastAPI:
     _ensure_strict(api)
     _ensure_guarded(api)
     _public_routes_without_security(api)
+    api.state.key_directory = KeyDirectory(container.database)
     authenticator = Authenticator(
         settings.auth,
-        KeyDirectory(container.database),
+        api.state.key_directory,
         container.clock.now,
         build_jwt_verifier(settings.auth),
         settings.observability.metrics_token,

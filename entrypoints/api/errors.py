@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
+    ApiKeyNameTakenError,
     IllegalTransitionError,
     InvalidFieldError,
     NotFoundError,
@@ -79,6 +80,10 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(TaskNameTakenError)
     def name_taken(_: Request, error: TaskNameTakenError) -> JSONResponse:
+        return _problem(409, str(error))
+
+    @api.exception_handler(ApiKeyNameTakenError)
+    def key_name_taken(_: Request, error: ApiKeyNameTakenError) -> JSONResponse:
         return _problem(409, str(error))
 
     @api.exception_handler(VersionMismatchError)

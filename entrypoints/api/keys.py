@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.keys import parse_duration
@@ -59,12 +59,13 @@ class KeyIssued(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyIssued)
 def create_key(
-    body: KeyCreate, container: ContainerDep, ctx: ContextDep, response: Response
+    body: KeyCreate, container: ContainerDep, ctx: ContextDep, request: Request, response: Response
 ) -> dict[str, Any]:
     """Issue an API key; the answer holds the key itself, which is never shown again."""
     expires_in = parse_duration(body.expires_in) if body.expires_in is not None else None
     issued = container.app.create_api_key(body.name, body.role, ctx, expires_in)
-    wait_for_views(container, response, issued.position)  # usable as soon as this answers
+    if wait_for_views(container, response, issued.position):
+        request.app.state.key_directory.refresh()  # usable here as soon as this answers
     response.headers["Cache-Control"] = "no-store"
     return {
         "id": str(issued.key_id),
