@@ -54,9 +54,15 @@ class KeyDirectory:
         age = self._monotonic() - self._tried_at
         return age >= (MISS_REFRESH_SECONDS if missed else REFRESH_SECONDS)
 
-    def refresh(self) -> None:
-        """Read the table again (blocking: call it off the event loop); write usage notes."""
+    def refresh(self, *, if_due: bool = False, missed: bool = False) -> None:
+        """Read the table again (blocking: call it off the event loop); write usage notes.
+
+        With `if_due`, only when no other request read it meanwhile (many requests may find
+        the copy due at once; one read serves them all).
+        """
         with self._lock:
+            if if_due and not self.due(missed):
+                return
             self._tried_at = self._monotonic()
             try:
                 rows = read_keys(self._db)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import orjson
 from anyio import to_thread
@@ -115,12 +116,12 @@ class Authenticator:
 
     async def _from_key(self, secret: str) -> Principal:
         if self._keys.due():
-            await to_thread.run_sync(self._keys.refresh)
+            await to_thread.run_sync(partial(self._keys.refresh, if_due=True))
         try:
             row = self._keys.find(secret)
             if row is None and self._keys.due(missed=True):
                 # Perhaps created a moment ago: read the table once more before refusing.
-                await to_thread.run_sync(self._keys.refresh)
+                await to_thread.run_sync(partial(self._keys.refresh, if_due=True, missed=True))
                 row = self._keys.find(secret)
         except KeysUnavailableError as error:
             detail = f"{error}; retry shortly"
