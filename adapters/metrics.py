@@ -187,6 +187,13 @@ class Metrics:
             "Runs requeued because their worker was lost.",
             registry=self.registry,
         )
+        self.auth_denied = Counter(
+            "scheduler_auth_denied",
+            "API requests refused: 401 by reason (missing, unknown_key, revoked_key,"
+            " expired_token, ...) and 403 as forbidden.",
+            ["reason"],
+            registry=self.registry,
+        )
         if database is not None:
             self.registry.register(ViewCountsCollector(database, head, wait_seconds))
         if breakers is not None:

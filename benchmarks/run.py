@@ -122,6 +122,7 @@ def scheduler_up(url: str, start_timeout: float = 60.0, slots: int = 20) -> Iter
     """`scheduler up` on `url` in a temp dir; yields its base URL; always stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    env["SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK"] = "true"  # bound on 127.0.0.1
     env.update(
         {
             "SCHEDULER_DATABASE__URL": url,
@@ -487,6 +488,7 @@ class Cluster:
     def env(self, name: str, with_database: bool) -> dict[str, str]:
         """One process's environment; workers get no database settings at all."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+        env["SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK"] = "true"  # bound on 127.0.0.1
         env.update(
             {
                 "SCHEDULER_MESSAGE_QUEUE__TYPE": "redis",

@@ -15,14 +15,19 @@ class CommandContext:
     now: datetime
     correlation_id: UUID
     causation_id: UUID | None = None
+    # What a caller claimed in X-Actor: recorded beside the actor, never trusted as it.
+    on_behalf_of: str | None = None
 
     def metadata(self) -> dict[str, str]:
         """Render the context as the metadata stored on each event."""
-        return {
+        metadata = {
             "actor": self.actor,
             "correlation_id": str(self.correlation_id),
             "causation_id": str(self.causation_id or self.correlation_id),
         }
+        if self.on_behalf_of:
+            metadata["on_behalf_of"] = self.on_behalf_of
+        return metadata
 
     def caused_by(self, causation_id: UUID, actor: str | None = None) -> CommandContext:
         """A follow-up context in the same correlation, caused by an earlier event or command."""
@@ -31,4 +36,5 @@ class CommandContext:
             now=self.now,
             correlation_id=self.correlation_id,
             causation_id=causation_id,
+            on_behalf_of=self.on_behalf_of if actor is None else None,
         )

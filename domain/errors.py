@@ -24,6 +24,14 @@ class TaskNameTakenError(DomainError):
         self.name = name
 
 
+class ApiKeyNameTakenError(DomainError):
+    """An API key has had this name; names are never reused (the audit trail names keys)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an API key named {name!r} exists or existed; choose another name")
+        self.name = name
+
+
 class TaskDeletedError(DomainError):
     """The task was deleted; it accepts no more commands."""
 

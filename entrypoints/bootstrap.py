@@ -24,6 +24,7 @@ from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
 from entrypoints.store import build_store
+from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
 from projections.ports import Database
 from projections.quarantine import SqlQuarantineLedger
@@ -46,7 +47,13 @@ SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
 
 def all_projections() -> list[Projection]:
     """Every read-table projection, in a stable order."""
-    return [TasksProjection(), RunsProjection(), WorkersProjection(), RunStatsProjection()]
+    return [
+        TasksProjection(),
+        RunsProjection(),
+        WorkersProjection(),
+        RunStatsProjection(),
+        ApiKeysProjection(),
+    ]
 
 
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 # Imported for their event classes: a type is known once its aggregate's module is loaded.
+import domain.api_key
+import domain.api_key_name
 import domain.task
 import domain.task_name
 import domain.task_run

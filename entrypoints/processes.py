@@ -10,20 +10,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.audit_chain import SqlChainStore
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
+from adapters.jwt_verifier import JwtKeyError
 from adapters.metrics import BreakerCollector
+from adapters.metrics_server import start_metrics_server
 from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
 from application.dispatch.dispatcher import Dispatcher
 from application.dispatch.policy import DispatchPolicy
 from application.worker_agent import WorkerAgent, WorkerProfile
-from entrypoints.api.app import create_api
+from entrypoints.api.app import build_jwt_verifier, create_api
+from entrypoints.api.authentication import exposure_problem, is_loopback_host
 from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
@@ -43,6 +46,17 @@ def _build(settings: Settings, process: str) -> Container:
         raise StartupError(
             f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
         ) from error
+
+
+def check_api_security(settings: Settings) -> None:
+    """Refuse to serve the API anonymously beyond loopback, or with unusable JWT keys."""
+    problem = exposure_problem(settings.auth, settings.api.host)
+    if problem:
+        raise StartupError(f"refusing to start: {problem}")
+    try:
+        build_jwt_verifier(settings.auth)
+    except JwtKeyError as error:
+        raise StartupError(f"refusing to start: [auth] JWT key: {error}") from None
 
 
 def _on_signals(handler: Callable[[], None]) -> None:
@@ -140,6 +154,7 @@ def open_task_groups() -> TaskGroupLedger:
 
 def run_up(settings: Settings, config_path: Path | None = None) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
+    check_api_security(settings)
     reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "up")
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
@@ -179,6 +194,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
 
 def run_api(settings: Settings, config_path: Path | None = None) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
+    check_api_security(settings)
     reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "api")
     try:
@@ -189,11 +205,20 @@ def run_api(settings: Settings, config_path: Path | None = None) -> None:
 
 
 def serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
-    """Expose /metrics for a process without the API, when a metrics port is set."""
-    port = settings.observability.metrics_port
-    if port and settings.observability.metrics_enabled:
-        start_http_server(port, addr=settings.api.host, registry=registry)
-        logger.info("metrics on http://%s:%s/metrics", settings.api.host, port)
+    """Expose /metrics for a process without the API, when a metrics port is set.
+
+    Beyond loopback it needs `[observability] metrics_token`: metrics name tasks and workers.
+    """
+    observability, host = settings.observability, settings.api.host
+    if not (observability.metrics_port and observability.metrics_enabled):
+        return
+    if observability.metrics_token is None and not is_loopback_host(host):
+        raise StartupError(
+            f"refusing to start: [observability] metrics_port would serve /metrics on {host!r}"
+            " to anyone; set [observability] metrics_token, or bind [api] host to 127.0.0.1"
+        )
+    start_metrics_server(host, observability.metrics_port, registry, observability.metrics_token)
+    logger.info("metrics on http://%s:%s/metrics", host, observability.metrics_port)
 
 
 def _wait_for_signal(stop: threading.Event) -> None:

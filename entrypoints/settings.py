@@ -181,11 +181,57 @@ class ObservabilitySettings(_Section):
     # Processes without the HTTP API (dispatcher, worker, projector) serve /metrics here;
     # 0 turns that off. The API serves /metrics on its own port.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A bearer token that reads /metrics (and nothing else), for Prometheus; None: only a
+    # credential of the API does (the metrics port of other processes: only from loopback).
+    metrics_token: str | None = Field(default=None, repr=False)
+
+    _blank = field_validator("metrics_token", mode="before")(_blank_to_none)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+
+MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key as long as the hash, 256 bits
+
+
+class AuthSettings(_Section):
+    """`[auth]`: who may call the API (docs/security.md)."""
+
+    # Lets callers on 127.0.0.1/::1 act as an anonymous admin: true in development.toml only.
+    allow_anonymous_loopback: bool = False
+    jwt_secret: str | None = Field(default=None, repr=False)  # HS256
+    jwt_public_key_file: Path | None = None  # PEM: RSA (RS256) or EC P-256 (ES256)
+    jwt_jwks_file: Path | None = None  # a JWKS of RSA / EC P-256 keys, chosen by `kid`
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_role_claim: str = Field(default="role", min_length=1)
+    jwt_leeway_seconds: float = Field(default=0.0, ge=0, le=300)  # clock skew allowed
+
+    _blank = field_validator(
+        "jwt_secret",
+        "jwt_public_key_file",
+        "jwt_jwks_file",
+        "jwt_issuer",
+        "jwt_audience",
+        mode="before",
+    )(_blank_to_none)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256 (RFC 7518); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return secret
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether any JWT verification key is configured."""
+        return bool(self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_file)
 
 
 class Settings(_Section):
@@ -198,6 +244,7 @@ class Settings(_Section):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     projections: ProjectionsSettings = Field(default_factory=ProjectionsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @classmethod
     def from_environ(
@@ -472,7 +519,7 @@ def _describe(error: ErrorDetails, origins: Mapping[tuple[str, str], str]) -> st
         text = error["msg"].removeprefix("Value error, ")
     else:
         text = error["msg"].split(", unable to")[0]
-        secret = any("password" in str(p) for p in loc)
+        secret = any(w in str(p) for p in loc for w in ("password", "secret", "token"))
         if not secret and not isinstance(error["input"], dict | list):
             text += f", got {error['input']!r}"
     origin = origins.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None

@@ -10,6 +10,7 @@ from application.commands.decisions import DecisionCommands
 from application.commands.runs import RunCommands
 from application.commands.tasks import TaskCommands
 from application.commands.workers import WorkerCommands
+from application.keys import KeyCommands
 from application.ports import IdFactory, random_ids
 from application.task_numbers import TaskNumbers
 from domain.snapshot import SchedulerSnapshot
@@ -20,7 +21,7 @@ from domain.worker import Worker
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
-class SchedulerApp(TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
+class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, Response
-from fastapi.routing import APIRoute
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from entrypoints.api import events, history, runs, system, tasks, workers
+from adapters.jwt_verifier import JwtVerifier
+from adapters.key_directory import KeyDirectory
+from entrypoints.api import events, history, keys, runs, system, tasks, workers
+from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.middleware import (
     BodyLimitMiddleware,
@@ -15,8 +20,10 @@ from entrypoints.api.middleware import (
     LatencyMiddleware,
     RetryAfterMiddleware,
 )
+from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
+from entrypoints.settings import AuthSettings
 
 DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
@@ -25,43 +32,112 @@ after the read views have applied it, so a following GET sees the change. GETs r
 `?min_position=N` waits (bounded) until the views reach position N. Input is strict: an
 undeclared query parameter, a duplicate JSON key, a boolean for a number or an integer beyond
 64 bits is a 422 naming it.
+
+Every route but `/health` needs a credential: `Authorization: Bearer <API key or JWT>` or
+`X-API-Key: <API key>`. A missing or bad one is a 401 with `WWW-Authenticate`; one whose role
+lacks the route's right is a 403 naming the right (docs/security.md has the table).
 """
+
+
+def build_jwt_verifier(settings: AuthSettings) -> JwtVerifier | None:
+    """The JWT verifier of `[auth]`, None when no JWT key is set (raises JwtKeyError)."""
+    if not settings.jwt_enabled:
+        return None
+    return JwtVerifier(
+        secret=settings.jwt_secret,
+        public_key_file=settings.jwt_public_key_file,
+        jwks_file=settings.jwt_jwks_file,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
 
 
 def create_api(container: Container) -> FastAPI:
     """The HTTP API of one process."""
-    api = FastAPI(title="scheduler", version="0.1.0", description=DESCRIPTION)
+    settings = container.settings
+    api = FastAPI(
+        title="scheduler",
+        version="0.1.0",
+        description=DESCRIPTION,
+        dependencies=[Depends(authorize)],
+    )
     api.state.container = container
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, runs, workers, events, system):
+    for module in (history, tasks, runs, workers, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)
     def metrics(request: Request) -> Response:
-        """Prometheus metrics of this process."""
+        """Prometheus metrics of this process (a credential, or the metrics token)."""
         registry = request.app.state.container.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     _ensure_strict(api)
+    _ensure_guarded(api)
+    _public_routes_without_security(api)
+    api.state.key_directory = KeyDirectory(container.database)
+    authenticator = Authenticator(
+        settings.auth,
+        api.state.key_directory,
+        container.clock.now,
+        build_jwt_verifier(settings.auth),
+        settings.observability.metrics_token,
+    )
     api.add_middleware(
         ConnectionBudgetMiddleware, seconds=container.settings.database.connection_timeout_seconds
     )
     api.add_middleware(DatabaseBreakerMiddleware, breaker=container.breakers.get("database"))
-    api.add_middleware(RetryAfterMiddleware)
+    api.add_middleware(
+        AuthenticationMiddleware, authenticator=authenticator, metrics=container.metrics
+    )
+    api.add_middleware(RetryAfterMiddleware)  # outside every middleware that may answer 503
     api.add_middleware(LatencyMiddleware, metrics=container.metrics)
-    api.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.api.max_body_bytes)
+    api.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     return api
 
 
 def _ensure_strict(api: FastAPI) -> None:
     """Refuse to start with a route that would silently accept unknown query parameters."""
     loose = [
-        route.path
-        for route in api.routes
-        if isinstance(route, APIRoute) and not isinstance(route, StrictRoute)
+        context.path
+        for context in iter_route_contexts(api.routes)  # also inside included routers
+        if isinstance(context.original_route, APIRoute)
+        and not isinstance(context.original_route, StrictRoute)
     ]
     if loose:
         raise RuntimeError(
             f"routes not built with StrictRoute (entrypoints/api/strict.py): {loose}"
         )
+
+
+def _ensure_guarded(api: FastAPI) -> None:
+    """Refuse to start with a route the permission table does not name, or the reverse."""
+    served = {
+        (method, str(context.path))
+        for context in iter_route_contexts(api.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods or ()
+    }
+    missing, stale = served - set(ROUTE_RIGHTS), set(ROUTE_RIGHTS) - served
+    if missing or stale:
+        raise RuntimeError(
+            "entrypoints/api/permissions.py ROUTE_RIGHTS does not match the routes:"
+            f" not in the table {sorted(missing)}; no such route {sorted(stale)}"
+        )
+
+
+def _public_routes_without_security(api: FastAPI) -> None:
+    """The OpenAPI document declares the credential on every operation but the public ones."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = generate()
+            for (method, path), right in ROUTE_RIGHTS.items():
+                if right is Right.PUBLIC:
+                    schema["paths"][path][method.lower()].pop("security", None)
+        return api.openapi_schema  # type: ignore[return-value]
+
+    api.openapi = openapi  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request, Response
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import is_task_number, parse_uuid
+from entrypoints.api.permissions import PrincipalDep
 from entrypoints.bootstrap import Container
 from entrypoints.reconstruct import run_state, task_state, worker_state
 from projections.queries import ReadModel
@@ -39,15 +40,24 @@ ReadModelDep = Annotated[ReadModel, Depends(get_read_model)]
 
 def command_context(
     container: ContainerDep,
-    x_actor: Annotated[str | None, Header(max_length=200)] = None,
+    principal: PrincipalDep,
+    x_actor: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Recorded as the unverified `on_behalf_of` of the events, never as"
+            " their actor (the actor is the authenticated caller).",
+        ),
+    ] = None,
     x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> CommandContext:
-    """Who is acting (X-Actor until auth lands) and the request's correlation id."""
+    """Who is acting (the authenticated principal) and the request's correlation id."""
     correlation = parse_uuid(x_correlation_id) if x_correlation_id else None
     return CommandContext(
-        actor=x_actor or "anonymous",
+        actor=principal.actor,
         now=container.clock.now(),
         correlation_id=correlation or uuid.uuid4(),
+        on_behalf_of=x_actor or None,
     )
 
 

@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
     AggregateUnreadableError,
+    ApiKeyNameTakenError,
     IllegalTransitionError,
     InvalidFieldError,
     NotFoundError,
@@ -56,6 +57,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 PLAIN: dict[type[Exception], tuple[int, str]] = {
     NotFoundError: (404, ""),
     TaskNameTakenError: (409, ""),
+    ApiKeyNameTakenError: (409, ""),
     VersionMismatchError: (409, "concurrent modification: "),
     IllegalTransitionError: (409, ""),
     TaskDeletedError: (409, ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from adapters.event_positions import event_positions
 from domain.errors import NotFoundError
@@ -20,6 +20,7 @@ from entrypoints.api.deps import (
     task_from_log,
 )
 from entrypoints.api.event_records import event_record, masked
+from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
@@ -100,10 +101,14 @@ def rollback_task(
     read_model: ReadModelDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    principal: PrincipalDep,
     version: Annotated[Integer, Body(embed=True, ge=1, le=2**31)],
 ) -> dict[str, Any]:
     """Restore the definition the task had at `version`, recorded as a new update by you."""
     task_id = resolve_task_id(read_model, container, ref)
+    if 1 <= version <= container.app.get_task(task_id).version:
+        check_task_executors(request, principal, container, task_id, version=version)
     result = container.app.rollback_task(task_id, version, ctx)
     return answer_from_view(
         container,

@@ -202,7 +202,10 @@ class EventPublic(BaseModel):
     originator_id: str
     version: int
     timestamp: datetime | None = Field(description="None only for an event that cannot be read.")
-    actor: str | None
+    actor: str | None = Field(description="The authenticated caller: key:NAME, jwt:SUBJECT, ...")
+    on_behalf_of: str | None = Field(
+        None, description="What the caller claimed in X-Actor: unverified, for information."
+    )
     correlation_id: str | None
     causation_id: str | None
     payload: dict[str, Any]

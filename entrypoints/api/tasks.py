@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from domain.errors import InvalidFieldError
 from domain.statuses import TaskStatus
@@ -24,6 +24,7 @@ from entrypoints.api.deps import (
     wait_for_views,
 )
 from entrypoints.api.history import AsOf, Version, stored_events
+from entrypoints.api.permissions import PrincipalDep, check_task_executors, require_executors
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import (
     ReasonRequest,
@@ -57,8 +58,11 @@ def create_task(
     read_model: ReadModelDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Create a task. The answer is read back from the tasks view after it applied the event."""
+    require_executors(request, principal, {body.executor})
     if body.depends_on:
         upstreams = resolve_upstreams(read_model, container, body.depends_on)
         body = body.model_copy(update={"depends_on": upstreams})
@@ -122,6 +126,8 @@ def update_task(
     read_model: ReadModelDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    principal: PrincipalDep,
     if_match: Annotated[
         str | None, Header(description="The version you read; 409 if it changed since.")
     ] = None,
@@ -129,6 +135,7 @@ def update_task(
     """Change part of a task's definition; the whole result is validated again."""
     task_id = resolve_task_id(read_model, container, ref)
     changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    check_task_executors(request, principal, container, task_id, changes.get("executor"))
     if changes.get("depends_on"):
         changes["depends_on"] = resolve_upstreams(read_model, container, changes["depends_on"])
     result = container.app.update_task(task_id, changes, ctx, _expected_version(if_match))
@@ -142,10 +149,13 @@ def delete_task(
     read_model: ReadModelDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    principal: PrincipalDep,
     reason: Annotated[str, Query(max_length=1_000)] = "",
 ) -> dict[str, Any]:
     """Delete a task: it stops running and frees its name; its history stays."""
     task_id = resolve_task_id(read_model, container, ref)
+    check_task_executors(request, principal, container, task_id)
     result = container.app.delete_task(task_id, reason, ctx)
     return _answer(container, read_model, response, task_id, result.position)
 

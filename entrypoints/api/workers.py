@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
@@ -21,6 +21,7 @@ from entrypoints.api.deps import (
     worker_from_log,
 )
 from entrypoints.api.history import AsOf, Version, stored_events
+from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
@@ -99,14 +100,34 @@ def heartbeat(
     worker_id: str,
     container: ContainerDep,
     read_model: ReadModelDep,
+    request: Request,
+    principal: PrincipalDep,
     body: WorkerHeartbeat | None = None,
 ) -> Response:
-    """Renew a worker's lease at every dispatcher. Heartbeats are liveness, not events."""
+    """Renew a worker's lease at every dispatcher. Heartbeats are liveness, not events.
+
+    A key of role `worker` may beat only for the workers it registered itself."""
     parsed = parse_id("worker", worker_id)
     worker = container.app.get_worker(parsed)  # the write side: the view may be behind
+    if principal.role == "worker":
+        _ensure_registered_by(request, container, parsed, principal.actor)
     running = tuple((r.run_id, r.attempt) for r in (body or WorkerHeartbeat()).running)
     container.bus.publish_heartbeat(Heartbeat(parsed, worker.name, running))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _ensure_registered_by(
+    request: Request, container: Container, worker_id: UUID, actor: str
+) -> None:
+    registered = container.app.aggregate_events(worker_id)[0]
+    by = (getattr(registered, "metadata", None) or {}).get("actor")
+    if by != actor:
+        request.app.state.container.metrics.auth_denied.labels(reason="forbidden").inc()
+        raise HTTPException(
+            status_code=403,
+            detail=f"forbidden: worker {worker_id} was registered by {by}, not by {actor};"
+            " a worker key beats only for the workers it registered",
+        )
 
 
 @router.post("/{worker_id}/drain", response_model=WorkerPublic)

@@ -82,9 +82,17 @@ class SchedulerProcess:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+ANONYMOUS_LOOPBACK = "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK"
+
+
 def base_env() -> dict[str, str]:
-    """The parent environment without any SCHEDULER_* settings that could leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    """The parent environment without any SCHEDULER_* settings that could leak in.
+
+    Test processes listen on 127.0.0.1 and let loopback callers in anonymously, as the
+    development config does; the auth tests (test_auth*.py) turn that off and use keys.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    return {**env, ANONYMOUS_LOOPBACK: "true"}
 
 
 @contextmanager

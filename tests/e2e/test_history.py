@@ -23,7 +23,8 @@ def test_task_history_lists_every_change_with_who_and_where_and_masks_secrets(
     assert [e["version"] for e in history] == [1, 2, 3]
     positions = [e["position"] for e in history]
     assert all(isinstance(p, int) for p in positions) and positions == sorted(positions)
-    assert history[1]["actor"] == "alice"
+    # The actor is who authenticated; X-Actor is kept only as the unverified on_behalf_of.
+    assert (history[1]["actor"], history[1]["on_behalf_of"]) == ("anonymous@loopback", "alice")
     assert history[1]["correlation_id"] == headers["X-Correlation-Id"]
     assert history[0]["payload"]["spec"]["env"] == {"DB_PASSWORD": "***", "MODE": "a"}
     created = client.get("/api/events", params={"after": positions[0] - 1, "limit": 1}).json()
@@ -67,7 +68,11 @@ def test_diff_and_rollback_restore_an_old_definition_as_a_new_update(client: htt
     body = rolled.json()
     assert (body["command"], body["priority"], body["version"]) == ("echo v1", "normal", 3)
     last = client.get(f"/api/tasks/{task['id']}/history").json()[-1]
-    assert (last["type"], last["actor"]) == ("Task.Updated", "bob")
+    assert (last["type"], last["actor"], last["on_behalf_of"]) == (
+        "Task.Updated",
+        "anonymous@loopback",
+        "bob",
+    )
     bad = client.post(f"/api/tasks/{task['id']}/rollback", json={"version": 7})
     assert bad.status_code == 422
 

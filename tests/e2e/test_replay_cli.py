@@ -34,7 +34,9 @@ def test_replay_prints_history_and_the_state_at_a_version(
     text = cli(fresh_scheduler, "replay", "task", "nightly")
     assert text.returncode == 0, text.stderr
     assert (
-        "Task.Created" in text.stdout and "Task.Updated" in text.stdout and "by al" in text.stdout
+        "Task.Created" in text.stdout
+        and "Task.Updated" in text.stdout
+        and "by anonymous@loopback" in text.stdout
     )
     assert "state at version 2 of 2" in text.stdout
     old = cli(fresh_scheduler, "replay", "task", "1", "--version", "1", "--json")

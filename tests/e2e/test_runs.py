@@ -35,7 +35,7 @@ def test_a_successful_run_records_its_start_exit_code_duration_and_output(
         "TaskRun.Succeeded",
     ]
     assert timeline[1]["payload"]["attempt"] == 1
-    assert timeline[0]["actor"] == "anonymous"
+    assert timeline[0]["actor"] == "anonymous@loopback"  # base_env: anonymous loopback
     assert timeline[-1]["actor"].startswith("worker:")
     assert len({e["correlation_id"] for e in timeline}) == 1
 
@@ -112,7 +112,13 @@ def test_metrics_expose_tasks_runs_and_latency_histograms(client: httpx.Client) 
     assert "scheduler_api_request_duration_seconds_bucket" in text
     health = client.get("/health").json()
     assert health["status"] == "ok"
-    assert set(health["checks"]["projections"]) == {"tasks", "runs", "workers", "run_stats"}
+    assert set(health["checks"]["projections"]) == {
+        "tasks",
+        "runs",
+        "workers",
+        "run_stats",
+        "api_keys",
+    }
 
 
 def test_an_http_task_calls_its_url(client: httpx.Client) -> None:
@@ -172,7 +178,7 @@ def test_cancelling_a_running_run_kills_it(client: httpx.Client) -> None:
         time.sleep(0.05)
     answer = client.post(f"/api/runs/{run_id}/cancel", headers={"X-Actor": "ops"})
     assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
-    assert answer.json()["error"] == "cancelled by ops"
+    assert answer.json()["error"] == "cancelled by anonymous@loopback"  # X-Actor is not trusted
     assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409
     pid = client.get(f"/api/runs/{run_id}/events").json()[2]["payload"]["pid"]
     from tests.unit.test_executors import live_members

@@ -146,7 +146,7 @@ def test_events_the_live_runners_applied_during_the_rebuild_are_not_lost(
     result = rebuild(container, on_progress=write_and_project, head=lambda: seen, final_step=0)
     head = container.app.head_position()
     assert head > seen and result.positions["tasks"] == head
-    assert [r.catch_up() for r in container.runners] == [0, 0, 0, 0]
+    assert [r.catch_up() for r in container.runners] == [0] * len(container.runners)
     assert container.database.one("SELECT number FROM tasks WHERE name = 'late'") == {"number": 5}
     assert rebuild(container, switch=False, verify=True).differing_rows == 0
 
@@ -163,7 +163,7 @@ def test_events_the_live_runners_had_not_applied_are_applied_once(container: Con
     assert result.differing_rows == 0
     head = container.app.head_position()
     assert set(result.positions.values()) == {head}
-    assert [r.catch_up() for r in container.runners] == [0, 0, 0, 0]
+    assert [r.catch_up() for r in container.runners] == [0] * len(container.runners)
     stats = container.database.query(
         "SELECT runs_total FROM task_run_stats WHERE task_uuid = %(t)s", {"t": task.aggregate_id}
     )

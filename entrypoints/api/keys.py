@@ -1,0 +1,130 @@
+"""API key routes (admin): issue a key (its secret is shown once), list keys, revoke one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from application.keys import parse_duration
+from entrypoints.api.deps import ContainerDep, ContextDep, mark_stale, wait_for_views
+from entrypoints.api.strict import StrictRoute
+from entrypoints.bootstrap import Container
+from projections.api_keys import read_keys
+
+router = APIRouter(prefix="/api/keys", tags=["keys"], route_class=StrictRoute)
+Role = Literal["viewer", "operator", "editor", "admin", "worker"]
+
+
+class KeyCreate(BaseModel):
+    """A key to issue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="Unique; never reused.")
+    role: Role
+    expires_in: str | None = Field(
+        None, max_length=40, description="e.g. 90d, 12h, 1w2d; none: the key does not expire."
+    )
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: never its secret nor its hash."""
+
+    id: str
+    name: str
+    role: str
+    status: Literal["active", "expired", "revoked"]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    last_used_at: datetime | None = Field(description="Written at most once a minute per key.")
+
+
+class KeyIssued(BaseModel):
+    """A key just issued: `key` is its secret, shown this once and stored nowhere."""
+
+    id: str
+    name: str
+    role: str
+    expires_at: datetime | None
+    key: str
+    position: int | None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyIssued)
+def create_key(
+    body: KeyCreate, container: ContainerDep, ctx: ContextDep, request: Request, response: Response
+) -> dict[str, Any]:
+    """Issue an API key; the answer holds the key itself, which is never shown again."""
+    expires_in = parse_duration(body.expires_in) if body.expires_in is not None else None
+    issued = container.app.create_api_key(body.name, body.role, ctx, expires_in)
+    if wait_for_views(container, response, issued.position):
+        request.app.state.key_directory.refresh()  # usable here as soon as this answers
+    response.headers["Cache-Control"] = "no-store"
+    return {
+        "id": str(issued.key_id),
+        "name": issued.name,
+        "role": issued.role,
+        "expires_at": issued.expires_at,
+        "key": issued.secret,
+        "position": issued.position,
+    }
+
+
+@router.get("", response_model=list[KeyPublic])
+def list_keys(
+    container: ContainerDep,
+    status_filter: Annotated[
+        str | None, Query(alias="status", pattern="^(active|expired|revoked)$")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Every key: id, name, role, status, created, expires, revoked and last used."""
+    now = container.clock.now()
+    keys = [row.public(now) for row in read_keys(container.database)]
+    return [k for k in keys if status_filter in (None, k["status"])]
+
+
+@router.delete("/{ref}", response_model=KeyPublic)
+def revoke_key(
+    ref: str,
+    container: ContainerDep,
+    ctx: ContextDep,
+    response: Response,
+    reason: Annotated[str, Query(max_length=1_000)] = "",
+) -> dict[str, Any]:
+    """Revoke a key by id or name: every API process refuses it within 5 seconds."""
+    key_id = container.app.resolve_api_key_ref(ref)
+    position = container.app.revoke_api_key(key_id, reason or f"revoked by {ctx.actor}", ctx)
+    fresh = wait_for_views(container, response, position)
+    key = _key(container, key_id)
+    if key is None or not fresh:
+        mark_stale(response)
+        key = key or _from_log(container, key_id)
+    return key
+
+
+def _key(container: Container, key_id: UUID) -> dict[str, Any] | None:
+    now = container.clock.now()
+    return next((r.public(now) for r in read_keys(container.database) if r.id == key_id), None)
+
+
+def _from_log(container: Container, key_id: UUID) -> dict[str, Any]:
+    key = container.app.get_api_key(key_id)  # NotFoundError when there is none
+    return {
+        "id": str(key_id),
+        "name": key.name,
+        "role": key.role,
+        "status": "revoked" if key.revoked_at else "active",
+        "created_at": key.created_at,
+        "created_by": "unknown",
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+        "revoked_by": None,
+        "last_used_at": None,
+    }

@@ -1,0 +1,206 @@
+"""Who may call what: the one route x role table, and the dependency that enforces it.
+
+Every route of the API names the right it needs here; create_api refuses to start with a
+route missing from the table (or an entry naming no route), and docs/security.md prints the
+table from this module (`python -m entrypoints.api.permissions`).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+from domain.principal import ROLES, Principal
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
+
+logger = logging.getLogger(__name__)
+
+
+class Right(StrEnum):
+    """What a route needs."""
+
+    PUBLIC = "public"  # no credential at all
+    READ = "read"  # every resource, events and metrics; secrets stay masked
+    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill
+    EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
+    EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
+    QUARANTINE = "quarantine"  # retry or release held aggregates
+    MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
+    WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
+
+
+ROLE_RIGHTS: dict[str, frozenset[Right]] = {
+    "viewer": frozenset({Right.READ}),
+    "operator": frozenset({Right.READ, Right.OPERATE}),
+    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS}),
+    "admin": frozenset(Right) - {Right.PUBLIC},
+    "worker": frozenset({Right.WORKER}),
+}
+assert set(ROLE_RIGHTS) == set(ROLES)
+
+# Executors whose tasks run code of the task's author on the workers: admin only.
+CODE_EXECUTORS = frozenset({"shell", "python"})
+
+T, R, W, S, K = "/api/tasks/{ref}", "/api/runs/{run_id}", "/api/workers", "/api/system", "/api/keys"
+ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
+    ("GET", "/health"): Right.PUBLIC,
+    ("GET", "/metrics"): Right.READ,
+    ("GET", "/api/tasks"): Right.READ,
+    ("POST", "/api/tasks"): Right.EDIT_TASKS,
+    ("GET", T): Right.READ,
+    ("PATCH", T): Right.EDIT_TASKS,
+    ("DELETE", T): Right.EDIT_TASKS,
+    ("POST", f"{T}/pause"): Right.OPERATE,
+    ("POST", f"{T}/resume"): Right.OPERATE,
+    ("POST", f"{T}/trigger"): Right.OPERATE,
+    ("GET", f"{T}/runs"): Right.READ,
+    ("GET", f"{T}/history"): Right.READ,
+    ("GET", f"{T}/diff"): Right.READ,
+    ("POST", f"{T}/rollback"): Right.EDIT_TASKS,
+    ("GET", "/api/runs"): Right.READ,
+    ("GET", R): Right.READ,
+    ("GET", f"{R}/events"): Right.READ,
+    ("POST", f"{R}/cancel"): Right.OPERATE,
+    ("GET", W): Right.READ,
+    ("POST", W): Right.WORKER,
+    ("GET", f"{W}/{{worker_id}}"): Right.READ,
+    ("GET", f"{W}/{{worker_id}}/history"): Right.READ,
+    ("POST", f"{W}/{{worker_id}}/heartbeat"): Right.WORKER,
+    ("POST", f"{W}/{{worker_id}}/drain"): Right.OPERATE,
+    ("GET", "/api/events"): Right.READ,
+    ("GET", f"{S}/stats"): Right.READ,
+    ("GET", f"{S}/quarantine"): Right.READ,
+    ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
+    ("GET", K): Right.MANAGE_KEYS,
+    ("POST", K): Right.MANAGE_KEYS,
+    ("DELETE", f"{K}/{{ref}}"): Right.MANAGE_KEYS,
+}
+# Served outside the route table, without a credential: they describe the API, hold no data.
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+NOTES = {
+    Right.EDIT_TASKS: "editor: only tasks whose executor is http or callable (before and after)",
+    Right.WORKER: "worker: heartbeats only for the workers its own key registered",
+    Right.READ: "/metrics also takes `[observability] metrics_token`",
+}
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API key (`sk_...`) or a JWT, as a bearer token."
+)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def roles_with(right: Right) -> list[str]:
+    """The roles that have a right, in ROLES order."""
+    return [role for role in ROLES if right in ROLE_RIGHTS[role]]
+
+
+def has_right(principal: Principal, right: Right) -> bool:
+    """Whether the principal's role grants the right (public needs none)."""
+    return right is Right.PUBLIC or right in ROLE_RIGHTS.get(principal.role, frozenset())
+
+
+def forbid(request: Request, principal: Principal, right: Right, what: str) -> HTTPException:
+    """A 403 naming the right and the roles that have it; logged and counted."""
+    roles = ", ".join(roles_with(right))
+    detail = (
+        f"forbidden: {what} needs the right {right.value!r} (roles: {roles});"
+        f" {principal.actor} has the role {principal.role!r}"
+    )
+    logger.warning(
+        "request forbidden",
+        extra={"action": "auth_denied", "actor": principal.actor, "right": right.value},
+    )
+    request.app.state.container.metrics.auth_denied.labels(reason="forbidden").inc()
+    return HTTPException(status_code=403, detail=detail)
+
+
+def current_principal(request: Request) -> Principal:
+    """The principal the authentication middleware found for this request."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # a public path: nothing authenticated the caller
+        raise HTTPException(status_code=401, detail="this route needs a credential")
+    return principal
+
+
+def authorize(
+    request: Request,
+    _bearer: Annotated[object, Security(bearer_scheme)] = None,
+    _key: Annotated[object, Security(api_key_scheme)] = None,
+) -> None:
+    """Refuse (403) a caller whose role lacks the right the route needs (ROUTE_RIGHTS)."""
+    route = request.scope["route"]
+    right = ROUTE_RIGHTS[(request.method, route.path)]  # every route is there (create_api)
+    if right is Right.PUBLIC:
+        return
+    principal = current_principal(request)
+    if not has_right(principal, right):
+        raise forbid(request, principal, right, f"{request.method} {route.path}")
+
+
+def may_write_code_tasks(principal: Principal) -> bool:
+    """Whether the principal may write shell and python tasks (else only http, callable)."""
+    return has_right(principal, Right.EDIT_CODE_TASKS)
+
+
+def require_executors(request: Request, principal: Principal, executors: set[str]) -> None:
+    """Writing a task that runs (or ran) under these executors needs edit_code_tasks for
+    shell and python; the route already checked edit_tasks."""
+    code = sorted(executors & CODE_EXECUTORS)
+    if code and not may_write_code_tasks(principal):
+        what = f"writing a task with executor {code[0]!r}"
+        raise forbid(request, principal, Right.EDIT_CODE_TASKS, what)
+
+
+def check_task_executors(
+    request: Request,
+    principal: Principal,
+    container: Container,
+    task_id: UUID,
+    *more: str | None,
+    version: int | None = None,
+) -> None:
+    """403 unless the principal may write tasks run by the task's executor (now, at
+    `version`, and the ones named in `more`): editors only http and callable tasks."""
+    if may_write_code_tasks(principal):
+        return
+    executors = {str(container.app.get_task(task_id).spec["executor"])}
+    if version is not None:
+        executors.add(str(container.app.get_task(task_id, version=version).spec["executor"]))
+    require_executors(request, principal, executors | {m for m in more if m})
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def markdown_table() -> str:
+    """The route x role table as Markdown (docs/security.md prints it)."""
+    header = "| Method | Path | Right | " + " | ".join(ROLES) + " |"
+    lines = [header, "|" + "---|" * (3 + len(ROLES))]
+    for (method, path), right in sorted(ROUTE_RIGHTS.items(), key=lambda i: (i[0][1], i[0][0])):
+        cells = ["yes" if has_right(_probe(role), right) else "-" for role in ROLES]
+        if right is Right.EDIT_TASKS:
+            cells[ROLES.index("editor")] = "http, callable"
+        lines.append(f"| {method} | `{path}` | {right.value} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- `{right.value}`: {note}" for right, note in NOTES.items()]
+    lines.append(
+        "- `"
+        + Right.EDIT_CODE_TASKS.value
+        + "` (admin): writing tasks whose executor is shell or python"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _probe(role: str) -> Principal:
+    return Principal(kind="key", name="probe", role=role)
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
