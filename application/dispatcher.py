@@ -142,7 +142,7 @@ class OpenRun:
     position: int
     priority_rank: int
     task: dict[str, Any]
-    params: dict[str, str]
+    params: dict[str, Any]  # as stored: secret ones sealed
     requested_at: datetime
     trigger: str = "manual"
     wait_code: str | None = None  # the last recorded reason it is not going out
@@ -630,6 +630,9 @@ class Dispatcher:
     def _delivery(self, run: OpenRun) -> Delivery:
         assert run.worker_id is not None
         task = run.task
+        # Secrets: the one place sealed values are opened, for the worker that runs the task
+        # (docs/security.md#secrets). One that cannot be opened holds the run (_publish).
+        opened = self._app.opener.run(run.task_id, task, run.params)
         return Delivery(
             run_id=run.run_id,
             attempt=run.attempt,
@@ -638,13 +641,14 @@ class Dispatcher:
             executor=str(task["executor"]),
             command=str(task["command"]),
             args=tuple(task.get("args") or ()),
-            env=dict(task.get("env") or {}),
+            env=opened.env,
             working_dir=task.get("working_dir"),
             timeout_seconds=int(task.get("timeout_seconds") or 0),
-            params=dict(run.params),
-            http=task.get("http"),
+            params=opened.params,
+            http=opened.http,
             shard_index=run.shard[0] if run.shard else None,
             shard_total=run.shard[1] if run.shard else None,
+            secrets=opened.secrets,
         )
 
     def _live_workers(self) -> list[WorkerSlot]:

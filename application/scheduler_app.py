@@ -17,6 +17,14 @@ from application.messages import Report
 from application.ports import IdFactory, random_ids
 from application.quarantine import UndecodableEvent, describe
 from application.results import Assignment, CommandResult, DependencyDecision
+from application.secrets import (
+    NoSecretBox,
+    Opener,
+    Sealer,
+    SecretBox,
+    SecretUnreadableError,
+    secret_plaintext,
+)
 from application.task_numbers import CREATED_TOPIC, TaskNumbers
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
@@ -34,7 +42,7 @@ from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.task_run import ReportOutcome, TaskRun
-from domain.task_spec import TaskSpec
+from domain.task_spec import TaskSpec, validate_spec
 from domain.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -62,10 +70,15 @@ class SchedulerApp(Application[UUID]):
         env: dict[str, str] | None = None,
         new_id: IdFactory = random_ids,
         draw: Callable[[], float] = random.random,
+        secrets: SecretBox | None = None,
     ) -> None:
         super().__init__(env=env)
         self._new_id = new_id
         self._draw = draw  # randomness is an input: retry jitter
+        # Without a key, secret values are refused (422), never stored in plain text.
+        self.secrets: SecretBox = secrets or NoSecretBox()
+        self._sealer = Sealer(self.secrets)
+        self.opener = Opener(self.secrets)
         self._saved_listeners: list[Callable[[int], None]] = []
         self.task_numbers = TaskNumbers(self._created_task_rows)
 
@@ -124,7 +137,9 @@ class SchedulerApp(Application[UUID]):
         Raises:
             TaskNameTakenError: another live task has the name.
         """
-        task = Task.create(self._new_id(), spec, ctx)
+        task_id = self._new_id()
+        spec = validate_spec(self._sealer.definition(task_id, spec.model_dump()))
+        task = Task.create(task_id, spec, ctx)
         self._check_upstreams(task.id, spec.name, spec.depends_on)
         name = self._claim_name(spec.name, task.id, ctx)
         return CommandResult(task.id, self._save_or_name_taken(spec.name, task, name))
@@ -141,7 +156,7 @@ class SchedulerApp(Application[UUID]):
         if expected_version is not None and expected_version != task.version:
             raise VersionMismatchError(expected_version, task.version)
         old_name = task.name
-        effective = task.update(changes, ctx)
+        effective = task.update(self._sealer.changes(task.id, task.spec, changes), ctx)
         if "depends_on" in effective:
             self._check_upstreams(task.id, task.name, list(task.spec["depends_on"]))
         touched: list[Any] = [task]
@@ -224,7 +239,7 @@ class SchedulerApp(Application[UUID]):
         self,
         task_id: UUID,
         ctx: CommandContext,
-        params: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         trigger: str = "manual",
     ) -> CommandResult:
@@ -245,7 +260,7 @@ class SchedulerApp(Application[UUID]):
             task=task.spec,
             trigger=trigger,
             ctx=ctx,
-            params=params,
+            params=self._sealer.params(task.id, params or {}),
         )
         try:
             position = self._position(self.save(run))
@@ -255,12 +270,19 @@ class SchedulerApp(Application[UUID]):
         return CommandResult(run.id, position)
 
     def _idempotent_repeat(
-        self, run_id: UUID, key: str, params: dict[str, str] | None
+        self, run_id: UUID, key: str, params: dict[str, Any] | None
     ) -> CommandResult:
         # Compared with the run's own Requested event, not a view: a lagging view must not
-        # turn a conflicting repeat into a silent success.
+        # turn a conflicting repeat into a silent success. Secrets compare as plain text.
         first = self.get_run(run_id)
-        if dict(first.params) != dict(params or {}):
+        given = {name: _plain(value) for name, value in (params or {}).items()}
+        try:
+            same = self.opener.params(first.task_id, first.params) == given
+        except SecretUnreadableError as error:
+            raise InvalidFieldError(
+                "Idempotency-Key", f"cannot compare with the params of run {run_id}: {error}"
+            ) from None
+        if not same:
             raise InvalidFieldError(
                 "Idempotency-Key",
                 f"{key!r} was already used for run {run_id} with different params; "
@@ -759,6 +781,11 @@ class SchedulerApp(Application[UUID]):
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
+
+
+def _plain(value: Any) -> str:
+    plaintext = secret_plaintext(value)
+    return str(value) if plaintext is None else plaintext
 
 
 def uuid5_of(aggregate_id: UUID) -> UUID:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from uuid import UUID
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
+from domain.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +195,9 @@ class WorkerAgent:
         try:
             self._run_and_report(delivery)
         except Exception as error:  # report the failure rather than lose the run
-            logger.exception("execution crashed", extra={"run_id": str(delivery.run_id)})
+            # The error may quote the task's secrets: logged and reported with them masked.
+            trace = redact("".join(traceback.format_exception(error)), delivery.secrets)
+            logger.error("execution crashed: %s", trace, extra={"run_id": str(delivery.run_id)})
             self._report(delivery, "failed", error=f"worker error: {error}")
         finally:
             with self._lock:
@@ -224,6 +228,10 @@ class WorkerAgent:
         )
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:
+        # A secret the task printed (or an error quoting one) leaves the worker as ***.
+        for name in ("output", "error"):
+            if isinstance(fields.get(name), str):
+                fields[name] = redact(fields[name], delivery.secrets)
         report = Report(
             kind=kind,
             run_id=delivery.run_id,

@@ -9,10 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from adapters.aes_secret_box import AesGcmSecretBox, development_key, parse_keys
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.event_positions import AggregateLog
 from adapters.event_store_role import ensure_append_only
@@ -28,6 +30,7 @@ from application.liveness import InMemoryLiveness, LivenessStore, collect_heartb
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
+from application.secrets import NoSecretBox, SecretBox
 from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.ports import Database
@@ -232,7 +235,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     env = {**settings.eventstore_env(), "AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
     with schema_lock(settings):
         apply_migrations(database)
-        app = SchedulerApp(env=env)  # creates the event store's tables if missing
+        # Creates the event store's tables if missing.
+        app = SchedulerApp(env=env, secrets=build_secret_box(settings))
         if settings.database.create_event_tables:
             # The log is append-only even for its owner (docs/audit.md); idempotent.
             ensure_append_only(database)
@@ -277,6 +281,24 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             "pg-listener", listen_forever, postgres_conninfo(settings), log_wakeup, container.stop
         )
     return container
+
+
+def build_secret_box(settings: Settings) -> SecretBox:
+    """The box that seals secret values: SCHEDULER_SECRET_KEY, else a development key file,
+    else none (secret values are then refused, never stored in plain text)."""
+    config = settings.secrets
+    if config.keys:
+        return AesGcmSecretBox(parse_keys(config.keys))
+    if config.development_key_file:
+        path = Path(config.development_key_file)
+        logger.warning(
+            "secret values sealed with the development key in %s; production deployments "
+            "set SCHEDULER_SECRET_KEY (docs/security.md#secrets)",
+            path,
+        )
+        return AesGcmSecretBox([development_key(path)])
+    logger.info("no SCHEDULER_SECRET_KEY: secret values are refused (docs/security.md#secrets)")
+    return NoSecretBox()
 
 
 def default_worker_name() -> str:

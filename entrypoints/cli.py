@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from entrypoints.cli_audit import audit
+from entrypoints.cli_config import config as config_group
 from entrypoints.cli_projections import projections
 from entrypoints.cli_quarantine import quarantine
 from entrypoints.cli_replay import events, replay
@@ -106,3 +107,4 @@ main.add_command(replay)
 main.add_command(events)
 main.add_command(audit)
 main.add_command(quarantine)
+main.add_command(config_group)

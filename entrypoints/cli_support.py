@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
+from adapters.log_redaction import install_redaction
 from adapters.migrations import apply_migrations
 from application.scheduler_app import SchedulerApp
+from domain.secrets import mask_text
 from entrypoints.bootstrap import build_database, schema_lock
 from entrypoints.settings import ConfigError, Settings, load_settings
 from projections.ports import Database
@@ -30,18 +32,19 @@ def load_cli_settings(config: Path | None) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level."""
+    """Log to stderr at the configured level, with every secret masked."""
     logging.basicConfig(
         level=settings.observability.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    install_redaction(settings.secret_values())
 
 
 def unreachable_error(action: str, error: Exception) -> click.ClickException:
     """A CLI error for a server that cannot be reached, with any password masked."""
     # Driver messages can echo the connection string: never print a password.
-    message = re.sub(r"password=\S+", "password=***", str(error))
+    message = mask_text(re.sub(r"password=\S+", "password=***", str(error)))
     return click.ClickException(f"{action}: {type(error).__name__}: {message}")
 
 

@@ -17,6 +17,7 @@ from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
+from adapters.log_redaction import install_redaction
 from adapters.metrics import BreakerCollector
 from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
@@ -62,6 +63,7 @@ def serve_api(container: Container) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    install_redaction(settings.secret_values())  # uvicorn's config gave it handlers of its own
     server = uvicorn.Server(config)
     _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()

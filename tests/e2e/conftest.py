@@ -82,9 +82,15 @@ class SchedulerProcess:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+# Seals secret values in every process a test starts (docs/security.md#secrets).
+TEST_SECRET_KEY = "c2NoZWR1bGVyLWUyZS10ZXN0LWtleS0zMi1ieXRlcyE="
+
+
 def base_env() -> dict[str, str]:
-    """The parent environment without any SCHEDULER_* settings that could leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    """The parent environment without any SCHEDULER_* settings that could leak in, plus the
+    tests' SCHEDULER_SECRET_KEY."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    return {**env, "SCHEDULER_SECRET_KEY": TEST_SECRET_KEY}
 
 
 @contextmanager
