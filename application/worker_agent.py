@@ -68,8 +68,10 @@ class WorkerAgent:
         new_id: Callable[[], UUID] = uuid.uuid4,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = SYSTEM_CLOCK.now,
+        remember_secrets: Callable[[tuple[str, ...]], None] = lambda _secrets: None,
     ) -> None:
         self.profile = profile
+        self._remember_secrets = remember_secrets  # so this process's logs mask them too
         self._bus = bus
         self._run = run_executor
         self._heartbeat_interval = heartbeat_interval
@@ -192,6 +194,7 @@ class WorkerAgent:
 
     def _execute(self, delivery: Delivery) -> None:
         key = (delivery.run_id, delivery.attempt)
+        self._remember_secrets(delivery.secrets)
         try:
             self._run_and_report(delivery)
         except Exception as error:  # report the failure rather than lose the run

@@ -33,9 +33,10 @@ _SECRET_WORDS = frozenset({"key", "keys", "apikey", "pwd", "pass", "dsn", "sig",
 _WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")  # DB_PASSWORD, apiKey, X-Api-Key
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
 _ASSIGNMENT = re.compile(
-    r"(?P<head>(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)\s*(?:=|:)\s*)"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic|Digest|Token|Bot) )?[^\s,;&}\]]+)"
+    r"(?P<head>(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)\s*(?:=|:(?!//))\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:Bearer|Basic|Digest|Token|Bot) )?[^\s,;&}\]?#]+)"
 )
+_AUTH_SCHEMES = frozenset({"Bearer", "Basic", "Digest", "Token", "Bot"})
 # The output tail starts with this line when it dropped bytes (adapters/executors/output_tail).
 _TRUNCATED = re.compile(r"^\[\.\.\. \d+ bytes truncated \.\.\.\]\n")
 
@@ -148,17 +149,33 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     Also the value's URL-encoded, JSON-escaped and base64 forms, and a secret cut by either
     end of the text (an output tail starts wherever the kept bytes start).
     """
-    values = sorted({s for s in secrets if len(s) >= MIN_REDACTED_LENGTH}, key=len, reverse=True)
-    if not text or not values:
-        return text
-    forms = sorted({f for s in values for f in _forms(s)}, key=len, reverse=True)
-    text = re.sub("|".join(map(re.escape, forms)), MASK, text)
-    marker = _TRUNCATED.match(text)
-    head, body = (text[: marker.end()], text[marker.end() :]) if marker else ("", text)
-    return head + _mask_cut_ends(body, values)
+    return Redactor(secrets).apply(text)
+
+
+class Redactor:
+    """`redact` for a fixed set of secrets, compiled once (the log filter uses it per record)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.values = sorted(
+            {s for s in secrets if len(s) >= MIN_REDACTED_LENGTH}, key=len, reverse=True
+        )
+        forms = sorted({f for s in self.values for f in _forms(s)}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
+
+    def apply(self, text: str) -> str:
+        """The text with every secret of this redactor as ***."""
+        if not text or self._pattern is None:
+            return text
+        text = self._pattern.sub(MASK, text)
+        marker = _TRUNCATED.match(text)
+        head, body = (text[: marker.end()], text[marker.end() :]) if marker else ("", text)
+        return head + _mask_cut_ends(body, self.values)
 
 
 def _forms(secret: str) -> set[str]:
+    scheme, _, credential = secret.partition(" ")
+    if scheme in _AUTH_SCHEMES and credential:  # an Authorization value: its token alone too
+        return _forms(credential) | {secret}
     forms = {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}
     forms.add(base64.b64encode(secret.encode()).decode().rstrip("="))
     return {f for f in forms if len(f) >= MIN_REDACTED_LENGTH}

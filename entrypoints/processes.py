@@ -17,7 +17,7 @@ from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
-from adapters.log_redaction import install_redaction
+from adapters.log_redaction import install_redaction, remember_secrets
 from adapters.metrics import BreakerCollector
 from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
@@ -117,6 +117,7 @@ def make_worker(
             default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
+        remember_secrets=remember_secrets,
     )
 
 

@@ -115,6 +115,10 @@ def test_redact_masks_every_occurrence_and_the_encoded_forms() -> None:
     assert shown.count(MASK) == 5
 
 
+def test_redact_masks_the_token_of_an_authorization_value_alone_too() -> None:
+    assert redact("sent Bearer tok123; token tok123", ["Bearer tok123"]) == "sent ***; token ***"
+
+
 def test_redact_leaves_short_values_alone_and_prefers_the_longest_secret() -> None:
     assert redact("abc said abc", ["abc"]) == "abc said abc"
     assert redact("token tok123456", ["tok123", "tok123456"]) == f"token {MASK}"
