@@ -180,6 +180,14 @@ class SchedulerApp(Application[UUID]):
         changes = {k: v for k, v in old.spec.items() if current.spec.get(k) != v}
         return self.update_task(task_id, changes, ctx)
 
+    def reseal_task(self, task_id: UUID, ctx: CommandContext) -> CommandResult:
+        """Seal every secret of a task's definition with the current key (after a rotation);
+        one stored in plain text before secrets were sealed is sealed too. Nothing is
+        recorded when all already are."""
+        task = self.get_task(task_id)
+        changes = {k: task.spec[k] for k in ("env", "http") if task.spec.get(k)}
+        return self.update_task(task_id, changes, ctx) if changes else CommandResult(task_id, None)
+
     def pause_task(self, task_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
         """Pause a task."""
         task = self.get_task(task_id)

@@ -24,6 +24,11 @@ KEY_HELP = "set SCHEDULER_SECRET_KEY (docs/security.md#secrets)"
 class SecretBox(Protocol):
     """Seals a value into an envelope string and opens it again, for one context."""
 
+    @property
+    def current_key_id(self) -> str | None:
+        """The key new values are sealed with (None: no key)."""
+        ...
+
     def seal(self, plaintext: str, context: str) -> str: ...
 
     def open(self, envelope: str, context: str) -> str: ...
@@ -45,6 +50,8 @@ class SecretsNotConfiguredError(InvalidFieldError):
 
 class NoSecretBox:
     """No key configured: secret values are refused, never stored in plain text."""
+
+    current_key_id = None
 
     def seal(self, plaintext: str, context: str) -> str:
         """Refuse (the caller names the field)."""
@@ -120,9 +127,9 @@ class Sealer:
     def _value(
         self, task_id: UUID, path: str, value: Any, before: Any, listed: bool = False
     ) -> Any:
-        plaintext = secret_plaintext(value)
         if is_sealed(value) or isinstance(value, SealedSecret):
-            return {SEALED_KEY: _envelope(value)}  # restored from the log (rollback)
+            return self._current(task_id, path, _envelope(value))  # from the log (rollback)
+        plaintext = secret_plaintext(value)
         name = path.rsplit(".", 1)[-1]
         if plaintext is None:
             # A value that is sealed now stays secret when it is given again in plain text.
@@ -132,17 +139,33 @@ class Sealer:
             if plaintext == MASK and before is not None:
                 return self._keep(task_id, path, before)
         if before is not None and self._opens_to(task_id, path, before, plaintext):
-            return {SEALED_KEY: _envelope(before)}
+            return self._current(task_id, path, _envelope(before))
+        return self._seal(task_id, path, plaintext)
+
+    def _keep(self, task_id: UUID, path: str, before: Any) -> Any:
+        if is_sealed(before):
+            return self._current(task_id, path, _envelope(before))
+        return self._seal(task_id, path, str(before))  # stored in plain text before: sealed now
+
+    def _current(self, task_id: UUID, path: str, envelope: str) -> dict[str, str]:
+        """The envelope if the current key sealed it; else opened and sealed with that key
+        (after a rotation, any write of the value moves it to the new key)."""
+        current = self._box.current_key_id
+        if current is None or envelope.split(":")[1:2] == [current]:
+            return {SEALED_KEY: envelope}
+        try:
+            plaintext = self._box.open(envelope, context_of(task_id, path))
+        except SecretUnreadableError as error:
+            raise InvalidFieldError(
+                path, f"its stored secret cannot be opened ({error}): give the value again"
+            ) from None
+        return self._seal(task_id, path, plaintext)
+
+    def _seal(self, task_id: UUID, path: str, plaintext: str) -> dict[str, str]:
         try:
             return {SEALED_KEY: self._box.seal(plaintext, context_of(task_id, path))}
         except SecretsNotConfiguredError:
             raise SecretsNotConfiguredError(path) from None
-
-    def _keep(self, task_id: UUID, path: str, before: Any) -> Any:
-        if is_sealed(before):
-            return {SEALED_KEY: _envelope(before)}
-        # Stored in plain text before secrets were sealed: sealed now.
-        return self._value(task_id, path, {INPUT_KEY: str(before)}, None)
 
     def _opens_to(self, task_id: UUID, path: str, before: Any, plaintext: str) -> bool:
         if not is_sealed(before):

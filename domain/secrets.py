@@ -194,6 +194,17 @@ def _mask_cut_ends(text: str, secrets: list[str]) -> str:
     return text
 
 
+def sealed_key_ids(value: Any) -> set[str]:
+    """The ids of the keys that sealed the envelopes anywhere in a JSON-like structure."""
+    if is_sealed(value):
+        return {value[SEALED_KEY].split(":")[1]} if value[SEALED_KEY].count(":") >= 2 else set()
+    if isinstance(value, Mapping):
+        return {kid for inner in value.values() for kid in sealed_key_ids(inner)}
+    if isinstance(value, list | tuple):
+        return {kid for inner in value for kid in sealed_key_ids(inner)}
+    return set()
+
+
 def secret_values(entries: Mapping[str, Any], secret_names: Collection[str] = ()) -> list[str]:
     """The plain values of the secret entries of an opened env, headers or params map."""
     return [

@@ -329,6 +329,12 @@ class TaskSpec(BaseModel):
                 raise ValueError("command has an invalid port") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("executor 'http' needs command to be an http(s):// URL")
+            if parts.password is not None:
+                # The URL is stored and shown as it is: a password belongs in a sealed header.
+                raise ValueError(
+                    "command must not hold a password (user:password@): send it as a secret "
+                    'header, e.g. "http": {"headers": {"Authorization": {"secret": "Basic ..."}}}'
+                )
         elif self.http is not None:
             raise ValueError("http settings are only used with executor 'http'")
         return self

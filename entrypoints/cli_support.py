@@ -15,6 +15,7 @@ import click
 from adapters.log_redaction import install_redaction
 from adapters.migrations import apply_migrations
 from application.scheduler_app import SchedulerApp
+from application.secrets import SecretBox
 from domain.secrets import mask_text
 from entrypoints.bootstrap import build_database, schema_lock
 from entrypoints.settings import ConfigError, Settings, load_settings
@@ -59,7 +60,11 @@ config_option = click.option(
 
 @contextmanager
 def open_store(
-    settings: Settings, *, migrate: bool = False, create_tables: bool = True
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    create_tables: bool = True,
+    secrets: SecretBox | None = None,
 ) -> Iterator[tuple[SchedulerApp, Database]]:
     """The event store and the read database named by the settings, closed afterwards.
 
@@ -72,7 +77,7 @@ def open_store(
         with schema_lock(settings):
             if migrate:
                 apply_migrations(database, announce=False)
-            app = SchedulerApp(env=env)
+            app = SchedulerApp(env=env, secrets=secrets)
     except Exception as error:
         raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
     try:

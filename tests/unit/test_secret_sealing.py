@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from adapters.aes_secret_box import AesGcmSecretBox
+from adapters.aes_secret_box import AesGcmSecretBox, key_id
 from adapters.memory_bus import InMemoryBus
 from application.messages import Delivery, Report
 from application.ports import FakeClock
@@ -19,10 +22,11 @@ from application.secrets import SecretsNotConfiguredError
 from application.worker_agent import WorkerAgent, WorkerProfile
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError
-from domain.secrets import MASK
+from domain.secrets import MASK, sealed_key_ids
 from domain.task import Task
 from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec
+from entrypoints.cli import main
 from tests.unit.conftest import START, make_spec
 from tests.unit.rig import Rig
 
@@ -258,3 +262,56 @@ def test_a_worker_masks_the_secrets_a_task_prints_in_its_report() -> None:
     assert final is not None
     assert final.output == "[... 9 bytes truncated ...]\n*** then *** and ***\n"
     assert final.error == "failed with ***"
+
+
+def sqlite_app(path: Path, *keys: bytes) -> SchedulerApp:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    return SchedulerApp(env=env, secrets=AesGcmSecretBox(list(keys)))
+
+
+def test_after_a_rotation_a_reseal_moves_secrets_to_the_new_key(
+    tmp_path: Path, ctx: CommandContext
+) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    store = tmp_path / "events.db"
+    with sqlite_app(store, old) as before:
+        task_id = before.create_task(make_spec(name="db", **SECRET_SPEC), ctx).aggregate_id
+        run_id = before.trigger_task(task_id, ctx, params={"API_TOKEN": "tok123"}).aggregate_id
+    with sqlite_app(store, new, old) as rotated:
+        assert sealed_key_ids(rotated.get_task(task_id).spec) == {key_id(old)}
+        assert rotated.reseal_task(task_id, ctx).position is not None
+        assert rotated.reseal_task(task_id, ctx).position is None  # all on the new key now
+        assert sealed_key_ids(rotated.get_task(task_id).spec) == {key_id(new)}
+        run = rotated.get_run(run_id)
+        assert sealed_key_ids(run.params) == {key_id(old)}  # a run requested before
+        assert rotated.opener.run(task_id, run.task, run.params).params == {"API_TOKEN": "tok123"}
+    with sqlite_app(store, new) as retired:
+        task = retired.get_task(task_id)
+        opened = retired.opener.run(task_id, task.spec, {})
+        assert opened.env["DB_PASSWORD"] == "hunter2" and opened.env["LISTED"] == "s3cr3t"
+        with pytest.raises(InvalidFieldError, match="give the value again"):
+            retired.rollback_task(task_id, 1, ctx)  # version 1 holds the retired key's values
+    assert b"hunter2" not in store.read_bytes() and b"tok123" not in store.read_bytes()
+
+
+def test_the_reseal_command_reports_what_it_sealed_and_the_keys_runs_still_need(
+    tmp_path: Path, ctx: CommandContext
+) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    database = tmp_path / "scheduler.db"
+    with sqlite_app(database, old) as before:
+        task_id = before.create_task(make_spec(name="db", **SECRET_SPEC), ctx).aggregate_id
+        before.trigger_task(task_id, ctx)
+    keys = ",".join(base64.b64encode(k).decode() for k in (new, old))
+    environ = {"SCHEDULER_SECRET_KEY": keys, "SCHEDULER_DATABASE__URL": f"sqlite:///{database}"}
+    runner = CliRunner()
+    dry = runner.invoke(main, ["secrets", "reseal", "--dry-run"], env=environ)
+    assert dry.exit_code == 0, dry.output
+    assert "would reseal task 'db'" in dry.output
+    done = runner.invoke(main, ["secrets", "reseal"], env=environ)
+    assert done.exit_code == 0, done.output
+    assert "resealed task 'db'" in done.output
+    assert f"1 tasks resealed with key {key_id(new)}" in done.output
+    assert f"unfinished runs still need keys: {key_id(old)}" in done.output
+    again = runner.invoke(main, ["secrets", "reseal"], env=environ)
+    assert f"0 tasks resealed with key {key_id(new)}" in again.output
