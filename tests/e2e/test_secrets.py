@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.e2e.cluster import redis_cluster
 from tests.e2e.conftest import SCHEDULER, SchedulerProcess, running_scheduler, wait_for_run
 from tests.servers import fresh_postgres_database
 
@@ -247,6 +248,10 @@ def bad_requests(client: httpx.Client, seen: Surfaces) -> None:
         ),
         client.patch("/api/tasks/prints-secrets", json={"env": {"DB_PASSWORD": {"secret": 7}}}),
         client.get("/api/tasks", params={"token": "tok123"}),
+        client.post(
+            "/api/tasks",
+            json={"name": "bad", "executor": "http", "command": "https://u:hunter2@example.com/"},
+        ),
     ]
     for number, response in enumerate(refused):
         assert response.status_code in (404, 409, 422), (number, response.text)
@@ -339,3 +344,37 @@ def test_no_secret_appears_on_any_surface_on_postgresql(tmp_path: Path) -> None:
                 "UNION ALL SELECT COALESCE(output, '') FROM runs"
             ).fetchall()
             rows_hold_no_secret([r[0] for r in views])
+
+
+def test_no_secret_appears_in_any_log_of_separate_processes_on_redis(tmp_path: Path) -> None:
+    debug = {"SCHEDULER_OBSERVABILITY__LOG_LEVEL": "debug"}
+    with redis_cluster(tmp_path) as cluster:
+        cluster.defaults.update(debug)
+        cluster.start_api()
+        cluster.start("projector", "projector")
+        cluster.start("dispatcher0", "dispatcher")
+        # A worker needs no key: the dispatcher opens the secrets for its delivery.
+        cluster.start("worker0", "worker", SCHEDULER_SECRET_KEY="")
+        cluster.wait_for_workers(1)
+        printed = tmp_path / "printed.txt"
+        with httpx.Client(base_url=cluster.url, timeout=20) as client:
+            created = client.post(
+                "/api/tasks",
+                json={
+                    "name": "distributed-secrets",
+                    "command": f'echo "$DB_PASSWORD $API_TOKEN" | tee {printed}; exit 3',
+                    "env": {"DB_PASSWORD": {"secret": "hunter2"}},
+                },
+            )
+            assert created.status_code == 201, created.text
+            run_id = client.post(
+                "/api/tasks/distributed-secrets/trigger",
+                json={"params": {"API_TOKEN": "tok123"}},
+            ).json()["run_id"]
+            run = wait_for_run(client, run_id, timeout=30)
+        cluster.stop_all()
+        assert printed.read_text() == "hunter2 tok123\n"
+        assert run["status"] == "failed" and run["output"] == "*** ***\n", run
+        logs = {name: (tmp_path / f"{name}.log").read_text() for name in cluster.processes}
+        assert "DEBUG" in logs["api"]  # the logs were written at their most detailed
+        assert [(n, s) for n, text in logs.items() for s in SECRETS if s in text] == []
