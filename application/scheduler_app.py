@@ -138,7 +138,8 @@ class SchedulerApp(Application[UUID]):
             TaskNameTakenError: another live task has the name.
         """
         task_id = self._new_id()
-        spec = validate_spec(self._sealer.definition(task_id, spec.model_dump()))
+        if spec.secret_inputs():  # validated again once sealed; without secrets, as it is
+            spec = validate_spec(self._sealer.definition(task_id, spec.model_dump()))
         task = Task.create(task_id, spec, ctx)
         self._check_upstreams(task.id, spec.name, spec.depends_on)
         name = self._claim_name(spec.name, task.id, ctx)

@@ -111,7 +111,7 @@ class Task(SchedulerAggregate):
         unsealed = [p for p in definition.unsealed_secrets() if _touched(p, changes)]
         _ensure_secrets_sealed(definition, unsealed)
         new_spec = definition.as_event_data()
-        effective = {k: v for k, v in new_spec.items() if self.spec.get(k) != v}
+        effective = {k: v for k, v in new_spec.items() if _stored(self.spec, k) != v}
         if effective:
             self._record(self.Updated, ctx, changes=effective)
         return effective
@@ -166,6 +166,13 @@ def _ensure_timing_evaluates(spec: TaskSpec, ctx: CommandContext) -> None:
     problem = timing_problem(spec.as_event_data(), ctx.now)
     if problem is not None:
         raise SpecValidationError([(problem.field, problem.message)])
+
+
+def _stored(spec: dict[str, Any], field: str) -> Any:
+    # A field added after the event was stored (secret_env) holds its default: no change.
+    if field in spec or field not in TaskSpec.model_fields:
+        return spec.get(field)
+    return TaskSpec.model_fields[field].get_default(call_default_factory=True)
 
 
 def _touched(path: str, changes: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from adapters.event_positions import event_positions
 from domain.errors import NotFoundError
 from domain.scalars import Integer
-from domain.secrets import masked_payload
+from domain.secrets import masked_spec
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -85,6 +85,7 @@ def task_diff(
     before = task_state(events_at(events, "task", None, from_version), number)
     after = task_state(events_at(events, "task", None, to_version), number)
     assert before is not None and after is not None
+    before, after = masked_spec(before), masked_spec(after)  # masked already; kept so
     # The states show secrets as ***: a changed secret is found in the stored definitions,
     # whose envelopes differ exactly when the value changed (application/secrets.py).
     sealed = _stored_definitions(container, task_id, from_version, to_version)
@@ -94,11 +95,7 @@ def task_diff(
         for key in compared
         if before.get(key) != after.get(key) or sealed[0].get(key) != sealed[1].get(key)
     }
-    return {
-        "from_version": from_version,
-        "to_version": to_version,
-        "changes": masked_payload(changes),
-    }
+    return {"from_version": from_version, "to_version": to_version, "changes": changes}
 
 
 def _stored_definitions(

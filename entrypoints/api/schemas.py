@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from domain.scalars import Integer
-from domain.secrets import masked_entries, masked_payload, masked_spec
+from domain.secrets import mask_text, masked_entries, masked_payload, masked_spec
 from domain.task_spec import (
     MAX_COMMAND_LENGTH,
     ExecutorName,
@@ -342,6 +342,12 @@ class QuarantineEntryPublic(BaseModel):
     last_failed_at: datetime
     resolved_at: datetime | None
     note: str | None
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _masked(cls, error: Any) -> Any:
+        # A consumer's error may quote what it read: URL passwords and secret=value hidden.
+        return mask_text(error) if isinstance(error, str) else error
 
 
 class QuarantinePublic(BaseModel):

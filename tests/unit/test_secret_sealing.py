@@ -315,3 +315,12 @@ def test_the_reseal_command_reports_what_it_sealed_and_the_keys_runs_still_need(
     assert f"unfinished runs still need keys: {key_id(old)}" in done.output
     again = runner.invoke(main, ["secrets", "reseal"], env=environ)
     assert f"0 tasks resealed with key {key_id(new)}" in again.output
+
+
+def test_a_task_stored_before_secret_env_existed_updates_without_a_spurious_change(
+    app: SchedulerApp, ctx: CommandContext
+) -> None:
+    task_id = app.create_task(make_spec(name="old", env={"MODE": "a"}), ctx).aggregate_id
+    task = app.get_task(task_id)
+    del task.spec["secret_env"]  # as a Task.Created of an earlier release holds it
+    assert task.update({"priority": "high"}, ctx) == {"priority": "high"}
