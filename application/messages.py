@@ -26,19 +26,23 @@ class Delivery:
     executor: str
     command: str
     args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    # Out of the repr: they hold the task's secrets in plain text.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     working_dir: str | None = None
     timeout_seconds: int = 0
-    params: dict[str, str] = field(default_factory=dict)
-    http: dict[str, Any] | None = None
+    params: dict[str, str] = field(default_factory=dict, repr=False)
+    http: dict[str, Any] | None = field(default=None, repr=False)
     shard_index: int | None = None  # set on a shard of a broadcast run
     shard_total: int | None = None
+    # The secret values among env, params and headers: the worker masks them in what it
+    # reports (output, error). Plain text, like the values themselves, only on the bus.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         data = asdict(self)
         data["run_id"], data["worker_id"] = str(self.run_id), str(self.worker_id)
-        data["args"] = list(self.args)
+        data["args"], data["secrets"] = list(self.args), list(self.secrets)
         return {"type": "delivery", **data}
 
     @classmethod
@@ -51,6 +55,7 @@ class Delivery:
                 "run_id": UUID(fields["run_id"]),
                 "worker_id": UUID(fields["worker_id"]),
                 "args": tuple(fields.get("args", ())),
+                "secrets": tuple(fields.get("secrets", ())),
             }
         )
 

@@ -8,6 +8,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 
+class SealedValue(BaseModel):
+    """A secret value as stored: opened only when the delivery is built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enc: StrictStr
+
+
 class RunDefinition(BaseModel):
     """What the dispatcher and the worker need of a run's task, with the types they assume.
 
@@ -22,7 +30,8 @@ class RunDefinition(BaseModel):
     executor: StrictStr
     command: StrictStr
     args: list[StrictStr] = []
-    env: dict[StrictStr, StrictStr] = {}
+    env: dict[StrictStr, StrictStr | SealedValue] = {}
+    secret_env: list[StrictStr] = []
     working_dir: StrictStr | None = None
     timeout_seconds: StrictInt | float = 0
     queue: StrictStr = "default"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from uuid import UUID
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
+from domain.secrets import redact
 from domain.worker import WorkerProfile
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,10 @@ class WorkerAgent:
         new_id: Callable[[], UUID] = uuid.uuid4,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = SYSTEM_CLOCK.now,
+        remember_secrets: Callable[[tuple[str, ...]], None] = lambda _secrets: None,
     ) -> None:
         self.profile = profile
+        self._remember_secrets = remember_secrets  # so this process's logs mask them too
         self._bus = bus
         self._run = run_executor
         self._heartbeat_interval = heartbeat_interval
@@ -178,10 +182,13 @@ class WorkerAgent:
 
     def _execute(self, delivery: Delivery) -> None:
         key = (delivery.run_id, delivery.attempt)
+        self._remember_secrets(delivery.secrets)
         try:
             self._run_and_report(delivery)
         except Exception as error:  # report the failure rather than lose the run
-            logger.exception("execution crashed", extra={"run_id": str(delivery.run_id)})
+            # The error may quote the task's secrets: logged and reported with them masked.
+            trace = redact("".join(traceback.format_exception(error)), delivery.secrets)
+            logger.error("execution crashed: %s", trace, extra={"run_id": str(delivery.run_id)})
             self._report(delivery, "failed", error=f"worker error: {error}")
         finally:
             with self._lock:
@@ -212,6 +219,10 @@ class WorkerAgent:
         )
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:
+        # A secret the task printed (or an error quoting one) leaves the worker as ***.
+        for name in ("output", "error"):
+            if isinstance(fields.get(name), str):
+                fields[name] = redact(fields[name], delivery.secrets)
         report = Report(
             kind=kind,
             run_id=delivery.run_id,

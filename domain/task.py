@@ -90,6 +90,7 @@ class Task(SchedulerAggregate):
         """Create a task from an already validated definition."""
         _ensure_run_at_ahead(spec, ctx)
         _ensure_timing_evaluates(spec, ctx)
+        _ensure_secrets_sealed(spec, spec.unsealed_secrets())
         return cls._create_with(cls.Created, task_id, ctx, spec=spec.as_event_data())
 
     @property
@@ -116,8 +117,12 @@ class Task(SchedulerAggregate):
         if "run_at" in changes:
             _ensure_run_at_ahead(definition, ctx)
         _ensure_timing_evaluates(definition, ctx)
+        # Only what this update writes must be sealed: a value stored in plain text before
+        # secrets were sealed stays readable (and is sealed by the next change of its field).
+        unsealed = [p for p in definition.unsealed_secrets() if _touched(p, changes)]
+        _ensure_secrets_sealed(definition, unsealed)
         new_spec = definition.as_event_data()
-        effective = {k: v for k, v in new_spec.items() if self.spec.get(k) != v}
+        effective = {k: v for k, v in new_spec.items() if _stored(self.spec, k) != v}
         if effective:
             self._record(self.Updated, ctx, changes=effective)
         return effective
@@ -163,7 +168,7 @@ class Task(SchedulerAggregate):
         trigger: str,
         ctx: CommandContext,
         nominal_time: datetime | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> TaskRun:
         """Request a run of the task as it is now: the run keeps this version's definition."""
         self._ensure_not_deleted()
@@ -193,6 +198,28 @@ def _ensure_timing_evaluates(spec: TaskSpec, ctx: CommandContext) -> None:
     problem = timing_problem(spec.as_event_data(), ctx.now)
     if problem is not None:
         raise SpecValidationError([(problem.field, problem.message)])
+
+
+def _stored(spec: dict[str, Any], field: str) -> Any:
+    # A field added after the event was stored (secret_env) holds its default: no change.
+    if field in spec or field not in TaskSpec.model_fields:
+        return spec.get(field)
+    return TaskSpec.model_fields[field].get_default(call_default_factory=True)
+
+
+def _touched(path: str, changes: dict[str, Any]) -> bool:
+    # An env value is written again when env changes, or when secret_env makes it secret.
+    fields = ("env", "secret_env") if path.startswith("env.") else (path.split(".", 1)[0],)
+    return any(field in changes for field in fields)
+
+
+def _ensure_secrets_sealed(spec: TaskSpec, unsealed: list[str]) -> None:
+    # The application seals every secret before it reaches a command (application/secrets.py):
+    # one still in plain text here would be stored so, and the log must never hold it.
+    if unsealed:
+        raise SpecValidationError(
+            [(path, "a secret value must be sealed before it is stored") for path in unsealed]
+        )
 
 
 def _ensure_run_at_ahead(spec: TaskSpec, ctx: CommandContext) -> None:

@@ -9,8 +9,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.aggregate import SchedulerAggregate
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
-from domain.errors import IllegalTransitionError
+from domain.errors import IllegalTransitionError, InvalidFieldError
 from domain.retry import RetryPolicy
+from domain.secrets import is_sealed, is_secret_name
 from domain.statuses import TERMINAL, AttemptStatus, ReportOutcome, RunStatus
 from domain.task_spec import with_timing_fields
 
@@ -35,7 +36,7 @@ class TaskRun(SchedulerAggregate):
         task: dict[str, Any]
         trigger: str
         nominal_time: datetime | None
-        params: dict[str, str]
+        params: dict[str, Any]  # a secret one sealed: {"enc": "v1:..."} (domain/secrets.py)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -269,7 +270,7 @@ class TaskRun(SchedulerAggregate):
         task_version: int
         task: dict[str, Any]
         trigger: str
-        params: dict[str, str]
+        params: dict[str, Any]
         status: RunStatus
         attempt: int
         worker_id: UUID | None
@@ -317,11 +318,20 @@ class TaskRun(SchedulerAggregate):
         trigger: str,
         ctx: CommandContext,
         nominal_time: datetime | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> TaskRun:
-        """Request a run of a task, snapshotting its definition at this version."""
+        """Request a run of a task, snapshotting its definition at this version.
+
+        Raises:
+            InvalidFieldError: a secret param is not sealed (the log must never hold it).
+        """
         if trigger not in TRIGGERS:
             raise ValueError(f"unknown trigger {trigger!r}")
+        for name, value in (params or {}).items():
+            if not is_sealed(value) and (not isinstance(value, str) or is_secret_name(name)):
+                raise InvalidFieldError(
+                    f"params.{name}", "a secret value must be sealed before it is stored"
+                )
         return cls._create_with(
             cls.Requested,
             run_id,

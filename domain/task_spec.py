@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -12,17 +13,23 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    SecretStr,
+    Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
 from domain.scalars import Integer, Number
+from domain.secrets import INPUT_KEY, SEALED_KEY, is_secret_name
 from domain.timing import timing_problem
 
 MAX_NAME_LENGTH = 200
@@ -33,6 +40,9 @@ MAX_SCHEDULE_LENGTH = 1_000
 MAX_LABELS = 64
 MAX_LABEL_KEY_LENGTH = 63
 MAX_LABEL_VALUE_LENGTH = 200
+MAX_HEADER_VALUE_LENGTH = 8_192
+MAX_ENVELOPE_LENGTH = 65_536  # a sealed value: its base64 ciphertext, nonce and tag
+STORED = "stored"  # validation context of definitions read from or written to the log
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Without a clock a definition's timing is evaluated from this moment; the command evaluates it
 # again from its own `now` (Task.create, Task.update). Cron without a year field is periodic,
@@ -64,13 +74,75 @@ class SpecValidationError(DomainError):
         self.problems = problems
 
 
+class SecretInput(BaseModel):
+    """A secret value: stored encrypted, shown as ***, given only to the worker that runs it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret: SecretStr = Field(max_length=MAX_COMMAND_LENGTH)  # SecretStr: never in a repr
+
+    def plaintext(self) -> str:
+        """The value itself, for the application to seal."""
+        return self.secret.get_secret_value()
+
+
+class SealedSecret(BaseModel):
+    """A secret value as the log stores it, encrypted by the scheduler; callers never send it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enc: str = Field(
+        pattern=r"^v[0-9]+:[A-Za-z0-9_-]+:[A-Za-z0-9_=-]+$", max_length=MAX_ENVELOPE_LENGTH
+    )
+
+    @model_validator(mode="after")
+    def _only_from_the_log(self, info: ValidationInfo) -> SealedSecret:
+        # Only definitions read from or written to the log hold envelopes: a caller sending one
+        # could make a worker decrypt a value it copied from elsewhere.
+        if not (info.context or {}).get(STORED):
+            raise ValueError('{"enc": ...} is written by the scheduler; send {"secret": "..."}')
+        return self
+
+
+def _value_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "plain"
+    if isinstance(value, SecretInput) or (isinstance(value, Mapping) and INPUT_KEY in value):
+        return "secret"
+    if isinstance(value, SealedSecret) or (isinstance(value, Mapping) and SEALED_KEY in value):
+        return "sealed"
+    return None
+
+
+def _secret_or_plain(max_length: int) -> Any:
+    return Annotated[
+        Annotated[Annotated[str, Field(max_length=max_length)], Tag("plain")]
+        | Annotated[SecretInput, Tag("secret")]
+        | Annotated[SkipJsonSchema[SealedSecret], Tag("sealed")],
+        Discriminator(
+            _value_kind,
+            custom_error_type="secret_or_plain",
+            custom_error_message='must be a string or {"secret": "..."}',
+        ),
+    ]
+
+
+EnvValue = _secret_or_plain(MAX_COMMAND_LENGTH)
+HeaderValue = _secret_or_plain(MAX_HEADER_VALUE_LENGTH)
+SecretValue = SecretInput | SealedSecret
+
+
 class HttpRequestSpec(BaseModel):
     """What the `http` executor sends; the URL is the task's `command`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    headers: dict[ShortText, Annotated[str, Field(max_length=8_192)]] = Field(default_factory=dict)
+    headers: dict[ShortText, HeaderValue] = Field(
+        default_factory=dict,
+        description='Secret values as {"secret": "..."}; names like Authorization, Cookie or '
+        "X-Api-Key are secret anyway. Secrets are stored encrypted and shown as ***.",
+    )
     body: str | None = Field(None, max_length=1_048_576)
     expected_status: list[Annotated[Integer, Field(ge=100, le=599)]] = Field(
         default_factory=list,
@@ -92,8 +164,16 @@ class TaskSpec(BaseModel):
     args: list[Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
         default_factory=list, max_length=MAX_ARGS
     )
-    env: dict[str, Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
-        default_factory=dict, description="The child process's own environment variables."
+    env: dict[str, EnvValue] = Field(
+        default_factory=dict,
+        description="The child process's own environment variables. Secret values as "
+        '{"secret": "..."}, or named in secret_env, or by a name like *PASSWORD*, *TOKEN*, '
+        "*SECRET*, *KEY*: stored encrypted, shown as ***, given only to the worker.",
+    )
+    secret_env: list[Annotated[str, Field(max_length=MAX_NAME_LENGTH)]] = Field(
+        default_factory=list,
+        max_length=MAX_ENV_ENTRIES,
+        description="Names of env variables whose values are secret whenever they are set.",
     )
     working_dir: str | None = Field(
         None, max_length=4_096, description="Absolute path the process starts in."
@@ -183,15 +263,23 @@ class TaskSpec(BaseModel):
 
     @field_validator("env")
     @classmethod
-    def _env_names_are_valid(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env_names_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_ENV_ENTRIES:
             raise ValueError(f"at most {MAX_ENV_ENTRIES} variables")
         bad = [name for name in value if not ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"invalid variable names {bad}: use letters, digits and _")
-        if any("\x00" in v for v in value.values()):
+        if any("\x00" in _text_of(v) for v in value.values()):
             raise ValueError("values must not contain NUL characters")
         return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_names_are_valid(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not ENV_NAME.match(name)]
+        if bad:
+            raise ValueError(f"invalid variable names {bad}: use letters, digits and _")
+        return list(dict.fromkeys(value))
 
     @field_validator("args")
     @classmethod
@@ -241,13 +329,37 @@ class TaskSpec(BaseModel):
                 raise ValueError("command has an invalid port") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("executor 'http' needs command to be an http(s):// URL")
+            if parts.password is not None:
+                # The URL is stored and shown as it is: a password belongs in a sealed header.
+                raise ValueError(
+                    "command must not hold a password (user:password@): send it as a secret "
+                    'header, e.g. "http": {"headers": {"Authorization": {"secret": "Basic ..."}}}'
+                )
         elif self.http is not None:
             raise ValueError("http settings are only used with executor 'http'")
         return self
 
     def as_event_data(self) -> dict[str, Any]:
-        """The definition as JSON primitives, the shape stored in events."""
+        """The definition as JSON primitives, the shape stored in events (Task refuses one
+        with a secret not sealed; a `{"secret": ...}` left in it would dump as asterisks)."""
         return self.model_dump(mode="json")
+
+    def secret_inputs(self) -> dict[str, Any]:
+        """Every secret value by its path (`env.NAME`, `http.headers.NAME`): given or sealed."""
+        names = set(self.secret_env)
+        found: dict[str, Any] = {
+            f"env.{name}": value
+            for name, value in self.env.items()
+            if isinstance(value, SecretValue) or name in names or is_secret_name(name)
+        }
+        for name, value in (self.http.headers if self.http else {}).items():
+            if isinstance(value, SecretValue) or is_secret_name(name):
+                found[f"http.headers.{name}"] = value
+        return found
+
+    def unsealed_secrets(self) -> list[str]:
+        """The paths of secret values that are not sealed (the log must never hold them)."""
+        return [p for p, v in self.secret_inputs().items() if not isinstance(v, SealedSecret)]
 
     def with_changes(self, changes: dict[str, Any]) -> TaskSpec:
         """A new validated spec with `changes` applied."""
@@ -262,10 +374,21 @@ def field_error(field: str, message: str, value: Any) -> ValidationError:
     )
 
 
+def _text_of(value: Any) -> str:
+    return (
+        value.plaintext()
+        if isinstance(value, SecretInput)
+        else value
+        if isinstance(value, str)
+        else ""
+    )
+
+
 def validate_spec(data: dict[str, Any]) -> TaskSpec:
-    """Validate raw data into a TaskSpec, raising SpecValidationError that names each field."""
+    """Validate a definition read from or written to the log (sealed values allowed),
+    raising SpecValidationError that names each field."""
     try:
-        return TaskSpec.model_validate(data)
+        return TaskSpec.model_validate(data, context={STORED: True})
     except ValidationError as error:
         raise SpecValidationError(
             [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in error.errors()]

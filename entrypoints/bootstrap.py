@@ -6,8 +6,10 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from adapters.aes_secret_box import AesGcmSecretBox, development_key, parse_keys
 from adapters.event_positions import AggregateLog
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
@@ -22,6 +24,7 @@ from application.dispatch.liveness import InMemoryLiveness, LivenessStore, colle
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
+from application.secrets import NoSecretBox, SecretBox
 from entrypoints.settings import Settings
 from entrypoints.store import build_store
 from projections.api_keys import ApiKeysProjection
@@ -154,7 +157,11 @@ def build_container(
     """
     name = application_name(process, settings.dispatcher.name if process == "dispatcher" else None)
     store = build_store(
-        settings, name, listen=True, env={"AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE}
+        settings,
+        name,
+        listen=True,
+        env={"AGGREGATE_CACHE_MAXSIZE": AGGREGATE_CACHE_SIZE},
+        secrets=build_secret_box(settings),
     )
     app, database, session = store.app, store.database, store.session
     log_wakeup, committed = Wakeup(), Wakeup()
@@ -202,6 +209,24 @@ def build_container(
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
         container.start_thread("pg-session", keep_session, session, log_wakeup, container.stop)
     return container
+
+
+def build_secret_box(settings: Settings) -> SecretBox:
+    """The box that seals secret values: SCHEDULER_SECRET_KEY, else a development key file,
+    else none (secret values are then refused, never stored in plain text)."""
+    config = settings.secrets
+    if config.keys:
+        return AesGcmSecretBox(parse_keys(config.keys))
+    if config.development_key_file:
+        path = Path(config.development_key_file)
+        logger.warning(
+            "secret values sealed with the development key in %s; production deployments "
+            "set SCHEDULER_SECRET_KEY (docs/security.md#secrets)",
+            path,
+        )
+        return AesGcmSecretBox([development_key(path)])
+    logger.info("no SCHEDULER_SECRET_KEY: secret values are refused (docs/security.md#secrets)")
+    return NoSecretBox()
 
 
 def default_worker_name() -> str:

@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from entrypoints.cli_audit import audit
+from entrypoints.cli_config import config as config_group
 from entrypoints.cli_keys import keys
 from entrypoints.cli_projections import projections
 from entrypoints.cli_quarantine import quarantine
 from entrypoints.cli_replay import events, replay
+from entrypoints.cli_secrets import secrets
 from entrypoints.cli_support import (
     config_option,
     configure_logging,
@@ -112,3 +114,5 @@ main.add_command(events)
 main.add_command(audit)
 main.add_command(quarantine)
 main.add_command(keys)
+main.add_command(config_group)
+main.add_command(secrets)

@@ -14,6 +14,7 @@ from application.quarantine import HELD, RELEASE, RETRY, QuarantineEntry
 from application.scheduler_app import SchedulerApp
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid
+from domain.secrets import mask_text
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from projections.quarantine import SqlQuarantineLedger
 from projections.status import now_utc
@@ -36,7 +37,7 @@ def list_entries(show_all: bool, as_json: bool, config: Path | None) -> None:
     with open_store(load_cli_settings(config), migrate=True) as (_app, database):
         entries = SqlQuarantineLedger(database).entries(statuses=None if show_all else (HELD,))
     if as_json:
-        click.echo(json.dumps([e.as_record() for e in entries], indent=2))
+        click.echo(json.dumps([_masked(e.as_record()) for e in entries], indent=2))
         return
     if not entries:
         click.echo("nothing is quarantined")
@@ -124,5 +125,11 @@ def _line(entry: QuarantineEntry) -> str:
     note = f" - {entry.note}" if entry.note else ""
     return (
         f"{entry.status:<9} {entry.consumer:<24} {entry.aggregate_type} {entry.aggregate_id} "
-        f"from position {entry.position}, {entry.held_count} held{request}: {entry.error}{note}"
+        f"from position {entry.position}, {entry.held_count} held{request}: "
+        f"{mask_text(entry.error)}{note}"
     )
+
+
+def _masked(record: dict) -> dict:
+    # A consumer's error may quote what it read: URL passwords and secret=value hidden.
+    return {**record, "error": mask_text(str(record.get("error", "")))}

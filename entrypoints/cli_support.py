@@ -12,7 +12,10 @@ from pathlib import Path
 
 import click
 
+from adapters.log_redaction import install_redaction
 from application.scheduler_app import SchedulerApp
+from application.secrets import SecretBox
+from domain.secrets import mask_text
 from entrypoints.settings import ConfigError, Settings, load_settings
 from entrypoints.store import build_store
 from projections.ports import Database
@@ -30,18 +33,19 @@ def load_cli_settings(config: Path | None) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level."""
+    """Log to stderr at the configured level, with every secret masked."""
     logging.basicConfig(
         level=settings.observability.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    install_redaction(settings.secret_values())
 
 
 def unreachable_error(action: str, error: Exception) -> click.ClickException:
     """A CLI error for a server that cannot be reached, with any password masked."""
     # Driver messages can echo the connection string: never print a password.
-    message = re.sub(r"password=\S+", "password=***", str(error))
+    message = mask_text(re.sub(r"password=\S+", "password=***", str(error)))
     return click.ClickException(f"{action}: {type(error).__name__}: {message}")
 
 
@@ -56,7 +60,11 @@ config_option = click.option(
 
 @contextmanager
 def open_store(
-    settings: Settings, *, migrate: bool = False, create_tables: bool = True
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    create_tables: bool = True,
+    secrets: SecretBox | None = None,
 ) -> Iterator[tuple[SchedulerApp, Database]]:
     """The event store and the read database named by the settings, closed afterwards.
 
@@ -73,6 +81,7 @@ def open_store(
             create_tables=create_tables,
             guard=False,
             announce=False,
+            secrets=secrets,
         )
     except Exception as error:
         raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None

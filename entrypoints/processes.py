@@ -18,6 +18,7 @@ from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
 from adapters.jwt_verifier import JwtKeyError
+from adapters.log_redaction import install_redaction, remember_secrets
 from adapters.metrics import BreakerCollector
 from adapters.metrics_server import start_metrics_server
 from application.audit import AuditChainFollower
@@ -77,6 +78,7 @@ def serve_api(container: Container) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    install_redaction(settings.secret_values())  # uvicorn's config gave it handlers of its own
     server = uvicorn.Server(config)
     _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
@@ -130,6 +132,7 @@ def make_worker(
             default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
+        remember_secrets=remember_secrets,
     )
 
 

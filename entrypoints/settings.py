@@ -11,6 +11,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.secrets import is_secret_name, mask_text, mask_url_passwords, masked_config
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 CONFIG_ENV = "SCHEDULER_CONFIG"
+SECRET_KEY_ENV = "SCHEDULER_SECRET_KEY"  # the keys of secret values and `enc:` config values
+ENCRYPTED_PREFIX = "enc:"
 ENV_PREFIX = "SCHEDULER_"
 NO_FILE = "(no config file)"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -234,6 +238,28 @@ class AuthSettings(_Section):
         return bool(self.jwt_secret or self.jwt_public_key_file or self.jwt_jwks_file)
 
 
+class SecretsSettings(_Section):
+    """`[secrets]`: the keys that encrypt secret values (docs/security.md#secrets)."""
+
+    # From SCHEDULER_SECRET_KEY only, never from the file: a key beside the values it
+    # protects protects nothing. Comma-separated base64 keys of 32 bytes, the newest first.
+    keys: str | None = Field(default=None, repr=False)
+    # Development only: without SCHEDULER_SECRET_KEY, a key is made once into this file
+    # (mode 0600). Unset, secret values are refused until a key is configured.
+    development_key_file: str | None = None
+
+    _blank = field_validator("keys", "development_key_file", mode="before")(_blank_to_none)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_parse(cls, keys: str | None) -> str | None:
+        if keys is not None:
+            from adapters.aes_secret_box import parse_keys
+
+            parse_keys(keys)  # its error names the key by its number, never its value
+        return keys
+
+
 class Settings(_Section):
     """The whole configuration of one process, built once by the composition root."""
 
@@ -245,6 +271,7 @@ class Settings(_Section):
     projections: ProjectionsSettings = Field(default_factory=ProjectionsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
     @classmethod
     def from_environ(
@@ -272,6 +299,31 @@ class Settings(_Section):
     def masked_database_url(self) -> str:
         """`database.url` with its password hidden, for messages and logs."""
         return mask_url(self.database.url)
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, secrets (passwords, keys, tokens, URL passwords) shown as ***."""
+        return masked_config(self.model_dump(mode="json"))
+
+    def secret_values(self) -> list[str]:
+        """The plain values of every secret setting, for the logs to mask wherever they appear."""
+        found: list[str] = []
+
+        def walk(value: Any, name: str) -> None:
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    walk(inner, str(key))
+            elif isinstance(value, list | tuple):
+                for inner in value:
+                    walk(inner, name)
+            elif isinstance(value, str) and value:
+                if is_secret_name(name):
+                    found.extend(part.strip() for part in value.split(",") if part.strip())
+                password = urlsplit(value).password if "://" in value else None
+                if password:
+                    found.extend({password, unquote(password)})
+
+        walk(self.model_dump(mode="json"), "")
+        return found
 
     def eventstore_env(self, application_name: str = "scheduler-cli") -> dict[str, str]:
         """The eventsourcing 9.5.6 persistence env for `database.url`.
@@ -366,7 +418,7 @@ def mask_url(url: str) -> str:
     netloc, slash, path = rest.partition("/")
     userinfo, at, host = netloc.rpartition("@")
     if not sep or not at or ":" not in userinfo:
-        return url
+        return mask_url_passwords(url)
     return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
 
 
@@ -382,6 +434,8 @@ def load_settings(config_path: str | Path | None, environ: Mapping[str, str]) ->
     raw = _read_toml(Path(path), source, named_by_env) if path else {}
     data = _substitute(raw, environ, source)
     origins = _apply_overrides(data, environ, source)
+    _take_secret_keys(data, environ, origins, source)
+    _decrypt_values(data, source)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -467,6 +521,83 @@ def _apply_overrides(
     return origins
 
 
+def _take_secret_keys(
+    data: dict[str, Any],
+    environ: Mapping[str, str],
+    origins: Mapping[tuple[str, str], str],
+    source: str,
+) -> None:
+    """Put SCHEDULER_SECRET_KEY into [secrets] keys; refuse keys written anywhere else."""
+    section = data.get("secrets")
+    if isinstance(section, dict) and section.get("keys") is not None:
+        where = origins.get(("secrets", "keys"), "the file")
+        raise ConfigError(
+            source,
+            [
+                f"secrets.keys (from {where}): the keys come only from {SECRET_KEY_ENV}, "
+                "never from configuration (a key beside the values it protects protects nothing)"
+            ],
+        )
+    if environ.get(SECRET_KEY_ENV, "").strip():
+        data.setdefault("secrets", {})
+        if isinstance(data["secrets"], dict):
+            data["secrets"]["keys"] = environ[SECRET_KEY_ENV]
+
+
+Found = list[tuple[dict[str, Any] | list[Any], Any, str]]  # (container, key, dotted path)
+
+
+def _encrypted_values(container: dict[str, Any] | list[Any], where: str) -> Found:
+    """Every `enc:` value under a container, with where it is."""
+    found: Found = []
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for key, value in items:
+        path = (f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]").lstrip(".")
+        if isinstance(value, dict | list):
+            found += _encrypted_values(value, path)
+        elif isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX):
+            found.append((container, key, path))
+    return found
+
+
+def _decrypt_values(data: dict[str, Any], source: str) -> None:
+    """Replace every `enc:` value by its plain text, decrypted with SCHEDULER_SECRET_KEY.
+
+    Raises:
+        ConfigError: naming each key whose value cannot be decrypted, and why.
+    """
+    found = _encrypted_values(data, "")
+    if not found:
+        return
+    from adapters.aes_secret_box import (
+        AesGcmSecretBox,
+        KeyringError,
+        decrypt_config_value,
+        parse_keys,
+    )
+    from application.secrets import SecretUnreadableError
+
+    section = data.get("secrets")
+    keys = section.get("keys") if isinstance(section, dict) else None
+    if not keys:
+        paths = ", ".join(path for _, _, path in found)
+        raise ConfigError(
+            source, [f"{paths}: encrypted (enc:...), but {SECRET_KEY_ENV} is not set to decrypt it"]
+        )
+    try:
+        box = AesGcmSecretBox(parse_keys(keys))
+    except KeyringError as error:
+        raise ConfigError(source, [f"secrets.keys: {error}"]) from None
+    problems = []
+    for container, key, path in found:
+        try:
+            container[key] = decrypt_config_value(box, container[key])  # type: ignore[index]
+        except (SecretUnreadableError, UnicodeDecodeError) as error:
+            problems.append(f"{path}: its enc: value cannot be decrypted: {error}")
+    if problems:
+        raise ConfigError(source, problems)
+
+
 def _section_model(section: str) -> type[BaseModel]:
     return Settings.model_fields[section].annotation  # type: ignore[return-value]
 
@@ -519,8 +650,8 @@ def _describe(error: ErrorDetails, origins: Mapping[tuple[str, str], str]) -> st
         text = error["msg"].removeprefix("Value error, ")
     else:
         text = error["msg"].split(", unable to")[0]
-        secret = any(w in str(p) for p in loc for w in ("password", "secret", "token"))
+        secret = any(is_secret_name(str(p)) for p in loc)
         if not secret and not isinstance(error["input"], dict | list):
-            text += f", got {error['input']!r}"
+            text += f", got {mask_text(repr(error['input']))}"
     origin = origins.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
     return f"{where}: {text}" + (f" (from {origin})" if origin else "")

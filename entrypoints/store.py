@@ -12,6 +12,7 @@ from adapters.pg_listener import LISTEN
 from adapters.pg_pool import application_name, connection_options
 from adapters.pg_session import PostgresSession
 from application.scheduler_app import SchedulerApp
+from application.secrets import SecretBox
 from entrypoints.settings import Settings
 from projections.ports import Database
 
@@ -62,6 +63,7 @@ def build_store(
     listen: bool = False,
     announce: bool = True,
     env: dict[str, str] | None = None,
+    secrets: SecretBox | None = None,
 ) -> Store:
     """Open the store within the connection budget: on PostgreSQL one session + one pool.
 
@@ -82,7 +84,11 @@ def build_store(
         )
         try:
             return _prepare(
-                Store(SchedulerApp(env=app_env), database), migrate, guard, create, announce
+                Store(SchedulerApp(env=app_env, secrets=secrets), database),
+                migrate,
+                guard,
+                create,
+                announce,
             )
         except BaseException:
             database.close()
@@ -90,7 +96,8 @@ def build_store(
     session = open_session(settings, name, (LISTEN,) if listen else ())
     try:
         with session.locked(SCHEMA_LOCK_KEY):
-            app = SchedulerApp(env=app_env)  # creates the event store's tables if allowed
+            # Creates the event store's tables if allowed.
+            app = SchedulerApp(env=app_env, secrets=secrets)
             pool = event_store_pool(app)
             # After a loss the pool's idle connections are dead and after a reconnect the
             # server is back: check them at once instead of on some request's checkout.

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.secrets import masked_entries, masked_spec
 from projections.base import from_json
 from projections.ports import Database, Row
 
@@ -40,8 +41,8 @@ def _uuid(value: Any) -> str | None:
 
 
 def task_resource(row: Row) -> dict[str, Any]:
-    """A tasks row as the API's task resource."""
-    spec = from_json(row["spec"]) or {}
+    """A tasks row as the API's task resource (secret values masked: every reader sees ***)."""
+    spec = masked_spec(from_json(row["spec"]) or {})
     return {
         "id": row["number"],
         "uuid": _uuid(row["uuid"]),
@@ -57,7 +58,7 @@ def task_resource(row: Row) -> dict[str, Any]:
 
 
 def run_resource(row: Row) -> dict[str, Any]:
-    """A runs row as the API's run resource."""
+    """A runs row as the API's run resource (secret params masked)."""
     return {
         "id": _uuid(row["id"]),
         "task_id": row["task_number"],
@@ -70,7 +71,7 @@ def run_resource(row: Row) -> dict[str, Any]:
         "trigger": row["trigger"],
         "nominal_time": as_datetime(row["nominal_time"]),
         "priority": row["priority"],
-        "params": from_json(row["params"]) or {},
+        "params": masked_entries(from_json(row["params"]) or {}),
         "requested_at": as_datetime(row["requested_at"]),
         "assigned_at": as_datetime(row["assigned_at"]),
         "started_at": as_datetime(row["started_at"]),

@@ -12,6 +12,7 @@ from application.commands.tasks import TaskCommands
 from application.commands.workers import WorkerCommands
 from application.keys import KeyCommands
 from application.ports import IdFactory, random_ids
+from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
 from application.task_numbers import TaskNumbers
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
@@ -39,8 +40,13 @@ class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, Wor
         env: dict[str, str] | None = None,
         new_id: IdFactory = random_ids,
         draw: Callable[[], float] = random.random,
+        secrets: SecretBox | None = None,
     ) -> None:
         super().__init__(env=env)
         self._new_id = new_id
         self._draw = draw  # randomness is an input: retry jitter
+        # Without a key, secret values are refused (422), never stored in plain text.
+        self.secrets: SecretBox = secrets or NoSecretBox()
+        self._sealer = Sealer(self.secrets)
+        self.opener = Opener(self.secrets)
         self.task_numbers = TaskNumbers(self.created_task_rows)

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from application.log import EventLog
 from application.ports import IdFactory
 from application.quarantine import describe
+from application.secrets import Opener, Sealer, SecretBox
 from application.task_numbers import TaskNumbers
 from domain.context import CommandContext
 from domain.errors import AggregateUnreadableError, NotFoundError
@@ -34,6 +35,9 @@ class CommandsBase(EventLog):
     _new_id: IdFactory
     _draw: Callable[[], float]
     task_numbers: TaskNumbers
+    secrets: SecretBox
+    _sealer: Sealer  # seals secret values before any event holds them
+    opener: Opener  # opens them, for the worker's delivery only
 
     if TYPE_CHECKING:  # the loaders the mixins call across concerns (tasks.py, runs.py)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -12,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from application.commands.base import CommandsBase, run_context
 from application.messages import Report
 from application.results import CommandResult
+from application.secrets import SecretUnreadableError, secret_plaintext
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
@@ -29,7 +31,7 @@ class RunCommands(CommandsBase):
         self,
         task_id: UUID,
         ctx: CommandContext,
-        params: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         trigger: str = "manual",
     ) -> CommandResult:
@@ -43,7 +45,8 @@ class RunCommands(CommandsBase):
         run_id = TaskRun.idempotent_id(task.id, idempotency_key) if idempotency_key else None
         if run_id is not None and self._exists(run_id):
             return self._idempotent_repeat(run_id, str(idempotency_key), params)
-        run = task.request_run(run_id or self._new_id(), trigger, ctx, params=params)
+        sealed = self._sealer.params(task.id, params or {})
+        run = task.request_run(run_id or self._new_id(), trigger, ctx, params=sealed)
         try:
             position = self._position(self.save(run))
         except IntegrityError:
@@ -52,12 +55,19 @@ class RunCommands(CommandsBase):
         return CommandResult(run.id, position)
 
     def _idempotent_repeat(
-        self, run_id: UUID, key: str, params: dict[str, str] | None
+        self, run_id: UUID, key: str, params: dict[str, Any] | None
     ) -> CommandResult:
         # Compared with the run's own Requested event, not a view: a lagging view must not
-        # turn a conflicting repeat into a silent success.
+        # turn a conflicting repeat into a silent success. Secrets compare as plain text.
         first = self.get_run(run_id)
-        if dict(first.params) != dict(params or {}):
+        given = {name: _plain(value) for name, value in (params or {}).items()}
+        try:
+            same = self.opener.params(first.task_id, first.params) == given
+        except SecretUnreadableError as error:
+            raise InvalidFieldError(
+                "Idempotency-Key", f"cannot compare with the params of run {run_id}: {error}"
+            ) from None
+        if not same:
             raise InvalidFieldError(
                 "Idempotency-Key",
                 f"{key!r} was already used for run {run_id} with different params; "
@@ -153,3 +163,8 @@ def _apply_report(
         report.timed_out,
     )
     return run.record_end(report.attempt, end, ctx, start, retry_delay_seconds=delay)
+
+
+def _plain(value: Any) -> str:
+    plaintext = secret_plaintext(value)
+    return str(value) if plaintext is None else plaintext

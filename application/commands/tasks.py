@@ -17,7 +17,7 @@ from domain.ids import is_task_number, parse_uuid
 from domain.statuses import TaskStatus
 from domain.task import Task
 from domain.task_name import TaskName
-from domain.task_spec import TaskSpec
+from domain.task_spec import TaskSpec, validate_spec
 
 MAX_NUMBER_DIGITS = 12  # task numbers are 32-bit: longer digit strings name no task
 
@@ -31,7 +31,10 @@ class TaskCommands(CommandsBase):
         Raises:
             TaskNameTakenError: another live task has the name.
         """
-        task = Task.create(self._new_id(), spec, ctx)
+        task_id = self._new_id()
+        if spec.secret_inputs():  # validated again once sealed; without secrets, as it is
+            spec = validate_spec(self._sealer.definition(task_id, spec.model_dump()))
+        task = Task.create(task_id, spec, ctx)
         self._check_upstreams(task.id, spec.name, spec.depends_on)
         name = self._claim_name(spec.name, task.id, ctx)
         return CommandResult(task.id, self._save_or_name_taken(spec.name, task, name))
@@ -48,7 +51,7 @@ class TaskCommands(CommandsBase):
         if expected_version is not None and expected_version != task.version:
             raise VersionMismatchError(expected_version, task.version)
         old_name = task.name
-        effective = task.update(changes, ctx)
+        effective = task.update(self._sealer.changes(task.id, task.spec, changes), ctx)
         if "depends_on" in effective:
             self._check_upstreams(task.id, task.name, task.depends_on)
         touched: list[Any] = [task]
@@ -71,6 +74,14 @@ class TaskCommands(CommandsBase):
         old = self.get_task(task_id, version=version)
         changes = {k: v for k, v in old.spec.items() if current.spec.get(k) != v}
         return self.update_task(task_id, changes, ctx)
+
+    def reseal_task(self, task_id: UUID, ctx: CommandContext) -> CommandResult:
+        """Seal every secret of a task's definition with the current key (after a rotation);
+        one stored in plain text before secrets were sealed is sealed too. Nothing is
+        recorded when all already are."""
+        task = self.get_task(task_id)
+        changes = {k: task.spec[k] for k in ("env", "http") if task.spec.get(k)}
+        return self.update_task(task_id, changes, ctx) if changes else CommandResult(task_id, None)
 
     def pause_task(self, task_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
         """Pause a task."""

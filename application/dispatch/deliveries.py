@@ -8,13 +8,17 @@ from uuid import UUID
 from application.bus import Bus
 from application.dispatch.entries import OpenRun
 from application.messages import Delivery
+from application.secrets import Opener
 
 
-def delivery_for(run: OpenRun) -> Delivery:
+def delivery_for(run: OpenRun, opener: Opener) -> Delivery:
     """The delivery of the run's current attempt to its worker (raises if it cannot be made)."""
     if run.worker_id is None:
         raise ValueError(f"run {run.run_id} is on no worker: nothing to deliver")
     task = run.task
+    # Secrets: the one place sealed values are opened, for the worker that runs the task
+    # (docs/security.md#secrets). One that cannot be opened holds the run (Courier).
+    opened = opener.run(run.task_id, task, run.params)
     return Delivery(
         run_id=run.run_id,
         attempt=run.attempt,
@@ -23,13 +27,14 @@ def delivery_for(run: OpenRun) -> Delivery:
         executor=str(task["executor"]),
         command=str(task["command"]),
         args=tuple(task.get("args") or ()),
-        env=dict(task.get("env") or {}),
+        env=opened.env,
         working_dir=task.get("working_dir"),
         timeout_seconds=int(task.get("timeout_seconds") or 0),
-        params=dict(run.params),
-        http=task.get("http"),
+        params=opened.params,
+        http=opened.http,
         shard_index=run.shard[0] if run.shard else None,
         shard_total=run.shard[1] if run.shard else None,
+        secrets=opened.secrets,
     )
 
 
@@ -46,8 +51,10 @@ class Courier:
         bus: Bus,
         monotonic: Callable[[], float],
         unusable: Callable[[OpenRun, Exception], None],
+        opener: Opener,
     ) -> None:
         self._bus = bus
+        self._opener = opener
         self._monotonic = monotonic
         self._unusable = unusable  # a run whose definition makes no delivery: held
         self._sent_at: dict[UUID, float] = {}
@@ -55,7 +62,7 @@ class Courier:
     def deliver(self, run: OpenRun) -> None:
         """Send the delivery of the run's current attempt to its worker."""
         try:
-            delivery = delivery_for(run)
+            delivery = delivery_for(run, self._opener)
         except Exception as error:  # its definition cannot make a delivery: hold the run
             self._unusable(run, error)
             return

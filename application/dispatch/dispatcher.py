@@ -71,7 +71,7 @@ class Dispatcher:
         self.books = DispatchBooks(self.quarantine, clock.now, aggregate_log, observer)
         self.board, self.cron, self.deps = self.books.board, self.books.cron, self.books.deps
         self.leases = Leases(liveness, clock, policy.lease_seconds)
-        self.courier = Courier(bus, monotonic, self.books.hold_run)
+        self.courier = Courier(bus, monotonic, self.books.hold_run, app.opener)
         self.reports = ReportIntake(app, bus, clock, wakeup, observer, name, policy.batch_size)
         self.maintenance = Maintenance(
             app,

@@ -17,7 +17,7 @@ class OpenRun:
     position: int
     priority_rank: int
     task: dict[str, Any]
-    params: dict[str, str]
+    params: dict[str, Any]  # as stored: secret ones sealed
     requested_at: datetime
     trigger: str = "manual"
     wait_code: str | None = None  # the last recorded reason it is not going out

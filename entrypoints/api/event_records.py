@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -11,12 +10,9 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from application.quarantine import UndecodableEvent
+from domain.secrets import masked_payload
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "metadata", "originator_topic"}
-# Names of variables and headers whose values are secrets: shown as "***" in event payloads.
-SECRET_NAME = re.compile(r"(?i)secret|passw|token|key|credential|auth|cookie|private|signature")
-SECRET_MAPS = frozenset({"env", "params", "headers"})
-MASK = "***"
 
 
 def _jsonable(value: Any) -> Any:
@@ -28,19 +24,6 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    return value
-
-
-def masked(value: Any, parent: str | None = None) -> Any:
-    """The payload with secret-looking values of env, params and headers replaced by ***."""
-    if isinstance(value, dict):
-        if parent in SECRET_MAPS:
-            return {
-                k: MASK if SECRET_NAME.search(str(k)) else masked(v, k) for k, v in value.items()
-            }
-        return {k: masked(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v, parent) for v in value]
     return value
 
 
@@ -64,7 +47,7 @@ def event_record(event: Any, position: int | None) -> dict[str, Any]:
             "error": f"cannot be decoded: {event.error}",
         }
     metadata = getattr(event, "metadata", {}) or {}
-    payload = masked(
+    payload = masked_payload(
         {f.name: _jsonable(getattr(event, f.name)) for f in fields(event) if f.name not in ENVELOPE}
     )
     return {

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from adapters.event_positions import event_positions
 from domain.errors import NotFoundError
 from domain.scalars import Integer
+from domain.secrets import masked_spec
 from entrypoints.api.deps import (
     ContainerDep,
     ContextDep,
@@ -19,7 +20,7 @@ from entrypoints.api.deps import (
     resolve_task_id,
     task_from_log,
 )
-from entrypoints.api.event_records import event_record, masked
+from entrypoints.api.event_records import event_record
 from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
@@ -82,16 +83,29 @@ def task_diff(
     number = container.app.task_number(task_id)
     events = stored_events(container, task_id, "task")
     to_version = to_version or events[-1].originator_version
-    before = masked(task_state(events_at(events, "task", None, from_version), number))
-    after = masked(task_state(events_at(events, "task", None, to_version), number))
+    before = task_state(events_at(events, "task", None, from_version), number)
+    after = task_state(events_at(events, "task", None, to_version), number)
     assert before is not None and after is not None
+    before, after = masked_spec(before), masked_spec(after)  # masked already; kept so
+    # The states show secrets as ***: a changed secret is found in the stored definitions,
+    # whose envelopes differ exactly when the value changed (application/secrets.py).
+    sealed = _stored_definitions(container, task_id, from_version, to_version)
     compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
     changes = {
         key: {"from": before.get(key), "to": after.get(key)}
         for key in compared
-        if before.get(key) != after.get(key)
+        if before.get(key) != after.get(key) or sealed[0].get(key) != sealed[1].get(key)
     }
     return {"from_version": from_version, "to_version": to_version, "changes": changes}
+
+
+def _stored_definitions(
+    container: Container, task_id: UUID, *versions: int
+) -> list[dict[str, Any]]:
+    try:
+        return [dict(container.app.get_task(task_id, version=v).spec) for v in versions]
+    except Exception:  # a version that cannot be replayed: compare the shown states alone
+        return [{} for _ in versions]
 
 
 @router.post("/api/tasks/{ref}/rollback", response_model=TaskPublic)

@@ -6,10 +6,18 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from domain.scalars import Integer
-from domain.task_spec import ExecutorName, Labels, ShortText, TaskSpec
+from domain.secrets import mask_text, masked_entries, masked_payload, masked_spec
+from domain.task_spec import (
+    MAX_COMMAND_LENGTH,
+    ExecutorName,
+    Labels,
+    SecretInput,
+    ShortText,
+    TaskSpec,
+)
 from domain.worker import WorkerProfile
 
 KNOWN_EXECUTORS: tuple[str, ...] = ExecutorName.__args__
@@ -37,7 +45,7 @@ TaskUpdate = create_model(  # every field optional; the merged definition is val
 
 
 class TaskPublic(BaseModel):
-    """A task as the read model holds it."""
+    """A task as the read model holds it; secret values are always ***."""
 
     id: int | None = Field(description="Sequential number, 1, 2, 3… in creation order.")
     uuid: str
@@ -47,7 +55,8 @@ class TaskPublic(BaseModel):
     executor: str
     command: str
     args: list[str] = []
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field({}, description="Secret values are shown as ***.")
+    secret_env: list[str] = Field([], description="Names of env variables that are secret.")
     working_dir: str | None = None
     schedule: str | None = None
     timezone: str = "UTC"
@@ -85,6 +94,12 @@ class TaskPublic(BaseModel):
         "see GET /api/system/quarantine.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _masked(cls, data: Any) -> Any:
+        # The last guard: whatever a route built this from, no secret leaves but as ***.
+        return masked_spec(data) if isinstance(data, dict) else data
+
 
 class TasksPublic(BaseModel):
     """A page of tasks."""
@@ -100,8 +115,11 @@ class TriggerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    params: dict[str, str] = Field(
-        default_factory=dict, description="Passed to the process as environment variables."
+    params: dict[str, Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)] | SecretInput] = Field(
+        default_factory=dict,
+        description="Passed to the process as environment variables. Secret values as "
+        '{"secret": "..."} or by a name like *TOKEN*, *PASSWORD*, *KEY*: stored encrypted, '
+        "shown as ***.",
     )
 
 
@@ -159,7 +177,7 @@ class RunPublic(BaseModel):
     trigger: str
     nominal_time: datetime | None
     priority: str
-    params: dict[str, str]
+    params: dict[str, str] = Field(description="Secret values are shown as ***.")
     requested_at: datetime | None
     assigned_at: datetime | None
     started_at: datetime | None
@@ -183,6 +201,11 @@ class RunPublic(BaseModel):
     quarantine: list[dict[str, Any]] | None = Field(
         None, description="Where it is quarantined (consumer, position, error), if anywhere."
     )
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _masked(cls, params: Any) -> Any:
+        return masked_entries(params) if isinstance(params, dict) else params
 
 
 class RunsPublic(BaseModel):
@@ -212,6 +235,11 @@ class EventPublic(BaseModel):
     error: str | None = Field(
         None, description="Why the stored event cannot be decoded (it is quarantined)."
     )
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _masked(cls, payload: Any) -> Any:
+        return masked_payload(payload)
 
 
 class TaskDiff(BaseModel):
@@ -322,6 +350,12 @@ class QuarantineEntryPublic(BaseModel):
     last_failed_at: datetime
     resolved_at: datetime | None
     note: str | None
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _masked(cls, error: Any) -> Any:
+        # A consumer's error may quote what it read: URL passwords and secret=value hidden.
+        return mask_text(error) if isinstance(error, str) else error
 
 
 class QuarantinePublic(BaseModel):

@@ -83,16 +83,19 @@ class SchedulerProcess:
 
 
 ANONYMOUS_LOOPBACK = "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK"
+# Seals secret values in every process a test starts (docs/security.md#secrets).
+TEST_SECRET_KEY = "c2NoZWR1bGVyLWUyZS10ZXN0LWtleS0zMi1ieXRlcyE="
 
 
 def base_env() -> dict[str, str]:
     """The parent environment without any SCHEDULER_* settings that could leak in.
 
     Test processes listen on 127.0.0.1 and let loopback callers in anonymously, as the
-    development config does; the auth tests (test_auth*.py) turn that off and use keys.
+    development config does (the auth tests, test_auth*.py, turn that off and use keys),
+    and seal secret values with the tests' SCHEDULER_SECRET_KEY.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-    return {**env, ANONYMOUS_LOOPBACK: "true"}
+    return {**env, ANONYMOUS_LOOPBACK: "true", "SCHEDULER_SECRET_KEY": TEST_SECRET_KEY}
 
 
 @contextmanager
