@@ -7,12 +7,8 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from entrypoints.api import events, history, runs, system, tasks, workers
+from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.middleware import (
-    BodyLimitMiddleware,
-    DatabaseBreakerMiddleware,
-    LatencyMiddleware,
-)
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 
@@ -42,9 +38,10 @@ def create_api(container: Container) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     _ensure_strict(api)
-    api.add_middleware(DatabaseBreakerMiddleware, breaker=container.breakers.get("database"))
-    api.add_middleware(LatencyMiddleware, metrics=container.metrics)
-    api.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.api.max_body_bytes)
+    # The order of the middlewares matters: entrypoints/api/edge.py says why.
+    api.state.rate_limiter = install_edge(
+        api, container.settings.api, container.metrics, container.breakers.get("database")
+    )
     return api
 
 
