@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.event_positions import AggregateLog
@@ -22,6 +23,7 @@ from adapters.metrics import Metrics
 from adapters.migrations import apply_migrations
 from adapters.pg_listener import listen_forever
 from adapters.redis_bus import RedisStreamsBus
+from adapters.tls import TlsFiles
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
@@ -67,13 +69,16 @@ def build_database(settings: Settings) -> Database:
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     """The bus named by `[message_queue] type`."""
     queue = settings.message_queue
+    tls = TlsFiles(queue.tls_ca_file, queue.tls_cert_file, queue.tls_key_file)
     if queue.type == "redis":
-        return RedisStreamsBus(queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix)
+        return RedisStreamsBus(
+            queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix, tls=tls
+        )
     if queue.type == "rabbitmq":
         from adapters.rabbitmq_bus import RabbitMQBus
 
         return RabbitMQBus(
-            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix
+            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix, tls=tls
         )
     return InMemoryBus(reports_wakeup=reports_wakeup)
 
@@ -97,8 +102,11 @@ def schema_lock(settings: Settings) -> Iterator[None]:
 
 
 def postgres_conninfo(settings: Settings) -> str:
+    """The libpq connection string of `[database]`, TLS options included."""
+    # make_conninfo quotes and escapes: a quote in a password must not end the value (and
+    # a parse error would print the rest of the string, password and all).
     info = settings.postgres_conninfo
-    return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
+    return make_conninfo(**{k: str(v) for k, v in info.items() if v not in (None, "")})
 
 
 class PostgresLease:

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import click
 from adapters.migrations import apply_migrations
 from application.scheduler_app import SchedulerApp
 from entrypoints.bootstrap import build_database, schema_lock
+from entrypoints.redaction import redact, redact_handlers
 from entrypoints.settings import ConfigError, Settings, load_settings
 from projections.ports import Database
 
@@ -30,19 +31,22 @@ def load_cli_settings(config: Path | None) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level."""
+    """Log to stderr at the configured level, never printing a database or bus password."""
     logging.basicConfig(
         level=settings.observability.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    redact_handlers([""], settings.connection_secrets)
 
 
-def unreachable_error(action: str, error: Exception) -> click.ClickException:
+def unreachable_error(
+    action: str, error: Exception, secrets: Iterable[str] = ()
+) -> click.ClickException:
     """A CLI error for a server that cannot be reached, with any password masked."""
     # Driver messages can echo the connection string: never print a password.
     message = re.sub(r"password=\S+", "password=***", str(error))
-    return click.ClickException(f"{action}: {type(error).__name__}: {message}")
+    return click.ClickException(redact(f"{action}: {type(error).__name__}: {message}", secrets))
 
 
 config_option = click.option(
@@ -71,7 +75,9 @@ def open_store(
                 apply_migrations(database, announce=False)
             app = SchedulerApp(env=env)
     except Exception as error:
-        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
+        raise unreachable_error(
+            f"cannot open {settings.masked_database_url}", error, settings.connection_secrets
+        ) from None
     try:
         yield app, database
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -83,8 +84,13 @@ class SchedulerProcess:
 
 
 def base_env() -> dict[str, str]:
-    """The parent environment without any SCHEDULER_* settings that could leak in."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    """The parent environment without any SCHEDULER_* settings that could leak in.
+
+    Tasks run as the test's own user, said explicitly: a root worker would otherwise run them
+    as `nobody` (docs/security-edge.md), which cannot write the tests' temporary folders.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    return {**env, "SCHEDULER_WORKER__RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name}
 
 
 @contextmanager

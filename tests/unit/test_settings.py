@@ -37,7 +37,7 @@ def test_without_a_file_the_embedded_defaults_apply() -> None:
     assert settings.message_queue.effective_url is None
     assert settings.worker.name is None
     assert settings.worker.max_concurrent_tasks == 5
-    assert settings.worker.executors == ("shell", "python", "http")
+    assert settings.worker.offered_executors == ("shell", "python", "http")
 
 
 def test_settings_are_frozen() -> None:
@@ -361,7 +361,7 @@ def test_the_event_store_environment_for_postgres() -> None:
     settings = load_settings(None, {"SCHEDULER_DATABASE__URL": url})
 
     assert settings.eventstore_env() == {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "adapters.postgres_tls:TlsPostgresFactory",
         "POSTGRES_DBNAME": "sched",
         "POSTGRES_HOST": "db.local",
         "POSTGRES_PORT": "6543",
@@ -385,7 +385,7 @@ def test_the_event_store_environment_decodes_a_percent_encoded_password() -> Non
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app+ci", "p@ss:w/rd")
 
 
-def test_postgres_conninfo_fills_in_libpq_defaults() -> None:
+def test_postgres_conninfo_fills_in_libpq_defaults_and_keeps_the_urls_sslmode() -> None:
     settings = load_settings(None, {"SCHEDULER_DATABASE__URL": "postgres:///sched?sslmode=require"})
 
     assert settings.postgres_conninfo == {
@@ -394,6 +394,7 @@ def test_postgres_conninfo_fills_in_libpq_defaults() -> None:
         "port": 5432,
         "user": "postgres",
         "password": "",
+        "sslmode": "require",
     }
 
 
