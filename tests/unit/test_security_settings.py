@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from adapters.executors.callable_modules import module_allowed
+from entrypoints.api.system import _redacted
 from entrypoints.redaction import RedactingFormatter, redact
 from entrypoints.settings import ConfigError, Settings, load_settings
 
@@ -176,3 +177,16 @@ def test_the_log_formatter_redacts_messages_and_tracebacks() -> None:
         record.exc_info = sys.exc_info()
     text = formatter.format(record)
     assert "hunter2" not in text and "using ***" in text and "password *** refused" in text
+
+
+def test_health_checks_are_redacted_wherever_a_driver_quoted_the_password() -> None:
+    checks = {
+        "message_queue": {"status": "down", "error": "AUTH hunter2x failed"},
+        "breakers": [{"last_error": "connect to u:hunter2x@db"}],
+        "head": 3,
+    }
+    assert _redacted(checks, ("hunter2x",)) == {
+        "message_queue": {"status": "down", "error": "AUTH *** failed"},
+        "breakers": [{"last_error": "connect to u:***@db"}],
+        "head": 3,
+    }
