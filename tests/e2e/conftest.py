@@ -88,9 +88,20 @@ def base_env() -> dict[str, str]:
 
     Tasks run as the test's own user, said explicitly: a root worker would otherwise run them
     as `nobody` (docs/security-edge.md), which cannot write the tests' temporary folders.
+    Every test client calls from 127.0.0.1, so the per-address limits are raised far above
+    any test's load (the limiter still runs); tests/e2e/test_edge.py sets its own.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-    return {**env, "SCHEDULER_WORKER__RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name}
+    return {**env, **TEST_EDGE_ENV}
+
+
+TEST_EDGE_ENV = {
+    "SCHEDULER_WORKER__RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name,
+    "SCHEDULER_API__RATE_LIMIT_PER_SECOND": "100000",
+    "SCHEDULER_API__RATE_LIMIT_BURST": "100000",
+    "SCHEDULER_API__AUTH_FAILURE_LIMIT_PER_MINUTE": "1000000",
+    "SCHEDULER_API__AUTH_FAILURE_BURST": "100000",
+}
 
 
 @contextmanager
