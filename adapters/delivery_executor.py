@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from uuid import UUID
 
-from adapters.executors import ExecutionRequest, ExecutionResult, ExecutorRegistry
+from adapters.executors import (
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutorRegistry,
+    UnknownExecutorError,
+)
 from application.messages import Delivery
+
+logger = logging.getLogger(__name__)
 
 
 class DeliveryExecutor:
@@ -19,7 +27,19 @@ class DeliveryExecutor:
         self._lock = threading.Lock()
 
     def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> ExecutionResult:
-        """Execute one attempt; unknown executors fail the attempt with a clear error."""
+        """Execute one attempt; an executor this worker lacks or may not run fails it at once."""
+        try:
+            executor = self._registry.get(delivery.executor)
+        except UnknownExecutorError as error:
+            # Nothing started: the run records why, in its error, without a traceback.
+            logger.warning(
+                "refused run %s attempt %s: %s",
+                delivery.run_id,
+                delivery.attempt,
+                error,
+                extra={"action": "delivery_refused", "run_id": str(delivery.run_id)},
+            )
+            return ExecutionResult(None, "", str(error), False, 0.0, None)
         request = ExecutionRequest(
             run_id=str(delivery.run_id),
             attempt=delivery.attempt,
@@ -41,7 +61,7 @@ class DeliveryExecutor:
         with self._lock:
             self._running.add(key)
         try:
-            return self._registry.get(delivery.executor).execute(request, on_started)
+            return executor.execute(request, on_started)
         finally:
             with self._lock:
                 self._running.discard(key)

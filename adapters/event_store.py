@@ -28,6 +28,14 @@ from psycopg_pool import PoolTimeout
 from adapters.pg_pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool, connection_options
 
 APPLICATION_NAME = "POSTGRES_APPLICATION_NAME"  # application_name of every connection
+# The env keys Settings.eventstore_env() renders, and the libpq TLS options they become: the
+# library's datastore takes none of them itself.
+TLS_OPTIONS = {
+    "POSTGRES_SSLMODE": "sslmode",
+    "POSTGRES_SSLROOTCERT": "sslrootcert",
+    "POSTGRES_SSLCERT": "sslcert",
+    "POSTGRES_SSLKEY": "sslkey",
+}
 POOL_TIMEOUT = "POSTGRES_POOL_TIMEOUT"  # checkout timeout in seconds; may be fractional
 READ_RETRY_WAIT_SECONDS = 0.2
 
@@ -93,8 +101,13 @@ class SchedulerPostgresFactory(PostgresFactory):
         size = library_pool.max_size
         timeout = float(self.env.get(POOL_TIMEOUT) or library_pool.timeout)
         name = self.env.get(APPLICATION_NAME) or "scheduler"
+        tls = {option: self.env.get(key) for key, option in TLS_OPTIONS.items()}
         datastore.pool = BudgetPool(
-            kwargs={**library_pool.kwargs, **connection_options(name, timeout)},
+            kwargs={
+                **library_pool.kwargs,
+                **connection_options(name, timeout),
+                **{option: value for option, value in tls.items() if value},
+            },
             connection_class=library_pool.connection_class,
             min_size=min(1, size),
             max_size=size,

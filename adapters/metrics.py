@@ -194,6 +194,20 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.api_throttled = Counter(
+            "scheduler_api_throttled",
+            "API requests refused with 429, by the limit that refused them.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("address", "principal", "auth_failures", "probe"):
+            self.api_throttled.labels(reason=reason)  # exported at 0 before the first refusal
+        self.api_address_refused = Counter(
+            "scheduler_api_address_refused",
+            "API requests refused with 403 because their client address is outside "
+            "[api] ip_allowlist.",
+            registry=self.registry,
+        )
         if database is not None:
             self.registry.register(ViewCountsCollector(database, head, wait_seconds))
         if breakers is not None:
@@ -218,3 +232,11 @@ class Metrics:
     def recovered(self, count: int) -> None:
         """Count runs requeued after their worker was lost."""
         self.recoveries.inc(count)
+
+    def throttled(self, reason: str) -> None:
+        """Count a request refused with 429."""
+        self.api_throttled.labels(reason=reason).inc()
+
+    def address_refused(self) -> None:
+        """Count a request refused for its client address."""
+        self.api_address_refused.inc()

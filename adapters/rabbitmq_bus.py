@@ -16,6 +16,7 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, PublishError
 
+from adapters.tls import TlsFiles
 from application.bus import Received
 from application.messages import Control, Delivery, Heartbeat, Report, inbox_message_from_dict
 
@@ -31,10 +32,18 @@ class RabbitMQBus:
     """Every queue and exchange is named under `prefix`, so several runs can share a broker."""
 
     def __init__(
-        self, url: str, prefix: str = "scheduler", prefetch: int = 100, timeout: float = 5.0
+        self,
+        url: str,
+        prefix: str = "scheduler",
+        prefetch: int = 100,
+        timeout: float = 5.0,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.prefix = prefix
         self._url, self._prefetch, self._timeout = url, prefetch, timeout
+        # amqps:// verifies the broker against the system's CAs unless given a CA file.
+        secure = url.lower().startswith("amqps://")
+        self._ssl_context = tls.context() if secure and tls is not None else None
         self._reports, self._heartbeats = f"{prefix}.reports", f"{prefix}.heartbeats"
         self._dead = f"{prefix}.dead"  # unreadable messages, kept for operators
         self._connection: AbstractConnection | None = None
@@ -162,7 +171,9 @@ class RabbitMQBus:
     async def _channel(self, name: str) -> AbstractChannel:
         async with self._setup:
             if self._connection is None:
-                self._connection = await aio_pika.connect_robust(self._url, timeout=self._timeout)
+                self._connection = await aio_pika.connect_robust(
+                    self._url, timeout=self._timeout, ssl_context=self._ssl_context
+                )
             if name not in self._channels:
                 # "publish" confirms and raises on unroutable messages; "consume" bounds
                 # each consumer on it to `prefetch` unacked messages.

@@ -11,6 +11,7 @@ from uuid import UUID
 import orjson
 import redis
 
+from adapters.tls import TlsFiles
 from application.bus import Received
 from application.messages import Control, Delivery, Heartbeat, Report, inbox_message_from_dict
 
@@ -28,9 +29,20 @@ DEAD_MAXLEN = 10_000  # unreadable messages kept for operators (docs/operations.
 class RedisStreamsBus:
     """All streams live under `prefix`, so several deployments or test runs can share Redis."""
 
-    def __init__(self, url: str, prefix: str = "scheduler", socket_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "scheduler",
+        socket_timeout: float = 5.0,
+        tls: TlsFiles | None = None,
+    ) -> None:
+        # rediss:// only: redis-py's plain connections take no TLS options.
+        secure = url.lower().startswith("rediss://")
         self._client = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            **((tls or TlsFiles()).redis_options() if secure else {}),
         )
         self.prefix = prefix
         self._reports = f"{prefix}:reports"

@@ -18,6 +18,7 @@ from adapters.pg_listener import keep_session
 from adapters.pg_pool import application_name
 from adapters.pg_session import PostgresSession, SessionLease
 from adapters.redis_bus import RedisStreamsBus
+from adapters.tls import TlsFiles
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
 from application.dispatch.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
@@ -62,13 +63,16 @@ def all_projections() -> list[Projection]:
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     """The bus named by `[message_queue] type`."""
     queue = settings.message_queue
+    tls = TlsFiles(queue.tls_ca_file, queue.tls_cert_file, queue.tls_key_file)
     if queue.type == "redis":
-        return RedisStreamsBus(queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix)
+        return RedisStreamsBus(
+            queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix, tls=tls
+        )
     if queue.type == "rabbitmq":
         from adapters.rabbitmq_bus import RabbitMQBus
 
         return RabbitMQBus(
-            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix
+            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix, tls=tls
         )
     return InMemoryBus(reports_wakeup=reports_wakeup)
 

@@ -54,7 +54,7 @@ def _run_process(config: Path | None, name: str) -> None:
     try:
         getattr(processes, f"run_{name}")(settings, config)  # config: re-read on SIGHUP
     except (processes.StartupError, OSError) as error:
-        raise unreachable_error("cannot start", error) from None
+        raise unreachable_error("cannot start", error, settings.connection_secrets) from None
 
 
 @main.command()
@@ -104,7 +104,9 @@ def migrate(config: Path | None) -> None:
         finally:
             store.close()
     except Exception as error:
-        raise unreachable_error(f"cannot migrate {settings.masked_database_url}", error) from None
+        raise unreachable_error(
+            f"cannot migrate {settings.masked_database_url}", error, settings.connection_secrets
+        ) from None
     click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from adapters.log_redaction import install_redaction
 from application.scheduler_app import SchedulerApp
 from application.secrets import SecretBox
 from domain.secrets import mask_text
+from entrypoints.redaction import redact, redact_handlers
 from entrypoints.settings import ConfigError, Settings, load_settings
 from entrypoints.store import build_store
 from projections.ports import Database
@@ -33,20 +34,23 @@ def load_cli_settings(config: Path | None) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level, with every secret masked."""
+    """Log to stderr at the configured level, with every secret and password masked."""
     logging.basicConfig(
         level=settings.observability.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
     install_redaction(settings.secret_values())
+    redact_handlers([""], settings.connection_secrets)
 
 
-def unreachable_error(action: str, error: Exception) -> click.ClickException:
+def unreachable_error(
+    action: str, error: Exception, secrets: Iterable[str] = ()
+) -> click.ClickException:
     """A CLI error for a server that cannot be reached, with any password masked."""
     # Driver messages can echo the connection string: never print a password.
     message = mask_text(re.sub(r"password=\S+", "password=***", str(error)))
-    return click.ClickException(f"{action}: {type(error).__name__}: {message}")
+    return click.ClickException(redact(f"{action}: {type(error).__name__}: {message}", secrets))
 
 
 config_option = click.option(
@@ -84,7 +88,9 @@ def open_store(
             secrets=secrets,
         )
     except Exception as error:
-        raise unreachable_error(f"cannot open {settings.masked_database_url}", error) from None
+        raise unreachable_error(
+            f"cannot open {settings.masked_database_url}", error, settings.connection_secrets
+        ) from None
     try:
         yield store.app, store.database
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,12 @@ from adapters.audit_chain import SqlChainStore
 from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
+from adapters.executors.task_user import (
+    TaskUser,
+    TaskUserError,
+    can_access,
+    resolve_task_user,
+)
 from adapters.guarded_bus import GuardedBus
 from adapters.jwt_verifier import JwtKeyError
 from adapters.log_redaction import install_redaction, remember_secrets
@@ -29,6 +37,7 @@ from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import build_jwt_verifier, create_api
 from entrypoints.api.authentication import exposure_problem, is_loopback_host
 from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
+from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
 from projections.dispatcher_status import SqlDispatcherBeacon
@@ -44,9 +53,9 @@ def _build(settings: Settings, process: str) -> Container:
     try:
         return build_container(settings, process=process)
     except Exception as error:  # any driver error here means "cannot start": say which store
-        raise StartupError(
-            f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
-        ) from error
+        message = f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
+        # `from None`: the traceback of the cause would print the unredacted message again.
+        raise StartupError(redact(message, settings.connection_secrets)) from None
 
 
 def check_api_security(settings: Settings) -> None:
@@ -77,8 +86,14 @@ def serve_api(container: Container) -> None:
         log_level=settings.observability.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,
+        # X-Forwarded-* are read by entrypoints/api/client_address.py, from [api]
+        # trusted_proxies only; uvicorn's own reading would trust 127.0.0.1 behind our back.
+        proxy_headers=False,
+        server_header=False,  # no "server: uvicorn": the edge names no internals
     )
     install_redaction(settings.secret_values())  # uvicorn's config gave it handlers of its own
+    # uvicorn.Config has installed uvicorn's own log handlers: they redact too.
+    redact_handlers(UVICORN_LOGGERS, settings.connection_secrets)
     server = uvicorn.Server(config)
     _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
@@ -112,15 +127,52 @@ def make_dispatcher(container: Container) -> Dispatcher:
     )
 
 
+def task_user(settings: Settings) -> TaskUser:
+    """Who task processes run as (`[worker] run_as_user`), said in the log when it is unusual.
+
+    Raises:
+        StartupError: the user does not exist or this worker cannot switch to it.
+    """
+    try:
+        user = resolve_task_user(settings.worker.run_as_user)
+    except TaskUserError as error:
+        raise StartupError(str(error)) from None
+    if user.uid == 0:
+        logger.warning("tasks run as root: [worker] run_as_user = %r", settings.worker.run_as_user)
+    elif settings.worker.run_as_user is None and os.geteuid() == 0:
+        logger.warning(
+            "the worker runs as root: tasks run as %s; set [worker] run_as_user to choose "
+            "the user (root to run them as root)",
+            user.describe(),
+        )
+    else:
+        logger.info("tasks run as %s", user.describe())
+    python = sys.executable
+    if "python" in settings.worker.offered_executors and not can_access(python, user):
+        logger.warning(
+            "python tasks will fail: %s cannot run the interpreter %s (set [worker] "
+            "run_as_user, or install the scheduler where that user can read it)",
+            user.describe(),
+            python,
+        )
+    return user
+
+
 def make_worker(
-    settings: Settings, bus: object, ledger: TaskGroupLedger | None = None
+    settings: Settings,
+    bus: object,
+    ledger: TaskGroupLedger | None = None,
+    user: TaskUser | None = None,
 ) -> WorkerAgent:
-    """A worker configured from `[worker]`; `ledger` records its task process groups."""
+    """A worker configured from `[worker]`; `ledger` records its task process groups.
+
+    It advertises only the executors it may run, and has no others (allowed_executors).
+    """
     worker = settings.worker
     profile = WorkerProfile(
         name=worker.name or default_worker_name(),
         hostname=socket.gethostname(),
-        executors=list(worker.executors),
+        executors=list(worker.offered_executors),
         queues=list(worker.queues),
         labels=dict(worker.labels),
         max_concurrent_tasks=worker.max_concurrent_tasks,
@@ -129,7 +181,12 @@ def make_worker(
         profile,
         bus,  # type: ignore[arg-type]
         DeliveryExecutor(
-            default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
+            default_executors(
+                output_tail_bytes=worker.output_tail_bytes,
+                ledger=ledger,
+                user=user if user is not None else task_user(settings),
+                allowed=worker.offered_executors,
+            )
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
         remember_secrets=remember_secrets,
@@ -159,6 +216,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
     check_api_security(settings)
     reload_on_sighup(ConfigReloader(settings, config_path))
+    user = task_user(settings)  # refuse to start before opening anything
     container = _build(settings, "up")
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
@@ -173,7 +231,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
             "dispatcher", dispatcher.run_forever, dispatcher_stop
         )
         ledger = open_task_groups()
-        agent = make_worker(settings, container.bus, ledger)
+        agent = make_worker(settings, container.bus, ledger, user)
         agent.start()
         worker_thread = container.start_thread(
             "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
@@ -267,16 +325,20 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
             "message_queue.type is 'memory': a separate worker process needs "
             "'redis' or 'rabbitmq' (set [message_queue] type and url)"
         )
+    user = task_user(settings)
     breakers = BreakerRegistry()
     bus = GuardedBus(build_bus(settings), breakers.get("bus"))
     try:
         bus.ping()
     except Exception as error:
-        raise StartupError(f"cannot reach the message queue: {error}") from error
+        bus.close()
+        raise StartupError(
+            redact(f"cannot reach the message queue: {error}", settings.connection_secrets)
+        ) from None
     stop = threading.Event()
     ledger = open_task_groups()
     try:
-        agent = make_worker(settings, bus, ledger)
+        agent = make_worker(settings, bus, ledger, user)
         serve_metrics(settings, worker_metrics(agent, breakers))
         _on_signals(stop.set)
         agent.start()

@@ -5,13 +5,22 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.secrets import is_secret_name, mask_text, mask_url_passwords, masked_config
+from entrypoints.networks import parse_networks
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,6 +41,17 @@ DATABASE_URL_FORMS = (
     "sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:password@host:port/db"
 )
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# libpq's TLS options, taken from [database] keys or the URL's query string.
+POSTGRES_TLS_KEYS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+TLS_SCHEMES = frozenset({"rediss", "amqps"})
+EXECUTOR_NAMES = ("shell", "python", "http")
+ExecutorName = Literal["shell", "python", "http"]
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$")
 
 
 class ConfigError(Exception):
@@ -66,6 +86,15 @@ class DatabaseSettings(_Section):
     # False for a locked-down application role (docs/audit.md): the event store's tables and
     # indexes are then created by the owner (`scheduler migrate`), never by the application.
     create_event_tables: bool = True
+    # TLS to PostgreSQL (libpq's names and meanings); also accepted in the URL's query string.
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        None
+    )
+    sslrootcert: str | None = None
+    sslcert: str | None = None
+    sslkey: str | None = None
+
+    _blank = field_validator("sslrootcert", "sslcert", "sslkey", mode="before")(_blank_to_none)
 
     @field_validator("url")
     @classmethod
@@ -75,6 +104,19 @@ class DatabaseSettings(_Section):
         else:
             postgres_conninfo(url)
         return url
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> DatabaseSettings:
+        given = {k: getattr(self, k) for k in POSTGRES_TLS_KEYS if getattr(self, k) is not None}
+        if not given:
+            return self
+        if database_kind(self.url) == "sqlite":
+            raise ValueError(f"{', '.join(given)} apply to PostgreSQL only, not to SQLite")
+        in_url = postgres_conninfo(self.url)
+        for key, value in given.items():
+            if key in in_url and in_url[key] != value:
+                raise ValueError(f"{key} is given both in url and as a key, with different values")
+        return self
 
 
 class MessageQueueSettings(_Section):
@@ -88,8 +130,22 @@ class MessageQueueSettings(_Section):
     password: str | None = Field(default=None, repr=False)
     # Streams, queues and keys are named under it, so deployments can share one broker.
     prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]+$")
+    # TLS (rediss://, amqps://): the URL's scheme turns it on; `tls` does for host/port.
+    tls: bool = False
+    tls_ca_file: str | None = None  # CA bundle to verify the broker (default: the system's)
+    tls_cert_file: str | None = None  # client certificate, for brokers that require one
+    tls_key_file: str | None = None  # its private key, unless inside tls_cert_file
 
-    _blank = field_validator("url", "host", "username", "password", mode="before")(_blank_to_none)
+    _blank = field_validator(
+        "url",
+        "host",
+        "username",
+        "password",
+        "tls_ca_file",
+        "tls_cert_file",
+        "tls_key_file",
+        mode="before",
+    )(_blank_to_none)
 
     @field_validator("url")
     @classmethod
@@ -98,15 +154,41 @@ class MessageQueueSettings(_Section):
         if url is not None and schemes and _scheme(url) not in schemes:
             forms = " or ".join(f"{s}://" for s in schemes)
             raise ValueError(f"a {info.data['type']} URL must start with {forms}")
+        if url is not None and _scheme(url) != "unix":
+            _check_netloc(url, "message queue")
         return url
+
+    @model_validator(mode="after")
+    def _check_credentials_and_tls(self) -> MessageQueueSettings:
+        if self.url is not None and _has_password(self.url) and self.password is not None:
+            raise ValueError("the password is given both in url and in password: keep one")
+        if self.url is not None and _has_user(self.url) and self.username is not None:
+            raise ValueError("the user is given both in url and in username: keep one")
+        tls_files = [
+            k for k in ("tls_ca_file", "tls_cert_file", "tls_key_file") if getattr(self, k)
+        ]
+        if self.tls_key_file and not self.tls_cert_file:
+            raise ValueError("tls_key_file needs tls_cert_file (the certificate it belongs to)")
+        if self.type == "memory" or (not tls_files and not self.tls):
+            return self
+        if self.url is not None and _scheme(self.url) not in TLS_SCHEMES:
+            what = ", ".join(tls_files) or "tls = true"
+            raise ValueError(
+                f"{what} needs a TLS URL (rediss:// or amqps://), but url is {_scheme(self.url)}://"
+            )
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the bus connection is encrypted."""
+        url = self.effective_url
+        return url is not None and _scheme(url) in TLS_SCHEMES
 
     @property
     def effective_url(self) -> str | None:
-        """The broker URL to connect to; None for the in-process bus."""
+        """The broker URL to connect to, with username/password filled in; None in-process."""
         if self.type == "memory":
             return None
-        if self.url is not None:
-            return self.url
         credentials = ""
         if self.username is not None or self.password is not None:
             user, password = (
@@ -114,10 +196,14 @@ class MessageQueueSettings(_Section):
                 quote(self.password or "", safe=""),
             )
             credentials = f"{user}:{password}@" if password else f"{user}@"
+        if self.url is not None:
+            return _with_credentials(self.url, credentials) if credentials else self.url
         host = self.host or "127.0.0.1"
         if self.type == "redis":
-            return f"redis://{credentials}{host}:{self.port or 6379}/0"
-        return f"amqp://{credentials}{host}:{self.port or 5672}/"
+            scheme = "rediss" if self.tls else "redis"
+            return f"{scheme}://{credentials}{host}:{self.port or 6379}/0"
+        scheme = "amqps" if self.tls else "amqp"
+        return f"{scheme}://{credentials}{host}:{self.port or (5671 if self.tls else 5672)}/"
 
 
 class ApiSettings(_Section):
@@ -127,7 +213,40 @@ class ApiSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     read_wait_timeout_seconds: float = Field(default=2.0, ge=0)
+    # Browser origins allowed to call the API (scheme://host[:port]), or "*" for any.
     cors_origins: tuple[str, ...] = ()
+    # Client networks allowed to reach the API at all (CIDRs); empty lets everyone in.
+    ip_allowlist: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (CIDRs).
+    trusted_proxies: tuple[str, ...] = ()
+    # Token buckets per client address and per principal; 0 turns the limit off.
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    # Failed authentications (401) per client address, refused with 429 beyond this.
+    auth_failure_limit_per_minute: float = Field(default=10.0, ge=0)
+    auth_failure_burst: int = Field(default=10, ge=1)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for index, origin in enumerate(origins):
+            if origin == "*":
+                continue
+            if not _ORIGIN.match(origin):
+                scheme, sep, rest = origin.partition("://")
+                meant = f"{scheme}://{rest.partition('/')[0]}" if sep and "/" in rest else None
+                hint = f": did you mean {meant!r}?" if meant and _ORIGIN.match(meant) else ""
+                raise ValueError(
+                    f"[{index}] {origin!r} is not an origin (scheme://host[:port], no path, "
+                    f"e.g. https://app.example.com){hint}"
+                )
+        return origins
+
+    @field_validator("ip_allowlist", "trusted_proxies")
+    @classmethod
+    def _check_networks(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(values)
+        return values
 
 
 class DispatcherSettings(_Section):
@@ -158,15 +277,59 @@ class WorkerSettings(_Section):
     name: str | None = None
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
     max_concurrent_tasks: int = Field(default=5, ge=1)
-    executors: tuple[Literal["shell", "python", "http"], ...] = Field(
-        default=("shell", "python", "http"), min_length=1
-    )
+    # What this worker offers; None: every allowed executor.
+    executors: tuple[ExecutorName, ...] | None = Field(default=None, min_length=1)
+    # What this worker will ever run: a delivery for another executor fails at once.
+    allowed_executors: tuple[ExecutorName, ...] = Field(default=EXECUTOR_NAMES, min_length=1)
+    # The user task processes run as (a name or a uid). Unset on a root worker: `nobody`.
+    run_as_user: str | None = None
+    # Module prefixes the `callable` executor may import from (none by default).
+    callable_modules: tuple[str, ...] = ()
     queues: tuple[str, ...] = Field(default=("default",), min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
     output_tail_bytes: int = Field(default=65536, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
-    _blank = field_validator("name", mode="before")(_blank_to_none)
+    _blank = field_validator("name", "run_as_user", mode="before")(_blank_to_none)
+
+    @field_validator("run_as_user", mode="before")
+    @classmethod
+    def _user_text(cls, value: Any) -> Any:
+        # A uid written as a TOML integer means the same as the same digits in a string.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("run_as_user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        if value is not None and not _USER.match(value):
+            raise ValueError(f"{value!r} is not a user name or a uid")
+        return value
+
+    @field_validator("callable_modules")
+    @classmethod
+    def _check_modules(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for index, value in enumerate(values):
+            if not _MODULE.match(value):
+                raise ValueError(
+                    f"[{index}] {value!r} is not a module name: dotted identifiers, "
+                    "e.g. myapp.jobs (submodules are included)"
+                )
+        return values
+
+    @model_validator(mode="after")
+    def _check_executors(self) -> WorkerSettings:
+        refused = [e for e in self.executors or () if e not in self.allowed_executors]
+        if refused:
+            raise ValueError(
+                f"executors lists {', '.join(refused)}, which allowed_executors "
+                f"({', '.join(self.allowed_executors)}) does not allow"
+            )
+        return self
+
+    @property
+    def offered_executors(self) -> tuple[str, ...]:
+        """The executors this worker advertises: `executors`, else every allowed one."""
+        return tuple(self.executors or self.allowed_executors)
 
 
 class ProjectionsSettings(_Section):
@@ -292,8 +455,29 @@ class Settings(_Section):
 
     @property
     def postgres_conninfo(self) -> dict[str, Any]:
-        """dbname, host, port, user, password; ValueError for a SQLite URL."""
-        return postgres_conninfo(self.database.url)
+        """dbname, host, port, user, password and any TLS options; ValueError for SQLite."""
+        info = postgres_conninfo(self.database.url)
+        for key in POSTGRES_TLS_KEYS:
+            value = getattr(self.database, key)
+            if value is not None:
+                info[key] = value
+        return info
+
+    @property
+    def connection_secrets(self) -> tuple[str, ...]:
+        """The database and bus passwords: never to be shown in a message, a log or /health."""
+        found: list[str] = []
+        if self.database_kind == "postgres":
+            found.append(self.postgres_conninfo["password"])
+        queue = self.message_queue
+        if queue.password:
+            found.append(queue.password)
+        for url in (queue.url, queue.effective_url):
+            if url and _scheme(url) != "unix":
+                with suppress(ValueError):
+                    found.append(unquote(urlsplit(url).password or ""))
+        forms = {form for secret in found if secret for form in (secret, quote(secret, safe=""))}
+        return tuple(sorted(forms, key=len, reverse=True))  # the longest first, when redacting
 
     @property
     def masked_database_url(self) -> str:
@@ -339,8 +523,10 @@ class Settings(_Section):
                 "SQLITE_LOCK_TIMEOUT": str(db.lock_timeout_seconds),
             }
         info = self.postgres_conninfo
+        tls = {f"POSTGRES_{k.upper()}": str(info[k]) for k in POSTGRES_TLS_KEYS if k in info}
         return {
             "PERSISTENCE_MODULE": EVENT_STORE_FACTORY,
+            **tls,  # passed on to every connection of the pool (adapters/event_store.py)
             "POSTGRES_DBNAME": info["dbname"],
             "POSTGRES_HOST": info["host"],
             "POSTGRES_PORT": str(info["port"]),
@@ -391,25 +577,62 @@ def sqlite_path(url: str) -> Path:
 
 
 def postgres_conninfo(url: str) -> dict[str, Any]:
-    """Connection fields of a postgresql:// URL, percent-decoded, with libpq's defaults."""
+    """Connection fields of a postgresql:// URL, percent-decoded, with libpq's defaults.
+
+    Its query string may give libpq's TLS options (sslmode, sslrootcert, sslcert, sslkey);
+    any other query parameter is refused rather than ignored.
+    """
     parts = urlsplit(url)
-    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
-        # Typical after ${PASSWORD} substitution: the password holds a raw / ? or #.
-        raise ValueError("percent-encode / ? # in the user or password (%2F, %3F, %23)")
-    try:
-        port = parts.port or 5432
-    except ValueError:
-        raise ValueError("the PostgreSQL port must be a number from 1 to 65535") from None
+    _check_netloc(url, "PostgreSQL")
+    port = parts.port or 5432
     dbname = unquote(parts.path.removeprefix("/"))
     if not dbname or "/" in dbname:
         raise ValueError("the PostgreSQL URL names no database: postgresql://user:pass@host/db")
-    return {
+    info: dict[str, Any] = {
         "dbname": dbname,
         "host": parts.hostname or "localhost",
         "port": port,
         "user": unquote(parts.username or "") or "postgres",
         "password": unquote(parts.password or ""),
     }
+    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if key not in POSTGRES_TLS_KEYS:
+            raise ValueError(
+                f"the PostgreSQL URL's query parameter {key!r} is not supported "
+                f"(supported: {', '.join(POSTGRES_TLS_KEYS)})"
+            )
+        if key == "sslmode" and values[-1] not in SSLMODES:
+            raise ValueError(f"sslmode must be one of {', '.join(SSLMODES)}, got {values[-1]!r}")
+        info[key] = values[-1]
+    return info
+
+
+def _check_netloc(url: str, what: str) -> None:
+    """Refuse a URL whose user-info or port cannot be read, without echoing any of it."""
+    parts = urlsplit(url)
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # Typical after ${PASSWORD} substitution: the password holds a raw / ? or #.
+        raise ValueError("percent-encode / ? # in the user or password (%2F, %3F, %23)")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError(
+            f"the {what} port must be a number from 1 to 65535"
+            " (percent-encode : @ / ? # in the user or password)"
+        ) from None
+
+
+def _has_password(url: str) -> bool:
+    return urlsplit(url).password is not None
+
+
+def _has_user(url: str) -> bool:
+    return bool(urlsplit(url).username)
+
+
+def _with_credentials(url: str, credentials: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{credentials}{rest.rpartition('@')[2]}"
 
 
 def mask_url(url: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg.conninfo import make_conninfo
+
 from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.event_store import event_store_pool
 from adapters.event_store_role import ensure_append_only
@@ -20,9 +22,11 @@ SCHEMA_LOCK_KEY = 727_001  # advisory lock held while a process creates tables
 
 
 def postgres_conninfo(settings: Settings) -> str:
-    """`[database] url` as a libpq conninfo string."""
+    """The libpq connection string of `[database]`, TLS options included."""
+    # make_conninfo quotes and escapes: a quote in a password must not end the value (and
+    # a parse error would print the rest of the string, password and all).
     info = settings.postgres_conninfo
-    return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
+    return make_conninfo(**{k: str(v) for k, v in info.items() if v not in (None, "")})
 
 
 def open_session(settings: Settings, name: str, setup: tuple[str, ...] = ()) -> PostgresSession:

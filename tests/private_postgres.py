@@ -28,6 +28,7 @@ class PrivatePostgres:
     bin_dir: Path
     data_dir: Path
     port: int
+    options: str = ""  # more server options, e.g. "-c ssl=on ..."
 
     @property
     def url(self) -> str:
@@ -44,7 +45,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         """Start and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1"
+        options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 {self.options}"
         self._pg_ctl(
             "-D", str(self.data_dir), "-o", options, "-l", str(self.data_dir / "log"), "-w", "start"
         )
@@ -55,7 +56,7 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres(port: int) -> Iterator[PrivatePostgres]:
+def private_postgres(port: int, options: str = "") -> Iterator[PrivatePostgres]:
     """A fresh server with a `scheduler` database; removed afterwards."""
     bin_dir = _bin_dir()
     if bin_dir is None or shutil.which("runuser") is None or os.geteuid() != 0:
@@ -88,7 +89,7 @@ def private_postgres(port: int) -> Iterator[PrivatePostgres]:
         capture_output=True,
         timeout=120,
     )
-    server = PrivatePostgres(bin_dir, data_dir, port)
+    server = PrivatePostgres(bin_dir, data_dir, port, options)
     server.start()
     try:
         admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"

@@ -19,9 +19,15 @@ _PROTECTED_NAMES = frozenset(
 _PROTECTED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "LC_", "GCONV_", "SCHEDULER_")
 
 
-def child_environment(request: ExecutionRequest) -> dict[str, str]:
-    """Base variables, then the task's env, then its params; nothing of the worker's own."""
-    env = {"PATH": SAFE_PATH, "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+def child_environment(request: ExecutionRequest, home: str | None = None) -> dict[str, str]:
+    """Base variables, then the task's env, then its params; nothing of the worker's own.
+
+    Built from nothing, not from the worker's environment: no SCHEDULER_<SECTION>__<KEY>
+    setting, no database or bus URL, no key or token the worker was given reaches the task.
+    `home` is the task user's home (the worker's HOME when the task runs as the worker).
+    """
+    home = home or os.environ.get("HOME", "/tmp")
+    env = {"PATH": SAFE_PATH, "HOME": home, "LANG": "C.UTF-8"}
     env.update(request.env)
     for name, value in request.params.items():
         env[param_variable(name)] = value

@@ -59,3 +59,7 @@ class Executor(Protocol):
 
 class UnknownExecutorError(Exception):
     """No executor of that name is available on this worker."""
+
+
+class ExecutorNotAllowedError(UnknownExecutorError):
+    """The executor exists, but `[worker] allowed_executors` does not let this worker run it."""

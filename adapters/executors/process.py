@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapters.executors.environment import child_environment
 from adapters.executors.model import ExecutionRequest, ExecutionResult
 from adapters.executors.output_tail import OutputTail, pump
 from adapters.executors.parent_death import die_with_parent
 from adapters.executors.process_group import live_group_members, signal_group
+from adapters.executors.task_user import TaskUser, can_access
 
 GROUP_POLL_SECONDS = 0.05  # how often a terminating group is checked during the grace
 READER_JOIN_SECONDS = 2.0  # a process that escaped the group may hold the pipe open
@@ -53,11 +54,14 @@ class ProcessExecutor:
         kill_grace_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         ledger: GroupLedger | None = None,
+        *,
+        user: TaskUser | None = None,
     ) -> None:
         self._tail_bytes = output_tail_bytes
         self._grace = kill_grace_seconds
         self._monotonic = monotonic  # measures durations; waits use the real clock
         self._ledger = ledger
+        self.user = user  # None: the worker's own user (tests; the worker always sets one)
         self._attempts: dict[tuple[str, int], _Attempt] = {}
         self._lock = threading.Lock()
 
@@ -115,7 +119,7 @@ class ProcessExecutor:
             process = subprocess.Popen(
                 argv,
                 cwd=request.working_dir or None,
-                env=child_environment(request),
+                env=child_environment(request, home=self.user.home if self.user else None),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -123,6 +127,9 @@ class ProcessExecutor:
                 # Safe with threads here: it only calls prctl. This thread waits below until
                 # the group has ended, so it outlives the child (the signal is per thread).
                 preexec_fn=die_with_parent(),
+                # The child switches before exec and before preexec_fn, so the parent-death
+                # signal (cleared by a change of credentials) is set after the switch.
+                **self._switch_user(),
             )
         except FileNotFoundError:
             return self._not_started(f"command not found: {argv[0]}", started)
@@ -162,6 +169,12 @@ class ProcessExecutor:
         code = process.returncode
         error = None if code == 0 else describe_exit(code)
         return ExecutionResult(code, output, error, False, duration, process.pid)
+
+    def _switch_user(self) -> dict[str, Any]:
+        user = self.user
+        if user is None or user.uid == os.geteuid():
+            return {}
+        return {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
 
     def _end_group(self, pgid: int, attempt: _Attempt) -> None:
         """SIGTERM the group, give it the grace to go, then SIGKILL what is left."""
@@ -205,8 +218,10 @@ class PythonExecutor(ProcessExecutor):
         kill_grace_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         ledger: GroupLedger | None = None,
+        *,
+        user: TaskUser | None = None,
     ) -> None:
-        super().__init__(output_tail_bytes, kill_grace_seconds, monotonic, ledger)
+        super().__init__(output_tail_bytes, kill_grace_seconds, monotonic, ledger, user=user)
         self._python = python_executable
 
     def preflight(self, request: ExecutionRequest) -> str | None:
@@ -216,7 +231,23 @@ class PythonExecutor(ProcessExecutor):
             script = os.path.join(request.working_dir or os.getcwd(), request.command)
             if not os.path.isfile(script):
                 return f"command not found: {request.command}"
+            return self._closed_to_user(script)
         return problem
+
+    def _closed_to_user(self, script: str) -> str | None:
+        """Why the task user cannot run the interpreter or read the script, if so."""
+        user = self.user
+        if user is None or user.uid == os.geteuid():
+            return None
+        if not can_access(self._python, user, os.X_OK):
+            return (
+                f"the python interpreter {self._python} cannot be run by {user.describe()}: "
+                "a folder on its path is closed to that user; set [worker] run_as_user, or "
+                "install the scheduler where that user can read it"
+            )
+        if not can_access(script, user, os.R_OK):
+            return f"the script {script} cannot be read by {user.describe()}"
+        return None
 
     def argv(self, request: ExecutionRequest) -> list[str]:
         """The interpreter, the script, its args."""

@@ -5,17 +5,26 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
+from typing import get_args
 
 from adapters.executors.http import HttpExecutor
-from adapters.executors.model import Executor, UnknownExecutorError
+from adapters.executors.model import Executor, ExecutorNotAllowedError, UnknownExecutorError
 from adapters.executors.process import GroupLedger, PythonExecutor, ShellExecutor
+from adapters.executors.task_user import TaskUser
+from domain.task_spec import ExecutorName
+
+# Every executor kind a task may name, built here or not.
+EXECUTOR_KINDS = frozenset(get_args(ExecutorName))
 
 
 class ExecutorRegistry:
-    """Maps executor names to executors."""
+    """Maps executor names to executors; `allowed` (default: all of them) may run."""
 
-    def __init__(self, executors: Iterable[Executor]) -> None:
-        self._executors = {executor.name: executor for executor in executors}
+    def __init__(self, executors: Iterable[Executor], allowed: Iterable[str] | None = None) -> None:
+        every = {executor.name: executor for executor in executors}
+        self.allowed = frozenset(every if allowed is None else allowed)
+        # An executor that is not allowed is not even built into the worker.
+        self._executors = {name: e for name, e in every.items() if name in self.allowed}
 
     @property
     def names(self) -> list[str]:
@@ -35,6 +44,11 @@ class ExecutorRegistry:
             return self._executors[name]
         except KeyError:
             known = ", ".join(self.names) or "none"
+            if name in EXECUTOR_KINDS:
+                raise ExecutorNotAllowedError(
+                    f"executor {name!r} is not allowed on this worker "
+                    f"([worker] allowed_executors: {known})"
+                ) from None
             raise UnknownExecutorError(
                 f"unknown executor {name!r}; this worker has: {known}"
             ) from None
@@ -50,14 +64,26 @@ def default_executors(
     kill_grace_seconds: float = 5.0,
     monotonic: Callable[[], float] = time.monotonic,
     ledger: GroupLedger | None = None,
+    *,
+    user: TaskUser | None = None,
+    allowed: Iterable[str] | None = None,
 ) -> ExecutorRegistry:
-    """The shell, python and http executors; `ledger` records their task process groups."""
+    """The shell, python and http executors that are `allowed` (default: all).
+
+    `ledger` records their task process groups; `user` is who their processes run as.
+    """
     return ExecutorRegistry(
         [
-            ShellExecutor(output_tail_bytes, kill_grace_seconds, monotonic, ledger),
+            ShellExecutor(output_tail_bytes, kill_grace_seconds, monotonic, ledger, user=user),
             PythonExecutor(
-                python_executable, output_tail_bytes, kill_grace_seconds, monotonic, ledger
+                python_executable,
+                output_tail_bytes,
+                kill_grace_seconds,
+                monotonic,
+                ledger,
+                user=user,
             ),
             HttpExecutor(output_tail_bytes, monotonic=monotonic),
-        ]
+        ],
+        allowed,
     )

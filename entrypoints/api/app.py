@@ -7,19 +7,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware import Middleware
 
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import events, history, keys, runs, system, tasks, workers
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
+from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
-from entrypoints.api.middleware import (
-    BodyLimitMiddleware,
-    ConnectionBudgetMiddleware,
-    DatabaseBreakerMiddleware,
-    LatencyMiddleware,
-    RetryAfterMiddleware,
-)
 from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
@@ -85,16 +80,17 @@ def create_api(container: Container) -> FastAPI:
         build_jwt_verifier(settings.auth),
         settings.observability.metrics_token,
     )
-    api.add_middleware(
-        ConnectionBudgetMiddleware, seconds=container.settings.database.connection_timeout_seconds
+    # The order of the middlewares matters: entrypoints/api/edge.py says why.
+    api.state.rate_limiter = install_edge(
+        api,
+        settings.api,
+        container.metrics,
+        container.breakers.get("database"),
+        authentication=Middleware(
+            AuthenticationMiddleware, authenticator=authenticator, metrics=container.metrics
+        ),
+        connection_timeout_seconds=settings.database.connection_timeout_seconds,
     )
-    api.add_middleware(DatabaseBreakerMiddleware, breaker=container.breakers.get("database"))
-    api.add_middleware(
-        AuthenticationMiddleware, authenticator=authenticator, metrics=container.metrics
-    )
-    api.add_middleware(RetryAfterMiddleware)  # outside every middleware that may answer 503
-    api.add_middleware(LatencyMiddleware, metrics=container.metrics)
-    api.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     return api
 
 

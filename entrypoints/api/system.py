@@ -15,6 +15,7 @@ from entrypoints.api.deps import ContainerDep, ReadModelDep
 from entrypoints.api.schemas import QuarantinePublic, QuarantineRequestAccepted
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
+from entrypoints.redaction import redact
 from projections.dispatcher_status import read_dispatchers
 from projections.status import now_utc, read_states
 
@@ -83,8 +84,19 @@ def health(container: ContainerDep) -> JSONResponse:
         if quarantined
         else "ok"
     )
-    body = {"status": status, "checks": checks}
+    body = {"status": status, "checks": _redacted(checks, container.settings.connection_secrets)}
     return JSONResponse(status_code=200 if healthy else 503, content=body)
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Driver errors quoted in the checks, with the database and bus passwords masked."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secrets) for v in value]
+    return value
 
 
 def _projections(container: Container) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -92,10 +93,28 @@ def base_env() -> dict[str, str]:
 
     Test processes listen on 127.0.0.1 and let loopback callers in anonymously, as the
     development config does (the auth tests, test_auth*.py, turn that off and use keys),
-    and seal secret values with the tests' SCHEDULER_SECRET_KEY.
+    and seal secret values with the tests' SCHEDULER_SECRET_KEY. Tasks run as the test's
+    own user, said explicitly: a root worker would otherwise run them as `nobody`
+    (docs/security.md), which cannot write the tests' temporary folders. Every test client
+    calls from 127.0.0.1, so the per-address limits are raised far above any test's load
+    (the limiter still runs); tests/e2e/test_edge.py sets its own.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-    return {**env, ANONYMOUS_LOOPBACK: "true", "SCHEDULER_SECRET_KEY": TEST_SECRET_KEY}
+    return {
+        **env,
+        ANONYMOUS_LOOPBACK: "true",
+        "SCHEDULER_SECRET_KEY": TEST_SECRET_KEY,
+        **TEST_EDGE_ENV,
+    }
+
+
+TEST_EDGE_ENV = {
+    "SCHEDULER_WORKER__RUN_AS_USER": pwd.getpwuid(os.geteuid()).pw_name,
+    "SCHEDULER_API__RATE_LIMIT_PER_SECOND": "100000",
+    "SCHEDULER_API__RATE_LIMIT_BURST": "100000",
+    "SCHEDULER_API__AUTH_FAILURE_LIMIT_PER_MINUTE": "1000000",
+    "SCHEDULER_API__AUTH_FAILURE_BURST": "100000",
+}
 
 
 @contextmanager

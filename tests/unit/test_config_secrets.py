@@ -124,7 +124,7 @@ def test_config_show_masks_passwords_keys_and_url_passwords(tmp_path: Path) -> N
     path = write(
         tmp_path,
         f'[database]\nurl = "{DB_URL}"\n[message_queue]\ntype = "redis"\n'
-        'url = "redis://:tok123@127.0.0.1:6379/0"\npassword = "guestpass"\n',
+        'url = "redis://:tok123@127.0.0.1:6379/0"\n[observability]\nmetrics_token = "guestpass"\n',
     )
     runner = CliRunner()
     result = runner.invoke(
@@ -133,7 +133,7 @@ def test_config_show_masks_passwords_keys_and_url_passwords(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["database"]["url"] == "postgresql://app:***@db.internal:5432/scheduler"
-    assert shown["message_queue"]["password"] == "***"
+    assert shown["observability"]["metrics_token"] == "***"
     assert shown["secrets"]["keys"] == "***"
     for secret in ("hunter2", "tok123", "guestpass", KEY_TEXT):
         assert secret not in result.output

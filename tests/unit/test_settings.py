@@ -37,7 +37,7 @@ def test_without_a_file_the_embedded_defaults_apply() -> None:
     assert settings.message_queue.effective_url is None
     assert settings.worker.name is None
     assert settings.worker.max_concurrent_tasks == 5
-    assert settings.worker.executors == ("shell", "python", "http")
+    assert settings.worker.offered_executors == ("shell", "python", "http")
 
 
 def test_settings_are_frozen() -> None:
@@ -398,7 +398,7 @@ def test_the_event_store_environment_decodes_a_percent_encoded_password() -> Non
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app+ci", "p@ss:w/rd")
 
 
-def test_postgres_conninfo_fills_in_libpq_defaults() -> None:
+def test_postgres_conninfo_fills_in_libpq_defaults_and_keeps_the_urls_sslmode() -> None:
     settings = load_settings(None, {"SCHEDULER_DATABASE__URL": "postgres:///sched?sslmode=require"})
 
     assert settings.postgres_conninfo == {
@@ -407,6 +407,7 @@ def test_postgres_conninfo_fills_in_libpq_defaults() -> None:
         "port": 5432,
         "user": "postgres",
         "password": "",
+        "sslmode": "require",
     }
 
 
