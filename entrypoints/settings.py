@@ -301,7 +301,7 @@ class WorkerSettings(_Section):
     @field_validator("run_as_user")
     @classmethod
     def _check_user(cls, value: str | None) -> str | None:
-        if value is not None and not _USER.match(value):
+        if value is not None and value != "$worker" and not _USER.match(value):
             raise ValueError(f"{value!r} is not a user name or a uid")
         return value
 

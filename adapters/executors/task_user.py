@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FALLBACK_USER = "nobody"  # what a root worker runs tasks as when run_as_user is unset
+WORKER_ITSELF = "$worker"  # run_as_user meaning "the worker's own user, root included"
 
 
 class TaskUserError(Exception):
@@ -68,6 +69,8 @@ def resolve_task_user(
         TaskUserError: the user does not exist, or only root could switch to it.
     """
     euid = os.geteuid() if euid is None else euid
+    if configured == WORKER_ITSELF:  # said knowingly (config/development.toml): as the worker
+        return lookup(str(euid))
     if configured is None:
         if euid != 0:
             return lookup(str(euid))

@@ -71,7 +71,15 @@ def as_make_up_runs_it(tmp_path: Path) -> Iterator[SchedulerProcess]:
     """`scheduler up --config config/development.toml` from the repository root."""
     command = make_up_command()
     assert command[1:] == ("up", "--config", "config/development.toml"), command
-    env = {**base_env(), "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 'scheduler.db'}"}
+    # Nothing of the tests' own settings (base_env): the development config alone decides,
+    # as it does for `make up` (tasks as whoever runs it, anonymous loopback callers). Only
+    # the files move out of the repository: the SQLite database and the development key.
+    plain = {k: v for k, v in base_env().items() if not k.startswith("SCHEDULER_")}
+    env = {
+        **plain,
+        "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 'scheduler.db'}",
+        "SCHEDULER_SECRETS__DEVELOPMENT_KEY_FILE": str(tmp_path / "secret.key"),
+    }
     proc = SchedulerProcess(workdir=tmp_path, env=env, command=command, cwd=REPO_ROOT)
     proc.start()
     try:

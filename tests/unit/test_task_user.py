@@ -21,6 +21,7 @@ from adapters.executors.task_user import (
     lookup_user,
     resolve_task_user,
 )
+from entrypoints.settings import load_settings
 from tests.unit.test_executors import live_members
 
 ROOT = TaskUser("root", 0, 0, (0,), "/root")
@@ -51,6 +52,18 @@ def test_an_unset_user_on_an_unprivileged_worker_runs_tasks_as_the_worker() -> N
 def test_a_root_worker_runs_tasks_as_root_only_when_told_so() -> None:
     assert resolve_task_user("root", euid=0, lookup=fake_lookup) == ROOT
     assert resolve_task_user("0", euid=0, lookup=fake_lookup) == ROOT
+
+
+def test_worker_means_the_workers_own_user_root_included() -> None:
+    assert resolve_task_user("$worker", euid=0, lookup=fake_lookup) == ROOT
+    assert resolve_task_user("$worker", euid=1000, lookup=fake_lookup) == DEV
+
+
+def test_the_development_config_runs_tasks_as_whoever_runs_make_up() -> None:
+    settings = load_settings(Path("config/development.toml"), {})
+    assert settings.worker.run_as_user == "$worker"
+    production = load_settings(Path("config/production.toml"), {"POSTGRES_PASSWORD": "p"})
+    assert production.worker.run_as_user is None
 
 
 def test_a_root_worker_switches_to_the_configured_user() -> None:
