@@ -77,7 +77,13 @@ class RateLimiter:
         return refused
 
     def check_principal(self, principal: Any) -> tuple[str, float] | None:
-        """Take the principal's token: (reason, wait) when it has none."""
+        """Take the principal's token: (reason, wait) when it has none.
+
+        The anonymous loopback caller is everyone on this host at once, each already limited
+        by its own address: one shared bucket would let one local client starve the others.
+        """
+        if getattr(principal, "kind", None) == "anonymous":
+            return None
         return self._take("principal", self.principals, principal_key(principal))
 
     def record_status(self, path: str, address: str, status: int) -> None:

@@ -168,6 +168,15 @@ def test_an_address_outside_the_allowlist_is_refused_saying_nothing_of_it(tmp_pa
         assert inside.get("/api/tasks").json()["total"] == 0, "nothing was created"
 
 
+def proxied_key(proc: SchedulerProcess) -> dict[str, str]:
+    """An admin key, made by the anonymous local caller: a forwarded client is not local, so
+    requests through the proxy need a credential."""
+    with from_address(proc, "127.0.0.1") as local:
+        made = local.post("/api/keys", json={"name": unique("proxy"), "role": "admin"})
+    assert made.status_code == 201, made.text
+    return {"X-API-Key": made.json()["key"]}
+
+
 def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
     with (
         scheduler_with(
@@ -178,12 +187,14 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
         from_address(proc, "127.0.0.1") as proxy,
         from_address(proc, "127.0.0.2") as stranger,
     ):
-        assert proxy.get("/api/tasks", headers={"X-Forwarded-For": "10.1.2.3"}).status_code == 200
-        outsider = proxy.get("/api/tasks", headers={"X-Forwarded-For": "192.0.2.9"})
+        key = proxied_key(proc)
+        inside = proxy.get("/api/tasks", headers={**key, "X-Forwarded-For": "10.1.2.3"})
+        assert inside.status_code == 200, inside.text
+        outsider = proxy.get("/api/tasks", headers={**key, "X-Forwarded-For": "192.0.2.9"})
         assert outsider.status_code == 403, "the proxy says the client is outside"
-        forged = proxy.get("/api/tasks", headers={"X-Forwarded-For": "10.1.2.3, 192.0.2.9"})
+        forged = proxy.get("/api/tasks", headers={**key, "X-Forwarded-For": "10.1.2.3, 192.0.2.9"})
         assert forged.status_code == 403, "the right-most untrusted address is the client"
-        spoofed = stranger.get("/api/tasks", headers={"X-Forwarded-For": "10.1.2.3"})
+        spoofed = stranger.get("/api/tasks", headers={**key, "X-Forwarded-For": "10.1.2.3"})
         assert spoofed.status_code == 403, "X-Forwarded-For from an untrusted peer is ignored"
 
 
@@ -197,16 +208,19 @@ def test_the_rate_limit_keys_on_the_address_a_trusted_proxy_names(tmp_path: Path
         ) as proc,
         from_address(proc, "127.0.0.1") as proxy,
     ):
+        keys = {n: proxied_key(proc) for n in (1, 2, 3)}  # one client each: per-key limits too
         first = [
-            proxy.get("/api/tasks", headers={"X-Forwarded-For": "198.51.100.1"}).status_code
+            proxy.get(
+                "/api/tasks", headers={**keys[1], "X-Forwarded-For": "198.51.100.1"}
+            ).status_code
             for _ in range(6)
         ]
         assert first == [200] * 5 + [429]
-        other = proxy.get("/api/tasks", headers={"X-Forwarded-For": "198.51.100.2"})
+        other = proxy.get("/api/tasks", headers={**keys[2], "X-Forwarded-For": "198.51.100.2"})
         assert other.status_code == 200, "another client behind the same proxy"
         https = proxy.get(
             "/api/tasks",
-            headers={"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"},
+            headers={**keys[3], "X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"},
         )
         assert https.headers["strict-transport-security"] == "max-age=31536000"
         assert "strict-transport-security" not in other.headers

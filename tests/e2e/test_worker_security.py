@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def test_the_childs_environment_holds_none_of_the_workers_settings_or_credential
     worker_env = {
         "SCHEDULER_DATABASE__URL": f"sqlite:///./var/{SENTINEL}.db",
         "SCHEDULER_MESSAGE_QUEUE__PASSWORD": SENTINEL,
-        "SCHEDULER_SECRET_KEY": SENTINEL,
+        # A real key (32 bytes) holding the sentinel: it must not reach the child either.
+        "SCHEDULER_SECRET_KEY": base64.b64encode(SENTINEL.encode().ljust(32, b"!")[:32]).decode(),
         "REDIS_URL": f"redis://:{SENTINEL}@127.0.0.1:6379/0",
         "DATABASE_URL": f"postgresql://app:{SENTINEL}@db/app",
         "AWS_SECRET_ACCESS_KEY": SENTINEL,
@@ -73,6 +75,7 @@ def test_the_childs_environment_holds_none_of_the_workers_settings_or_credential
     assert run["status"] == "succeeded", run
     names = {line.split("=", 1)[0] for line in run["output"].splitlines() if "=" in line}
     assert SENTINEL not in run["output"]
+    assert worker_env["SCHEDULER_SECRET_KEY"] not in run["output"]
     assert not {n for n in names if n.startswith("SCHEDULER_")} - {
         "SCHEDULER_RUN_ID",
         "SCHEDULER_ATTEMPT",

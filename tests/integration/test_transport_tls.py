@@ -27,9 +27,10 @@ import redis
 from adapters.tls import TlsFiles
 from application.messages import Delivery
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_bus, build_container, postgres_conninfo
+from entrypoints.bootstrap import build_bus, build_container
 from entrypoints.processes import StartupError, _build
 from entrypoints.settings import load_settings
+from entrypoints.store import postgres_conninfo
 from tests.e2e.conftest import SCHEDULER, base_env, free_port
 from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.servers import server_missing
@@ -281,7 +282,7 @@ def test_a_database_certificate_from_another_ca_stops_the_start_without_the_pass
         },
     )
     with pytest.raises(StartupError) as caught:
-        _build(settings)
+        _build(settings, "api")
     message = str(caught.value)
     assert "certificate verify failed" in message, message
     assert PASSWORD not in message and "sched:***@" in message
