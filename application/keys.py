@@ -12,15 +12,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from application.commands.base import CommandsBase
 from domain.api_key import ApiKey
 from domain.api_key_name import ApiKeyName
 from domain.context import CommandContext
@@ -28,8 +28,7 @@ from domain.errors import ApiKeyNameTakenError, InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 
 if TYPE_CHECKING:
-    from eventsourcing.application import Repository
-    from eventsourcing.persistence import Recording
+    pass
 
 KEY_PREFIX = "sk_"
 KEY_BYTES = 32
@@ -83,19 +82,14 @@ class IssuedKey:
     position: int | None
 
 
-class KeyCommands:
+class KeyCommands(CommandsBase):
     """Issue and revoke API keys; each is an event with the authenticated actor."""
 
     # Randomness is an input: tests may give the application their own secrets.
-    new_key_secret: ClassVar[Callable[[], str]] = staticmethod(new_key_secret)
-
-    if TYPE_CHECKING:  # provided by SchedulerApp
-        repository: Repository[UUID]
-        _new_id: Callable[[], UUID]
-
-        def save(self, *objs: Any) -> list[Recording[UUID]]: ...
-        def _exists(self, aggregate_id: UUID) -> bool: ...
-        def _get(self, aggregate_id: UUID, kind: type[Any], label: str, v: int | None) -> Any: ...
+    @staticmethod
+    def new_key_secret() -> str:
+        """A fresh key (tests may give the application their own)."""
+        return new_key_secret()
 
     def create_api_key(
         self, name: str, role: str, ctx: CommandContext, expires_in: timedelta | None = None

@@ -72,7 +72,9 @@ def is_secret_entry(name: str, value: Any, secret_names: Collection[str] = ()) -
     )
 
 
-def masked_entries(entries: Mapping[str, Any], secret_names: Collection[str] = ()) -> dict:
+def masked_entries(
+    entries: Mapping[str, Any], secret_names: Collection[str] = ()
+) -> dict[str, Any]:
     """env, headers or params with every secret value shown as ***."""
     return {
         name: MASK if is_secret_entry(name, value, secret_names) else value

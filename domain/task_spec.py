@@ -114,21 +114,24 @@ def _value_kind(value: Any) -> str | None:
     return None
 
 
-def _secret_or_plain(max_length: int) -> Any:
-    return Annotated[
-        Annotated[Annotated[str, Field(max_length=max_length)], Tag("plain")]
-        | Annotated[SecretInput, Tag("secret")]
-        | Annotated[SkipJsonSchema[SealedSecret], Tag("sealed")],
-        Discriminator(
-            _value_kind,
-            custom_error_type="secret_or_plain",
-            custom_error_message='must be a string or {"secret": "..."}',
-        ),
-    ]
-
-
-EnvValue = _secret_or_plain(MAX_COMMAND_LENGTH)
-HeaderValue = _secret_or_plain(MAX_HEADER_VALUE_LENGTH)
+SECRET_OR_PLAIN = Discriminator(
+    _value_kind,
+    custom_error_type="secret_or_plain",
+    custom_error_message='must be a string or {"secret": "..."}',
+)
+# A plain string, a {"secret": ...} input or (in stored data) a sealed envelope.
+EnvValue = Annotated[
+    Annotated[Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)], Tag("plain")]
+    | Annotated[SecretInput, Tag("secret")]
+    | Annotated[SkipJsonSchema[SealedSecret], Tag("sealed")],
+    SECRET_OR_PLAIN,
+]
+HeaderValue = Annotated[
+    Annotated[Annotated[str, Field(max_length=MAX_HEADER_VALUE_LENGTH)], Tag("plain")]
+    | Annotated[SecretInput, Tag("secret")]
+    | Annotated[SkipJsonSchema[SealedSecret], Tag("sealed")],
+    SECRET_OR_PLAIN,
+]
 SecretValue = SecretInput | SealedSecret
 
 

@@ -98,11 +98,12 @@ def timing_problem(spec: Mapping[str, Any], after: datetime) -> ScheduleError | 
     try:
         if field == "run_at":
             _ensure_room(parse_moment(spec["run_at"]), "run_at")
-        slot: datetime | None = after
+        slot = after
         for _ in range(FIRES_CHECKED):
-            slot = next_slot(spec, slot)
-            if slot is None:
+            found = next_slot(spec, slot)
+            if found is None:
                 break
+            slot = found
             _ensure_room(slot, field)
     except ScheduleError as error:
         return error

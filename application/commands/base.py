@@ -28,6 +28,9 @@ Result = TypeVar("Result")
 Decide = Callable[[Sequence[Item]], tuple[Sequence[Any], list[Result]]]
 
 
+A = TypeVar("A")  # the aggregate class a loader asks for
+
+
 class CommandsBase(EventLog):
     """One Application and one log; each concern's commands are a mixin over this base."""
 
@@ -45,9 +48,9 @@ class CommandsBase(EventLog):
 
         def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun: ...
 
-    def _get(self, aggregate_id: UUID, kind: type[Any], label: str, version: int | None) -> Any:
+    def _get(self, aggregate_id: UUID, kind: type[A], label: str, version: int | None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Any = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(label, aggregate_id) from None
         except Exception as error:  # a stored event it cannot replay: say so, do not crash

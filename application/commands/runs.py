@@ -17,7 +17,8 @@ from application.secrets import SecretUnreadableError, secret_plaintext
 from domain.attempt import AttemptEnd, AttemptStart
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError
-from domain.task_run import ReportOutcome, TaskRun
+from domain.statuses import ReportOutcome
+from domain.task_run import TaskRun
 
 logger = logging.getLogger(__name__)
 

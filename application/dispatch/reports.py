@@ -14,7 +14,7 @@ from application.dispatch.policy import DispatchObserver
 from application.messages import Control, Report
 from application.ports import Clock, Wakeup
 from domain.context import CommandContext
-from domain.task_run import ReportOutcome
+from domain.statuses import ReportOutcome
 
 if TYPE_CHECKING:
     from application.scheduler_app import SchedulerApp
