@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.database import Database
+from projections.ports import Database
 
 logger = logging.getLogger(__name__)
 

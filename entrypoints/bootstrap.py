@@ -12,9 +12,9 @@ from adapters.event_positions import AggregateLog
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
-from adapters.pg_listener import keep_session
-from adapters.pg_pool import application_name
-from adapters.pg_session import PostgresSession, SessionLease
+from adapters.postgres.listener import keep_session
+from adapters.postgres.pool import application_name
+from adapters.postgres.session import PostgresSession, SessionLease
 from adapters.redis_bus import RedisStreamsBus
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry

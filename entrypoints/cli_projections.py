@@ -16,7 +16,8 @@ import click
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.postgres.database import PostgresDatabase
+from adapters.sqlite.database import SqliteDatabase
 from application.quarantine import QuarantineEntry
 from entrypoints.bootstrap import all_projections
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 import psycopg
 
-from adapters.database import PostgresDatabase, SqliteDatabase
 from adapters.migrations import apply_migrations
+from adapters.postgres.database import PostgresDatabase
+from adapters.sqlite.database import SqliteDatabase
 from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, QuarantineEntry
 from application.scheduler_app import SchedulerApp
 from entrypoints.bootstrap import all_projections

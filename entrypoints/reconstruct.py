@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
+from adapters.sqlite.database import SqliteDatabase
 from application.quarantine import InMemoryQuarantineLedger, QuarantineEntry
 from domain.errors import InvalidFieldError, NotFoundError
 from projections.base import Projection

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.database import PostgresDatabase, SqliteDatabase
-from adapters.event_store import event_store_pool
 from adapters.event_store_role import ensure_append_only
 from adapters.migrations import apply_migrations
-from adapters.pg_listener import LISTEN
-from adapters.pg_pool import application_name, connection_options
-from adapters.pg_session import PostgresSession
+from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.event_store import event_store_pool
+from adapters.postgres.listener import LISTEN
+from adapters.postgres.pool import application_name, connection_options
+from adapters.postgres.session import PostgresSession
+from adapters.sqlite.database import SqliteDatabase
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
 from projections.ports import Database

@@ -9,7 +9,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.metrics import Metrics
-from adapters.pg_pool import connection_wait_budget
+from adapters.postgres.pool import connection_wait_budget
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 
 

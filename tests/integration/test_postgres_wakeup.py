@@ -6,7 +6,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from adapters.pg_listener import LISTEN, keep_session
+from adapters.postgres.listener import LISTEN, keep_session
 from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext

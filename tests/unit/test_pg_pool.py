@@ -6,8 +6,8 @@ import inspect
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from adapters.event_store import BoundedApplicationRecorder
-from adapters.pg_pool import application_name, connection_wait_budget
+from adapters.postgres.event_store import BoundedApplicationRecorder
+from adapters.postgres.pool import application_name, connection_wait_budget
 
 
 def test_application_names_are_printable_and_fit_postgresql() -> None:

@@ -1,0 +1,139 @@
+"""PostgreSQL behind the SQL port: transactions on the process's one psycopg pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool
+from projections.ports import Params, Row
+
+if TYPE_CHECKING:
+    from adapters.postgres.session import PostgresSession
+
+# Connection, resources, operator intervention, system, internal, rollback (deadlock,
+# serialisation), object state (lock not available): the server's trouble, not the data's.
+OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58", "XX", "40", "55"})
+# A schema that is not there or not ours: every event would fail alike.
+OUTAGE_SQLSTATES = frozenset({"42P01", "42703", "42883", "42501", "3D000", "3F000"})
+
+
+class PostgresTx:
+    """A transaction on one pooled PostgreSQL connection."""
+
+    def __init__(self, cursor: psycopg.Cursor[Row]) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; returns the affected row count."""
+        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        return self._cursor.rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run one statement for many parameter sets (pipelined by psycopg)."""
+        self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
+
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        """Rows as dicts."""
+        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        return list(self._cursor.fetchall())
+
+    def one(self, sql: str, params: Params = None) -> Row | None:
+        """The first row, or None."""
+        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        return self._cursor.fetchone()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction (SAVEPOINT): an error inside rolls back only what it did."""
+        with self._cursor.connection.transaction():
+            yield
+
+
+class PostgresDatabase:
+    """The read tables on a psycopg pool, usually the one the event store draws on too.
+
+    `session` is the process's session connection (advisory locks), when it has one.
+    """
+
+    dialect = "postgres"
+
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        session: PostgresSession | None = None,
+        *,
+        owns_pool: bool = False,
+    ) -> None:
+        self._pool = pool
+        self.session = session
+        self._owns_pool = owns_pool
+
+    @classmethod
+    def standalone(
+        cls, conninfo: str, options: Mapping[str, Any], size: int, timeout_seconds: float
+    ) -> PostgresDatabase:
+        """A database with a pool of its own (for tools that need the read tables alone)."""
+        pool = BudgetPool(
+            conninfo,
+            min_size=1,
+            max_size=size,
+            timeout=timeout_seconds,
+            kwargs={**options, "autocommit": True, "row_factory": dict_row},
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+            open=True,
+            name=str(options.get("application_name", "scheduler-views")),
+        )
+        return cls(pool, owns_pool=True)
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """The pool the read tables draw on."""
+        return self._pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTx]:
+        """A transaction: committed on success, rolled back on error."""
+        with (
+            self._pool.connection() as connection,
+            connection.transaction(),
+            connection.cursor(row_factory=dict_row) as cursor,
+        ):
+            yield PostgresTx(cursor)
+
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        """Read rows in autocommit mode."""
+        with (
+            self._pool.connection() as connection,
+            connection.cursor(row_factory=dict_row) as cursor,
+        ):
+            return PostgresTx(cursor).query(sql, params)
+
+    def one(self, sql: str, params: Params = None) -> Row | None:
+        """Read one row in autocommit mode."""
+        with (
+            self._pool.connection() as connection,
+            connection.cursor(row_factory=dict_row) as cursor,
+        ):
+            return PostgresTx(cursor).one(sql, params)
+
+    def is_outage(self, error: BaseException) -> bool:
+        """Connection, resource and missing-schema errors are the server's; data, type and
+        constraint errors (SQLSTATE 22, 23, 42804…) come from the event being applied."""
+        if isinstance(error, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
+            return True
+        if isinstance(error, psycopg.Error):
+            state = error.sqlstate or ""
+            return state[:2] in OUTAGE_SQLSTATE_CLASSES or state in OUTAGE_SQLSTATES
+        return False
+
+    def close(self) -> None:
+        """Close the pool if it is this object's own (a shared one closes with its owner)."""
+        if self._owns_pool:
+            self._pool.close()
