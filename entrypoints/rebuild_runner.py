@@ -18,7 +18,9 @@ import psycopg
 
 from adapters.migrations import apply_migrations
 from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.shadow_ddl import PostgresShadowDdl
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, QuarantineEntry
 from application.scheduler_app import SchedulerApp
 from entrypoints.bootstrap import all_projections
@@ -53,15 +55,17 @@ def rebuild_job(
     On PostgreSQL the bulk goes through local scratch files (in parallel processes when
     `env`, the event store settings, is given) and the rest through pipelined pages.
     """
+    postgres = isinstance(database, PostgresDatabase)
     job = Rebuild(
         chosen,
         relevant_pages(app, chosen),
         database,
+        PostgresShadowDdl() if postgres else SqliteShadowDdl(),
         head=app.head_position,
         batch_size=batch_size,
         on_progress=on_progress,
     )
-    if not isinstance(database, PostgresDatabase):
+    if not postgres:
         yield job  # SQLite runs in-process already: straight into the shadows
         return
     if database.pool.max_size < MIN_REBUILD_POOL:

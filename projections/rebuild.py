@@ -212,6 +212,7 @@ class Rebuild:
     projections: Sequence[Projection]
     pages: PageSource
     database: Database
+    ddl: ShadowDdl  # the database's dialect (adapters/<dialect>/shadow_ddl.py)
     head: Callable[[], int]
     batch_size: int = 5_000
     # The transaction for shadow pages; on PostgreSQL a pipelined one saves round trips.
@@ -229,7 +230,6 @@ class Rebuild:
     _started: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self.ddl = ShadowDdl.for_dialect(self.database.dialect)
         self.tables = [table for projection in self.projections for table in projection.tables]
         rewrite = table_renamer({t: t + SHADOW_SUFFIX for t in self.tables})
         self._shadow: Callable[[Tx], Tx] = lambda tx: RenamingTx(tx, rewrite)
