@@ -21,14 +21,11 @@ from adapters.sqlite.database import SqliteDatabase
 from application.quarantine import QuarantineEntry
 from entrypoints.bootstrap import all_projections
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
-from entrypoints.rebuild_runner import progress_printer, rebuild_job
+from entrypoints.rebuild_runner import rebuild_job
 from projections.base import Projection
 from projections.ports import Database
 from projections.quarantine import SqlQuarantineLedger
-from projections.rebuild import (
-    RebuildError,
-    RebuildResult,
-)
+from projections.rebuild import RebuildError, RebuildResult, progress_printer
 from projections.status import ProjectionState, now_utc, read_states
 
 REBUILD_LOCK_CLASS = 727_003  # with hashtext(name): one rebuild per projection at a time

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from eventsourcing.utils import resolve_topic
 
@@ -58,6 +58,7 @@ WHERE projection = %(name)s
 # left to apply while the live runners wait (in the switch's transaction) are few.
 FINAL_STEP_EVENTS = 1_000
 SWITCH_ATTEMPTS = 3
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 LedgerFor = Callable[[Tx], QuarantineLedger]  # the ledger to use inside a page's transaction
@@ -112,6 +113,27 @@ class Progress:
     def rate(self) -> float:
         """Log events replayed per second."""
         return self.position / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def progress_printer(stream: TextIO, label: str = "") -> Callable[[Progress], None]:
+    """Print position/head and events/s about once a second."""
+    last_shown = [-PROGRESS_EVERY_SECONDS]
+
+    def show(progress: Progress) -> None:
+        done = progress.position >= progress.head
+        if progress.elapsed - last_shown[0] < PROGRESS_EVERY_SECONDS and not done:
+            return
+        last_shown[0] = progress.elapsed
+        percent = 100 * progress.position / progress.head if progress.head else 100.0
+        print(
+            f"rebuild{f' {label}' if label else ''}: {progress.position}/{progress.head} "
+            f"({percent:.0f}%) "
+            f"{progress.rate:,.0f} events/s",
+            file=stream,
+            flush=True,
+        )
+
+    return show
 
 
 @dataclass

@@ -137,3 +137,52 @@ class PostgresDatabase:
         """Close the pool if it is this object's own (a shared one closes with its owner)."""
         if self._owns_pool:
             self._pool.close()
+
+
+@contextmanager
+def unsynced(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """A transaction whose commit does not wait for the WAL flush; it ends with it."""
+    with connection.transaction():
+        # Shadow rows lost in a crash are rebuilt anyway. SET LOCAL, because the connection
+        # goes back to the pool the event store draws on, which must keep synchronous commits.
+        connection.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
+class PipelinedTx:
+    """Statements are sent without waiting for their answers; a read waits for its own only.
+
+    Row counts are unknown until the pipeline syncs, so `execute` returns -1: projection
+    handlers never use them.
+    """
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+        self._cursor = connection.cursor()
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Queue one statement."""
+        self._cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+        return -1
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Queue one statement per parameter set."""
+        self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
+
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        """Rows, on a cursor of their own so that no earlier statement's result is taken."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+            return list(cursor.fetchall())
+
+    def one(self, sql: str, params: Params = None) -> Row | None:
+        """The first row, or None."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+            return cursor.fetchone()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A SAVEPOINT (psycopg syncs the pipeline on leaving it, so errors surface here)."""
+        with self._connection.transaction():
+            yield
