@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,14 @@ from adapters.event_positions import AggregateLog
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import Metrics
+from adapters.postgres import locks as postgres_locks
+from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.listener import keep_session
 from adapters.postgres.pool import application_name
-from adapters.postgres.session import PostgresSession, SessionLease
+from adapters.postgres.session import PostgresSession
 from adapters.redis_bus import RedisStreamsBus
+from adapters.sqlite import locks as sqlite_locks
+from adapters.sqlite.database import SqliteDatabase
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
@@ -25,10 +30,10 @@ from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
 from entrypoints.store import build_store
 from projections.base import Projection
-from projections.ports import Database
+from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
 from projections.run_stats import RunStatsProjection
-from projections.runner import Lease, LocalLease, ProjectionRunner, RunnerSupervisor
+from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.runs import RunsProjection
 from projections.tasks import TasksProjection
 from projections.waiter import PositionWaiter
@@ -37,8 +42,6 @@ from projections.workers import WorkersProjection
 logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
-# With hashtext(projection name) as the second key: one runner per projection cluster-wide.
-PROJECTION_LOCK_CLASS = 727_002
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
@@ -66,8 +69,16 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
 def projection_lease(session: PostgresSession | None, name: str) -> Lease:
     """On PostgreSQL an advisory lock on the session; SQLite assumes one projecting process."""
     if session is None:
-        return LocalLease()
-    return SessionLease(session, PROJECTION_LOCK_CLASS, name)
+        return sqlite_locks.LocalLease()
+    return postgres_locks.projection_lease(session, name)
+
+
+def rebuild_lock(database: Database, name: str) -> AbstractContextManager[None]:
+    """One rebuild of projection `name` at a time (RebuildLockedError while another runs)."""
+    if isinstance(database, PostgresDatabase):
+        return postgres_locks.rebuild_lock(database, name)
+    assert isinstance(database, SqliteDatabase)
+    return sqlite_locks.rebuild_lock(database, name)
 
 
 @dataclass
@@ -118,7 +129,7 @@ class Container:
         the lease. A supervisor restarts any runner thread that dies.
         """
         for runner in self.runners:
-            if runner.lease.acquire():
+            if runner.hold_lease():
                 runner.catch_up()
         supervisor = RunnerSupervisor(self.runners, self.start_thread)
         self.extras["projection_supervisor"] = supervisor

@@ -50,3 +50,15 @@ class Database(Protocol):
     def is_outage(self, error: BaseException) -> bool:
         """Whether an error means the database (not the data of one event) failed."""
         ...
+
+
+class Lease(Protocol):
+    """The right to run a projection, held by one process at a time."""
+
+    def acquire(self) -> bool:
+        """Take it or confirm it is still held; False while another process holds it."""
+        ...
+
+    def release(self) -> None:
+        """Give it up."""
+        ...

@@ -61,6 +61,10 @@ SWITCH_ATTEMPTS = 3
 PROGRESS_EVERY_SECONDS = 1.0
 
 
+class RebuildLockedError(RebuildError):
+    """Another rebuild of the projection holds its lock (or the lock cannot be taken)."""
+
+
 LedgerFor = Callable[[Tx], QuarantineLedger]  # the ledger to use inside a page's transaction
 
 

@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
 from application.quarantine import HELD, RELEASED
 from projections.base import Projection
 from projections.guard import AggregateLog, ProjectionGuard
-from projections.ports import Database, EventLog, Tx
+from projections.ports import Database, EventLog, Lease, Tx
 from projections.quarantine import TxQuarantineLedger
 from projections.status import clear_error, record_error
 
@@ -74,29 +74,6 @@ def try_lock_position(tx: Tx, dialect: str, name: str) -> int | None:
     return lock_position(tx, dialect, name)
 
 
-class Lease(Protocol):
-    """The right to run a projection, held by one process at a time."""
-
-    def acquire(self) -> bool:
-        """Take it or confirm it is still held; False while another process holds it."""
-        ...
-
-    def release(self) -> None:
-        """Give it up."""
-        ...
-
-
-class LocalLease:
-    """Always held: one process per database is assumed (SQLite, tests)."""
-
-    def acquire(self) -> bool:
-        """Always True."""
-        return True
-
-    def release(self) -> None:
-        """Nothing to give up."""
-
-
 @dataclass
 class ProjectionStatus:
     """What a runner last did, for /health and metrics."""
@@ -135,7 +112,7 @@ class ProjectionRunner:
         self._poll_interval = poll_interval
         self.status = ProjectionStatus()
         self.breaker = breaker or CircuitBreaker(f"projection:{projection.name}")
-        self.lease = lease or LocalLease()
+        self.lease = lease  # None: no other process runs this projection
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
@@ -172,7 +149,7 @@ class ProjectionRunner:
         """Follow the log until stopped: woken by saves or notifications, and by a timer."""
         try:
             while not stop.is_set():
-                if not self._hold_lease():
+                if not self.hold_lease():
                     stop.wait(self._lease_retry)
                     continue
                 generation = self._wakeup.generation()
@@ -190,7 +167,8 @@ class ProjectionRunner:
                     # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).
                     self._wakeup.wait(generation, self._poll_interval)
         finally:
-            self.lease.release()
+            if self.lease is not None:
+                self.lease.release()
 
     def _apply_next_batch(self) -> int:
         old = self.position()
@@ -276,8 +254,9 @@ class ProjectionRunner:
                 return  # moved on meanwhile (or a rebuild holds it): the next batch handles them
             self._guard(tx, position, careful=True).finish()
 
-    def _hold_lease(self) -> bool:
-        held = self.lease.acquire()
+    def hold_lease(self) -> bool:
+        """Take the lease or confirm it is still held (always, without one)."""
+        held = self.lease.acquire() if self.lease is not None else True
         if held == self.status.waiting_for_lease:  # log each change, not every retry
             logger.info(
                 "projection %s: %s",
