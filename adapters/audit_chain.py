@@ -30,13 +30,6 @@ APPEND = (
 BY_DIGEST = (
     "SELECT position FROM audit_chain WHERE event_digest = %(digest)s ORDER BY position LIMIT 1"
 )
-TABLE_EXISTS = {
-    "postgres": "SELECT to_regclass('audit_chain') IS NOT NULL AS present",
-    "sqlite": (
-        "SELECT count(*) > 0 AS present FROM sqlite_master "
-        "WHERE type = 'table' AND name = 'audit_chain'"
-    ),
-}
 
 
 class MissingChainTableError(RuntimeError):
@@ -60,8 +53,7 @@ class SqlChainStore:
 
     def check_table(self) -> None:
         """Raise MissingChainTableError unless the migrations created audit_chain."""
-        row = self._database.one(TABLE_EXISTS[self._database.dialect])
-        if not row or not row["present"]:
+        if not self._database.has_table("audit_chain"):
             raise MissingChainTableError(
                 "the audit_chain table is missing: run `scheduler migrate` first"
             )

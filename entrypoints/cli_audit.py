@@ -13,6 +13,7 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.audit_chain import MissingChainTableError, SqlChainStore
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
+from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
 from application.scheduler_app import SchedulerApp
 from entrypoints.cli_support import (
@@ -21,7 +22,6 @@ from entrypoints.cli_support import (
     open_store,
     unreachable_error,
 )
-from projections.ports import Database
 
 EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage error
 
@@ -29,7 +29,7 @@ EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage err
 @contextmanager
 def audit_store(
     config: Path | None, create_tables: bool
-) -> Iterator[tuple[SchedulerApp, Database]]:
+) -> Iterator[tuple[SchedulerApp, StoreDatabase]]:
     """The event store and the chain's database; audit errors become clean CLI errors."""
     # Reading needs no DDL, and a locked-down application role may not run any.
     with open_store(load_cli_settings(config), create_tables=create_tables) as store:
@@ -147,7 +147,7 @@ def lock_down(app_role: str | None, owner: str | None, config: Path | None) -> N
     Run it as an administrator, after `scheduler migrate`.
     """
     with audit_store(config, create_tables=True) as (_app, database):
-        if app_role and database.dialect != "postgres":
+        if app_role and not database.event_tables.roles:
             raise click.ClickException("--app-role needs PostgreSQL: SQLite has no roles")
         created = ensure_append_only(database)
         new_owner = lock_down_role(database, app_role, owner) if app_role else None

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
+from adapters.sql_store import StoreDatabase
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import ConfigError, Settings, load_settings
 from entrypoints.store import build_store
-from projections.ports import Database
 
 CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
 CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
@@ -57,7 +57,7 @@ config_option = click.option(
 @contextmanager
 def open_store(
     settings: Settings, *, migrate: bool = False, create_tables: bool = True
-) -> Iterator[tuple[SchedulerApp, Database]]:
+) -> Iterator[tuple[SchedulerApp, StoreDatabase]]:
     """The event store and the read database named by the settings, closed afterwards.
 
     Within `[database] pool_size` like any process: on PostgreSQL one session connection

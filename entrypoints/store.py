@@ -11,10 +11,10 @@ from adapters.postgres.event_store import event_store_pool
 from adapters.postgres.listener import LISTEN
 from adapters.postgres.pool import application_name, connection_options
 from adapters.postgres.session import PostgresSession
+from adapters.sql_store import StoreDatabase
 from adapters.sqlite.database import SqliteDatabase
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
-from projections.ports import Database
 
 SCHEMA_LOCK_KEY = 727_001  # advisory lock held while a process creates tables
 
@@ -42,7 +42,7 @@ class Store:
     """The event store and the read tables of one process, and its session on PostgreSQL."""
 
     app: SchedulerApp
-    database: Database
+    database: StoreDatabase
     session: PostgresSession | None = None
 
     def close(self) -> None:
@@ -78,7 +78,7 @@ def build_store(
         **(env or {}),
     }
     if settings.database_kind != "postgres":
-        database: Database = SqliteDatabase(
+        database: StoreDatabase = SqliteDatabase(
             settings.sqlite_path, settings.database.lock_timeout_seconds
         )
         try:
@@ -118,7 +118,7 @@ def _prepare(
     return store
 
 
-def build_database(settings: Settings, process: str = "cli") -> Database:
+def build_database(settings: Settings, process: str = "cli") -> StoreDatabase:
     """The read tables alone, with a pool of their own (tools; processes use `build_store`)."""
     if settings.database_kind == "postgres":
         return PostgresDatabase.standalone(

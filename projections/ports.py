@@ -35,9 +35,7 @@ class EventLog(Protocol):
 
 
 class Database(Protocol):
-    """Where read tables live; `dialect` is "sqlite" or "postgres"."""
-
-    dialect: str
+    """Where read tables live: portable SQL, plus the little each dialect writes its own way."""
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
@@ -49,6 +47,19 @@ class Database(Protocol):
 
     def is_outage(self, error: BaseException) -> bool:
         """Whether an error means the database (not the data of one event) failed."""
+        ...
+
+    def for_update(self, select: str, *, skip_locked: bool = False) -> str:
+        """`select` so that it locks the rows it reads until the transaction ends.
+
+        With `skip_locked` a row another transaction holds is left out at once instead of
+        waited for. Where a write transaction already excludes every other writer (SQLite's
+        BEGIN IMMEDIATE), `select` as it is.
+        """
+        ...
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table exists (in the current schema)."""
         ...
 
 

@@ -341,7 +341,7 @@ class Rebuild:
             ordered = sorted(self.projections, key=lambda p: p.name)
             # Held to the end: each live runner skips its batches until this commits, then
             # reads the new position.
-            live = {p.name: lock_position(tx, self.database.dialect, p.name) for p in ordered}
+            live = {p.name: lock_position(tx, self.database, p.name) for p in ordered}
             for projection in ordered:
                 position = self._align(
                     tx, projection, live[projection.name], switch=switch, verify=verify

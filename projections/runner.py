@@ -47,14 +47,13 @@ class _PositionMovedError(Exception):
     """The position changed between reading the batch and locking the tracking row."""
 
 
-def lock_position(tx: Tx, dialect: str, name: str) -> int:
+def lock_position(tx: Tx, database: Database, name: str) -> int:
     """Lock a projection's tracking row for this transaction and return its position.
 
     Every writer of a projection's tables takes this lock first (runner batches and the
-    rebuild's swap), so they queue on it and never deadlock on the tables. SQLite's
-    BEGIN IMMEDIATE already excludes every other writer.
+    rebuild's swap), so they queue on it and never deadlock on the tables.
     """
-    sql = SELECT_POSITION + (" FOR UPDATE" if dialect == "postgres" else "")
+    sql = database.for_update(SELECT_POSITION)
     row = tx.one(sql, {"name": name})
     if row is None:
         tx.execute(INIT_POSITION, {"name": name})
@@ -62,16 +61,14 @@ def lock_position(tx: Tx, dialect: str, name: str) -> int:
     return int(row["position"]) if row else 0
 
 
-def try_lock_position(tx: Tx, dialect: str, name: str) -> int | None:
+def try_lock_position(tx: Tx, database: Database, name: str) -> int | None:
     """`lock_position`, or None at once while another transaction holds the row."""
-    if dialect != "postgres":
-        return lock_position(tx, dialect, name)
-    row = tx.one(SELECT_POSITION + " FOR UPDATE SKIP LOCKED", {"name": name})
+    row = tx.one(database.for_update(SELECT_POSITION, skip_locked=True), {"name": name})
     if row is not None:
         return int(row["position"])
     if tx.one(SELECT_POSITION, {"name": name}) is not None:
         return None  # the row exists, so someone holds it
-    return lock_position(tx, dialect, name)
+    return lock_position(tx, database, name)
 
 
 @dataclass
@@ -208,7 +205,7 @@ class ProjectionRunner:
             # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
             # Not waited for: a runner blocked on it would hold a pooled connection (the
             # process's budget) for as long as the rebuild runs; it tries again on its timer.
-            locked = try_lock_position(tx, self._db.dialect, self.projection.name)
+            locked = try_lock_position(tx, self._db, self.projection.name)
             if locked is None:
                 return False
             if locked != old:
@@ -250,7 +247,7 @@ class ProjectionRunner:
         if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
             return
         with self._db.transaction() as tx:
-            if try_lock_position(tx, self._db.dialect, self.projection.name) != position:
+            if try_lock_position(tx, self._db, self.projection.name) != position:
                 return  # moved on meanwhile (or a rebuild holds it): the next batch handles them
             self._guard(tx, position, careful=True).finish()
 

@@ -10,7 +10,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from adapters.postgres.event_tables import PostgresEventTables
 from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool
+from adapters.sql_store import MIGRATIONS_ROOT, Migrations
 from projections.ports import Params, Row
 
 if TYPE_CHECKING:
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58", "XX", "40", "55"})
 # A schema that is not there or not ours: every event would fail alike.
 OUTAGE_SQLSTATES = frozenset({"42P01", "42703", "42883", "42501", "3D000", "3F000"})
+TABLE_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL AS present"
+# Concurrent `scheduler migrate` runs (and processes starting at once) queue on this.
+MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(727274)"
 
 
 class PostgresTx:
@@ -61,7 +66,8 @@ class PostgresDatabase:
     `session` is the process's session connection (advisory locks), when it has one.
     """
 
-    dialect = "postgres"
+    dialect = "postgres"  # a name for tests and messages; nothing branches on it
+    migrations = Migrations(MIGRATIONS_ROOT / "postgres", lock=MIGRATION_LOCK)
 
     def __init__(
         self,
@@ -91,6 +97,11 @@ class PostgresDatabase:
             name=str(options.get("application_name", "scheduler-views")),
         )
         return cls(pool, owns_pool=True)
+
+    @property
+    def event_tables(self) -> PostgresEventTables:
+        """The event store's tables beside the read tables."""
+        return PostgresEventTables(self)
 
     @property
     def pool(self) -> ConnectionPool[Any]:
@@ -132,6 +143,15 @@ class PostgresDatabase:
             state = error.sqlstate or ""
             return state[:2] in OUTAGE_SQLSTATE_CLASSES or state in OUTAGE_SQLSTATES
         return False
+
+    def for_update(self, select: str, *, skip_locked: bool = False) -> str:
+        """`SELECT ... FOR UPDATE`, with `SKIP LOCKED` when asked."""
+        return f"{select} FOR UPDATE" + (" SKIP LOCKED" if skip_locked else "")
+
+    def has_table(self, name: str) -> bool:
+        """From to_regclass (search_path)."""
+        row = self.one(TABLE_EXISTS, {"table": name})
+        return bool(row and row["present"])
 
     def close(self) -> None:
         """Close the pool if it is this object's own (a shared one closes with its owner)."""

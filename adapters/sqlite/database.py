@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from adapters.sql_store import MIGRATIONS_ROOT, Migrations
+from adapters.sqlite.event_tables import SqliteEventTables
 from projections.ports import Params, Row
+
+TABLE_EXISTS = (
+    "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = %(table)s"
+)
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -86,7 +92,8 @@ class SqliteTx:
 class SqliteDatabase:
     """SQLite in WAL mode, one connection per thread, writes in BEGIN IMMEDIATE."""
 
-    dialect = "sqlite"
+    dialect = "sqlite"  # a name for tests and messages; nothing branches on it
+    migrations = Migrations(MIGRATIONS_ROOT / "sqlite")  # BEGIN IMMEDIATE keeps them apart
 
     def __init__(self, path: Path, lock_timeout_seconds: float = 5.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +102,11 @@ class SqliteDatabase:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+
+    @property
+    def event_tables(self) -> SqliteEventTables:
+        """The event store's tables in the same file."""
+        return SqliteEventTables(self)
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -133,6 +145,15 @@ class SqliteDatabase:
         """Locked, missing or unreadable files and tables are the database's, not the data's."""
         # DatabaseError itself: "file is not a database"; its other subclasses are the data's.
         return isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError
+
+    def for_update(self, select: str, *, skip_locked: bool = False) -> str:
+        """As it is: BEGIN IMMEDIATE already excludes every other writer."""
+        return select
+
+    def has_table(self, name: str) -> bool:
+        """From sqlite_master."""
+        row = self.one(TABLE_EXISTS, {"table": name})
+        return bool(row and row["present"])
 
     def close(self) -> None:
         """Close every connection this object opened."""
