@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-
+from adapters.database_errors import DUPLICATE_KEY
 from application.audit import ChainLink
 from application.ports import Clock
 from projections.ports import Database, Row
@@ -93,7 +91,7 @@ class SqlChainStore:
                 if int((head or {}).get("position") or 0) != expected_head:
                     return False
                 tx.executemany(APPEND, rows)
-        except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
+        except DUPLICATE_KEY:
             return False  # another follower committed the same positions first
         return True
 

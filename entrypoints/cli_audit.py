@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from adapters.audit_chain import MissingChainTableError, SqlChainStore
+from adapters.database_errors import DATABASE_ERRORS
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
 from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
@@ -37,7 +36,7 @@ def audit_store(
             yield store
         except (MissingChainTableError, LockDownError) as error:
             raise click.ClickException(str(error)) from None
-        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:
+        except (*DATABASE_ERRORS, PersistenceError) as error:
             raise unreachable_error("audit failed", error) from None
 
 

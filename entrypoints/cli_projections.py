@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -12,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
+from adapters.database_errors import DATABASE_ERRORS
 from application.quarantine import QuarantineEntry
 from entrypoints.bootstrap import all_projections, rebuild_lock
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
@@ -118,7 +117,7 @@ def rebuild(
             result = job.run(switch=not dry_run, verify=verify)
         except RebuildError as error:  # also RebuildLockedError: another rebuild holds it
             raise click.ClickException(str(error)) from None
-        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:  # shadows dropped
+        except (*DATABASE_ERRORS, PersistenceError) as error:  # shadows dropped
             raise unreachable_error("rebuild failed", error) from None
     _report(result, verify)
     if result.differing_rows:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 
+from adapters import database_errors
 from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
     IllegalTransitionError,
@@ -31,10 +29,7 @@ logger = logging.getLogger(__name__)
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    PoolTimeout,
-    sqlite3.OperationalError,
+    *database_errors.DATABASE_DOWN,
 )
 
 
@@ -100,7 +95,7 @@ def install_error_handlers(api: FastAPI) -> None:
     def store_unavailable(request: Request, error: Exception) -> JSONResponse:
         logger.warning("database unavailable: %s: %s", type(error).__name__, error)
         request.app.state.container.breakers.get("database").record_failure(error)
-        if isinstance(error, PoolTimeout) or isinstance(error.__cause__, PoolTimeout):
+        if database_errors.is_pool_timeout(error):
             # Within [database] connection_timeout_seconds: never a request that hangs.
             detail = (
                 "no database connection became free in time (all busy, or the database is"
