@@ -29,15 +29,11 @@ from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from entrypoints.settings import Settings
 from entrypoints.store import build_store
-from projections.base import Projection
+from projections.catalog import all_projections
 from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
-from projections.run_stats import RunStatsProjection
 from projections.runner import ProjectionRunner, RunnerSupervisor
-from projections.runs import RunsProjection
-from projections.tasks import TasksProjection
 from projections.waiter import PositionWaiter
-from projections.workers import WorkersProjection
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +41,6 @@ AGGREGATE_CACHE_SIZE = "10000"
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
-
-
-def all_projections() -> list[Projection]:
-    """Every read-table projection, in a stable order."""
-    return [TasksProjection(), RunsProjection(), WorkersProjection(), RunStatsProjection()]
 
 
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
