@@ -14,8 +14,8 @@ import click
 
 from adapters.sql_store import StoreDatabase
 from application.scheduler_app import SchedulerApp
+from entrypoints.bootstrap import build_store
 from entrypoints.settings import ConfigError, Settings, load_settings
-from entrypoints.store import build_store
 
 CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
 CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
