@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,9 @@ from adapters.metrics import Metrics
 from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.database import PostgresDatabase
-from adapters.postgres.event_store import event_store_pool
 from adapters.postgres.listener import LISTEN, keep_session
 from adapters.postgres.locks import SCHEMA_LOCK_KEY
-from adapters.postgres.pool import application_name, connection_options
+from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
 from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
@@ -78,8 +78,7 @@ def rebuild_lock(database: Database, name: str) -> AbstractContextManager[None]:
 
 def postgres_conninfo(settings: Settings) -> str:
     """`[database] url` as a libpq conninfo string."""
-    info = settings.postgres_conninfo
-    return " ".join(f"{k}='{v!s}'" for k, v in info.items() if v not in (None, ""))
+    return conninfo(settings.postgres_conninfo)
 
 
 def open_session(settings: Settings, name: str, setup: tuple[str, ...] = ()) -> PostgresSession:
@@ -125,8 +124,7 @@ def build_store(
 
     `name` is the connections' application_name; `create_tables` defaults to
     `[database] create_event_tables`, and `guard` (install the append-only triggers) to
-    `create_tables`. Tables are created under an advisory lock, since processes starting at
-    once race on PostgreSQL DDL.
+    `create_tables`. The store is ready once its tables are migrated and guarded as asked.
     """
     create = settings.database.create_event_tables if create_tables is None else create_tables
     app_env = {
@@ -134,39 +132,50 @@ def build_store(
         "CREATE_TABLE": "y" if create else "n",
         **(env or {}),
     }
-    if settings.database_kind != "postgres":
-        database: StoreDatabase = SqliteDatabase(
-            settings.sqlite_path, settings.database.lock_timeout_seconds
-        )
-        try:
-            return _prepare(
-                Store(SchedulerApp(env=app_env), database), migrate, guard, create, announce
-            )
-        except BaseException:
-            database.close()
-            raise
+    guarded = create if guard is None else guard
+
+    def prepare(store: Store) -> Store:
+        return _prepare(store, migrate=migrate, guard=guarded, announce=announce)
+
+    if settings.database_kind == "postgres":
+        return _open_postgres_store(settings, name, app_env, listen, prepare)
+    return _open_sqlite_store(settings, app_env, prepare)
+
+
+def _open_sqlite_store(
+    settings: Settings, app_env: dict[str, str], prepare: Callable[[Store], Store]
+) -> Store:
+    database = SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+    try:
+        return prepare(Store(SchedulerApp(env=app_env), database))
+    except BaseException:
+        database.close()
+        raise
+
+
+def _open_postgres_store(
+    settings: Settings,
+    name: str,
+    app_env: dict[str, str],
+    listen: bool,
+    prepare: Callable[[Store], Store],
+) -> Store:
+    # Tables are created under an advisory lock: processes starting at once race on DDL.
     session = open_session(settings, name, (LISTEN,) if listen else ())
     try:
         with session.locked(SCHEMA_LOCK_KEY):
             app = SchedulerApp(env=app_env)  # creates the event store's tables if allowed
-            pool = event_store_pool(app)
-            # After a loss the pool's idle connections are dead and after a reconnect the
-            # server is back: check them at once instead of on some request's checkout.
-            session.on_change(pool.check)
-            store = Store(app, PostgresDatabase(pool, session), session)
-            return _prepare(store, migrate, guard, create, announce)
+            return prepare(Store(app, PostgresDatabase.on_event_store(app, session), session))
     except BaseException:
         session.close()
         raise
 
 
-def _prepare(
-    store: Store, migrate: bool, guard: bool | None, create: bool, announce: bool
-) -> Store:
+def _prepare(store: Store, *, migrate: bool, guard: bool, announce: bool) -> Store:
     try:
         if migrate:
             apply_migrations(store.database, announce=announce)
-        if create if guard is None else guard:
+        if guard:
             # The log is append-only even for its owner (docs/audit.md); idempotent.
             ensure_append_only(store.database)
     except BaseException:

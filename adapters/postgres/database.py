@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from eventsourcing.application import Application
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from adapters.postgres.event_store import event_store_pool
 from adapters.postgres.event_tables import PostgresEventTables
 from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool
 from adapters.sql_store import MIGRATIONS_ROOT, Migrations
@@ -97,6 +99,15 @@ class PostgresDatabase:
             name=str(options.get("application_name", "scheduler-views")),
         )
         return cls(pool, owns_pool=True)
+
+    @classmethod
+    def on_event_store(cls, app: Application[Any], session: PostgresSession) -> PostgresDatabase:
+        """The read tables on the pool of `app`'s event store, beside the process's session."""
+        pool = event_store_pool(app)
+        # After a loss the pool's idle connections are dead and after a reconnect the
+        # server is back: check them at once instead of on some request's checkout.
+        session.on_change(pool.check)
+        return cls(pool, session)
 
     @property
     def event_tables(self) -> PostgresEventTables:

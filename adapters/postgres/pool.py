@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -79,6 +79,11 @@ def application_name(process: str, name: str | None = None) -> str:
     text = f"scheduler-{process}" + (f":{name}" if name else "")
     printable = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
     return printable[:APPLICATION_NAME_LIMIT]
+
+
+def conninfo(parts: Mapping[str, Any]) -> str:
+    """libpq connection fields (dbname, host, port, user, password) as a conninfo string."""
+    return " ".join(f"{k}='{v!s}'" for k, v in parts.items() if v not in (None, ""))
 
 
 def connection_options(app_name: str, connect_timeout: float) -> dict[str, Any]:
