@@ -10,11 +10,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Gauge
+
+from adapters.audit_chain import SqlChainStore
+from adapters.delivery_executor import DeliveryExecutor
 from adapters.event_positions import AggregateLog
 from adapters.event_store_role import ensure_append_only
+from adapters.executors import default_executors
+from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
-from adapters.metrics import Metrics
+from adapters.metrics import BreakerCollector, Metrics
 from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.database import PostgresDatabase
@@ -26,14 +32,18 @@ from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
+from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
+from application.dispatcher import Dispatcher, DispatchPolicy
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
+from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.settings import Settings
 from projections.catalog import all_projections
+from projections.dispatcher_status import SqlDispatcherBeacon
 from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
 from projections.runner import ProjectionRunner, RunnerSupervisor
@@ -328,3 +338,88 @@ def build_container(
 def default_worker_name() -> str:
     """A readable default worker name: the host name."""
     return f"{socket.gethostname()}-local"
+
+
+def make_dispatcher(container: Container) -> Dispatcher:
+    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
+    settings = container.settings
+    policy = DispatchPolicy(
+        lease_seconds=settings.worker.heartbeat_interval_seconds
+        * settings.dispatcher.lease_heartbeats,
+        deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
+        republish_after_seconds=settings.dispatcher.republish_after_seconds,
+        max_recoveries=settings.dispatcher.max_recoveries,
+        batch_size=settings.dispatcher.assign_batch_size,
+        poll_interval=settings.dispatcher.poll_interval_seconds,
+    )
+    return Dispatcher(
+        container.app,
+        container.bus,
+        container.liveness,
+        container.clock,
+        container.log_wakeup,
+        name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
+        policy=policy,
+        observer=container.metrics,
+        breaker=container.breakers.get("dispatcher:database"),
+        quarantine=container.quarantine,
+        aggregate_log=container.aggregate_log,
+        beacon=SqlDispatcherBeacon(container.database),
+    )
+
+
+def make_worker(
+    settings: Settings, bus: object, ledger: TaskGroupLedger | None = None
+) -> WorkerAgent:
+    """A worker configured from `[worker]`; `ledger` records its task process groups."""
+    worker = settings.worker
+    profile = WorkerProfile(
+        name=worker.name or default_worker_name(),
+        hostname=socket.gethostname(),
+        executors=list(worker.executors),
+        queues=list(worker.queues),
+        labels=dict(worker.labels),
+        max_concurrent_tasks=worker.max_concurrent_tasks,
+    )
+    return WorkerAgent(
+        profile,
+        bus,  # type: ignore[arg-type]
+        DeliveryExecutor(
+            default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
+        ),
+        heartbeat_interval=worker.heartbeat_interval_seconds,
+    )
+
+
+def start_audit_chain(container: Container) -> None:
+    """Extend the tamper-evidence chain over new events, in a background thread."""
+    follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
+    container.start_thread(
+        "audit-chain",
+        follower.run_forever,
+        container.stop,
+        container.log_wakeup,
+        container.settings.projections.poll_interval_seconds,
+    )
+
+
+def open_task_groups() -> TaskGroupLedger:
+    """Kill what dead workers left running, then record and guard this worker's tasks."""
+    ledger = TaskGroupLedger()
+    ledger.open()
+    return ledger
+
+
+def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
+    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
+    registry = CollectorRegistry()
+    registry.register(BreakerCollector(breakers))
+    in_flight = Gauge(
+        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
+    )
+    in_flight.set_function(lambda: agent.running)
+    capacity = Gauge(
+        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
+    )
+    capacity.set(agent.profile.max_concurrent_tasks)
+    return registry

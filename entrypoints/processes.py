@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
-from adapters.audit_chain import SqlChainStore
-from adapters.delivery_executor import DeliveryExecutor
-from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
-from adapters.metrics import BreakerCollector
-from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
-from application.dispatcher import Dispatcher, DispatchPolicy
-from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
+from entrypoints.bootstrap import (
+    Container,
+    build_bus,
+    build_container,
+    make_dispatcher,
+    make_worker,
+    open_task_groups,
+    start_audit_chain,
+    worker_metrics,
+)
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
-from projections.dispatcher_status import SqlDispatcherBeacon
 
 logger = logging.getLogger(__name__)
 
@@ -65,76 +65,6 @@ def serve_api(container: Container) -> None:
     server = uvicorn.Server(config)
     _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
-
-
-def make_dispatcher(container: Container) -> Dispatcher:
-    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
-    settings = container.settings
-    policy = DispatchPolicy(
-        lease_seconds=settings.worker.heartbeat_interval_seconds
-        * settings.dispatcher.lease_heartbeats,
-        deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
-        republish_after_seconds=settings.dispatcher.republish_after_seconds,
-        max_recoveries=settings.dispatcher.max_recoveries,
-        batch_size=settings.dispatcher.assign_batch_size,
-        poll_interval=settings.dispatcher.poll_interval_seconds,
-    )
-    return Dispatcher(
-        container.app,
-        container.bus,
-        container.liveness,
-        container.clock,
-        container.log_wakeup,
-        name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
-        policy=policy,
-        observer=container.metrics,
-        breaker=container.breakers.get("dispatcher:database"),
-        quarantine=container.quarantine,
-        aggregate_log=container.aggregate_log,
-        beacon=SqlDispatcherBeacon(container.database),
-    )
-
-
-def make_worker(
-    settings: Settings, bus: object, ledger: TaskGroupLedger | None = None
-) -> WorkerAgent:
-    """A worker configured from `[worker]`; `ledger` records its task process groups."""
-    worker = settings.worker
-    profile = WorkerProfile(
-        name=worker.name or default_worker_name(),
-        hostname=socket.gethostname(),
-        executors=list(worker.executors),
-        queues=list(worker.queues),
-        labels=dict(worker.labels),
-        max_concurrent_tasks=worker.max_concurrent_tasks,
-    )
-    return WorkerAgent(
-        profile,
-        bus,  # type: ignore[arg-type]
-        DeliveryExecutor(
-            default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
-        ),
-        heartbeat_interval=worker.heartbeat_interval_seconds,
-    )
-
-
-def start_audit_chain(container: Container) -> None:
-    """Extend the tamper-evidence chain over new events, in a background thread."""
-    follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
-    container.start_thread(
-        "audit-chain",
-        follower.run_forever,
-        container.stop,
-        container.log_wakeup,
-        container.settings.projections.poll_interval_seconds,
-    )
-
-
-def open_task_groups() -> TaskGroupLedger:
-    """Kill what dead workers left running, then record and guard this worker's tasks."""
-    ledger = TaskGroupLedger()
-    ledger.open()
-    return ledger
 
 
 def run_up(settings: Settings, config_path: Path | None = None) -> None:
@@ -256,18 +186,3 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     finally:
         ledger.close()
         bus.close()
-
-
-def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
-    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
-    registry = CollectorRegistry()
-    registry.register(BreakerCollector(breakers))
-    in_flight = Gauge(
-        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
-    )
-    in_flight.set_function(lambda: agent.running)
-    capacity = Gauge(
-        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
-    )
-    capacity.set(agent.profile.max_concurrent_tasks)
-    return registry
