@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -23,30 +26,36 @@ from adapters.memory_bus import InMemoryBus
 from adapters.metrics import BreakerCollector, Metrics
 from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
+from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_scratch
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.listener import LISTEN, keep_session
 from adapters.postgres.locks import SCHEMA_LOCK_KEY
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
+from adapters.postgres.shadow_ddl import PostgresShadowDdl
 from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
 from application.dispatcher import Dispatcher, DispatchPolicy
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
-from application.quarantine import QuarantineLedger
+from application.quarantine import QuarantineEntry, QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.settings import Settings
+from projections.base import Projection
 from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
 from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
+from projections.rebuild import Progress, Rebuild, progress_printer, relevant_pages
 from projections.runner import ProjectionRunner, RunnerSupervisor
+from projections.shadow_tables import ShadowDdl
 from projections.waiter import PositionWaiter
 
 logger = logging.getLogger(__name__)
@@ -206,6 +215,74 @@ def build_database(settings: Settings, process: str = "cli") -> StoreDatabase:
             timeout_seconds=settings.database.connection_timeout_seconds,
         )
     return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+
+
+@contextmanager
+def rebuild_job(
+    app: SchedulerApp,
+    database: Database,
+    chosen: Sequence[Projection],
+    batch_size: int = 5_000,
+    on_progress: Callable[[Progress], None] = lambda _progress: None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Rebuild]:
+    """A rebuild wired for the store.
+
+    On PostgreSQL the bulk goes through local scratch files (in parallel processes when
+    `env`, the event store settings, is given) and the rest through pipelined pages.
+    """
+    if isinstance(database, PostgresDatabase):
+        job = _rebuild(app, database, PostgresShadowDdl(), chosen, batch_size, on_progress)
+        with bulk_through_scratch(job, database, app, env, replay_rebuild_share) as accelerated:
+            yield accelerated
+    else:  # SQLite runs in-process already: straight into the shadows
+        yield _rebuild(app, database, SqliteShadowDdl(), chosen, batch_size, on_progress)
+
+
+def _rebuild(
+    app: SchedulerApp,
+    database: Database,
+    ddl: ShadowDdl,
+    chosen: Sequence[Projection],
+    batch_size: int,
+    on_progress: Callable[[Progress], None],
+) -> Rebuild:
+    return Rebuild(
+        chosen,
+        relevant_pages(app, chosen),
+        database,
+        ddl,
+        head=app.head_position,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
+
+
+def replay_rebuild_share(
+    env: dict[str, str],
+    names: list[str],
+    target: int,
+    batch_size: int,
+    path: str,
+    released: list[QuarantineEntry],
+) -> tuple[int, list[QuarantineEntry]]:
+    """A rebuild child process's share: its own event store connection, scratch file, progress."""
+    chosen = [p for p in all_projections() if p.name in names]
+    app = SchedulerApp(env=env)
+    show = progress_printer(sys.stderr, label=",".join(names))
+    started = time.monotonic()
+    try:
+        return replay_scratch(
+            relevant_pages(app, chosen),
+            chosen,
+            target,
+            batch_size,
+            Path(path),
+            lambda p: show(Progress(p, target, time.monotonic() - started)),
+            released,
+        )
+    finally:
+        app.close()
 
 
 @dataclass

@@ -15,9 +15,8 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.database_errors import DATABASE_ERRORS
 from application.quarantine import QuarantineEntry
-from entrypoints.bootstrap import all_projections, rebuild_lock
+from entrypoints.bootstrap import all_projections, rebuild_job, rebuild_lock
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
-from entrypoints.rebuild_runner import rebuild_job
 from projections.base import Projection
 from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import RebuildError, RebuildResult, progress_printer

@@ -19,8 +19,8 @@ from entrypoints.bootstrap import (
     build_container,
     open_session,
     projection_lease,
+    rebuild_job,
 )
-from entrypoints.rebuild_runner import rebuild_job
 from entrypoints.settings import load_settings
 from projections.rebuild import Progress, RebuildResult
 from projections.runner import ProjectionRunner, RunnerSupervisor
