@@ -37,6 +37,7 @@ from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from application.audit import AuditChainFollower
 from application.bus import Bus
@@ -47,6 +48,7 @@ from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineEntry, QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from application.worker_agent import WorkerAgent, WorkerProfile
+from entrypoints.reconstruct import TimeTravel
 from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.catalog import all_projections
@@ -285,6 +287,11 @@ def replay_rebuild_share(
         app.close()
 
 
+def build_time_travel() -> TimeTravel:
+    """Past states replayed into in-memory SQLite copies of the read tables (any store)."""
+    return TimeTravel(scratch_database)
+
+
 @dataclass
 class Container:
     """Everything one process runs, wired once."""
@@ -303,6 +310,7 @@ class Container:
     quarantine: QuarantineLedger
     aggregate_log: AggregateLog
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
+    time_travel: TimeTravel = field(default_factory=build_time_travel)
     session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)

@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from adapters.migrations import apply_migrations
 from adapters.postgres.database import PipelinedTx, PostgresDatabase, unsynced
-from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.scratch import scratch_database
 from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, QuarantineEntry
 from projections.base import Projection
 from projections.ports import Tx
@@ -30,7 +29,6 @@ from projections.rebuild import (
 )
 
 MIN_REBUILD_POOL = 2  # pooled connections: the shadow writer, and the log reader
-SCRATCH_PRAGMAS = ("PRAGMA synchronous = OFF", "PRAGMA cache_size = -1048576")  # up to 1 GiB
 # One child process's share of the bulk, run in a spawned process (so a module-level function):
 # (event store env, projection names, target, batch size, scratch path, released entries)
 # -> (position reached, entries it quarantined). The composition root provides it.
@@ -210,12 +208,8 @@ def replay_scratch(
 ) -> tuple[int, list[QuarantineEntry]]:
     """Replay into a scratch file; returns the position reached and what was quarantined."""
     ledger = InMemoryQuarantineLedger(released)
-    scratch = SqliteDatabase(path)
+    scratch = scratch_database(path, unsynced=True)
     try:
-        # A throwaway file: nothing to make durable, and it is read back at once.
-        for pragma in SCRATCH_PRAGMAS:
-            scratch.query(pragma)
-        apply_migrations(scratch, announce=False)
         reached = replay(
             chosen,
             pages,

@@ -23,7 +23,7 @@ from entrypoints.api.event_records import event_record, masked
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_at, task_state
+from entrypoints.reconstruct import events_at
 
 router = APIRouter(tags=["history"], route_class=StrictRoute)
 
@@ -81,8 +81,9 @@ def task_diff(
     number = container.app.task_number(task_id)
     events = stored_events(container, task_id, "task")
     to_version = to_version or events[-1].originator_version
-    before = masked(task_state(events_at(events, "task", None, from_version), number))
-    after = masked(task_state(events_at(events, "task", None, to_version), number))
+    state_at = container.time_travel.task_state
+    before = masked(state_at(events_at(events, "task", None, from_version), number))
+    after = masked(state_at(events_at(events, "task", None, to_version), number))
     assert before is not None and after is not None
     compared = [k for k in after if k not in ("version", "updated_at", "next_fire_at")]
     changes = {
