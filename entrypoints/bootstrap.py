@@ -82,6 +82,13 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     return InMemoryBus(reports_wakeup=reports_wakeup)
 
 
+def build_guarded_bus(
+    settings: Settings, breakers: BreakerRegistry, reports_wakeup: Wakeup | None = None
+) -> GuardedBus:
+    """The configured bus behind the process's `bus` circuit breaker."""
+    return GuardedBus(build_bus(settings, reports_wakeup), breakers.get("bus"))
+
+
 def projection_lease(session: PostgresSession | None, name: str) -> Lease:
     """On PostgreSQL an advisory lock on the session; SQLite assumes one projecting process."""
     if session is None:
@@ -401,7 +408,7 @@ def build_container(
         committed=committed,
         waiter=PositionWaiter(database, committed),
         runners=runners,
-        bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
+        bus=build_guarded_bus(settings, breakers, reports_wakeup=log_wakeup),
         liveness=InMemoryLiveness(),
         metrics=Metrics(
             database,
@@ -453,9 +460,7 @@ def make_dispatcher(container: Container) -> Dispatcher:
     )
 
 
-def make_worker(
-    settings: Settings, bus: object, ledger: TaskGroupLedger | None = None
-) -> WorkerAgent:
+def make_worker(settings: Settings, bus: Bus, ledger: TaskGroupLedger | None = None) -> WorkerAgent:
     """A worker configured from `[worker]`; `ledger` records its task process groups."""
     worker = settings.worker
     profile = WorkerProfile(
@@ -468,7 +473,7 @@ def make_worker(
     )
     return WorkerAgent(
         profile,
-        bus,  # type: ignore[arg-type]
+        bus,
         DeliveryExecutor(
             default_executors(output_tail_bytes=worker.output_tail_bytes, ledger=ledger)
         ),

@@ -12,13 +12,12 @@ import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 
 from adapters.executors.task_groups import TaskGroupLedger
-from adapters.guarded_bus import GuardedBus
 from application.circuit_breaker import BreakerRegistry
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import (
     Container,
-    build_bus,
     build_container,
+    build_guarded_bus,
     make_dispatcher,
     make_worker,
     open_task_groups,
@@ -169,7 +168,7 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
             "'redis' or 'rabbitmq' (set [message_queue] type and url)"
         )
     breakers = BreakerRegistry()
-    bus = GuardedBus(build_bus(settings), breakers.get("bus"))
+    bus = build_guarded_bus(settings, breakers)
     try:
         bus.ping()
     except Exception as error:
