@@ -29,7 +29,6 @@ from adapters.postgres import locks as postgres_locks
 from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_scratch
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.listener import LISTEN, keep_session
-from adapters.postgres.locks import SCHEMA_LOCK_KEY
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
 from adapters.postgres.shadow_ddl import PostgresShadowDdl
@@ -191,7 +190,7 @@ def _open_postgres_store(
     # Tables are created under an advisory lock: processes starting at once race on DDL.
     session = open_session(settings, name, (LISTEN,) if listen else ())
     try:
-        with session.locked(SCHEMA_LOCK_KEY):
+        with session.locked(postgres_locks.SCHEMA_LOCK_KEY):
             app = SchedulerApp(env=app_env)  # creates the event store's tables if allowed
             return prepare(Store(app, PostgresDatabase.on_event_store(app, session), session))
     except BaseException:
@@ -305,7 +304,7 @@ class Container:
 
     settings: Settings
     app: SchedulerApp
-    database: Database
+    database: StoreDatabase
     clock: Clock
     log_wakeup: Wakeup
     committed: Wakeup
