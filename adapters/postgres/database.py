@@ -68,7 +68,7 @@ class PostgresDatabase:
     `session` is the process's session connection (advisory locks), when it has one.
     """
 
-    dialect = "postgres"  # a name for tests and messages; nothing branches on it
+    dialect = "postgres"  # its name (tests read it); nothing branches on it
     migrations = Migrations(MIGRATIONS_ROOT / "postgres", lock=MIGRATION_LOCK)
 
     def __init__(

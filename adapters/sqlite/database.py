@@ -22,13 +22,6 @@ TABLE_EXISTS = (
 )
 
 
-def to_datetime(value: Any) -> datetime | None:
-    """Read a stored time back as an aware UTC datetime (SQLite keeps ISO text)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
 def sqlite_time(value: datetime) -> str:
     """Fixed-width UTC ISO text, so that text order is time order in SQLite."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
@@ -92,7 +85,7 @@ class SqliteTx:
 class SqliteDatabase:
     """SQLite in WAL mode, one connection per thread, writes in BEGIN IMMEDIATE."""
 
-    dialect = "sqlite"  # a name for tests and messages; nothing branches on it
+    dialect = "sqlite"  # its name (tests read it); nothing branches on it
     migrations = Migrations(MIGRATIONS_ROOT / "sqlite")  # BEGIN IMMEDIATE keeps them apart
 
     def __init__(self, path: Path, lock_timeout_seconds: float = 5.0) -> None:
