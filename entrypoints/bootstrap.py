@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.audit_chain import SqlChainStore
-from adapters.delivery_executor import DeliveryExecutor
 from adapters.event_positions import AggregateLog
 from adapters.event_store_role import ensure_append_only
-from adapters.executors import default_executors
-from adapters.executors.task_groups import TaskGroupLedger
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
 from adapters.metrics import BreakerCollector, Metrics
 from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
-from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_scratch
+from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.listener import LISTEN, keep_session
 from adapters.postgres.pool import application_name, connection_options, conninfo
@@ -41,12 +36,11 @@ from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
-from application.dispatcher import Dispatcher, DispatchPolicy
 from application.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
-from application.quarantine import QuarantineEntry, QuarantineLedger
+from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
-from application.worker_agent import WorkerAgent, WorkerProfile
+from domain.worker import WorkerProfile
 from entrypoints.reconstruct import TimeTravel
 from entrypoints.settings import Settings
 from projections.base import Projection
@@ -54,10 +48,15 @@ from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
 from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
-from projections.rebuild import Progress, Rebuild, progress_printer, relevant_pages
+from projections.rebuild import Progress, Rebuild, relevant_pages
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.shadow_tables import ShadowDdl
 from projections.waiter import PositionWaiter
+
+if TYPE_CHECKING:
+    from adapters.executors.task_groups import TaskGroupLedger
+    from application.dispatcher import Dispatcher
+    from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +240,9 @@ def rebuild_job(
     """
     if isinstance(database, PostgresDatabase):
         job = _rebuild(app, database, PostgresShadowDdl(), chosen, batch_size, on_progress)
-        with bulk_through_scratch(job, database, app, env, replay_rebuild_share) as accelerated:
+        # What each child process builds: its own app on `env`, the projections named.
+        share = partial(replay_share, SchedulerApp, all_projections)
+        with bulk_through_scratch(job, database, app, env, share) as accelerated:
             yield accelerated
     else:  # SQLite runs in-process already: straight into the shadows
         yield _rebuild(app, database, SqliteShadowDdl(), chosen, batch_size, on_progress)
@@ -264,33 +265,6 @@ def _rebuild(
         batch_size=batch_size,
         on_progress=on_progress,
     )
-
-
-def replay_rebuild_share(
-    env: dict[str, str],
-    names: list[str],
-    target: int,
-    batch_size: int,
-    path: str,
-    released: list[QuarantineEntry],
-) -> tuple[int, list[QuarantineEntry]]:
-    """A rebuild child process's share: its own event store connection, scratch file, progress."""
-    chosen = [p for p in all_projections() if p.name in names]
-    app = SchedulerApp(env=env)
-    show = progress_printer(sys.stderr, label=",".join(names))
-    started = time.monotonic()
-    try:
-        return replay_scratch(
-            relevant_pages(app, chosen),
-            chosen,
-            target,
-            batch_size,
-            Path(path),
-            lambda p: show(Progress(p, target, time.monotonic() - started)),
-            released,
-        )
-    finally:
-        app.close()
 
 
 def build_time_travel() -> TimeTravel:
@@ -433,6 +407,9 @@ def default_worker_name() -> str:
 
 def make_dispatcher(container: Container) -> Dispatcher:
     """A dispatcher configured from `[dispatcher]` and `[worker]`."""
+    # Imported when built: only a dispatcher's process pays for it, not every CLI command.
+    from application.dispatcher import Dispatcher, DispatchPolicy
+
     settings = container.settings
     policy = DispatchPolicy(
         lease_seconds=settings.worker.heartbeat_interval_seconds
@@ -461,6 +438,11 @@ def make_dispatcher(container: Container) -> Dispatcher:
 
 def make_worker(settings: Settings, bus: Bus, ledger: TaskGroupLedger | None = None) -> WorkerAgent:
     """A worker configured from `[worker]`; `ledger` records its task process groups."""
+    # Imported when built: only a worker's process pays for the executors, not the CLI.
+    from adapters.delivery_executor import DeliveryExecutor
+    from adapters.executors import default_executors
+    from application.worker_agent import WorkerAgent
+
     worker = settings.worker
     profile = WorkerProfile(
         name=worker.name or default_worker_name(),
@@ -494,6 +476,8 @@ def start_audit_chain(container: Container) -> None:
 
 def open_task_groups() -> TaskGroupLedger:
     """Kill what dead workers left running, then record and guard this worker's tasks."""
+    from adapters.executors.task_groups import TaskGroupLedger  # a worker's only
+
     ledger = TaskGroupLedger()
     ledger.open()
     return ledger

@@ -5,13 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.postgres.database import PipelinedTx, PostgresDatabase, unsynced
 from adapters.sqlite.scratch import scratch_database
@@ -24,18 +25,26 @@ from projections.rebuild import (
     Progress,
     Rebuild,
     RebuildError,
+    progress_printer,
     relevant_pages,
     replay,
 )
 
 MIN_REBUILD_POOL = 2  # pooled connections: the shadow writer, and the log reader
-# One child process's share of the bulk, run in a spawned process (so a module-level function):
+# One child process's share of the bulk, run in a spawned process (so it pickles by name):
 # (event store env, projection names, target, batch size, scratch path, released entries)
-# -> (position reached, entries it quarantined). The composition root provides it.
+# -> (position reached, entries it quarantined). The composition root provides it, as
+# `replay_share` given what the child builds.
 ReplayShare = Callable[
     [dict[str, str], list[str], int, int, str, list[QuarantineEntry]],
     tuple[int, list[QuarantineEntry]],
 ]
+
+
+class AppFactory(Protocol):
+    """Builds an application on an event store environment (SchedulerApp itself)."""
+
+    def __call__(self, *, env: Mapping[str, str]) -> Any: ...
 
 
 @contextmanager
@@ -195,6 +204,39 @@ def _balanced(chosen: Sequence[Projection], groups: int) -> list[list[Projection
     for projection in sorted(chosen, key=weight, reverse=True):
         min(bins, key=lambda b: sum(weight(p) for p in b)).append(projection)
     return [group for group in bins if group]
+
+
+def replay_share(
+    app_factory: AppFactory,
+    catalog: Callable[[], Sequence[Projection]],
+    env: dict[str, str],
+    names: list[str],
+    target: int,
+    batch_size: int,
+    path: str,
+    released: list[QuarantineEntry],
+) -> tuple[int, list[QuarantineEntry]]:
+    """A child process's share: its own event store connection, scratch file and progress.
+
+    `app_factory` and `catalog` (the projections by name) are what the composition root
+    chose; they pickle by name, so the child imports only what it runs.
+    """
+    chosen = [p for p in catalog() if p.name in names]
+    app = app_factory(env=env)
+    show = progress_printer(sys.stderr, label=",".join(names))
+    started = time.monotonic()
+    try:
+        return replay_scratch(
+            relevant_pages(app, chosen),
+            chosen,
+            target,
+            batch_size,
+            Path(path),
+            lambda p: show(Progress(p, target, time.monotonic() - started)),
+            released,
+        )
+    finally:
+        app.close()
 
 
 def replay_scratch(
