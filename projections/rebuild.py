@@ -238,7 +238,7 @@ class Rebuild:
     projections: Sequence[Projection]
     pages: PageSource
     database: Database
-    ddl: ShadowDdl  # the database's dialect (adapters/<dialect>/shadow_ddl.py)
+    ddl: ShadowDdl  # in the database's dialect (adapters/<dialect>/shadow_ddl.py)
     head: Callable[[], int]
     batch_size: int = 5_000
     # The transaction for shadow pages; on PostgreSQL a pipelined one saves round trips.
