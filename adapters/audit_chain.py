@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-
+from adapters.database_errors import DUPLICATE_KEY
 from application.audit import ChainLink
 from application.ports import Clock
 from projections.ports import Database, Row
@@ -30,13 +28,6 @@ APPEND = (
 BY_DIGEST = (
     "SELECT position FROM audit_chain WHERE event_digest = %(digest)s ORDER BY position LIMIT 1"
 )
-TABLE_EXISTS = {
-    "postgres": "SELECT to_regclass('audit_chain') IS NOT NULL AS present",
-    "sqlite": (
-        "SELECT count(*) > 0 AS present FROM sqlite_master "
-        "WHERE type = 'table' AND name = 'audit_chain'"
-    ),
-}
 
 
 class MissingChainTableError(RuntimeError):
@@ -60,8 +51,7 @@ class SqlChainStore:
 
     def check_table(self) -> None:
         """Raise MissingChainTableError unless the migrations created audit_chain."""
-        row = self._database.one(TABLE_EXISTS[self._database.dialect])
-        if not row or not row["present"]:
+        if not self._database.has_table("audit_chain"):
             raise MissingChainTableError(
                 "the audit_chain table is missing: run `scheduler migrate` first"
             )
@@ -101,7 +91,7 @@ class SqlChainStore:
                 if int((head or {}).get("position") or 0) != expected_head:
                     return False
                 tx.executemany(APPEND, rows)
-        except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
+        except DUPLICATE_KEY:
             return False  # another follower committed the same positions first
         return True
 

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from adapters.pg_pool import connection_wait_budget
+from adapters.connection_budget import connection_wait_budget
 from projections.ports import Database
 
 QUARANTINED = (

@@ -1,29 +1,20 @@
-"""Applies the forward-only SQL files in migrations/<dialect>/, once each, idempotently."""
+"""Applies a store's forward-only SQL files (migrations/<dialect>/), once each, idempotently."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
-from adapters.database import Database
+from adapters.sql_store import StoreDatabase
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
 CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     text PRIMARY KEY,
     applied_at  text NOT NULL
 )
 """
-# Serialises concurrent `scheduler migrate` runs on PostgreSQL (SQLite has BEGIN IMMEDIATE).
-PG_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(727274)"
-
-
-def migration_files(dialect: str) -> list[Path]:
-    """The migration files for a dialect, in the order they apply."""
-    return sorted((MIGRATIONS_ROOT / dialect).glob("*.sql"))
 
 
 def split_statements(script: str) -> list[str]:
@@ -34,15 +25,16 @@ def split_statements(script: str) -> list[str]:
     return [s.strip() for s in without_comments.split(";\n") if s.strip().rstrip(";").strip()]
 
 
-def apply_migrations(database: Database, announce: bool = True) -> list[str]:
+def apply_migrations(database: StoreDatabase, announce: bool = True) -> list[str]:
     """Apply every migration not yet applied; returns the versions applied now."""
     applied_now: list[str] = []
+    migrations = database.migrations
     with database.transaction() as tx:
-        if database.dialect == "postgres":
-            tx.execute(PG_MIGRATION_LOCK)
+        if migrations.lock is not None:
+            tx.execute(migrations.lock)
         tx.execute(CREATE_LEDGER)
         done = {row["version"] for row in tx.query("SELECT version FROM schema_migrations")}
-        for path in migration_files(database.dialect):
+        for path in migrations.files():
             if path.stem in done:
                 continue
             for statement in split_statements(path.read_text()):

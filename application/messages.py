@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
 from domain.worker import WorkerProfile
 
@@ -15,9 +16,44 @@ ControlKind = Literal["recorded", "drain", "cancel", "rejoin"]
 FINAL_REPORTS = frozenset({"succeeded", "failed"})
 
 
-@dataclass(frozen=True)
-class Delivery:
+class BusMessage(BaseModel):
+    """A message that crosses a process: checked by pydantic as it comes in, JSON as it goes.
+
+    Like the dataclasses these were, the fields may also be given in order:
+    `Control("cancel", worker_id, run_id, attempt)`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    TYPE: ClassVar[str]  # the wire form's "type", which tells inbox messages apart
+
+    def __init__(self, *values: Any, **fields: Any) -> None:
+        names = list(type(self).model_fields)
+        if len(values) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} fields in order")
+        for name, value in zip(names, values, strict=False):
+            if name in fields:
+                raise TypeError(f"{type(self).__name__} got {name!r} in order and by name")
+            fields[name] = value
+        super().__init__(**fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: its `type`, then every field in order, JSON-ready."""
+        return {"type": self.TYPE, **self.model_dump(mode="json")}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Parse the wire form.
+
+        Raises:
+            pydantic.ValidationError: a field is missing, malformed or unknown to this message.
+        """
+        return cls.model_validate({k: v for k, v in data.items() if k != "type"})
+
+
+class Delivery(BusMessage):
     """Tells a worker to run one attempt of a run."""
+
+    TYPE = "delivery"
 
     run_id: UUID
     attempt: int
@@ -27,72 +63,35 @@ class Delivery:
     command: str
     args: tuple[str, ...] = ()
     # Out of the repr: they hold the task's secrets in plain text.
-    env: dict[str, str] = field(default_factory=dict, repr=False)
+    env: dict[str, str] = Field(default_factory=dict, repr=False)
     working_dir: str | None = None
     timeout_seconds: int = 0
-    params: dict[str, str] = field(default_factory=dict, repr=False)
-    http: dict[str, Any] | None = field(default=None, repr=False)
+    params: dict[str, str] = Field(default_factory=dict, repr=False)
+    http: dict[str, Any] | None = Field(default=None, repr=False)
     shard_index: int | None = None  # set on a shard of a broadcast run
     shard_total: int | None = None
     # The secret values among env, params and headers: the worker masks them in what it
     # reports (output, error). Plain text, like the values themselves, only on the bus.
-    secrets: tuple[str, ...] = field(default=(), repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        data = asdict(self)
-        data["run_id"], data["worker_id"] = str(self.run_id), str(self.worker_id)
-        data["args"], data["secrets"] = list(self.args), list(self.secrets)
-        return {"type": "delivery", **data}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Delivery:
-        """Parse the JSON-ready form."""
-        fields = {k: v for k, v in data.items() if k != "type"}
-        return cls(
-            **{
-                **fields,
-                "run_id": UUID(fields["run_id"]),
-                "worker_id": UUID(fields["worker_id"]),
-                "args": tuple(fields.get("args", ())),
-                "secrets": tuple(fields.get("secrets", ())),
-            }
-        )
+    secrets: tuple[str, ...] = Field(default=(), repr=False)
 
 
-@dataclass(frozen=True)
-class Control:
+class Control(BusMessage):
     """Tells a worker something about its work: a report was recorded, drain, cancel."""
+
+    # Fields a newer sender adds are ignored, as this message always did.
+    model_config = ConfigDict(extra="ignore")
+    TYPE = "control"
 
     kind: ControlKind
     worker_id: UUID
     run_id: UUID | None = None
     attempt: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "type": "control",
-            "kind": self.kind,
-            "worker_id": str(self.worker_id),
-            "run_id": str(self.run_id) if self.run_id else None,
-            "attempt": self.attempt,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Control:
-        """Parse the JSON-ready form."""
-        return cls(
-            kind=data["kind"],
-            worker_id=UUID(data["worker_id"]),
-            run_id=UUID(data["run_id"]) if data.get("run_id") else None,
-            attempt=int(data.get("attempt", 0)),
-        )
-
-
-@dataclass(frozen=True)
-class Report:
+class Report(BusMessage):
     """A worker's account: it joined or is leaving, or an attempt started or ended."""
+
+    TYPE = "report"
 
     kind: ReportKind
     run_id: UUID | None
@@ -110,71 +109,47 @@ class Report:
     hostname: str | None = None
     started_at: datetime | None = None  # the worker's clock
 
-    def __post_init__(self) -> None:
-        if isinstance(self.profile, Mapping):  # as it comes off the wire
-            object.__setattr__(
-                self, "profile", WorkerProfile.from_dict(self.profile, self.worker_id)
-            )
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_from_fields(cls, value: Any, info: ValidationInfo) -> Any:
+        # As it comes off the wire: a field an older worker left out takes its old default.
+        worker_id = info.data.get("worker_id")
+        if isinstance(value, Mapping) and isinstance(worker_id, UUID):
+            return WorkerProfile.from_dict(value, worker_id)
+        return value
+
+    @field_serializer("profile")
+    def _profile_fields(self, profile: WorkerProfile | None) -> dict[str, Any] | None:
+        return profile.as_dict() if profile is not None else None
+
+    @field_serializer("started_at")
+    def _isoformat(self, started_at: datetime | None) -> str | None:
+        # Python's ISO form (+00:00), as workers always sent it; pydantic's own writes Z.
+        return started_at.isoformat() if started_at is not None else None
 
     @property
     def is_final(self) -> bool:
         """Whether this report ends an attempt."""
         return self.kind in FINAL_REPORTS
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        data = asdict(self)
-        data["run_id"] = str(self.run_id) if self.run_id else None
-        data["worker_id"] = str(self.worker_id)
-        data["started_at"] = self.started_at.isoformat() if self.started_at else None
-        data["profile"] = self.profile.as_dict() if self.profile else None
-        return {"type": "report", **data}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Report:
-        """Parse the JSON-ready form (a report of an older worker lacks the start fields)."""
-        fields = {k: v for k, v in data.items() if k != "type"}
-        started_at = fields.get("started_at")
-        return cls(
-            **{
-                **fields,
-                "run_id": UUID(fields["run_id"]) if fields.get("run_id") else None,
-                "worker_id": UUID(fields["worker_id"]),
-                "started_at": datetime.fromisoformat(started_at) if started_at else None,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class Heartbeat:
+class Heartbeat(BusMessage):
     """A worker is alive and holds these attempts; renews its lease at every dispatcher."""
 
+    # Fields a newer sender adds are ignored, as this message always did.
+    model_config = ConfigDict(extra="ignore")
+    TYPE = "heartbeat"
+
     worker_id: UUID
-    name: str
+    name: str = ""
     running: tuple[tuple[UUID, int], ...] = ()
     draining: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "type": "heartbeat",
-            "worker_id": str(self.worker_id),
-            "name": self.name,
-            "running": [[str(r), a] for r, a in self.running],
-            "draining": self.draining,
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Heartbeat:
-        """Parse the JSON-ready form."""
-        return cls(
-            worker_id=UUID(data["worker_id"]),
-            name=str(data.get("name", "")),
-            running=tuple((UUID(r), int(a)) for r, a in data.get("running", [])),
-            draining=bool(data.get("draining", False)),
-        )
+def inbox_message_from_dict(data: Mapping[str, Any]) -> Delivery | Control:
+    """Parse a message from a worker's inbox.
 
-
-def inbox_message_from_dict(data: dict[str, Any]) -> Delivery | Control:
-    """Parse a message from a worker's inbox."""
+    Raises:
+        pydantic.ValidationError: the message is neither a readable control nor delivery.
+    """
     return Control.from_dict(data) if data.get("type") == "control" else Delivery.from_dict(data)

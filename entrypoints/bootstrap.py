@@ -5,20 +5,38 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.aes_secret_box import AesGcmSecretBox, development_key, parse_keys
+from adapters.audit_chain import SqlChainStore
 from adapters.event_positions import AggregateLog
+from adapters.event_store_role import ensure_append_only
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
-from adapters.metrics import Metrics
-from adapters.pg_listener import keep_session
-from adapters.pg_pool import application_name
-from adapters.pg_session import PostgresSession, SessionLease
+from adapters.metrics import BreakerCollector, Metrics
+from adapters.migrations import apply_migrations
+from adapters.postgres import locks as postgres_locks
+from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
+from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.listener import LISTEN, keep_session
+from adapters.postgres.pool import application_name, connection_options, conninfo
+from adapters.postgres.session import PostgresSession
+from adapters.postgres.shadow_ddl import PostgresShadowDdl
 from adapters.redis_bus import RedisStreamsBus
+from adapters.sql_store import StoreDatabase
+from adapters.sqlite import locks as sqlite_locks
+from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.scratch import scratch_database
+from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
+from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
 from application.dispatch.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
@@ -26,38 +44,31 @@ from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox, SecretBox
+from domain.worker import WorkerProfile
+from entrypoints.reconstruct import TimeTravel
 from entrypoints.settings import Settings
-from entrypoints.store import build_store
-from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
-from projections.ports import Database
+from projections.catalog import all_projections
+from projections.dispatcher_status import SqlDispatcherBeacon
+from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
-from projections.run_stats import RunStatsProjection
-from projections.runner import Lease, LocalLease, ProjectionRunner, RunnerSupervisor
-from projections.runs import RunsProjection
-from projections.tasks import TasksProjection
+from projections.rebuild import Progress, Rebuild, relevant_pages
+from projections.runner import ProjectionRunner, RunnerSupervisor
+from projections.shadow_tables import ShadowDdl
 from projections.waiter import PositionWaiter
-from projections.workers import WorkersProjection
+
+if TYPE_CHECKING:
+    from adapters.executors.task_groups import TaskGroupLedger
+    from adapters.executors.task_user import TaskUser
+    from application.dispatcher import Dispatcher
+    from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
-# With hashtext(projection name) as the second key: one runner per projection cluster-wide.
-PROJECTION_LOCK_CLASS = 727_002
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
-
-
-def all_projections() -> list[Projection]:
-    """Every read-table projection, in a stable order."""
-    return [
-        TasksProjection(),
-        RunsProjection(),
-        WorkersProjection(),
-        RunStatsProjection(),
-        ApiKeysProjection(),
-    ]
 
 
 def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
@@ -77,11 +88,198 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     return InMemoryBus(reports_wakeup=reports_wakeup)
 
 
+def build_guarded_bus(
+    settings: Settings, breakers: BreakerRegistry, reports_wakeup: Wakeup | None = None
+) -> GuardedBus:
+    """The configured bus behind the process's `bus` circuit breaker."""
+    return GuardedBus(build_bus(settings, reports_wakeup), breakers.get("bus"))
+
+
 def projection_lease(session: PostgresSession | None, name: str) -> Lease:
     """On PostgreSQL an advisory lock on the session; SQLite assumes one projecting process."""
     if session is None:
-        return LocalLease()
-    return SessionLease(session, PROJECTION_LOCK_CLASS, name)
+        return sqlite_locks.LocalLease()
+    return postgres_locks.projection_lease(session, name)
+
+
+def rebuild_lock(database: Database, name: str) -> AbstractContextManager[None]:
+    """One rebuild of projection `name` at a time (RebuildLockedError while another runs)."""
+    if isinstance(database, PostgresDatabase):
+        return postgres_locks.rebuild_lock(database, name)
+    assert isinstance(database, SqliteDatabase)
+    return sqlite_locks.rebuild_lock(database, name)
+
+
+def postgres_conninfo(settings: Settings) -> str:
+    """`[database] url` as a libpq conninfo string."""
+    return conninfo(settings.postgres_conninfo)
+
+
+def open_session(settings: Settings, name: str, setup: tuple[str, ...] = ()) -> PostgresSession:
+    """The process's session connection (LISTEN, advisory locks), connected.
+
+    Raises:
+        psycopg.Error: the server cannot be reached.
+    """
+    options = connection_options(name, settings.database.connection_timeout_seconds)
+    session = PostgresSession(postgres_conninfo(settings), options, setup)
+    session.connect()
+    return session
+
+
+@dataclass
+class Store:
+    """The event store and the read tables of one process, and its session on PostgreSQL."""
+
+    app: SchedulerApp
+    database: StoreDatabase
+    session: PostgresSession | None = None
+
+    def close(self) -> None:
+        """Release every connection (the app closes the shared pool)."""
+        self.app.close()
+        self.database.close()
+        if self.session is not None:
+            self.session.close()
+
+
+def build_store(
+    settings: Settings,
+    name: str,
+    *,
+    migrate: bool = True,
+    create_tables: bool | None = None,
+    guard: bool | None = None,
+    listen: bool = False,
+    announce: bool = True,
+    env: dict[str, str] | None = None,
+    secrets: SecretBox | None = None,
+) -> Store:
+    """Open the store within the connection budget: on PostgreSQL one session + one pool.
+
+    `name` is the connections' application_name; `create_tables` defaults to
+    `[database] create_event_tables`, and `guard` (install the append-only triggers) to
+    `create_tables`. The store is ready once its tables are migrated and guarded as asked.
+    """
+    create = settings.database.create_event_tables if create_tables is None else create_tables
+    app_env = {
+        **settings.eventstore_env(name),
+        "CREATE_TABLE": "y" if create else "n",
+        **(env or {}),
+    }
+    guarded = create if guard is None else guard
+
+    def prepare(store: Store) -> Store:
+        return _prepare(store, migrate=migrate, guard=guarded, announce=announce)
+
+    new_app = partial(SchedulerApp, env=app_env, secrets=secrets)
+    if settings.database_kind == "postgres":
+        return _open_postgres_store(settings, name, new_app, listen, prepare)
+    return _open_sqlite_store(settings, new_app, prepare)
+
+
+def _open_sqlite_store(
+    settings: Settings, new_app: Callable[[], SchedulerApp], prepare: Callable[[Store], Store]
+) -> Store:
+    database = SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+    try:
+        return prepare(Store(new_app(), database))
+    except BaseException:
+        database.close()
+        raise
+
+
+def _open_postgres_store(
+    settings: Settings,
+    name: str,
+    new_app: Callable[[], SchedulerApp],
+    listen: bool,
+    prepare: Callable[[Store], Store],
+) -> Store:
+    # Tables are created under an advisory lock: processes starting at once race on DDL.
+    session = open_session(settings, name, (LISTEN,) if listen else ())
+    try:
+        with session.locked(postgres_locks.SCHEMA_LOCK_KEY):
+            app = new_app()  # creates the event store's tables if allowed
+            return prepare(Store(app, PostgresDatabase.on_event_store(app, session), session))
+    except BaseException:
+        session.close()
+        raise
+
+
+def _prepare(store: Store, *, migrate: bool, guard: bool, announce: bool) -> Store:
+    try:
+        if migrate:
+            apply_migrations(store.database, announce=announce)
+        if guard:
+            # The log is append-only even for its owner (docs/audit.md); idempotent.
+            ensure_append_only(store.database)
+    except BaseException:
+        store.app.close()
+        raise
+    return store
+
+
+def build_database(settings: Settings, process: str = "cli") -> StoreDatabase:
+    """The read tables alone, with a pool of their own (tools; processes use `build_store`)."""
+    if settings.database_kind == "postgres":
+        return PostgresDatabase.standalone(
+            postgres_conninfo(settings),
+            connection_options(
+                application_name(process), settings.database.connection_timeout_seconds
+            ),
+            size=settings.database.pool_size - 1,
+            timeout_seconds=settings.database.connection_timeout_seconds,
+        )
+    return SqliteDatabase(settings.sqlite_path, settings.database.lock_timeout_seconds)
+
+
+@contextmanager
+def rebuild_job(
+    app: SchedulerApp,
+    database: Database,
+    chosen: Sequence[Projection],
+    batch_size: int = 5_000,
+    on_progress: Callable[[Progress], None] = lambda _progress: None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Rebuild]:
+    """A rebuild wired for the store.
+
+    On PostgreSQL the bulk goes through local scratch files (in parallel processes when
+    `env`, the event store settings, is given) and the rest through pipelined pages.
+    """
+    if isinstance(database, PostgresDatabase):
+        job = _rebuild(app, database, PostgresShadowDdl(), chosen, batch_size, on_progress)
+        # What each child process builds: its own app on `env`, the projections named.
+        share = partial(replay_share, SchedulerApp, all_projections)
+        with bulk_through_scratch(job, database, app, env, share) as accelerated:
+            yield accelerated
+    else:  # SQLite runs in-process already: straight into the shadows
+        yield _rebuild(app, database, SqliteShadowDdl(), chosen, batch_size, on_progress)
+
+
+def _rebuild(
+    app: SchedulerApp,
+    database: Database,
+    ddl: ShadowDdl,
+    chosen: Sequence[Projection],
+    batch_size: int,
+    on_progress: Callable[[Progress], None],
+) -> Rebuild:
+    return Rebuild(
+        chosen,
+        relevant_pages(app, chosen),
+        database,
+        ddl,
+        head=app.head_position,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
+
+
+def build_time_travel() -> TimeTravel:
+    """Past states replayed into in-memory SQLite copies of the read tables (any store)."""
+    return TimeTravel(scratch_database)
 
 
 @dataclass
@@ -90,7 +288,7 @@ class Container:
 
     settings: Settings
     app: SchedulerApp
-    database: Database
+    database: StoreDatabase
     clock: Clock
     log_wakeup: Wakeup
     committed: Wakeup
@@ -102,6 +300,7 @@ class Container:
     quarantine: QuarantineLedger
     aggregate_log: AggregateLog
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
+    time_travel: TimeTravel = field(default_factory=build_time_travel)
     session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -132,7 +331,7 @@ class Container:
         the lease. A supervisor restarts any runner thread that dies.
         """
         for runner in self.runners:
-            if runner.lease.acquire():
+            if runner.hold_lease():
                 runner.catch_up()
         supervisor = RunnerSupervisor(self.runners, self.start_thread)
         self.extras["projection_supervisor"] = supervisor
@@ -196,7 +395,7 @@ def build_container(
         committed=committed,
         waiter=PositionWaiter(database, committed),
         runners=runners,
-        bus=GuardedBus(build_bus(settings, reports_wakeup=log_wakeup), breakers.get("bus")),
+        bus=build_guarded_bus(settings, breakers, reports_wakeup=log_wakeup),
         liveness=InMemoryLiveness(),
         metrics=Metrics(
             database,
@@ -236,3 +435,116 @@ def build_secret_box(settings: Settings) -> SecretBox:
 def default_worker_name() -> str:
     """A readable default worker name: the host name."""
     return f"{socket.gethostname()}-local"
+
+
+def make_dispatcher(container: Container) -> Dispatcher:
+    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
+    # Imported when built: only a dispatcher's process pays for it, not every CLI command.
+    from application.dispatcher import Dispatcher, DispatchPolicy
+
+    settings = container.settings
+    policy = DispatchPolicy(
+        lease_seconds=settings.worker.heartbeat_interval_seconds
+        * settings.dispatcher.lease_heartbeats,
+        deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
+        republish_after_seconds=settings.dispatcher.republish_after_seconds,
+        max_recoveries=settings.dispatcher.max_recoveries,
+        batch_size=settings.dispatcher.assign_batch_size,
+        poll_interval=settings.dispatcher.poll_interval_seconds,
+    )
+    return Dispatcher(
+        container.app,
+        container.bus,
+        container.liveness,
+        container.clock,
+        container.log_wakeup,
+        name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
+        policy=policy,
+        observer=container.metrics,
+        breaker=container.breakers.get("dispatcher:database"),
+        quarantine=container.quarantine,
+        aggregate_log=container.aggregate_log,
+        beacon=SqlDispatcherBeacon(container.database),
+    )
+
+
+def make_worker(
+    settings: Settings,
+    bus: Bus,
+    ledger: TaskGroupLedger | None = None,
+    user: TaskUser | None = None,
+) -> WorkerAgent:
+    """A worker configured from `[worker]`; `ledger` records its task process groups.
+
+    It advertises only the executors it may run, and has no others (allowed_executors).
+    Tasks run as `user` (default: what `[worker] run_as_user` resolves to).
+
+    Raises:
+        TaskUserError: run_as_user cannot be honoured here.
+    """
+    # Imported when built: only a worker's process pays for the executors, not the CLI.
+    from adapters.delivery_executor import DeliveryExecutor
+    from adapters.executors import default_executors
+    from adapters.executors.task_user import resolve_task_user
+    from adapters.log_redaction import remember_secrets
+    from application.worker_agent import WorkerAgent
+
+    worker = settings.worker
+    profile = WorkerProfile(
+        name=worker.name or default_worker_name(),
+        hostname=socket.gethostname(),
+        executors=list(worker.offered_executors),
+        queues=list(worker.queues),
+        labels=dict(worker.labels),
+        max_concurrent_tasks=worker.max_concurrent_tasks,
+    )
+    return WorkerAgent(
+        profile,
+        bus,
+        DeliveryExecutor(
+            default_executors(
+                output_tail_bytes=worker.output_tail_bytes,
+                ledger=ledger,
+                user=user if user is not None else resolve_task_user(worker.run_as_user),
+                allowed=worker.offered_executors,
+            )
+        ),
+        heartbeat_interval=worker.heartbeat_interval_seconds,
+        remember_secrets=remember_secrets,
+    )
+
+
+def start_audit_chain(container: Container) -> None:
+    """Extend the tamper-evidence chain over new events, in a background thread."""
+    follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
+    container.start_thread(
+        "audit-chain",
+        follower.run_forever,
+        container.stop,
+        container.log_wakeup,
+        container.settings.projections.poll_interval_seconds,
+    )
+
+
+def open_task_groups() -> TaskGroupLedger:
+    """Kill what dead workers left running, then record and guard this worker's tasks."""
+    from adapters.executors.task_groups import TaskGroupLedger  # a worker's only
+
+    ledger = TaskGroupLedger()
+    ledger.open()
+    return ledger
+
+
+def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
+    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
+    registry = CollectorRegistry()
+    registry.register(BreakerCollector(breakers))
+    in_flight = Gauge(
+        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
+    )
+    in_flight.set_function(lambda: agent.running)
+    capacity = Gauge(
+        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
+    )
+    capacity.set(agent.profile.max_concurrent_tasks)
+    return registry

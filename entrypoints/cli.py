@@ -88,8 +88,8 @@ def migrate(config: Path | None) -> None:
     """
     from adapters.event_store_role import ensure_append_only
     from adapters.migrations import apply_migrations
+    from entrypoints.bootstrap import build_store
     from entrypoints.cli_support import CLI_APPLICATION_NAME
-    from entrypoints.store import build_store
 
     settings = load_cli_settings(config)
     try:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from adapters.audit_chain import MissingChainTableError, SqlChainStore
+from adapters.database_errors import DATABASE_ERRORS
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
+from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
 from application.scheduler_app import SchedulerApp
 from entrypoints.cli_support import (
@@ -21,7 +21,6 @@ from entrypoints.cli_support import (
     open_store,
     unreachable_error,
 )
-from projections.ports import Database
 
 EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage error
 
@@ -29,7 +28,7 @@ EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage err
 @contextmanager
 def audit_store(
     config: Path | None, create_tables: bool
-) -> Iterator[tuple[SchedulerApp, Database]]:
+) -> Iterator[tuple[SchedulerApp, StoreDatabase]]:
     """The event store and the chain's database; audit errors become clean CLI errors."""
     # Reading needs no DDL, and a locked-down application role may not run any.
     with open_store(load_cli_settings(config), create_tables=create_tables) as store:
@@ -37,7 +36,7 @@ def audit_store(
             yield store
         except (MissingChainTableError, LockDownError) as error:
             raise click.ClickException(str(error)) from None
-        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:
+        except (*DATABASE_ERRORS, PersistenceError) as error:
             raise unreachable_error("audit failed", error) from None
 
 
@@ -147,7 +146,7 @@ def lock_down(app_role: str | None, owner: str | None, config: Path | None) -> N
     Run it as an administrator, after `scheduler migrate`.
     """
     with audit_store(config, create_tables=True) as (_app, database):
-        if app_role and database.dialect != "postgres":
+        if app_role and not database.event_tables.roles:
             raise click.ClickException("--app-role needs PostgreSQL: SQLite has no roles")
         created = ensure_append_only(database)
         new_owner = lock_down_role(database, app_role, owner) if app_role else None

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from adapters.database import PostgresDatabase, SqliteDatabase
+from adapters.database_errors import DATABASE_ERRORS
 from application.quarantine import QuarantineEntry
-from entrypoints.bootstrap import all_projections
+from entrypoints.bootstrap import all_projections, rebuild_job, rebuild_lock
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
-from entrypoints.rebuild_runner import progress_printer, rebuild_job
 from projections.base import Projection
-from projections.ports import Database
 from projections.quarantine import SqlQuarantineLedger
-from projections.rebuild import (
-    RebuildError,
-    RebuildResult,
-)
+from projections.rebuild import RebuildError, RebuildResult, progress_printer
 from projections.status import ProjectionState, now_utc, read_states
 
-REBUILD_LOCK_CLASS = 727_003  # with hashtext(name): one rebuild per projection at a time
 SHOWN_DIFFERENCES = 20
 REBUILD_CHILD_APPLICATION_NAME = "scheduler-cli-rebuild"  # its parallel replay processes
 
@@ -109,9 +100,9 @@ def rebuild(
     chosen = _choose(name)
     settings = load_cli_settings(config)
     with open_store(settings, migrate=True) as (app, database), ExitStack() as stack:
-        for projection in chosen:
-            stack.enter_context(exclusive_rebuild(database, projection.name))
         try:
+            for projection in chosen:
+                stack.enter_context(rebuild_lock(database, projection.name))
             job = stack.enter_context(
                 rebuild_job(
                     app,
@@ -123,9 +114,9 @@ def rebuild(
                 )
             )
             result = job.run(switch=not dry_run, verify=verify)
-        except RebuildError as error:
+        except RebuildError as error:  # also RebuildLockedError: another rebuild holds it
             raise click.ClickException(str(error)) from None
-        except (psycopg.Error, sqlite3.Error, PersistenceError) as error:  # shadows dropped
+        except (*DATABASE_ERRORS, PersistenceError) as error:  # shadows dropped
             raise unreachable_error("rebuild failed", error) from None
     _report(result, verify)
     if result.differing_rows:
@@ -168,34 +159,6 @@ def _report(result: RebuildResult, verify: bool) -> None:
         click.echo(f"  {difference.describe()}")
     if result.differing_rows > SHOWN_DIFFERENCES:
         click.echo(f"  ... and {result.differing_rows - SHOWN_DIFFERENCES} more")
-
-
-@contextmanager
-def exclusive_rebuild(database: Database, name: str) -> Iterator[None]:
-    """Refuse a second rebuild of the same projection while this one runs."""
-    busy = click.ClickException(f"another rebuild of {name!r} is running")
-    if isinstance(database, PostgresDatabase):
-        # On the process's session connection, so a rebuild stays within pool_size.
-        session = database.session
-        assert session is not None, "the CLI opens its PostgreSQL store with a session"
-        generation = session.try_lock(REBUILD_LOCK_CLASS, name)
-        if generation is None:
-            if not session.connected:
-                raise click.ClickException(f"cannot lock {name!r}: the database is unreachable")
-            raise busy
-        try:
-            yield
-        finally:
-            session.unlock(REBUILD_LOCK_CLASS, name, generation)
-        return
-    assert isinstance(database, SqliteDatabase)
-    path = database.path.with_name(f"{database.path.name}.rebuild-{name}.lock")
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
-        yield
 
 
 def _state_record(

@@ -18,22 +18,18 @@ from application.scheduler_app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.api.event_records import event_record
+from entrypoints.bootstrap import build_time_travel
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
 from entrypoints.log_scan import last_notifications, notifications_between
-from entrypoints.reconstruct import (
-    events_at,
-    run_state,
-    task_state,
-    worker_state,
-)
+from entrypoints.reconstruct import TimeTravel, events_at
 from projections.ports import Database
 
 # Each rebuilds a resource from events; the task also shows its live number.
-STATES: dict[str, Callable[[list[Any], int | None], dict[str, Any] | None]] = {
-    "task": task_state,
-    "run": lambda events, _number: run_state(events),
-    "worker": lambda events, _number: worker_state(events),
+STATES: dict[str, Callable[[TimeTravel, list[Any], int | None], dict[str, Any] | None]] = {
+    "task": lambda travel, events, number: travel.task_state(events, number),
+    "run": lambda travel, events, _number: travel.run_state(events),
+    "worker": lambda travel, events, _number: travel.worker_state(events),
 }
 FOLLOW_POLL_SECONDS = 0.5
 
@@ -71,7 +67,7 @@ def replay(
             raise click.BadParameter(error.message, param_hint=option) from None
         except NotFoundError:
             raise click.ClickException(f"the {kind} did not exist yet at {as_of}") from None
-        state = STATES[kind](chosen, number)
+        state = STATES[kind](build_time_travel(), chosen, number)
         records = [event_record(e, None) for e in chosen]
     if as_json:
         click.echo(json.dumps({"history": records, "state": state}, default=str, indent=2))

@@ -13,13 +13,13 @@ from pathlib import Path
 import click
 
 from adapters.log_redaction import install_redaction
+from adapters.sql_store import StoreDatabase
 from application.scheduler_app import SchedulerApp
 from application.secrets import SecretBox
 from domain.secrets import mask_text
+from entrypoints.bootstrap import build_store
 from entrypoints.redaction import redact, redact_handlers
 from entrypoints.settings import ConfigError, Settings, load_settings
-from entrypoints.store import build_store
-from projections.ports import Database
 
 CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
 CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
@@ -69,7 +69,7 @@ def open_store(
     migrate: bool = False,
     create_tables: bool = True,
     secrets: SecretBox | None = None,
-) -> Iterator[tuple[SchedulerApp, Database]]:
+) -> Iterator[tuple[SchedulerApp, StoreDatabase]]:
     """The event store and the read database named by the settings, closed afterwards.
 
     Within `[database] pool_size` like any process: on PostgreSQL one session connection

@@ -5,18 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 
-from adapters.audit_chain import SqlChainStore
-from adapters.delivery_executor import DeliveryExecutor
-from adapters.executors import default_executors
 from adapters.executors.task_groups import TaskGroupLedger
 from adapters.executors.task_user import (
     TaskUser,
@@ -24,23 +20,25 @@ from adapters.executors.task_user import (
     can_access,
     resolve_task_user,
 )
-from adapters.guarded_bus import GuardedBus
 from adapters.jwt_verifier import JwtKeyError
-from adapters.log_redaction import install_redaction, remember_secrets
-from adapters.metrics import BreakerCollector
+from adapters.log_redaction import install_redaction
 from adapters.metrics_server import start_metrics_server
-from application.audit import AuditChainFollower
 from application.circuit_breaker import BreakerRegistry
-from application.dispatch.dispatcher import Dispatcher
-from application.dispatch.policy import DispatchPolicy
-from application.worker_agent import WorkerAgent, WorkerProfile
 from entrypoints.api.app import build_jwt_verifier, create_api
 from entrypoints.api.authentication import exposure_problem, is_loopback_host
-from entrypoints.bootstrap import Container, build_bus, build_container, default_worker_name
+from entrypoints.bootstrap import (
+    Container,
+    build_container,
+    build_guarded_bus,
+    make_dispatcher,
+    make_worker,
+    open_task_groups,
+    start_audit_chain,
+    worker_metrics,
+)
 from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
-from projections.dispatcher_status import SqlDispatcherBeacon
 
 logger = logging.getLogger(__name__)
 
@@ -99,34 +97,6 @@ def serve_api(container: Container) -> None:
     server.run()
 
 
-def make_dispatcher(container: Container) -> Dispatcher:
-    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
-    settings = container.settings
-    policy = DispatchPolicy(
-        lease_seconds=settings.worker.heartbeat_interval_seconds
-        * settings.dispatcher.lease_heartbeats,
-        deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
-        republish_after_seconds=settings.dispatcher.republish_after_seconds,
-        max_recoveries=settings.dispatcher.max_recoveries,
-        batch_size=settings.dispatcher.assign_batch_size,
-        poll_interval=settings.dispatcher.poll_interval_seconds,
-    )
-    return Dispatcher(
-        container.app,
-        container.bus,
-        container.liveness,
-        container.clock,
-        container.log_wakeup,
-        name=settings.dispatcher.name or f"dispatcher:{socket.gethostname()}",
-        policy=policy,
-        observer=container.metrics,
-        breaker=container.breakers.get("dispatcher:database"),
-        quarantine=container.quarantine,
-        aggregate_log=container.aggregate_log,
-        beacon=SqlDispatcherBeacon(container.database),
-    )
-
-
 def task_user(settings: Settings) -> TaskUser:
     """Who task processes run as (`[worker] run_as_user`), said in the log when it is unusual.
 
@@ -156,60 +126,6 @@ def task_user(settings: Settings) -> TaskUser:
             python,
         )
     return user
-
-
-def make_worker(
-    settings: Settings,
-    bus: object,
-    ledger: TaskGroupLedger | None = None,
-    user: TaskUser | None = None,
-) -> WorkerAgent:
-    """A worker configured from `[worker]`; `ledger` records its task process groups.
-
-    It advertises only the executors it may run, and has no others (allowed_executors).
-    """
-    worker = settings.worker
-    profile = WorkerProfile(
-        name=worker.name or default_worker_name(),
-        hostname=socket.gethostname(),
-        executors=list(worker.offered_executors),
-        queues=list(worker.queues),
-        labels=dict(worker.labels),
-        max_concurrent_tasks=worker.max_concurrent_tasks,
-    )
-    return WorkerAgent(
-        profile,
-        bus,  # type: ignore[arg-type]
-        DeliveryExecutor(
-            default_executors(
-                output_tail_bytes=worker.output_tail_bytes,
-                ledger=ledger,
-                user=user if user is not None else task_user(settings),
-                allowed=worker.offered_executors,
-            )
-        ),
-        heartbeat_interval=worker.heartbeat_interval_seconds,
-        remember_secrets=remember_secrets,
-    )
-
-
-def start_audit_chain(container: Container) -> None:
-    """Extend the tamper-evidence chain over new events, in a background thread."""
-    follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
-    container.start_thread(
-        "audit-chain",
-        follower.run_forever,
-        container.stop,
-        container.log_wakeup,
-        container.settings.projections.poll_interval_seconds,
-    )
-
-
-def open_task_groups() -> TaskGroupLedger:
-    """Kill what dead workers left running, then record and guard this worker's tasks."""
-    ledger = TaskGroupLedger()
-    ledger.open()
-    return ledger
 
 
 def run_up(settings: Settings, config_path: Path | None = None) -> None:
@@ -327,7 +243,7 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
         )
     user = task_user(settings)
     breakers = BreakerRegistry()
-    bus = GuardedBus(build_bus(settings), breakers.get("bus"))
+    bus = build_guarded_bus(settings, breakers)
     try:
         bus.ping()
     except Exception as error:
@@ -347,18 +263,3 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     finally:
         ledger.close()
         bus.close()
-
-
-def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
-    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
-    registry = CollectorRegistry()
-    registry.register(BreakerCollector(breakers))
-    in_flight = Gauge(
-        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
-    )
-    in_flight.set_function(lambda: agent.running)
-    capacity = Gauge(
-        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
-    )
-    capacity.set(agent.profile.max_concurrent_tasks)
-    return registry

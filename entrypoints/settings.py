@@ -513,7 +513,7 @@ class Settings(_Section):
         """The eventsourcing 9.5.6 persistence env for `database.url`.
 
         On PostgreSQL the store draws on the process's pool of `pool_size - 1` connections
-        (adapters/event_store.py), each named `application_name` in pg_stat_activity.
+        (adapters/postgres/event_store.py), each named `application_name` in pg_stat_activity.
         """
         db = self.database
         if self.database_kind == "sqlite":

@@ -35,9 +35,7 @@ class EventLog(Protocol):
 
 
 class Database(Protocol):
-    """Where read tables live; `dialect` is "sqlite" or "postgres"."""
-
-    dialect: str
+    """Where read tables live: portable SQL, plus the little each dialect writes its own way."""
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
@@ -49,4 +47,29 @@ class Database(Protocol):
 
     def is_outage(self, error: BaseException) -> bool:
         """Whether an error means the database (not the data of one event) failed."""
+        ...
+
+    def for_update(self, select: str, *, skip_locked: bool = False) -> str:
+        """`select` so that it locks the rows it reads until the transaction ends.
+
+        With `skip_locked` a row another transaction holds is left out at once instead of
+        waited for. Where a write transaction already excludes every other writer (SQLite's
+        BEGIN IMMEDIATE), `select` as it is.
+        """
+        ...
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table exists (in the current schema)."""
+        ...
+
+
+class Lease(Protocol):
+    """The right to run a projection, held by one process at a time."""
+
+    def acquire(self) -> bool:
+        """Take it or confirm it is still held; False while another process holds it."""
+        ...
+
+    def release(self) -> None:
+        """Give it up."""
         ...

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from eventsourcing.utils import resolve_topic
 
@@ -58,6 +58,11 @@ WHERE projection = %(name)s
 # left to apply while the live runners wait (in the switch's transaction) are few.
 FINAL_STEP_EVENTS = 1_000
 SWITCH_ATTEMPTS = 3
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class RebuildLockedError(RebuildError):
+    """Another rebuild of the projection holds its lock (or the lock cannot be taken)."""
 
 
 LedgerFor = Callable[[Tx], QuarantineLedger]  # the ledger to use inside a page's transaction
@@ -112,6 +117,27 @@ class Progress:
     def rate(self) -> float:
         """Log events replayed per second."""
         return self.position / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def progress_printer(stream: TextIO, label: str = "") -> Callable[[Progress], None]:
+    """Print position/head and events/s about once a second."""
+    last_shown = [-PROGRESS_EVERY_SECONDS]
+
+    def show(progress: Progress) -> None:
+        done = progress.position >= progress.head
+        if progress.elapsed - last_shown[0] < PROGRESS_EVERY_SECONDS and not done:
+            return
+        last_shown[0] = progress.elapsed
+        percent = 100 * progress.position / progress.head if progress.head else 100.0
+        print(
+            f"rebuild{f' {label}' if label else ''}: {progress.position}/{progress.head} "
+            f"({percent:.0f}%) "
+            f"{progress.rate:,.0f} events/s",
+            file=stream,
+            flush=True,
+        )
+
+    return show
 
 
 @dataclass
@@ -212,6 +238,7 @@ class Rebuild:
     projections: Sequence[Projection]
     pages: PageSource
     database: Database
+    ddl: ShadowDdl  # in the database's dialect (adapters/<dialect>/shadow_ddl.py)
     head: Callable[[], int]
     batch_size: int = 5_000
     # The transaction for shadow pages; on PostgreSQL a pipelined one saves round trips.
@@ -229,7 +256,6 @@ class Rebuild:
     _started: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self.ddl = ShadowDdl.for_dialect(self.database.dialect)
         self.tables = [table for projection in self.projections for table in projection.tables]
         rewrite = table_renamer({t: t + SHADOW_SUFFIX for t in self.tables})
         self._shadow: Callable[[Tx], Tx] = lambda tx: RenamingTx(tx, rewrite)
@@ -315,7 +341,7 @@ class Rebuild:
             ordered = sorted(self.projections, key=lambda p: p.name)
             # Held to the end: each live runner skips its batches until this commits, then
             # reads the new position.
-            live = {p.name: lock_position(tx, self.database.dialect, p.name) for p in ordered}
+            live = {p.name: lock_position(tx, self.database, p.name) for p in ordered}
             for projection in ordered:
                 position = self._align(
                     tx, projection, live[projection.name], switch=switch, verify=verify

@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
 from application.quarantine import HELD, RELEASED
 from projections.base import Projection
 from projections.guard import AggregateLog, ProjectionGuard
-from projections.ports import Database, EventLog, Tx
+from projections.ports import Database, EventLog, Lease, Tx
 from projections.quarantine import TxQuarantineLedger
 from projections.status import clear_error, record_error
 
@@ -47,14 +47,13 @@ class _PositionMovedError(Exception):
     """The position changed between reading the batch and locking the tracking row."""
 
 
-def lock_position(tx: Tx, dialect: str, name: str) -> int:
+def lock_position(tx: Tx, database: Database, name: str) -> int:
     """Lock a projection's tracking row for this transaction and return its position.
 
     Every writer of a projection's tables takes this lock first (runner batches and the
-    rebuild's swap), so they queue on it and never deadlock on the tables. SQLite's
-    BEGIN IMMEDIATE already excludes every other writer.
+    rebuild's swap), so they queue on it and never deadlock on the tables.
     """
-    sql = SELECT_POSITION + (" FOR UPDATE" if dialect == "postgres" else "")
+    sql = database.for_update(SELECT_POSITION)
     row = tx.one(sql, {"name": name})
     if row is None:
         tx.execute(INIT_POSITION, {"name": name})
@@ -62,39 +61,14 @@ def lock_position(tx: Tx, dialect: str, name: str) -> int:
     return int(row["position"]) if row else 0
 
 
-def try_lock_position(tx: Tx, dialect: str, name: str) -> int | None:
+def try_lock_position(tx: Tx, database: Database, name: str) -> int | None:
     """`lock_position`, or None at once while another transaction holds the row."""
-    if dialect != "postgres":
-        return lock_position(tx, dialect, name)
-    row = tx.one(SELECT_POSITION + " FOR UPDATE SKIP LOCKED", {"name": name})
+    row = tx.one(database.for_update(SELECT_POSITION, skip_locked=True), {"name": name})
     if row is not None:
         return int(row["position"])
     if tx.one(SELECT_POSITION, {"name": name}) is not None:
         return None  # the row exists, so someone holds it
-    return lock_position(tx, dialect, name)
-
-
-class Lease(Protocol):
-    """The right to run a projection, held by one process at a time."""
-
-    def acquire(self) -> bool:
-        """Take it or confirm it is still held; False while another process holds it."""
-        ...
-
-    def release(self) -> None:
-        """Give it up."""
-        ...
-
-
-class LocalLease:
-    """Always held: one process per database is assumed (SQLite, tests)."""
-
-    def acquire(self) -> bool:
-        """Always True."""
-        return True
-
-    def release(self) -> None:
-        """Nothing to give up."""
+    return lock_position(tx, database, name)
 
 
 @dataclass
@@ -135,7 +109,7 @@ class ProjectionRunner:
         self._poll_interval = poll_interval
         self.status = ProjectionStatus()
         self.breaker = breaker or CircuitBreaker(f"projection:{projection.name}")
-        self.lease = lease or LocalLease()
+        self.lease = lease  # None: no other process runs this projection
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
@@ -172,7 +146,7 @@ class ProjectionRunner:
         """Follow the log until stopped: woken by saves or notifications, and by a timer."""
         try:
             while not stop.is_set():
-                if not self._hold_lease():
+                if not self.hold_lease():
                     stop.wait(self._lease_retry)
                     continue
                 generation = self._wakeup.generation()
@@ -190,7 +164,8 @@ class ProjectionRunner:
                     # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).
                     self._wakeup.wait(generation, self._poll_interval)
         finally:
-            self.lease.release()
+            if self.lease is not None:
+                self.lease.release()
 
     def _apply_next_batch(self) -> int:
         old = self.position()
@@ -230,7 +205,7 @@ class ProjectionRunner:
             # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
             # Not waited for: a runner blocked on it would hold a pooled connection (the
             # process's budget) for as long as the rebuild runs; it tries again on its timer.
-            locked = try_lock_position(tx, self._db.dialect, self.projection.name)
+            locked = try_lock_position(tx, self._db, self.projection.name)
             if locked is None:
                 return False
             if locked != old:
@@ -272,12 +247,13 @@ class ProjectionRunner:
         if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
             return
         with self._db.transaction() as tx:
-            if try_lock_position(tx, self._db.dialect, self.projection.name) != position:
+            if try_lock_position(tx, self._db, self.projection.name) != position:
                 return  # moved on meanwhile (or a rebuild holds it): the next batch handles them
             self._guard(tx, position, careful=True).finish()
 
-    def _hold_lease(self) -> bool:
-        held = self.lease.acquire()
+    def hold_lease(self) -> bool:
+        """Take the lease or confirm it is still held (always, without one)."""
+        held = self.lease.acquire() if self.lease is not None else True
         if held == self.status.waiting_for_lease:  # log each change, not every retry
             logger.info(
                 "projection %s: %s",

@@ -15,7 +15,6 @@ from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import is_task_number, parse_uuid
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import run_state, task_state, worker_state
 from projections.queries import ReadModel
 
 logger = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def run_from_log(container: Container, run_id: UUID) -> dict[str, Any] | None:
     events = container.app.aggregate_events(run_id)
     if not events:
         return None
-    run = run_state(events)
+    run = container.time_travel.run_state(events)
     if run is not None and run.get("task_uuid"):
         run["task_id"] = container.app.task_number(UUID(run["task_uuid"]))
     return run
@@ -156,7 +155,7 @@ def run_from_log(container: Container, run_id: UUID) -> dict[str, Any] | None:
 def worker_from_log(container: Container, worker_id: UUID) -> dict[str, Any] | None:
     """The worker rebuilt from its own events (no load: that needs the runs)."""
     events = container.app.aggregate_events(worker_id)
-    return worker_state(events) if events else None
+    return container.time_travel.worker_state(events) if events else None
 
 
 def answer_from_view(
@@ -194,7 +193,7 @@ def task_from_log(container: Container, task_id: UUID) -> dict[str, Any] | None:
     events = container.app.aggregate_events(task_id)
     if not events:
         return None
-    return task_state(events, container.app.task_number(task_id))
+    return container.time_travel.task_state(events, container.app.task_number(task_id))
 
 
 def wait_for_views(container: Container, response: Response, position: int | None) -> bool:

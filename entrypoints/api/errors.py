@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 
+from adapters import database_errors
 from application.circuit_breaker import CircuitOpenError
 from domain.errors import (
     AggregateUnreadableError,
@@ -33,10 +31,7 @@ logger = logging.getLogger(__name__)
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    PoolTimeout,
-    sqlite3.OperationalError,
+    *database_errors.DATABASE_DOWN,
 )
 
 
@@ -107,7 +102,7 @@ def store_unavailable(request: Request, error: Exception) -> JSONResponse:
     """503 with Retry-After; the database breaker learns of the failure."""
     logger.warning("database unavailable: %s: %s", type(error).__name__, error)
     request.app.state.container.breakers.get("database").record_failure(error)
-    if isinstance(error, PoolTimeout) or isinstance(error.__cause__, PoolTimeout):
+    if database_errors.is_pool_timeout(error):
         # Within [database] connection_timeout_seconds: never a request that hangs.
         detail = (
             "no database connection became free in time (all busy, or the database is"

@@ -25,7 +25,7 @@ from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_at, task_state
+from entrypoints.reconstruct import events_at
 
 router = APIRouter(tags=["history"], route_class=StrictRoute)
 
@@ -83,8 +83,9 @@ def task_diff(
     number = container.app.task_number(task_id)
     events = stored_events(container, task_id, "task")
     to_version = to_version or events[-1].originator_version
-    before = task_state(events_at(events, "task", None, from_version), number)
-    after = task_state(events_at(events, "task", None, to_version), number)
+    state_at = container.time_travel.task_state
+    before = state_at(events_at(events, "task", None, from_version), number)
+    after = state_at(events_at(events, "task", None, to_version), number)
     assert before is not None and after is not None
     before, after = masked_spec(before), masked_spec(after)  # masked already; kept so
     # The states show secrets as ***: a changed secret is found in the stored definitions,

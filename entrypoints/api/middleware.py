@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.connection_budget import connection_wait_budget
 from adapters.metrics import Metrics
-from adapters.pg_pool import connection_wait_budget
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 
 

@@ -23,7 +23,7 @@ from entrypoints.api.history import AsOf, Version, history_records, stored_event
 from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
 from entrypoints.api.strict import StrictRoute
-from entrypoints.reconstruct import events_at, run_state
+from entrypoints.reconstruct import events_at
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
 RUN_STATUSES = tuple(RunStatus)
@@ -72,7 +72,7 @@ def get_run(
     ensure_position(container, min_position)
     if as_of is not None or version is not None:
         events = stored_events(container, parse_run_id(run_id), "run")
-        then = run_state(events_at(events, "run", as_of, version))
+        then = container.time_travel.run_state(events_at(events, "run", as_of, version))
         assert then is not None
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None

@@ -37,7 +37,7 @@ from entrypoints.api.schemas import (
 )
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_at, task_state
+from entrypoints.reconstruct import events_at
 from projections.queries import ReadModel
 
 MAX_VERSION = 2**31 - 1  # versions are counted from 1 per aggregate
@@ -106,7 +106,9 @@ def get_task(
     task = task_resource(container, read_model, ref, response)
     if as_of is not None or version is not None:
         events = stored_events(container, _uuid(task), "task")
-        then = task_state(events_at(events, "task", as_of, version), task["id"])
+        then = container.time_travel.task_state(
+            events_at(events, "task", as_of, version), task["id"]
+        )
         assert then is not None
         return then
     try:

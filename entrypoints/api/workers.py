@@ -25,7 +25,7 @@ from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_at, worker_state
+from entrypoints.reconstruct import events_at
 
 router = APIRouter(prefix="/api/workers", tags=["workers"], route_class=StrictRoute)
 WORKER_STATUS_PATTERN = "^(" + "|".join(WorkerStatus) + ")$"
@@ -61,7 +61,7 @@ def get_worker(
     """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
     if as_of is not None or version is not None:
         events = stored_events(container, parse_id("worker", worker_id), "worker")
-        then = worker_state(events_at(events, "worker", as_of, version))
+        then = container.time_travel.worker_state(events_at(events, "worker", as_of, version))
         assert then is not None
         return then
     key = parse_id("worker", worker_id)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from adapters.database import SqliteDatabase
 from adapters.memory_bus import InMemoryBus
 from adapters.migrations import apply_migrations
+from adapters.sqlite.database import SqliteDatabase
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.dispatcher import Dispatcher

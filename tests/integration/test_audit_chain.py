@@ -28,8 +28,8 @@ from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
+from entrypoints.bootstrap import build_database
 from entrypoints.settings import load_settings
-from entrypoints.store import build_database
 from projections.ports import Database
 from tests.servers import admin_database_url, fresh_postgres_database, server_missing
 

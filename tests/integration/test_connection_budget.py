@@ -14,9 +14,8 @@ import uvicorn
 from eventsourcing.persistence import OperationalError
 
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import Container, build_container, projection_lease
+from entrypoints.bootstrap import Container, build_container, open_session, projection_lease
 from entrypoints.settings import load_settings
-from entrypoints.store import open_session
 from tests.e2e.conftest import free_port
 from tests.servers import admin_database_url, fresh_postgres_database
 

@@ -6,13 +6,13 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from adapters.pg_listener import LISTEN, keep_session
+from adapters.postgres.listener import LISTEN, keep_session
 from application.ports import Wakeup
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
+from entrypoints.bootstrap import open_session
 from entrypoints.settings import load_settings
-from entrypoints.store import open_session
 from tests.servers import fresh_postgres_database
 
 

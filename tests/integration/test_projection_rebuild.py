@@ -13,10 +13,15 @@ import pytest
 from application.messages import Report
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
-from entrypoints.bootstrap import Container, all_projections, build_container, projection_lease
-from entrypoints.rebuild_runner import rebuild_job
+from entrypoints.bootstrap import (
+    Container,
+    all_projections,
+    build_container,
+    open_session,
+    projection_lease,
+    rebuild_job,
+)
 from entrypoints.settings import load_settings
-from entrypoints.store import open_session
 from projections.rebuild import Progress, RebuildResult
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.status import read_states

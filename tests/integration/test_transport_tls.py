@@ -27,10 +27,9 @@ import redis
 from adapters.tls import TlsFiles
 from application.messages import Delivery
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_bus, build_container
+from entrypoints.bootstrap import build_bus, build_container, postgres_conninfo
 from entrypoints.processes import StartupError, _build
 from entrypoints.settings import load_settings
-from entrypoints.store import postgres_conninfo
 from tests.e2e.conftest import SCHEDULER, base_env, free_port
 from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.servers import server_missing

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.database import SqliteDatabase
 from adapters.key_directory import MAX_STALE_SECONDS, KeyDirectory, KeysUnavailableError
 from adapters.migrations import apply_migrations
+from adapters.sqlite.database import SqliteDatabase
 from application.keys import KEY_PREFIX, key_digest, parse_duration
 from application.ports import FakeClock
 from application.scheduler_app import SchedulerApp

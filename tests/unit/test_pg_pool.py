@@ -6,8 +6,9 @@ import inspect
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from adapters.event_store import BoundedApplicationRecorder
-from adapters.pg_pool import application_name, connection_wait_budget
+from adapters.connection_budget import connection_wait_budget
+from adapters.postgres.event_store import BoundedApplicationRecorder
+from adapters.postgres.pool import application_name
 
 
 def test_application_names_are_printable_and_fit_postgresql() -> None:

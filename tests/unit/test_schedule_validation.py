@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.database import SqliteDatabase
 from adapters.migrations import apply_migrations
+from adapters.sqlite.database import SqliteDatabase
 from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.cron import next_fire_time

@@ -8,7 +8,7 @@ import time
 
 import psycopg
 
-from adapters.pg_session import PostgresSession
+from adapters.postgres.session import PostgresSession
 from application.ports import Wakeup
 
 logger = logging.getLogger(__name__)

@@ -2,20 +2,20 @@
 
 Two rules keep every caller answering within the connection timeout: a checkout never waits
 longer than the pool's timeout, and inside `connection_wait_budget(seconds)` (one HTTP
-request) all checkouts together never wait longer than the budget.
+request; adapters/connection_budget.py) all checkouts together never wait longer than it.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import Any
 
 from eventsourcing.postgres import ConnectionPool
 from psycopg import Connection
+from psycopg.conninfo import make_conninfo
+
+from adapters.connection_budget import current_budget
 
 # The smallest checkout timeout: psycopg_pool refuses a timeout of 0 even with a free connection.
 MIN_WAIT_SECONDS = 0.001
@@ -32,39 +32,12 @@ KEEPALIVE = {
 APPLICATION_NAME_LIMIT = 63  # PostgreSQL truncates longer names (NAMEDATALEN - 1)
 
 
-class WaitBudget:
-    """Seconds a unit of work (one request) may still spend waiting for pooled connections."""
-
-    def __init__(self, seconds: float) -> None:
-        self.remaining = seconds
-        self._lock = threading.Lock()
-
-    def spend(self, seconds: float) -> None:
-        """Take waited time off the budget."""
-        with self._lock:
-            self.remaining = max(0.0, self.remaining - seconds)
-
-
-_budget: ContextVar[WaitBudget | None] = ContextVar("connection_wait_budget", default=None)
-
-
-@contextmanager
-def connection_wait_budget(seconds: float) -> Iterator[WaitBudget]:
-    """Bound the total checkout wait of everything run in this context (threads it starts too)."""
-    budget = WaitBudget(seconds)
-    token = _budget.set(budget)
-    try:
-        yield budget
-    finally:
-        _budget.reset(token)
-
-
 class BudgetPool(ConnectionPool[Connection[Any]]):
     """A pool whose checkouts draw on the caller's wait budget, when there is one."""
 
     def getconn(self, timeout: float | None = None) -> Connection[Any]:
         """A connection within min(timeout, what the budget has left), else PoolTimeout."""
-        budget = _budget.get()
+        budget = current_budget()
         if timeout is not None or budget is None:
             return super().getconn(timeout)
         started = time.monotonic()
@@ -79,6 +52,13 @@ def application_name(process: str, name: str | None = None) -> str:
     text = f"scheduler-{process}" + (f":{name}" if name else "")
     printable = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
     return printable[:APPLICATION_NAME_LIMIT]
+
+
+def conninfo(parts: Mapping[str, Any]) -> str:
+    """libpq connection fields (dbname, host, port, user, password, TLS) as a conninfo string."""
+    # make_conninfo quotes and escapes: a quote in a password must not end the value (and
+    # a parse error would print the rest of the string, password and all).
+    return make_conninfo(**{k: str(v) for k, v in parts.items() if v not in (None, "")})
 
 
 def connection_options(app_name: str, connect_timeout: float) -> dict[str, Any]:

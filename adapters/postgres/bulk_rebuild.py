@@ -1,4 +1,4 @@
-"""How a rebuild runs on each store: PostgreSQL replays the bulk into local scratch files."""
+"""A PostgreSQL rebuild's bulk: replayed into local SQLite scratch files, then COPYed in."""
 
 from __future__ import annotations
 
@@ -12,81 +12,81 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
-import psycopg
-
-from adapters.database import PostgresDatabase, SqliteDatabase
-from adapters.migrations import apply_migrations
+from adapters.postgres.database import PipelinedTx, PostgresDatabase, unsynced
+from adapters.sqlite.scratch import scratch_database
 from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, QuarantineEntry
-from application.scheduler_app import SchedulerApp
-from entrypoints.bootstrap import all_projections
 from projections.base import Projection
-from projections.ports import Database, Params, Row, Tx
+from projections.ports import Tx
 from projections.rebuild import (
     SHADOW_SUFFIX,
     PageSource,
     Progress,
     Rebuild,
     RebuildError,
+    progress_printer,
     relevant_pages,
     replay,
 )
 
-PROGRESS_EVERY_SECONDS = 1.0
 MIN_REBUILD_POOL = 2  # pooled connections: the shadow writer, and the log reader
-SCRATCH_PRAGMAS = ("PRAGMA synchronous = OFF", "PRAGMA cache_size = -1048576")  # up to 1 GiB
+# One child process's share of the bulk, run in a spawned process (so it pickles by name):
+# (event store env, projection names, target, batch size, scratch path, released entries)
+# -> (position reached, entries it quarantined). The composition root provides it, as
+# `replay_share` given what the child builds.
+ReplayShare = Callable[
+    [dict[str, str], list[str], int, int, str, list[QuarantineEntry]],
+    tuple[int, list[QuarantineEntry]],
+]
+
+
+class AppFactory(Protocol):
+    """Builds an application on an event store environment (SchedulerApp itself)."""
+
+    def __call__(self, *, env: Mapping[str, str]) -> Any: ...
 
 
 @contextmanager
-def rebuild_job(
-    app: SchedulerApp,
-    database: Database,
-    chosen: Sequence[Projection],
-    batch_size: int = 5_000,
-    on_progress: Callable[[Progress], None] = lambda _progress: None,
-    env: Mapping[str, str] | None = None,
+def bulk_through_scratch(
+    job: Rebuild,
+    database: PostgresDatabase,
+    app: Any,
+    env: Mapping[str, str] | None,
+    share: ReplayShare,
 ) -> Iterator[Rebuild]:
-    """A rebuild wired for the store.
+    """The job, its bulk replayed into scratch files and its pages sent pipelined.
 
-    On PostgreSQL the bulk goes through local scratch files (in parallel processes when
-    `env`, the event store settings, is given) and the rest through pipelined pages.
+    The bulk runs in parallel processes (each `share`) when `env`, the event store
+    settings, is given; `app` is the SchedulerApp whose log is replayed.
+
+    Raises:
+        RebuildError: the pool is too small for the rebuild's final step.
     """
-    job = Rebuild(
-        chosen,
-        relevant_pages(app, chosen),
-        database,
-        head=app.head_position,
-        batch_size=batch_size,
-        on_progress=on_progress,
-    )
-    if not isinstance(database, PostgresDatabase):
-        yield job  # SQLite runs in-process already: straight into the shadows
-        return
     if database.pool.max_size < MIN_REBUILD_POOL:
         raise RebuildError(
             f"a rebuild on PostgreSQL needs [database] pool_size >= {MIN_REBUILD_POOL + 1}: "
             "its final step reads the log while it holds a transaction on the views"
         )
     with tempfile.TemporaryDirectory(prefix="scheduler-rebuild-") as directory:
-        job.page_transaction = lambda: _pipelined(database)
-        job.bulk = ScratchBulk(database, app, chosen, batch_size, Path(directory), env, on_progress)
+        job.page_transaction = lambda: pipelined_transaction(database)
+        job.bulk = ScratchBulk(
+            database,
+            app,
+            job.projections,
+            job.batch_size,
+            Path(directory),
+            env,
+            job.on_progress,
+            share,
+        )
         yield job
 
 
 @contextmanager
-def _unsynced(connection: psycopg.Connection[Any]) -> Iterator[None]:
-    """A transaction whose commit does not wait for the WAL flush; it ends with it."""
-    with connection.transaction():
-        # Shadow rows lost in a crash are rebuilt anyway. SET LOCAL, because the connection
-        # goes back to the pool the event store draws on, which must keep synchronous commits.
-        connection.execute("SET LOCAL synchronous_commit = off")
-        yield
-
-
-@contextmanager
-def _pipelined(database: PostgresDatabase) -> Iterator[Tx]:
-    with database.pool.connection() as connection, _unsynced(connection), connection.pipeline():
+def pipelined_transaction(database: PostgresDatabase) -> Iterator[Tx]:
+    """A shadow page's transaction: pipelined, and not waiting for the WAL flush."""
+    with database.pool.connection() as connection, unsynced(connection), connection.pipeline():
         yield PipelinedTx(connection)
 
 
@@ -100,12 +100,13 @@ class ScratchBulk:
     def __init__(
         self,
         database: PostgresDatabase,
-        app: SchedulerApp,
+        app: Any,
         chosen: Sequence[Projection],
         batch_size: int,
         directory: Path,
         env: Mapping[str, str] | None,
         on_progress: Callable[[Progress], None],
+        share: ReplayShare,
     ) -> None:
         self._database = database
         self._app = app
@@ -118,6 +119,7 @@ class ScratchBulk:
             {**env, "CREATE_TABLE": "n", "POSTGRES_POOL_SIZE": "1"} if env is not None else None
         )
         self._on_progress = on_progress
+        self._share = share
 
     def __call__(self, target: int, ledger: InMemoryQuarantineLedger) -> int:
         """Fill every shadow up to `target`; what the replay quarantined goes to `ledger`.
@@ -132,7 +134,7 @@ class ScratchBulk:
         if len(groups) == 1:
             started = time.monotonic()
             results = [
-                _replay_scratch(
+                replay_scratch(
                     relevant_pages(self._app, groups[0]),
                     groups[0],
                     target,
@@ -148,7 +150,7 @@ class ScratchBulk:
             with ProcessPoolExecutor(len(groups), mp_context=spawn) as pool:
                 results = list(
                     pool.map(
-                        _replay_in_child,
+                        self._share,
                         [self._env] * len(groups),
                         names,
                         [target] * len(groups),
@@ -172,7 +174,7 @@ class ScratchBulk:
         reader = sqlite3.connect(path)
         try:
             columns = [row[1] for row in reader.execute(f'PRAGMA table_info("{table}")')]
-            with self._database.pool.connection() as connection, _unsynced(connection):
+            with self._database.pool.connection() as connection, unsynced(connection):
                 live = {
                     r["column_name"]
                     for r in connection.execute(
@@ -204,7 +206,9 @@ def _balanced(chosen: Sequence[Projection], groups: int) -> list[list[Projection
     return [group for group in bins if group]
 
 
-def _replay_in_child(
+def replay_share(
+    app_factory: AppFactory,
+    catalog: Callable[[], Sequence[Projection]],
     env: dict[str, str],
     names: list[str],
     target: int,
@@ -212,13 +216,17 @@ def _replay_in_child(
     path: str,
     released: list[QuarantineEntry],
 ) -> tuple[int, list[QuarantineEntry]]:
-    """A child process's share: its own event store connection, scratch file and progress."""
-    chosen = [p for p in all_projections() if p.name in names]
-    app = SchedulerApp(env=env)
+    """A child process's share: its own event store connection, scratch file and progress.
+
+    `app_factory` and `catalog` (the projections by name) are what the composition root
+    chose; they pickle by name, so the child imports only what it runs.
+    """
+    chosen = [p for p in catalog() if p.name in names]
+    app = app_factory(env=env)
     show = progress_printer(sys.stderr, label=",".join(names))
     started = time.monotonic()
     try:
-        return _replay_scratch(
+        return replay_scratch(
             relevant_pages(app, chosen),
             chosen,
             target,
@@ -231,7 +239,7 @@ def _replay_in_child(
         app.close()
 
 
-def _replay_scratch(
+def replay_scratch(
     pages: PageSource,
     chosen: Sequence[Projection],
     target: int,
@@ -242,12 +250,8 @@ def _replay_scratch(
 ) -> tuple[int, list[QuarantineEntry]]:
     """Replay into a scratch file; returns the position reached and what was quarantined."""
     ledger = InMemoryQuarantineLedger(released)
-    scratch = SqliteDatabase(path)
+    scratch = scratch_database(path, unsynced=True)
     try:
-        # A throwaway file: nothing to make durable, and it is read back at once.
-        for pragma in SCRATCH_PRAGMAS:
-            scratch.query(pragma)
-        apply_migrations(scratch, announce=False)
         reached = replay(
             chosen,
             pages,
@@ -262,63 +266,3 @@ def _replay_scratch(
         return reached, ledger.entries(None, statuses=(HELD,))
     finally:
         scratch.close()
-
-
-class PipelinedTx:
-    """Statements are sent without waiting for their answers; a read waits for its own only.
-
-    Row counts are unknown until the pipeline syncs, so `execute` returns -1: projection
-    handlers never use them.
-    """
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
-        self._cursor = connection.cursor()
-
-    def execute(self, sql: str, params: Params = None) -> int:
-        """Queue one statement."""
-        self._cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
-        return -1
-
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Queue one statement per parameter set."""
-        self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
-
-    def query(self, sql: str, params: Params = None) -> list[Row]:
-        """Rows, on a cursor of their own so that no earlier statement's result is taken."""
-        with self._connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
-            return list(cursor.fetchall())
-
-    def one(self, sql: str, params: Params = None) -> Row | None:
-        """The first row, or None."""
-        with self._connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
-            return cursor.fetchone()
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A SAVEPOINT (psycopg syncs the pipeline on leaving it, so errors surface here)."""
-        with self._connection.transaction():
-            yield
-
-
-def progress_printer(stream: TextIO, label: str = "") -> Callable[[Progress], None]:
-    """Print position/head and events/s about once a second."""
-    last_shown = [-PROGRESS_EVERY_SECONDS]
-
-    def show(progress: Progress) -> None:
-        done = progress.position >= progress.head
-        if progress.elapsed - last_shown[0] < PROGRESS_EVERY_SECONDS and not done:
-            return
-        last_shown[0] = progress.elapsed
-        percent = 100 * progress.position / progress.head if progress.head else 100.0
-        print(
-            f"rebuild{f' {label}' if label else ''}: {progress.position}/{progress.head} "
-            f"({percent:.0f}%) "
-            f"{progress.rate:,.0f} events/s",
-            file=stream,
-            flush=True,
-        )
-
-    return show

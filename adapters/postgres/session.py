@@ -173,31 +173,3 @@ class PostgresSession:
                 callback()
             except Exception:  # a failing observer must not take the session down
                 logger.exception("session change callback failed")
-
-
-class SessionLease:
-    """A projection's lease: an advisory lock on the process's session (projections.Lease).
-
-    One lease per lock per process: advisory locks are re-entrant within a session.
-    """
-
-    def __init__(self, session: PostgresSession, lock_class: int, name: str) -> None:
-        self._session = session
-        self._class = lock_class
-        self._name = name
-        self._generation: int | None = None
-
-    def acquire(self) -> bool:
-        """Confirm the lock is still held, or try to take it; False while someone else has it."""
-        if self._generation is not None and self._session.holds(self._generation):
-            return True
-        if self._generation is not None:
-            logger.warning("projection %s lost its lease with the session", self._name)
-        self._generation = self._session.try_lock(self._class, self._name)
-        return self._generation is not None
-
-    def release(self) -> None:
-        """Give the lock up."""
-        generation, self._generation = self._generation, None
-        if generation is not None:
-            self._session.unlock(self._class, self._name, generation)

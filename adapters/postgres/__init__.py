@@ -1,0 +1,1 @@
+"""Everything that speaks PostgreSQL: pool, session, locks, event store, DDL, bulk rebuild."""
