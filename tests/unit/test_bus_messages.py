@@ -28,8 +28,9 @@ def wire(text: str) -> bytes:
     return text.replace("<run>", str(RUN)).replace("<worker>", str(WORKER)).encode()
 
 
-# What the bus carries today (since issue 10 a delivery also names its secrets, last): orjson.dumps(message.to_dict()), as Redis (the "m" field) and
-# RabbitMQ (the body) send it. Written out by hand so that any change of format shows here.
+# What the bus carries today: orjson.dumps(message.to_dict()), as Redis (the "m" field) and
+# RabbitMQ (the body) send it. Written out by hand so that any change of format shows here
+# (since issue 10 a delivery also names its secrets, last).
 WIRE: list[tuple[Any, bytes]] = [
     (
         Delivery(
