@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
-from entrypoints.api import events, history, keys, runs, system, tasks, workers
+from entrypoints.api import event_stream, events, history, keys, runs, system, tasks, workers
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
 from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
@@ -19,6 +19,7 @@ from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.settings import AuthSettings
+from entrypoints.web.install import install_web
 
 DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
@@ -60,7 +61,7 @@ def create_api(container: Container) -> FastAPI:
     api.state.container = container
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, runs, workers, events, system, keys):
+    for module in (history, tasks, runs, workers, event_stream, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)
@@ -91,6 +92,7 @@ def create_api(container: Container) -> FastAPI:
         ),
         connection_timeout_seconds=settings.database.connection_timeout_seconds,
     )
+    install_web(api, container)  # the UI at /ui, outermost: its assets, cookie and /docs
     return api
 
 
