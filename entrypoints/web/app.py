@@ -7,11 +7,20 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.bootstrap import Container
-from entrypoints.web import auth, overview
+from entrypoints.web import auth, events, overview, runs, system, task_forms, tasks, workers
 from entrypoints.web.rights import UI_RIGHTS, authorize_page
 from entrypoints.web.session import SessionSealer
 
-PAGES = (auth, overview)
+PAGES = (
+    auth,
+    overview,
+    task_forms,
+    tasks,
+    runs,
+    workers,
+    events,
+    system,
+)  # task_forms first: /tasks/new before /tasks/{ref}
 
 
 def create_web(container: Container, sealer: SessionSealer, key_directory: object) -> FastAPI:

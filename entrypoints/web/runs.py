@@ -1,0 +1,86 @@
+"""Run pages: the live list and one run (attempts, output, why it waits or failed, events)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from domain.errors import NotFoundError
+from domain.statuses import RunStatus
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    parse_run_id,
+    resolve_task_id,
+    run_from_log,
+)
+from entrypoints.api.history import history_records, stored_events
+from entrypoints.api.permissions import PrincipalDep
+from entrypoints.api.strict import StrictRoute
+from entrypoints.web.actions import settle
+from entrypoints.web.forms import FormDep, back_to
+from entrypoints.web.templating import render
+
+router = APIRouter(route_class=StrictRoute, include_in_schema=False)
+PAGE = 50
+ACTIVE = ("pending", "assigned", "running", "retrying")  # a cancel can still stop them
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def run_list(
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    principal: PrincipalDep,
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    task: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> HTMLResponse:
+    """Runs, newest first, by status and task; updated live."""
+    chosen = status if status in tuple(RunStatus) else None
+    task_uuid = resolve_task_id(read_model, container, task, "task") if task else None
+    items, total = read_model.list_runs(
+        task_uuid=task_uuid, status=chosen, limit=PAGE, offset=offset
+    )
+    return render(
+        request,
+        "runs.html",
+        principal,
+        runs=items,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        status=chosen,
+        task=task or "",
+        statuses=tuple(RunStatus),
+    )
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(
+    run_id: str,
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    principal: PrincipalDep,
+) -> HTMLResponse:
+    """One run: status, attempt timeline, output tail, reason, its events; cancel."""
+    key = parse_run_id(run_id)
+    run = read_model.run(key) or run_from_log(container, key)
+    if run is None:
+        raise NotFoundError("run", run_id)
+    events = history_records(container, stored_events(container, key, "run"))
+    return render(
+        request, "run.html", principal, run=run, events=events, active=run["status"] in ACTIVE
+    )
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel(run_id: str, container: ContainerDep, ctx: ContextDep, form: FormDep) -> Response:
+    """Cancel the run; a running process is killed."""
+    result = container.app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
+    settle(container, result.position)
+    return back_to(f"/ui/runs/{result.aggregate_id}")

@@ -1,0 +1,178 @@
+"""Task pages: the list, one task (definition, fire times, runs, history) and its actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from domain.cron import next_fire_time
+from domain.statuses import TaskStatus
+from entrypoints.api.deps import (
+    ContainerDep,
+    ContextDep,
+    ReadModelDep,
+    resolve_task_id,
+    task_resource,
+)
+from entrypoints.api.history import history_records, stored_events, task_diff
+from entrypoints.api.permissions import PrincipalDep, check_task_executors
+from entrypoints.api.strict import StrictRoute
+from entrypoints.bootstrap import Container
+from entrypoints.web.actions import form_int, parse_json_object, settle
+from entrypoints.web.forms import FormDep, back_to
+from entrypoints.web.queries import PageQueries
+from entrypoints.web.templating import render
+
+router = APIRouter(route_class=StrictRoute, include_in_schema=False)
+PAGE = 50
+TASK_STATUSES = (*TaskStatus, "quarantined")
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+def task_list(
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    principal: PrincipalDep,
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Offset = 0,
+) -> HTMLResponse:
+    """Tasks by number: filter by status, search the name, page by 50."""
+    chosen = status if status in TASK_STATUSES else None
+    items, total = read_model.list_tasks(status=chosen, name=q or None, limit=PAGE, offset=offset)
+    last = PageQueries(container.database).last_runs([t["uuid"] for t in items])
+    return render(
+        request,
+        "tasks.html",
+        principal,
+        tasks=items,
+        total=total,
+        offset=offset,
+        page=PAGE,
+        status=chosen,
+        q=q or "",
+        statuses=TASK_STATUSES,
+        last=last,
+    )
+
+
+@router.get("/tasks/{ref}", response_class=HTMLResponse)
+def task_page(
+    ref: str,
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    principal: PrincipalDep,
+    offset: Offset = 0,
+    compare: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+) -> HTMLResponse:
+    """One task: definition, next 10 fire times in its zone, runs, history and actions."""
+    task = task_resource(container, read_model, ref)
+    task_id = UUID(task["uuid"])
+    runs, total = read_model.list_runs(task_uuid=task_id, status=None, limit=20, offset=offset)
+    history = history_records(container, stored_events(container, task_id, "task"))
+    diff = None
+    if compare is not None and compare <= task["version"]:
+        diff = task_diff(task["uuid"], container, read_model, from_version=compare, to_version=None)
+    return render(
+        request,
+        "task.html",
+        principal,
+        task=task,
+        stats=read_model.task_stats(task_id),
+        fires=next_fires(task, container.clock.now()),
+        runs=runs,
+        total=total,
+        offset=offset,
+        history=list(reversed(history)),
+        diff=diff,
+        compare=compare,
+    )
+
+
+def next_fires(task: dict[str, Any], now: datetime, count: int = 10) -> list[datetime]:
+    """The next fire times of a cron task (none when manual-only, paused or deleted)."""
+    if not task.get("schedule") or task["status"] != "active":
+        return []
+    fires, after = [], now
+    for _ in range(count):
+        after = next_fire_time(task["schedule"], task.get("timezone") or "UTC", after)
+        fires.append(after)
+    return fires
+
+
+def _task_id(container: Container, read_model: Any, ref: str) -> UUID:
+    return resolve_task_id(read_model, container, ref)
+
+
+@router.post("/tasks/{ref}/trigger")
+def trigger(
+    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+) -> Response:
+    """Request a run now, with parameters; then show the run."""
+    task_id = _task_id(container, read_model, ref)
+    params = parse_json_object(form.get("params", ""), "params")
+    result = container.app.trigger_task(task_id, ctx, params=params or None)
+    settle(container, result.position)
+    return back_to(f"/ui/runs/{result.aggregate_id}")
+
+
+@router.post("/tasks/{ref}/pause")
+def pause(
+    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+) -> Response:
+    """Pause the task."""
+    task_id = _task_id(container, read_model, ref)
+    settle(container, container.app.pause_task(task_id, form.get("reason", ""), ctx).position)
+    return back_to(f"/ui/tasks/{task_id}")
+
+
+@router.post("/tasks/{ref}/resume")
+def resume(
+    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+) -> Response:
+    """Resume the task."""
+    task_id = _task_id(container, read_model, ref)
+    settle(container, container.app.resume_task(task_id, ctx).position)
+    return back_to(f"/ui/tasks/{task_id}")
+
+
+@router.post("/tasks/{ref}/delete")
+def delete(
+    ref: str,
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    form: FormDep,
+) -> Response:
+    """Delete the task; its history stays."""
+    task_id = _task_id(container, read_model, ref)
+    check_task_executors(request, principal, container, task_id)
+    settle(container, container.app.delete_task(task_id, form.get("reason", ""), ctx).position)
+    return back_to("/ui/tasks")
+
+
+@router.post("/tasks/{ref}/rollback")
+def rollback(
+    ref: str,
+    request: Request,
+    container: ContainerDep,
+    read_model: ReadModelDep,
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    form: FormDep,
+) -> Response:
+    """Restore the definition of an earlier version, as a new update."""
+    task_id = _task_id(container, read_model, ref)
+    version = form_int(form, "version")
+    check_task_executors(request, principal, container, task_id, version=version)
+    settle(container, container.app.rollback_task(task_id, version, ctx).position)
+    return back_to(f"/ui/tasks/{task_id}")
