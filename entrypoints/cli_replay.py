@@ -45,7 +45,6 @@ def replay(
 
     REF is a task's number, UUID or name, or a run's or worker's UUID.
     """
-    # Migrated: resolving a task by number or name reads the tasks view.
     with open_store(load_cli_settings(config), migrate=True) as (app, _database):
         history = build_history(app)  # records as stored, without their log positions
         events = app.aggregate_events(_resolve(app, kind, ref))
