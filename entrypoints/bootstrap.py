@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.aes_secret_box import AesGcmSecretBox, development_key, parse_keys
 from adapters.audit_chain import SqlChainStore
-from adapters.event_positions import AggregateLog
+from adapters.event_positions import AggregateLog, event_positions
 from adapters.event_store_role import ensure_append_only
 from adapters.guarded_bus import GuardedBus
 from adapters.memory_bus import InMemoryBus
@@ -45,16 +45,17 @@ from application.quarantine import QuarantineLedger
 from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox, SecretBox
 from domain.worker import WorkerProfile
-from entrypoints.reconstruct import TimeTravel
 from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
+from projections.history import History
 from projections.ports import Database, Lease
 from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import Progress, Rebuild, relevant_pages
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.shadow_tables import ShadowDdl
+from projections.time_travel import TimeTravel
 from projections.waiter import PositionWaiter
 
 if TYPE_CHECKING:
@@ -277,9 +278,13 @@ def _rebuild(
     )
 
 
-def build_time_travel() -> TimeTravel:
-    """Past states replayed into in-memory SQLite copies of the read tables (any store)."""
-    return TimeTravel(scratch_database)
+def build_history(app: SchedulerApp, database: StoreDatabase | None = None) -> History:
+    """History and time travel over the log; with `database`, records carry log positions.
+
+    Past states are replayed into in-memory SQLite copies of the read tables (any store).
+    """
+    positions = partial(event_positions, database) if database is not None else None
+    return History(app, TimeTravel(scratch_database), positions)
 
 
 @dataclass
@@ -299,8 +304,8 @@ class Container:
     metrics: Metrics
     quarantine: QuarantineLedger
     aggregate_log: AggregateLog
+    history: History
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
-    time_travel: TimeTravel = field(default_factory=build_time_travel)
     session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -405,6 +410,7 @@ def build_container(
         ),
         quarantine=SqlQuarantineLedger(database),
         aggregate_log=aggregate_log,
+        history=build_history(app, database),
         breakers=breakers,
         session=session,
     )

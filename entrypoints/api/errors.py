@@ -24,6 +24,7 @@ from domain.errors import (
 )
 from domain.task_spec import SpecValidationError
 from entrypoints.api.middleware import BodyTooLargeError, body_too_large
+from entrypoints.api.providers import get_breakers
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def conflict(_: Request, error: Exception) -> JSONResponse:
 def store_unavailable(request: Request, error: Exception) -> JSONResponse:
     """503 with Retry-After; the database breaker learns of the failure."""
     logger.warning("database unavailable: %s: %s", type(error).__name__, error)
-    request.app.state.container.breakers.get("database").record_failure(error)
+    get_breakers(request).get("database").record_failure(error)
     if database_errors.is_pool_timeout(error):
         # Within [database] connection_timeout_seconds: never a request that hangs.
         detail = (
