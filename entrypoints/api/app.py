@@ -102,7 +102,7 @@ def create_api(container: Container) -> FastAPI:
         ),
         connection_timeout_seconds=settings.database.connection_timeout_seconds,
     )
-    install_web(api, container)  # the UI at /ui, outermost: its assets, cookie and /docs
+    install_web(api, container, key_directory)  # the UI at /ui, outermost: assets, cookie, /docs
     return api
 
 

@@ -11,10 +11,10 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from entrypoints.api.deps import ContainerDep
-from entrypoints.api.event_records import event_record
+from entrypoints.api.deps import AppDep
 from entrypoints.api.strict import StrictRoute
-from entrypoints.bootstrap import Container
+from projections.event_records import event_record
+from projections.ports import EventLog
 
 router = APIRouter(prefix="/api/events", tags=["events"], route_class=StrictRoute)
 POLL_SECONDS = 0.25  # how soon a new event reaches the browser
@@ -32,7 +32,7 @@ MAX_POSITION = 2**62
 )
 async def stream_events(
     request: Request,
-    container: ContainerDep,
+    app: AppDep,
     after: Annotated[
         int | None,
         Query(
@@ -53,13 +53,9 @@ async def stream_events(
     else after `after`, else from the log head; ends after a minute (EventSource reconnects)."""
     start = _resume_position(last_event_id)
     if start is None:
-        start = (
-            after
-            if after is not None
-            else await anyio.to_thread.run_sync(container.app.head_position)
-        )
+        start = after if after is not None else await anyio.to_thread.run_sync(app.head_position)
     return StreamingResponse(
-        _events(request, container, start, limit),
+        _events(request, app, start, limit),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -72,7 +68,7 @@ def _resume_position(last_event_id: str | None) -> int | None:
 
 
 async def _events(
-    request: Request, container: Container, after: int, limit: int | None
+    request: Request, log: EventLog, after: int, limit: int | None
 ) -> AsyncIterator[bytes]:
     yield f"retry: {RETRY_MS}\n: stream after {after}\n\n".encode()
     started = quiet_since = time.monotonic()
@@ -81,7 +77,7 @@ async def _events(
         if await request.is_disconnected():
             return
         size = BATCH if left < 0 else min(BATCH, left)
-        batch = await anyio.to_thread.run_sync(container.app.read_log, after, size)
+        batch = await anyio.to_thread.run_sync(log.read_log, after, size)
         for position, event in batch:
             record = orjson.dumps(event_record(event, position))
             yield b"id: %d\ndata: %s\n\n" % (position, record)

@@ -1,4 +1,4 @@
-"""What every form post shares: waiting for the views, and field errors shown by the field."""
+"""What form posts share: field errors shown by the field, typed fields parsed."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ from pydantic import ValidationError
 
 from domain.errors import InvalidFieldError, TaskNameTakenError
 from domain.task_spec import SpecValidationError
-from entrypoints.bootstrap import Container
-
-
-def settle(container: Container, position: int | None) -> None:
-    """Wait (bounded) until the views show a command's events: the page after it is fresh."""
-    if position:
-        container.waiter.wait(
-            position, container.projection_names, container.settings.api.read_wait_timeout_seconds
-        )
 
 
 def field_errors(error: Exception) -> dict[str, str] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from adapters.key_directory import KeyDirectory
+from entrypoints.api import providers
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.bootstrap import Container
 from entrypoints.web import auth, events, overview, runs, system, task_forms, tasks, workers
@@ -23,14 +25,13 @@ PAGES = (
 )  # task_forms first: /tasks/new before /tasks/{ref}
 
 
-def create_web(container: Container, sealer: SessionSealer, key_directory: object) -> FastAPI:
+def create_web(container: Container, sealer: SessionSealer, key_directory: KeyDirectory) -> FastAPI:
     """Every page and form, behind the UI's rights table."""
     web = FastAPI(
         openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(authorize_page)]
     )
-    web.state.container = container
-    web.state.web_sealer = sealer
-    web.state.key_directory = key_directory
+    providers.attach(web, container, key_directory)  # its pages take the API's dependencies
+    providers.attach_sealer(web, sealer)
     install_error_handlers(web)
     for module in PAGES:
         web.include_router(module.router)

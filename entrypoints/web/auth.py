@@ -8,9 +8,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.key_directory import KeyDirectory
+from application.ports import Clock
+from entrypoints.api.deps import ClockDep, KeyDirectoryDep, SessionSealerDep
 from entrypoints.api.strict import StrictRoute
 from entrypoints.web.forms import FormDep
-from entrypoints.web.session import COOKIE, SessionSealer
+from entrypoints.web.session import COOKIE
 from entrypoints.web.templating import render, set_session_cookie
 
 router = APIRouter(route_class=StrictRoute, include_in_schema=False)
@@ -29,14 +32,19 @@ def login_page(request: Request, next: Next = "/") -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, form: FormDep) -> Response:
+async def login(
+    request: Request,
+    form: FormDep,
+    directory: KeyDirectoryDep,
+    clock: ClockDep,
+    sealer: SessionSealerDep,
+) -> Response:
     """Check the key, then keep it in the sealed session cookie."""
     key = form.get("api_key", "").strip()
     target = safe_next(form.get("next", "/"))
-    error = await run_in_threadpool(_key_problem, request, key)
+    error = await run_in_threadpool(_key_problem, directory, clock, key)
     if error:
         return render(request, "login.html", None, 401, next=target, error=error)
-    sealer: SessionSealer = request.app.state.web_sealer
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, sealer.new(key))
     return response
@@ -50,16 +58,15 @@ def logout(request: Request, form: FormDep) -> RedirectResponse:
     return response
 
 
-def _key_problem(request: Request, key: str) -> str | None:
+def _key_problem(directory: KeyDirectory, clock: Clock, key: str) -> str | None:
     """Why the key cannot sign in (None: it can); the API checks it again on every page."""
     if not key:
         return "Enter an API key."
-    directory = request.app.state.key_directory
     directory.refresh()
     row = directory.find(key)
     if row is None:
         return "Unknown API key."
-    status = row.status(request.app.state.container.clock.now())
+    status = row.status(clock.now())
     if status != "active":
         return f"This API key is {status}."
     if row.role == "worker":

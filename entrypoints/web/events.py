@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from application.scheduler_app import SchedulerApp
+from domain.errors import NotFoundError
 from domain.ids import parse_uuid
-from entrypoints.api.deps import ContainerDep
-from entrypoints.api.event_records import event_record
-from entrypoints.api.history import history_records
+from entrypoints.api.deps import AppDep, HistoryDep
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.strict import StrictRoute
-from entrypoints.bootstrap import Container
 from entrypoints.web.templating import render
+from projections.event_records import event_record
+from projections.history import History
 
 router = APIRouter(route_class=StrictRoute, include_in_schema=False)
 PAGE = 50
@@ -25,7 +26,8 @@ SCAN_LIMIT = 5_000  # events looked at per page when a filter is set: pages stay
 @router.get("/events", response_class=HTMLResponse)
 def event_log(
     request: Request,
-    container: ContainerDep,
+    app: AppDep,
+    history: HistoryDep,
     principal: PrincipalDep,
     type: Annotated[str | None, Query(max_length=100)] = None,
     aggregate: Annotated[str | None, Query(max_length=100)] = None,
@@ -33,11 +35,11 @@ def event_log(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> HTMLResponse:
     """A page of events (secrets masked), older pages with `before`."""
-    head = container.app.head_position()
+    head = app.head_position()
     if aggregate:
-        records = _of_aggregate(container, aggregate)
+        records = _of_aggregate(history, aggregate)
     else:
-        records = _scan(container, min(before or head + 1, head + 1), type or None, actor or None)
+        records = _scan(app, min(before or head + 1, head + 1), type or None, actor or None)
     records = [r for r in records if _matches(r, type, actor)][:PAGE]
     older = records[-1]["position"] if len(records) == PAGE else None
     return render(
@@ -56,23 +58,25 @@ def _matches(record: dict[str, Any], type_: str | None, actor: str | None) -> bo
     )
 
 
-def _of_aggregate(container: Container, aggregate: str) -> list[dict[str, Any]]:
+def _of_aggregate(history: History, aggregate: str) -> list[dict[str, Any]]:
     aggregate_id = parse_uuid(aggregate)
     if aggregate_id is None:
         return []
-    events = container.app.aggregate_events(aggregate_id)
-    return list(reversed(history_records(container, events))) if events else []
+    try:
+        return list(reversed(history.records(aggregate_id, "aggregate")))
+    except NotFoundError:  # no events: an empty page, as for any filter matching nothing
+        return []
 
 
 def _scan(
-    container: Container, before: int, type_: str | None, actor: str | None
+    app: SchedulerApp, before: int, type_: str | None, actor: str | None
 ) -> list[dict[str, Any]]:
     """Newest first, from `before` down, until a page matches or the scan limit is reached."""
     found: list[dict[str, Any]] = []
     scanned, upper = 0, before
     while upper > 1 and len(found) < PAGE and scanned < SCAN_LIMIT:
         after = max(upper - CHUNK - 1, 0)
-        batch = container.app.read_log(after, upper - 1 - after)
+        batch = app.read_log(after, upper - 1 - after)
         scanned += len(batch)
         records = [event_record(e, p) for p, e in reversed(batch)]
         found += [r for r in records if _matches(r, type_, actor)]

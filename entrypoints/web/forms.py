@@ -8,12 +8,13 @@ from urllib.parse import parse_qs
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from entrypoints.web.session import Session, SessionSealer
+from entrypoints.api.deps import SessionSealerDep
+from entrypoints.web.session import Session
 
 MAX_FORM_BYTES = 1_048_576  # the API's body limit applies too; this bounds the parsing
 
 
-async def form_fields(request: Request) -> dict[str, str]:
+async def form_fields(request: Request, sealer: SessionSealerDep) -> dict[str, str]:
     """The posted fields (the last value of a repeated one), after the CSRF check."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -21,7 +22,6 @@ async def form_fields(request: Request) -> dict[str, str]:
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     fields = {name: values[-1] for name, values in parsed.items()}
     session: Session | None = getattr(request.state, "web_session", None)
-    sealer: SessionSealer = request.app.state.web_sealer
     if not sealer.csrf_ok(session, fields.get("csrf")):
         raise HTTPException(
             status_code=403, detail="the form's CSRF token is missing or wrong: reload the page"

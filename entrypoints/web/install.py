@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from adapters.aes_secret_box import parse_keys
+from adapters.key_directory import KeyDirectory
 from entrypoints.bootstrap import Container
 from entrypoints.web.app import create_web
 from entrypoints.web.middleware import STATIC_PREFIX, WebMiddleware
@@ -16,11 +17,11 @@ from entrypoints.web.session import SessionSealer, derive_key
 DOCS_ASSETS = f"{STATIC_PREFIX}/docs"
 
 
-def install_web(api: FastAPI, container: Container) -> None:
+def install_web(api: FastAPI, container: Container, key_directory: KeyDirectory) -> None:
     """Call after the API's own middlewares, so that this one runs first."""
     keys = container.settings.secrets.keys
     sealer = SessionSealer(derive_key(parse_keys(keys)[0] if keys else None))
-    api.mount("/ui", create_web(container, sealer, api.state.key_directory))
+    api.mount("/ui", create_web(container, sealer, key_directory))
 
     async def home(_: Request) -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=307)

@@ -10,17 +10,16 @@ from fastapi.responses import HTMLResponse
 from domain.errors import NotFoundError
 from domain.statuses import RunStatus
 from entrypoints.api.deps import (
-    ContainerDep,
+    AppDep,
     ContextDep,
+    HistoryDep,
     ReadModelDep,
+    ReferencesDep,
+    ViewsDep,
     parse_run_id,
-    resolve_task_id,
-    run_from_log,
 )
-from entrypoints.api.history import history_records, stored_events
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.strict import StrictRoute
-from entrypoints.web.actions import settle
 from entrypoints.web.forms import FormDep, back_to
 from entrypoints.web.templating import render
 
@@ -32,7 +31,7 @@ ACTIVE = ("pending", "assigned", "running", "retrying")  # a cancel can still st
 @router.get("/runs", response_class=HTMLResponse)
 def run_list(
     request: Request,
-    container: ContainerDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
     principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=30)] = None,
@@ -41,7 +40,7 @@ def run_list(
 ) -> HTMLResponse:
     """Runs, newest first, by status and task; updated live."""
     chosen = status if status in tuple(RunStatus) else None
-    task_uuid = resolve_task_id(read_model, container, task, "task") if task else None
+    task_uuid = references.task_id(task, field="task") if task else None
     items, total = read_model.list_runs(
         task_uuid=task_uuid, status=chosen, limit=PAGE, offset=offset
     )
@@ -63,24 +62,24 @@ def run_list(
 def run_page(
     run_id: str,
     request: Request,
-    container: ContainerDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
     principal: PrincipalDep,
 ) -> HTMLResponse:
     """One run: status, attempt timeline, output tail, reason, its events; cancel."""
     key = parse_run_id(run_id)
-    run = read_model.run(key) or run_from_log(container, key)
+    run = read_model.run(key) or history.run_from_log(key)
     if run is None:
         raise NotFoundError("run", run_id)
-    events = history_records(container, stored_events(container, key, "run"))
+    events = history.records(key, "run")
     return render(
         request, "run.html", principal, run=run, events=events, active=run["status"] in ACTIVE
     )
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel(run_id: str, container: ContainerDep, ctx: ContextDep, form: FormDep) -> Response:
+def cancel(run_id: str, app: AppDep, views: ViewsDep, ctx: ContextDep, form: FormDep) -> Response:
     """Cancel the run; a running process is killed."""
-    result = container.app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
-    settle(container, result.position)
+    result = app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
+    views.settle(result.position)
     return back_to(f"/ui/runs/{result.aggregate_id}")

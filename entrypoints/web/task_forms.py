@@ -12,16 +12,10 @@ from pydantic import ValidationError
 from domain.errors import DomainError
 from domain.principal import Principal
 from domain.task_spec import TaskSpec
-from entrypoints.api.deps import (
-    ContainerDep,
-    ContextDep,
-    ReadModelDep,
-    resolve_task_id,
-    task_resource,
-)
+from entrypoints.api.deps import AppDep, ContextDep, ReferencesDep, ViewsDep
 from entrypoints.api.permissions import PrincipalDep, check_task_executors, require_executors
 from entrypoints.api.strict import StrictRoute
-from entrypoints.web.actions import field_errors, settle
+from entrypoints.web.actions import field_errors
 from entrypoints.web.forms import FormDep, back_to
 from entrypoints.web.templating import render
 
@@ -79,7 +73,8 @@ def new_task(request: Request, principal: PrincipalDep) -> HTMLResponse:
 @router.post("/tasks")
 def create_task(
     request: Request,
-    container: ContainerDep,
+    app: AppDep,
+    views: ViewsDep,
     ctx: ContextDep,
     principal: PrincipalDep,
     form: FormDep,
@@ -89,13 +84,13 @@ def create_task(
     require_executors(request, principal, {values["executor"]})
     try:
         spec = TaskSpec.model_validate(values)
-        result = container.app.create_task(spec, ctx)
+        result = app.create_task(spec, ctx)
     except (ValidationError, DomainError) as error:
         errors = field_errors(error)
         if errors is None:
             raise
         return _form_page(request, principal, {**form, **values}, errors)
-    settle(container, result.position)
+    views.settle(result.position)
     return back_to(f"/ui/tasks/{result.aggregate_id}")
 
 
@@ -103,12 +98,11 @@ def create_task(
 def edit_task(
     ref: str,
     request: Request,
-    container: ContainerDep,
-    read_model: ReadModelDep,
+    references: ReferencesDep,
     principal: PrincipalDep,
 ) -> HTMLResponse:
     """The form, filled with the current definition."""
-    task = task_resource(container, read_model, ref)
+    task = references.resource(ref).task
     values = {f: task.get(f) for f in (*TEXT_FIELDS, *NUMBER_FIELDS, "schedule")}
     return _form_page(request, principal, values, {}, task)
 
@@ -117,24 +111,25 @@ def edit_task(
 def update_task(
     ref: str,
     request: Request,
-    container: ContainerDep,
-    read_model: ReadModelDep,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
     ctx: ContextDep,
     principal: PrincipalDep,
     form: FormDep,
 ) -> Response:
     """Save the changed fields (the whole result is validated again)."""
-    task_id: UUID = resolve_task_id(read_model, container, ref)
-    current = task_resource(container, read_model, ref)
+    task_id: UUID = references.task_id(ref)
+    current = references.resource(ref).task
     values = definition(form)
-    check_task_executors(request, principal, container, task_id, values["executor"])
+    check_task_executors(request, principal, app, task_id, values["executor"])
     changes = {k: v for k, v in values.items() if current.get(k) != v}
     try:
-        result = container.app.update_task(task_id, changes, ctx, None)
+        result = app.update_task(task_id, changes, ctx, None)
     except (ValidationError, DomainError) as error:
         errors = field_errors(error)
         if errors is None:
             raise
         return _form_page(request, principal, {**form, **values}, errors, current)
-    settle(container, result.position)
+    views.settle(result.position)
     return back_to(f"/ui/tasks/{task_id}")

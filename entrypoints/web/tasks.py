@@ -12,17 +12,18 @@ from fastapi.responses import HTMLResponse
 from domain.cron import next_fire_time
 from domain.statuses import TaskStatus
 from entrypoints.api.deps import (
-    ContainerDep,
+    AppDep,
+    ClockDep,
     ContextDep,
+    HistoryDep,
+    ReadDatabaseDep,
     ReadModelDep,
-    resolve_task_id,
-    task_resource,
+    ReferencesDep,
+    ViewsDep,
 )
-from entrypoints.api.history import history_records, stored_events, task_diff
 from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.strict import StrictRoute
-from entrypoints.bootstrap import Container
-from entrypoints.web.actions import form_int, parse_json_object, settle
+from entrypoints.web.actions import form_int, parse_json_object
 from entrypoints.web.forms import FormDep, back_to
 from entrypoints.web.queries import PageQueries
 from entrypoints.web.templating import render
@@ -36,8 +37,8 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 @router.get("/tasks", response_class=HTMLResponse)
 def task_list(
     request: Request,
-    container: ContainerDep,
     read_model: ReadModelDep,
+    database: ReadDatabaseDep,
     principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=30)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -46,7 +47,7 @@ def task_list(
     """Tasks by number: filter by status, search the name, page by 50."""
     chosen = status if status in TASK_STATUSES else None
     items, total = read_model.list_tasks(status=chosen, name=q or None, limit=PAGE, offset=offset)
-    last = PageQueries(container.database).last_runs([t["uuid"] for t in items])
+    last = PageQueries(database).last_runs([t["uuid"] for t in items])
     return render(
         request,
         "tasks.html",
@@ -66,31 +67,33 @@ def task_list(
 def task_page(
     ref: str,
     request: Request,
-    container: ContainerDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    clock: ClockDep,
     principal: PrincipalDep,
     offset: Offset = 0,
     compare: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> HTMLResponse:
     """One task: definition, next 10 fire times in its zone, runs, history and actions."""
-    task = task_resource(container, read_model, ref)
+    task = references.resource(ref).task
     task_id = UUID(task["uuid"])
     runs, total = read_model.list_runs(task_uuid=task_id, status=None, limit=20, offset=offset)
-    history = history_records(container, stored_events(container, task_id, "task"))
+    events = history.records(task_id, "task")
     diff = None
     if compare is not None and compare <= task["version"]:
-        diff = task_diff(task["uuid"], container, read_model, from_version=compare, to_version=None)
+        diff = history.task_diff(task_id, compare, None)
     return render(
         request,
         "task.html",
         principal,
         task=task,
         stats=read_model.task_stats(task_id),
-        fires=next_fires(task, container.clock.now()),
+        fires=next_fires(task, clock.now()),
         runs=runs,
         total=total,
         offset=offset,
-        history=list(reversed(history)),
+        history=list(reversed(events)),
         diff=diff,
         compare=compare,
     )
@@ -107,39 +110,50 @@ def next_fires(task: dict[str, Any], now: datetime, count: int = 10) -> list[dat
     return fires
 
 
-def _task_id(container: Container, read_model: Any, ref: str) -> UUID:
-    return resolve_task_id(read_model, container, ref)
-
-
 @router.post("/tasks/{ref}/trigger")
 def trigger(
-    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+    ref: str,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
+    ctx: ContextDep,
+    form: FormDep,
 ) -> Response:
     """Request a run now, with parameters; then show the run."""
-    task_id = _task_id(container, read_model, ref)
+    task_id = references.task_id(ref)
     params = parse_json_object(form.get("params", ""), "params")
-    result = container.app.trigger_task(task_id, ctx, params=params or None)
-    settle(container, result.position)
+    result = app.trigger_task(task_id, ctx, params=params or None)
+    views.settle(result.position)
     return back_to(f"/ui/runs/{result.aggregate_id}")
 
 
 @router.post("/tasks/{ref}/pause")
 def pause(
-    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+    ref: str,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
+    ctx: ContextDep,
+    form: FormDep,
 ) -> Response:
     """Pause the task."""
-    task_id = _task_id(container, read_model, ref)
-    settle(container, container.app.pause_task(task_id, form.get("reason", ""), ctx).position)
+    task_id = references.task_id(ref)
+    views.settle(app.pause_task(task_id, form.get("reason", ""), ctx).position)
     return back_to(f"/ui/tasks/{task_id}")
 
 
 @router.post("/tasks/{ref}/resume")
 def resume(
-    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, form: FormDep
+    ref: str,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
+    ctx: ContextDep,
+    form: FormDep,
 ) -> Response:
     """Resume the task."""
-    task_id = _task_id(container, read_model, ref)
-    settle(container, container.app.resume_task(task_id, ctx).position)
+    task_id = references.task_id(ref)
+    views.settle(app.resume_task(task_id, ctx).position)
     return back_to(f"/ui/tasks/{task_id}")
 
 
@@ -147,16 +161,17 @@ def resume(
 def delete(
     ref: str,
     request: Request,
-    container: ContainerDep,
-    read_model: ReadModelDep,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
     ctx: ContextDep,
     principal: PrincipalDep,
     form: FormDep,
 ) -> Response:
     """Delete the task; its history stays."""
-    task_id = _task_id(container, read_model, ref)
-    check_task_executors(request, principal, container, task_id)
-    settle(container, container.app.delete_task(task_id, form.get("reason", ""), ctx).position)
+    task_id = references.task_id(ref)
+    check_task_executors(request, principal, app, task_id)
+    views.settle(app.delete_task(task_id, form.get("reason", ""), ctx).position)
     return back_to("/ui/tasks")
 
 
@@ -164,15 +179,16 @@ def delete(
 def rollback(
     ref: str,
     request: Request,
-    container: ContainerDep,
-    read_model: ReadModelDep,
+    app: AppDep,
+    references: ReferencesDep,
+    views: ViewsDep,
     ctx: ContextDep,
     principal: PrincipalDep,
     form: FormDep,
 ) -> Response:
     """Restore the definition of an earlier version, as a new update."""
-    task_id = _task_id(container, read_model, ref)
+    task_id = references.task_id(ref)
     version = form_int(form, "version")
-    check_task_executors(request, principal, container, task_id, version=version)
-    settle(container, container.app.rollback_task(task_id, version, ctx).position)
+    check_task_executors(request, principal, app, task_id, version=version)
+    views.settle(app.rollback_task(task_id, version, ctx).position)
     return back_to(f"/ui/tasks/{task_id}")

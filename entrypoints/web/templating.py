@@ -13,9 +13,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from domain.principal import Principal
+from entrypoints.api import providers
 from entrypoints.api.permissions import Right, has_right
 from entrypoints.web.i18n import LANG_COOKIE, choose_language, translate
-from entrypoints.web.session import COOKIE, SESSION_SECONDS, Session, SessionSealer
+from entrypoints.web.session import COOKIE, SESSION_SECONDS, Session
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -65,16 +66,14 @@ def session_of(request: Request) -> tuple[Session, bool]:
     session: Session | None = getattr(request.state, "web_session", None)
     if session is not None:
         return session, False
-    sealer: SessionSealer = request.app.state.web_sealer
-    return sealer.new(None), True
+    return providers.get_session_sealer(request).new(None), True
 
 
 def set_session_cookie(request: Request, response: Response, session: Session) -> None:
     """HttpOnly, SameSite=Strict, Secure when the request came over TLS."""
-    sealer: SessionSealer = request.app.state.web_sealer
     response.set_cookie(
         COOKIE,
-        sealer.seal(session),
+        providers.get_session_sealer(request).seal(session),
         max_age=SESSION_SECONDS,
         path="/",
         httponly=True,
@@ -92,11 +91,10 @@ def render(
 ) -> HTMLResponse:
     """A page inside the layout, with the session cookie made when there was none."""
     session, fresh = session_of(request)
-    sealer: SessionSealer = request.app.state.web_sealer
+    sealer = providers.get_session_sealer(request)
     language = choose_language(
         request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
     )
-    container = request.app.state.container
     page = ENVIRONMENT.get_template(template).render(
         request=request,
         principal=principal,
@@ -104,7 +102,7 @@ def render(
         csrf=sealer.csrf_token(session),
         lang=language,
         _=lambda text: translate(language, text),
-        head=_head(container),
+        head=_head(request),
         path=request.url.path,
         **context,
     )
@@ -114,8 +112,8 @@ def render(
     return response
 
 
-def _head(container: Any) -> int:
+def _head(request: Request) -> int:
     try:
-        return int(container.app.head_position())
+        return providers.get_app(request).head_position()
     except Exception:  # a page still renders when the log cannot be read
         return 0

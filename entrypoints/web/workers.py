@@ -8,10 +8,16 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from entrypoints.api.deps import ContainerDep, ContextDep, ReadModelDep, parse_id
+from entrypoints.api.deps import (
+    AppDep,
+    ContextDep,
+    LivenessDep,
+    ReadModelDep,
+    ViewsDep,
+    parse_id,
+)
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.strict import StrictRoute
-from entrypoints.web.actions import settle
 from entrypoints.web.forms import FormDep, back_to
 from entrypoints.web.templating import render
 
@@ -22,8 +28,8 @@ PAGE = 100
 @router.get("/workers", response_class=HTMLResponse)
 def worker_list(
     request: Request,
-    container: ContainerDep,
     read_model: ReadModelDep,
+    liveness: LivenessDep,
     principal: PrincipalDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> HTMLResponse:
@@ -31,7 +37,7 @@ def worker_list(
     workers = read_model.list_workers(status=None)
     shown = workers[offset : offset + PAGE]
     for worker in shown:
-        worker["last_heartbeat_at"] = container.liveness.last_seen(UUID(worker["id"]))
+        worker["last_heartbeat_at"] = liveness.last_seen(UUID(worker["id"]))
     return render(
         request,
         "workers.html",
@@ -44,10 +50,8 @@ def worker_list(
 
 
 @router.post("/workers/{worker_id}/drain")
-def drain(worker_id: str, container: ContainerDep, ctx: ContextDep, form: FormDep) -> Response:
+def drain(worker_id: str, app: AppDep, views: ViewsDep, ctx: ContextDep, form: FormDep) -> Response:
     """Ask the worker to take no new work, finish what it runs, then deregister."""
-    result = container.app.drain_worker(
-        parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx
-    )
-    settle(container, result.position)
+    result = app.drain_worker(parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx)
+    views.settle(result.position)
     return back_to("/ui/workers")
