@@ -149,7 +149,7 @@ def main() -> None:
                     f"/ui/tasks/{task['uuid']}",
                     "/ui/runs",
                     "/ui/runs?status=failed",
-                    f"/ui/runs?offset={args.runs - 50}",
+                    "/ui/runs?after=0",  # the last page (the oldest runs), by keyset
                     f"/ui/runs/{run['run_id']}",
                     "/ui/workers",
                     "/ui/events",

@@ -196,9 +196,20 @@ class ReadModel:
         return {**run_resource(row), "attempts": [attempt_resource(a) for a in attempts]}
 
     def list_runs(
-        self, *, task_uuid: UUID | None, status: str | None, limit: int, offset: int
+        self,
+        *,
+        task_uuid: UUID | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        before: int | None = None,
+        after: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Runs, newest first, filtered by task and status."""
+        """Runs, newest first, filtered by task and status; the total counts the filter alone.
+
+        `before` / `after` page by log position (keyset: an index seek, whatever the depth):
+        the `limit` runs just older than `before`, or just newer than `after`.
+        """
         where, params = ["1 = 1"], {"limit": limit, "offset": offset}
         if task_uuid is not None:
             where.append("r.task_uuid = %(task)s")
@@ -208,12 +219,20 @@ class ReadModel:
             params["status"] = status
         clause = " AND ".join(where)
         total = self._db.one(f"SELECT COUNT(*) AS n FROM runs r WHERE {clause}", params)
+        order = "ASC" if after is not None and before is None else "DESC"
+        if before is not None:
+            where.append("r.position < %(before)s")
+            params["before"] = before
+        if after is not None:
+            where.append("r.position > %(after)s")
+            params["after"] = after
         rows = self._db.query(
-            f"SELECT {RUN_COLUMNS} {RUNS_FROM} WHERE {clause} "
-            "ORDER BY r.position DESC LIMIT %(limit)s OFFSET %(offset)s",
+            f"SELECT {RUN_COLUMNS} {RUNS_FROM} WHERE {' AND '.join(where)} "
+            f"ORDER BY r.position {order} LIMIT %(limit)s OFFSET %(offset)s",
             params,
         )
-        return [run_resource(r) for r in rows], int(total["n"] if total else 0)
+        runs = [run_resource(r) for r in rows]
+        return (runs[::-1] if order == "ASC" else runs), int(total["n"] if total else 0)
 
     def worker(self, worker_id: UUID) -> dict[str, Any] | None:
         """One worker."""

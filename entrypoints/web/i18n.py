@@ -38,6 +38,8 @@ ZH: dict[str, str] = {
     "all": "全部",
     "Previous": "上一页",
     "Next": "下一页",
+    "First": "首页",
+    "Last": "末页",
     "New task": "新建任务",
     "Create": "创建",
     "Save": "保存",

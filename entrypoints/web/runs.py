@@ -36,22 +36,27 @@ def run_list(
     principal: PrincipalDep,
     status: Annotated[str | None, Query(max_length=30)] = None,
     task: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> HTMLResponse:
-    """Runs, newest first, by status and task; updated live."""
+    """Runs, newest first, by status and task, paged by log position; updated live."""
     chosen = status if status in tuple(RunStatus) else None
     task_uuid = references.task_id(task, field="task") if task else None
+    if after is not None:
+        before = None  # one cursor at a time: the links never send both
     items, total = read_model.list_runs(
-        task_uuid=task_uuid, status=chosen, limit=PAGE, offset=offset
+        task_uuid=task_uuid, status=chosen, limit=PAGE + 1, offset=0, before=before, after=after
     )
+    more = len(items) > PAGE  # one run beyond the page, on the side the page moved to
+    runs = items[-PAGE:] if after is not None else items[:PAGE]
     return render(
         request,
         "runs.html",
         principal,
-        runs=items,
+        runs=runs,
         total=total,
-        offset=offset,
-        page=PAGE,
+        newer=bool(runs) and (more if after is not None else before is not None),
+        older=bool(runs) and (more if after is None else after > 0),
         status=chosen,
         task=task or "",
         statuses=tuple(RunStatus),

@@ -11,7 +11,9 @@ import pytest
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import build_container
 from entrypoints.settings import load_settings
+from entrypoints.web import runs as web_runs
 from entrypoints.web.session import COOKIE, SessionSealer, derive_key
+from tests.routes.support import Caller, open_api
 
 with warnings.catch_warnings():  # Starlette asks for httpx2, which our lock does not hold
     warnings.simplefilter("ignore")
@@ -129,3 +131,40 @@ def test_the_stream_resumes_after_last_event_id(client: TestClient) -> None:
         "/api/events/stream", params={"after": 0, "limit": 1}, headers={"Last-Event-ID": "1"}
     )
     assert "\nid: 2\n" in resumed.text and "\nid: 1\n" not in resumed.text
+
+
+@pytest.fixture
+def projected(tmp_path: Path) -> Iterator[Caller]:
+    """An API whose views are projected (in threads), as a running process has them."""
+    for api in open_api(tmp_path):
+        yield api.client()
+
+
+def test_the_run_list_pages_by_log_position_both_ways(
+    projected: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = projected
+    monkeypatch.setattr(web_runs, "PAGE", 2)
+    assert client.post("/api/tasks", json={"name": "paged", "command": "true"}).status_code == 201
+    ids = [client.post("/api/tasks/paged/trigger").json()["run_id"] for _ in range(3)]
+
+    first = client.get("/ui/runs?task=paged").text
+    older = client.get(f"/ui/runs?task=paged&{link(first, 'next')}").text
+    newer = client.get(f"/ui/runs?task=paged&{link(older, 'prev')}").text
+    last = client.get(f"/ui/runs?task=paged&{link(first, 'last')}").text
+
+    assert shown(first) == ids[:0:-1] and 'rel="prev"' not in first
+    assert shown(older) == ids[:1] and 'rel="next"' not in older
+    assert shown(newer) == ids[:0:-1]
+    assert shown(last) == ids[1::-1] and 'rel="prev"' in last and 'rel="next"' not in last
+
+
+def link(page: str, rel: str) -> str:
+    """The cursor of the pager's `rel` link (`before=N` or `after=N`)."""
+    href = page.split(f'" rel="{rel}"', 1)[0].rsplit('href="', 1)[1]
+    return href.rsplit(";", 1)[-1].rsplit("?", 1)[-1]  # after the last &amp; (or the ?)
+
+
+def shown(page: str) -> list[str]:
+    """The run ids a run list shows, in order."""
+    return [part.split('"', 1)[0] for part in page.split('href="/ui/runs/')[1:]]
