@@ -133,6 +133,7 @@ def main() -> None:
             {
                 "SCHEDULER_DATABASE__URL": f"sqlite:///{Path(folder) / 'bench.db'}",
                 "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
+                "SCHEDULER_API__RATE_LIMIT_PER_SECOND": "0",  # render time, not the limiter
             },
         )
         container = build_container(settings)

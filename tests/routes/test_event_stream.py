@@ -6,6 +6,8 @@ import uuid
 
 import orjson
 
+from entrypoints.api.event_stream import stream_slots
+from entrypoints.api.stream_slots import StreamSlots
 from tests.routes.support import Api, Caller, exercises
 
 S = "/api/events/stream"
@@ -63,3 +65,22 @@ def test_a_stream_after_an_impossible_position_or_with_a_zero_limit_is_a_422(api
 
     assert negative.status_code == 422 and negative.json()["errors"][0]["field"] == "after"
     assert zero.status_code == 422 and zero.json()["errors"][0]["field"] == "limit"
+
+
+@exercises("GET", S)
+def test_a_stream_past_the_processs_cap_is_a_503_to_retry_and_an_ended_one_frees_its_place(
+    api: Api,
+) -> None:
+    client = api.client()
+    slots = StreamSlots(1)
+    api.app.dependency_overrides[stream_slots] = lambda: slots
+    held = slots.take()
+    assert held is not None
+
+    refused = client.get(S, params={"after": 0, "limit": 1})
+    held.release()
+    served = [client.get(S, params={"after": 0, "limit": 1}) for _ in range(2)]
+
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    assert [r.status_code for r in served] == [200, 200]
+    assert slots.open == 0
