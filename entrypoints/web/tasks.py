@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
-from uuid import UUID
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from domain.cron import next_fire_time
+from domain.errors import InvalidFieldError
 from domain.statuses import TaskStatus
 from entrypoints.api.deps import (
     AppDep,
-    ClockDep,
     ContextDep,
-    HistoryDep,
     ReadDatabaseDep,
     ReadModelDep,
     ReferencesDep,
@@ -26,6 +22,7 @@ from entrypoints.api.strict import StrictRoute
 from entrypoints.web.actions import form_int, parse_json_object
 from entrypoints.web.forms import FormDep, back_to
 from entrypoints.web.queries import PageQueries
+from entrypoints.web.task_page import TaskPageDep, TriggerForm
 from entrypoints.web.templating import render
 
 router = APIRouter(route_class=StrictRoute, include_in_schema=False)
@@ -67,62 +64,37 @@ def task_list(
 def task_page(
     ref: str,
     request: Request,
-    references: ReferencesDep,
-    read_model: ReadModelDep,
-    history: HistoryDep,
-    clock: ClockDep,
+    page: TaskPageDep,
     principal: PrincipalDep,
     offset: Offset = 0,
     compare: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> HTMLResponse:
     """One task: definition, next 10 fire times in its zone, runs, history and actions."""
-    task = references.resource(ref).task
-    task_id = UUID(task["uuid"])
-    runs, total = read_model.list_runs(task_uuid=task_id, status=None, limit=20, offset=offset)
-    events = history.records(task_id, "task")
-    diff = None
-    if compare is not None and compare <= task["version"]:
-        diff = history.task_diff(task_id, compare, None)
-    return render(
-        request,
-        "task.html",
-        principal,
-        task=task,
-        stats=read_model.task_stats(task_id),
-        fires=next_fires(task, clock.now()),
-        runs=runs,
-        total=total,
-        offset=offset,
-        history=list(reversed(events)),
-        diff=diff,
-        compare=compare,
-    )
-
-
-def next_fires(task: dict[str, Any], now: datetime, count: int = 10) -> list[datetime]:
-    """The next fire times of a cron task (none when manual-only, paused or deleted)."""
-    if not task.get("schedule") or task["status"] != "active":
-        return []
-    fires, after = [], now
-    for _ in range(count):
-        after = next_fire_time(task["schedule"], task.get("timezone") or "UTC", after)
-        fires.append(after)
-    return fires
+    return page.render(request, principal, ref, offset, compare)
 
 
 @router.post("/tasks/{ref}/trigger")
 def trigger(
     ref: str,
+    request: Request,
     app: AppDep,
     references: ReferencesDep,
     views: ViewsDep,
+    page: TaskPageDep,
     ctx: ContextDep,
+    principal: PrincipalDep,
     form: FormDep,
 ) -> Response:
-    """Request a run now, with parameters; then show the run."""
+    """Request a run now, with parameters; then show the run (refused parameters: inline)."""
     task_id = references.task_id(ref)
-    params = parse_json_object(form.get("params", ""), "params")
-    result = app.trigger_task(task_id, ctx, params=params or None)
+    text = form.get("params", "")
+    try:
+        params = parse_json_object(text, "params")
+        result = app.trigger_task(task_id, ctx, params=params or None)
+    except InvalidFieldError as error:
+        if error.field != "params":
+            raise
+        return page.render(request, principal, ref, trigger=TriggerForm(text, error.message))
     views.settle(result.position)
     return back_to(f"/ui/runs/{result.aggregate_id}")
 

@@ -168,3 +168,18 @@ def link(page: str, rel: str) -> str:
 def shown(page: str) -> list[str]:
     """The run ids a run list shows, in order."""
     return [part.split('"', 1)[0] for part in page.split('href="/ui/runs/')[1:]]
+
+
+def test_refused_trigger_parameters_come_back_inline_with_the_text_typed(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/tasks", json={"name": "params", "command": "true"}).status_code == 201
+    page = client.get("/ui/tasks/params").text
+
+    answer = client.post(
+        "/ui/tasks/params/trigger", data={"params": "[1, 2]", "csrf": csrf_of(page)}
+    )
+
+    assert answer.status_code == 422
+    assert 'data-field="params"' in answer.text and "must be a JSON object" in answer.text
+    assert ">[1, 2]</textarea>" in answer.text
