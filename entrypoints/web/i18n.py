@@ -40,6 +40,8 @@ ZH: dict[str, str] = {
     "Next": "下一页",
     "First": "首页",
     "Last": "末页",
+    "Audit chain head": "审计链头",
+    "nothing chained yet": "尚未链接",
     "New task": "新建任务",
     "Create": "创建",
     "Save": "保存",

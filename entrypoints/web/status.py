@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 
+from adapters.audit_chain import SqlChainStore
 from application.quarantine import QuarantineLedger
 from entrypoints.api.deps import (
     AppDep,
@@ -57,6 +58,13 @@ class SystemStatus:
         """Every dispatcher heard from lately, with its status."""
         now = now_utc()
         return [d.as_record(now, self._stale_after) for d in read_dispatchers(self._db, now)]
+
+    def audit_head(self) -> str | None:
+        """The tamper-evidence chain's head as `scheduler audit head` prints it (None: empty)."""
+        if not self._db.has_table("audit_chain"):
+            return None
+        link = SqlChainStore(self._db).head()
+        return f"{link.position}:{link.hash.hex()}" if link else None
 
     def quarantine(self) -> list[Any]:
         """The aggregates held by a consumer of the log."""

@@ -28,6 +28,7 @@ def system_page(
         dispatchers=status.dispatchers(),
         quarantine=status.quarantine(),
         log_head=app.head_position(),
+        audit_head=status.audit_head(),
     )
 
 

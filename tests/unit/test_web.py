@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.audit_chain import SqlChainStore
+from application.audit import AuditChainFollower
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import build_container
 from entrypoints.settings import load_settings
@@ -183,3 +185,19 @@ def test_refused_trigger_parameters_come_back_inline_with_the_text_typed(
     assert answer.status_code == 422
     assert 'data-field="params"' in answer.text and "must be a JSON object" in answer.text
     assert ">[1, 2]</textarea>" in answer.text
+
+
+def test_the_system_page_shows_the_audit_chains_head_once_chained(tmp_path: Path) -> None:
+    for api in open_api(tmp_path):
+        client = api.client()
+        assert 'id="audit-head">nothing chained yet<' in client.get("/ui/system").text
+        assert client.post("/api/tasks", json={"name": "a", "command": "true"}).status_code == 201
+        log, store = api.container.app.stored_log, SqlChainStore(api.container.database)
+        AuditChainFollower(log, store).extend_once()
+        link = store.head()
+        assert link is not None
+
+        page = client.get("/ui/system").text
+
+        assert f'id="audit-head">{link.position}:{link.hash.hex()}<' in page
+        assert f"--anchor {link.position}:{link.hash.hex()}" in page
