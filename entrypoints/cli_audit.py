@@ -14,7 +14,7 @@ from adapters.database_errors import DATABASE_ERRORS
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
 from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from entrypoints.cli_support import (
     config_option,
     load_cli_settings,

@@ -10,8 +10,8 @@ from uuid import UUID
 
 import click
 
+from application.commands.app import SchedulerApp
 from application.quarantine import HELD, RELEASE, RETRY, QuarantineEntry
-from application.scheduler_app import SchedulerApp
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from domain.secrets import mask_text

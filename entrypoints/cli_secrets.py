@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from eventsourcing.persistence import Notification
 
+from application.commands.app import SchedulerApp
 from application.ports import SystemClock
-from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox
 from application.task_numbers import CREATED_TOPIC
 from domain.context import CommandContext

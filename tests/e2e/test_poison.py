@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from entrypoints.settings import load_settings
 from tests import poison
 from tests.e2e.conftest import SCHEDULER, SchedulerProcess, running_scheduler, wait_for_run

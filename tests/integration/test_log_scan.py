@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.cli import main
