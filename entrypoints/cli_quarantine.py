@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import click
@@ -130,6 +131,6 @@ def _line(entry: QuarantineEntry) -> str:
     )
 
 
-def _masked(record: dict) -> dict:
+def _masked(record: dict[str, Any]) -> dict[str, Any]:
     # A consumer's error may quote what it read: URL passwords and secret=value hidden.
     return {**record, "error": mask_text(str(record.get("error", "")))}
