@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.secrets import masked_entries
+from domain.statuses import RunStatus
 from projections.base import from_json
 from projections.ports import Database, Row
 from projections.queries.paging import Page, Resource, Where, page
@@ -22,7 +23,10 @@ SELECT attempt, worker_id, status, assigned_at, started_at, finished_at, exit_co
        duration_seconds, output
 FROM run_attempts WHERE run_id = %(v)s ORDER BY attempt
 """
-WAITING_OR_NOT_RUN = ("pending", "retrying", "skipped", "upstream_failed")  # runs with a reason
+# The runs whose `reason` says why they wait or did not run; other runs show none.
+WAITING_OR_NOT_RUN = frozenset(
+    {RunStatus.PENDING, RunStatus.RETRYING, RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED}
+)
 
 
 def run_resource(row: Row) -> Resource:
