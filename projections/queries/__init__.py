@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from projections.ports import Database
 from projections.queries.rows import as_datetime
-from projections.queries.runs import RunQueries
+from projections.queries.runs import RunQueries, attempt_resource, run_resource
 from projections.queries.system import SystemQueries
-from projections.queries.tasks import TaskQueries
-from projections.queries.workers import WorkerQueries
+from projections.queries.tasks import TaskQueries, task_resource
+from projections.queries.workers import WorkerQueries, worker_resource
 
-__all__ = ["ReadModel", "as_datetime"]
+__all__ = [
+    "ReadModel",
+    "as_datetime",
+    "attempt_resource",
+    "run_resource",
+    "task_resource",
+    "worker_resource",
+]
 
 
 class ReadModel(TaskQueries, RunQueries, WorkerQueries, SystemQueries):
