@@ -13,7 +13,12 @@ from uuid import UUID
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, PublishError
 
 from adapters.tls import TlsFiles
@@ -23,7 +28,8 @@ from application.messages import Control, Delivery, Heartbeat, Report, inbox_mes
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-INBOX_ARGUMENTS = {"x-expires": 3_600_000}  # the inbox of a worker unused for an hour vanishes
+# The inbox of a worker unused for an hour vanishes.
+INBOX_ARGUMENTS: dict[str, Any] = {"x-expires": 3_600_000}
 FANOUT = aio_pika.ExchangeType.FANOUT
 RECLAIM_SECONDS = 30.0  # like the Redis bus: a report unacked this long goes back to the queue
 
@@ -46,8 +52,8 @@ class RabbitMQBus:
         self._ssl_context = tls.context() if secure and tls is not None else None
         self._reports, self._heartbeats = f"{prefix}.reports", f"{prefix}.heartbeats"
         self._dead = f"{prefix}.dead"  # unreadable messages, kept for operators
-        self._connection: AbstractConnection | None = None
-        self._channels: dict[str, AbstractChannel] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._channels: dict[str, AbstractRobustChannel] = {}
         self._setup = asyncio.Lock()
         self._declared: set[str] = set()  # queues published to; a returned message redeclares
         self._inboxes: set[str] = set()  # every inbox this bus declared, for delete_all
@@ -168,7 +174,7 @@ class RabbitMQBus:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
-    async def _channel(self, name: str) -> AbstractChannel:
+    async def _channel(self, name: str) -> AbstractRobustChannel:
         async with self._setup:
             if self._connection is None:
                 self._connection = await aio_pika.connect_robust(
@@ -183,7 +189,9 @@ class RabbitMQBus:
                 self._channels[name] = channel
             return self._channels[name]
 
-    async def _declare(self, channel: AbstractChannel, queue: str, robust: bool) -> AbstractQueue:
+    async def _declare(
+        self, channel: AbstractRobustChannel, queue: str, robust: bool
+    ) -> AbstractQueue:
         inbox = queue not in (self._reports, self._dead)
         if inbox:
             self._inboxes.add(queue)
@@ -335,7 +343,8 @@ class _Feed:
     async def take(self, max_count: int, timeout: float) -> list[AbstractIncomingMessage]:
         """Wait up to `timeout` for the first message, then drain what is already here."""
         loop = asyncio.get_running_loop()
-        deadline, taken = loop.time() + timeout, []
+        deadline = loop.time() + timeout
+        taken: list[AbstractIncomingMessage] = []
         while len(taken) < max_count:
             remaining = deadline - loop.time()
             try:

@@ -39,10 +39,10 @@ from adapters.tls import TlsFiles
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
+from application.commands.app import SchedulerApp
 from application.dispatch.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
-from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox, SecretBox
 from domain.worker import WorkerProfile
 from entrypoints.settings import Settings
@@ -61,7 +61,7 @@ from projections.waiter import PositionWaiter
 if TYPE_CHECKING:
     from adapters.executors.task_groups import TaskGroupLedger
     from adapters.executors.task_user import TaskUser
-    from application.dispatcher import Dispatcher
+    from application.dispatch.dispatcher import Dispatcher
     from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
@@ -446,7 +446,8 @@ def default_worker_name() -> str:
 def make_dispatcher(container: Container) -> Dispatcher:
     """A dispatcher configured from `[dispatcher]` and `[worker]`."""
     # Imported when built: only a dispatcher's process pays for it, not every CLI command.
-    from application.dispatcher import Dispatcher, DispatchPolicy
+    from application.dispatch.dispatcher import Dispatcher
+    from application.dispatch.policy import DispatchPolicy
 
     settings = container.settings
     policy = DispatchPolicy(

@@ -80,6 +80,7 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
     """Mark a projection method as the handler of these event classes."""
 
     def mark(method: Handler) -> Handler:
+        # A function takes any attribute; the Callable type declares none.
         method._handles = event_classes  # type: ignore[attr-defined]
         return method
 

@@ -68,7 +68,7 @@ class PostgresSession:
         connection = psycopg.connect(self._conninfo, autocommit=True, **self._options)
         try:
             for statement in self._setup:
-                connection.execute(statement)  # type: ignore[arg-type]
+                connection.execute(statement)
         except BaseException:
             connection.close()
             raise

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from adapters.memory_bus import InMemoryBus
 from adapters.migrations import apply_migrations
 from adapters.sqlite.database import SqliteDatabase
+from application.commands.app import SchedulerApp
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.dispatcher import Dispatcher
@@ -30,7 +31,6 @@ from application.dispatch.liveness import InMemoryLiveness
 from application.dispatch.policy import DispatchPolicy
 from application.messages import Report
 from application.ports import Wakeup
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.cron import iana_zones
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec

@@ -44,7 +44,7 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(None, {})
 
     with pytest.raises(pydantic.ValidationError):
-        settings.api.port = 1  # type: ignore[misc]
+        settings.api.port = 1
 
 
 def test_the_config_path_argument_names_the_file(tmp_path: Path) -> None:
