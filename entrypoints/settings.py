@@ -45,8 +45,8 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 POSTGRES_TLS_KEYS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 TLS_SCHEMES = frozenset({"rediss", "amqps"})
-EXECUTOR_NAMES = ("shell", "python", "http")
-ExecutorName = Literal["shell", "python", "http"]
+EXECUTOR_NAMES = ("shell", "python", "http", "callable")
+ExecutorName = Literal["shell", "python", "http", "callable"]
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
@@ -328,8 +328,13 @@ class WorkerSettings(_Section):
 
     @property
     def offered_executors(self) -> tuple[str, ...]:
-        """The executors this worker advertises: `executors`, else every allowed one."""
-        return tuple(self.executors or self.allowed_executors)
+        """The executors this worker advertises: `executors`, else every allowed one (callable
+        only with callable_modules: without them it could call nothing)."""
+        if self.executors:
+            return tuple(self.executors)
+        return tuple(
+            e for e in self.allowed_executors if e != "callable" or self.callable_modules
+        )
 
 
 class ProjectionsSettings(_Section):
