@@ -332,9 +332,7 @@ class WorkerSettings(_Section):
         only with callable_modules: without them it could call nothing)."""
         if self.executors:
             return tuple(self.executors)
-        return tuple(
-            e for e in self.allowed_executors if e != "callable" or self.callable_modules
-        )
+        return tuple(e for e in self.allowed_executors if e != "callable" or self.callable_modules)
 
 
 class ProjectionsSettings(_Section):

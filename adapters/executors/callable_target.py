@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.executors.callable_modules import module_allowed
-
-# A dotted module path, a colon, then a dotted attribute path (a function or Class.method).
-TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+from domain.callable_target import callable_target_problem
 
 
 class CallableTargetError(Exception):
@@ -34,10 +31,9 @@ def split_target(command: str) -> tuple[str, str]:
     Raises:
         CallableTargetError: the command is not of that form.
     """
-    if not TARGET.match(command):
-        raise CallableTargetError(
-            f"command {command!r} is not package.module:function (e.g. myapp.jobs:nightly)"
-        )
+    problem = callable_target_problem(command)
+    if problem is not None:
+        raise CallableTargetError(f"command {problem}")
     module, _, attribute = command.partition(":")
     return module, attribute
 

@@ -13,6 +13,7 @@ from adapters.executors.call_pool import CallPool
 from adapters.executors.callable import CallableExecutor
 from adapters.executors.callable_target import CallableTargets
 from adapters.executors.model import ExecutionRequest, ExecutionResult
+from domain.task_spec import SpecValidationError, validate_spec
 from tests.unit import callable_jobs
 
 JOBS = "tests.unit.callable_jobs"
@@ -180,3 +181,17 @@ def test_many_calls_share_the_pool_threads(executor: CallableExecutor) -> None:
     assert sorted(int(wait_for(r).output) for r in results) == list(range(200))
     assert executor.pool.threads_started == 2
     assert threading.active_count() < 20
+
+
+@pytest.mark.parametrize("command", ["jobs:run", "my_app.jobs.v2:Nightly.run"])
+def test_a_callable_task_names_a_module_and_a_function(command: str) -> None:
+    assert validate_spec({"name": "c", "executor": "callable", "command": command})
+
+
+@pytest.mark.parametrize("command", ["jobs", "jobs:", ":run", "jobs:run()", "../x:y", "a b:c"])
+def test_a_callable_command_of_another_form_is_refused_at_create_time(command: str) -> None:
+    with pytest.raises(SpecValidationError) as refused:
+        validate_spec({"name": "c", "executor": "callable", "command": command})
+    ((field, message),) = refused.value.problems
+    assert field == "command"
+    assert "executor 'callable' needs" in message and "is not package.module:function" in message
