@@ -7,7 +7,7 @@ import itertools
 import logging
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -80,6 +80,10 @@ class RabbitMQBus:
         """Publish the control message to its worker's queue."""
         self._run(self._publish(self.inbox_key(control.worker_id), control.to_dict()))
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """Publish each message to its worker's queue, in order, in one hop to the loop."""
+        self._run(self._publish_all([(self.inbox_key(m.worker_id), m.to_dict()) for m in messages]))
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -105,6 +109,10 @@ class RabbitMQBus:
     def publish_report(self, report: Report) -> None:
         """Publish the report to the shared reports queue."""
         self._run(self._publish(self._reports, report.to_dict()))
+
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """Publish the reports to the shared reports queue, in order, in one hop to the loop."""
+        self._run(self._publish_all([(self._reports, r.to_dict()) for r in reports]))
 
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float
@@ -202,6 +210,10 @@ class RabbitMQBus:
         )
         self._declared.add(queue)
         return declared
+
+    async def _publish_all(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for queue, data in messages:  # one by one: each waits for its confirm, order kept
+            await self._publish(queue, data)
 
     async def _publish(self, queue: str, data: dict[str, Any]) -> None:
         channel, body = await self._channel("publish"), orjson.dumps(data)

@@ -514,6 +514,8 @@ def make_worker(
                 ledger=ledger,
                 user=user if user is not None else resolve_task_user(worker.run_as_user),
                 allowed=worker.offered_executors,
+                callable_modules=worker.callable_modules,
+                max_concurrent_tasks=worker.max_concurrent_tasks,
             )
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
@@ -554,4 +556,10 @@ def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRe
         "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
     )
     capacity.set(agent.profile.max_concurrent_tasks)
+    orphaned = Gauge(
+        "scheduler_worker_orphaned_threads",
+        "Threads still running a callable that timed out or was cancelled.",
+        registry=registry,
+    )
+    orphaned.set_function(lambda: agent.orphaned_threads)
     return registry

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 EVENT_STORE_FACTORY = "adapters.event_store:SchedulerPostgresFactory"
 QUEUE_SCHEMES = {"redis": ("redis", "rediss", "unix"), "rabbitmq": ("amqp", "amqps")}
 TLS_SCHEMES = frozenset({"rediss", "amqps"})
-ExecutorName = Literal["shell", "python", "http"]
-EXECUTOR_NAMES: tuple[ExecutorName, ...] = ("shell", "python", "http")
+ExecutorName = Literal["shell", "python", "http", "callable"]
+EXECUTOR_NAMES: tuple[ExecutorName, ...] = ("shell", "python", "http", "callable")
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
@@ -314,8 +314,11 @@ class WorkerSettings(_Section):
 
     @property
     def offered_executors(self) -> tuple[str, ...]:
-        """The executors this worker advertises: `executors`, else every allowed one."""
-        return tuple(self.executors or self.allowed_executors)
+        """The executors this worker advertises: `executors`, else every allowed one (callable
+        only with callable_modules: without them it could call nothing)."""
+        if self.executors:
+            return tuple(self.executors)
+        return tuple(e for e in self.allowed_executors if e != "callable" or self.callable_modules)
 
 
 class ProjectionsSettings(_Section):

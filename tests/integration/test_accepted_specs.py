@@ -39,6 +39,7 @@ from entrypoints.bootstrap import all_projections
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 EXECUTORS = ["shell", "python", "http", "callable"]
+COMMANDS = {"http": "https://example.com/hook", "callable": "myapp.jobs:nightly"}
 
 # Moments a command may happen at: ordinary, on DST changes, at month and year ends.
 CREATED_AT = [
@@ -155,7 +156,7 @@ def definitions(draw: st.DrawFn, created_at: datetime) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": f"t-{uuid.uuid4().hex[:12]}",
         "executor": executor,
-        "command": "https://example.com/hook" if executor == "http" else "echo hi",
+        "command": COMMANDS.get(executor, "echo hi"),
         "priority": draw(st.sampled_from(["low", "normal", "high", "critical"])),
         "retry_count": draw(st.sampled_from([0, 1, 100])),
         "retry_delay_seconds": draw(st.sampled_from([0, 0.001, 10.0, 86_400])),

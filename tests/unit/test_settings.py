@@ -229,7 +229,7 @@ def test_an_unknown_executor_is_named_by_its_position() -> None:
 
     assert message.splitlines() == [
         "config error in (no config file): worker.executors[0]: Input should be 'shell', "
-        "'python' or 'http', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
+        "'python', 'http' or 'callable', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
     ]
 
 
