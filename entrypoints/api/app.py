@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
-from entrypoints.api import events, history, keys, providers, runs, system, tasks, workers
+from entrypoints.api import batch, events, history, keys, providers, runs, system, tasks, workers
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
 from entrypoints.api.deps import MetricsDep
 from entrypoints.api.edge import install_edge
@@ -62,7 +62,7 @@ def create_api(container: Container) -> FastAPI:
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, runs, workers, events, system, keys):
+    for module in (history, tasks, batch, runs, workers, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)
