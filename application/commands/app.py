@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from application.commands.decisions import DecisionCommands
+from application.commands.group_commit import GroupCommit
 from application.commands.runs import RunCommands
 from application.commands.tasks import TaskCommands
 from application.commands.workers import WorkerCommands
@@ -50,3 +51,4 @@ class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, Wor
         self._sealer = Sealer(self.secrets)
         self.opener = Opener(self.secrets)
         self.task_numbers = TaskNumbers(self.created_task_rows)
+        self.group_commit = GroupCommit(lambda stored: self.recorder.insert_events(stored))
