@@ -21,6 +21,7 @@ from domain.task_run import TaskRun
 
 if TYPE_CHECKING:
     from application.commands.group_commit import GroupCommit
+    from application.commands.saved_topics import SavedTopics
     from domain.task import Task
 
 Item = TypeVar("Item")
@@ -43,6 +44,7 @@ class CommandsBase(EventLog):
     _sealer: Sealer  # seals secret values before any event holds them
     opener: Opener  # opens them, for the worker's delivery only
     group_commit: GroupCommit  # concurrent saves of this process share one transaction
+    recent_saves: SavedTopics  # what each recent save stored, for read-your-writes
 
     if TYPE_CHECKING:  # the loaders the mixins call across concerns (tasks.py, runs.py)
 
@@ -50,10 +52,23 @@ class CommandsBase(EventLog):
 
         def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun: ...
 
+    def saved_topics(self, position: int) -> frozenset[str] | None:
+        """The topics of this process's save that ended at `position` (None if unknown)."""
+        return self.recent_saves.at(position)
+
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        """Record a save through the group commit: concurrent saves share one transaction."""
+        """Record a save (through the group commit) and remember the topics it stored."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:
-            return super()._record(processing_event)  # a tracked save is its own
+            recordings = super()._record(processing_event)  # a tracked save is its own
+        else:
+            recordings = self._record_together(processing_event)
+        if recordings:
+            topics = (recording.notification.topic for recording in recordings)
+            self.recent_saves.remember(recordings[-1].notification.id, topics)
+        return recordings
+
+    def _record_together(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record through the group commit: concurrent saves share one transaction."""
         events = processing_event.events
         stored = [self.mapper.to_stored_event(event) for event in events]
         positions = self.group_commit.insert(stored) if stored else []

@@ -104,17 +104,22 @@ class AsyncSchedulerClient:
         params: Mapping[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
+        wait: bool = True,
     ) -> Triggered:
-        """Request a run now."""
-        call = trigger_call(ref, params, idempotency_key)
+        """Request a run now; `wait=False` answers before the views have it (status pending)."""
+        call = trigger_call(ref, params, idempotency_key, wait)
         return Triggered.model_validate(await self._send(call))
 
     async def trigger_many(
-        self, ref: str | int, runs: Iterable[Mapping[str, Any]]
+        self, ref: str | int, runs: Iterable[Mapping[str, Any]], *, wait: bool = True
     ) -> BatchTriggered:
-        """Request many runs, 1,000 per request; each run is {"params", "idempotency_key"}."""
+        """Request many runs, 1,000 per request; each run is {"params", "idempotency_key"}.
+
+        `wait=False` answers each request once saved, before the views have the runs.
+        """
         answers = [
-            BatchTriggered.model_validate(await self._send(call)) for call in batch_calls(ref, runs)
+            BatchTriggered.model_validate(await self._send(call))
+            for call in batch_calls(ref, runs, wait)
         ]
         return BatchTriggered.merge(answers)
 

@@ -39,24 +39,31 @@ def task_path(ref: str | int) -> str:
     return f"/api/tasks/{quote(str(ref), safe='')}"
 
 
+def waiting(wait: bool) -> dict[str, str]:
+    """Without `wait`, the API answers once saved, not after its views (may be stale)."""
+    return {} if wait else {"Prefer": "return=minimal"}
+
+
 def trigger_call(
-    ref: str | int, params: Mapping[str, Any] | None, idempotency_key: str | None
+    ref: str | int, params: Mapping[str, Any] | None, idempotency_key: str | None, wait: bool
 ) -> Call:
     """A single trigger."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    return Call("POST", f"{task_path(ref)}/trigger", {"params": dict(params or {})}, {}, headers)
+    body = {"params": dict(params or {})}
+    return Call("POST", f"{task_path(ref)}/trigger", body, {}, {**headers, **waiting(wait)})
 
 
-def batch_calls(ref: str | int, runs: Iterable[Mapping[str, Any]]) -> Iterator[Call]:
+def batch_calls(ref: str | int, runs: Iterable[Mapping[str, Any]], wait: bool) -> Iterator[Call]:
     """Bulk triggers of at most BATCH_LIMIT runs each; a run is {"params", "idempotency_key"}."""
+    path, headers = f"{task_path(ref)}/trigger/batch", waiting(wait)
     chunk: list[dict[str, Any]] = []
     for run in runs:
         chunk.append({k: v for k, v in run.items() if v is not None})
         if len(chunk) == BATCH_LIMIT:
-            yield Call("POST", f"{task_path(ref)}/trigger/batch", {"runs": chunk})
+            yield Call("POST", path, {"runs": chunk}, headers=headers)
             chunk = []
     if chunk:
-        yield Call("POST", f"{task_path(ref)}/trigger/batch", {"runs": chunk})
+        yield Call("POST", path, {"runs": chunk}, headers=headers)
 
 
 def list_params(**filters: Any) -> dict[str, Any]:

@@ -103,13 +103,23 @@ class SchedulerClient:
         params: Mapping[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
+        wait: bool = True,
     ) -> Triggered:
-        """Request a run now."""
-        return Triggered.model_validate(self._send(trigger_call(ref, params, idempotency_key)))
+        """Request a run now; `wait=False` answers before the views have it (status pending)."""
+        return Triggered.model_validate(
+            self._send(trigger_call(ref, params, idempotency_key, wait))
+        )
 
-    def trigger_many(self, ref: str | int, runs: Iterable[Mapping[str, Any]]) -> BatchTriggered:
-        """Request many runs, 1,000 per request; each run is {"params", "idempotency_key"}."""
-        answers = [BatchTriggered.model_validate(self._send(c)) for c in batch_calls(ref, runs)]
+    def trigger_many(
+        self, ref: str | int, runs: Iterable[Mapping[str, Any]], *, wait: bool = True
+    ) -> BatchTriggered:
+        """Request many runs, 1,000 per request; each run is {"params", "idempotency_key"}.
+
+        `wait=False` answers each request once saved, before the views have the runs.
+        """
+        answers = [
+            BatchTriggered.model_validate(self._send(c)) for c in batch_calls(ref, runs, wait)
+        ]
         return BatchTriggered.merge(answers)
 
     def get_run(self, run_id: str) -> Run:

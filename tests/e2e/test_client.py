@@ -100,3 +100,20 @@ def test_the_async_client_does_the_same(scheduler: SchedulerProcess) -> None:
 
     name, statuses = asyncio.run(flow())
     assert statuses == ["succeeded", "succeeded"], name
+
+
+def test_prefer_return_minimal_answers_without_waiting_and_says_it_may_be_stale(
+    scheduler: SchedulerProcess, api: SchedulerClient
+) -> None:
+    task = api.create_task({"name": unique("minimal"), "command": "true", "queue": IDLE_QUEUE})
+    url = f"{scheduler.url}/api/tasks/{task.id}/trigger"
+    quick = httpx.post(url, headers={"Prefer": "return=minimal"})
+    assert quick.status_code == 202, quick.text
+    assert quick.headers["Preference-Applied"] == "return=minimal"
+    assert quick.headers["X-View-Stale"] == "true" and int(quick.headers["X-Log-Position"]) > 0
+    waited = httpx.post(url)
+    assert "Preference-Applied" not in waited.headers and "X-View-Stale" not in waited.headers
+    assert waited.json()["status"] == "pending"
+    unwaited = api.trigger_many(task.id, [{}, {}], wait=False)
+    assert len(unwaited.run_ids) == 2
+    assert api.get_run(unwaited.run_ids[1]).status == "pending"
