@@ -59,6 +59,7 @@ class GroupCommit:
         self._queue: list[_Save] = []
         self._writing = False
         self._company = False  # the last write carried more than one save: load
+        self._last_size = 1
         self._clock = clock
         self._last_arrival = -1e9
         self._close_arrivals = False  # the last two saves came within max_delay: load
@@ -101,7 +102,9 @@ class GroupCommit:
             self._writing = True
             # Idle, a save goes in at once; under load it waits a little for company.
             if (self._company or self._close_arrivals) and self._max_delay > 0:
-                self._lock.wait_for(lambda: len(self._queue) >= self._max_saves, self._max_delay)
+                # As many saves as the last write carried are likely to come again.
+                expected = min(max(self._last_size, 2), self._max_saves)
+                self._lock.wait_for(lambda: len(self._queue) >= expected, self._max_delay)
             return self._take()
 
     def _take(self) -> list[_Save]:
@@ -128,7 +131,7 @@ class GroupCommit:
                 for save in batch:
                     save.done = True
                 self._writing = False
-                self._company = len(batch) > 1
+                self._company, self._last_size = len(batch) > 1, len(batch)
                 self.saves += len(batch)
                 self._lock.notify_all()
 
