@@ -1,9 +1,9 @@
 """Group commit: the saves that concurrent commands of one process make share one transaction.
 
 A save waits while another is being written; whoever is free next writes every save that
-queued meanwhile in one insert (one transaction). Under load (the last write was shared, or
-saves arrive closer than `max_delay` apart) it also waits up to `max_delay` for more company;
-an idle process's save is written at once.
+queued meanwhile in one insert (one transaction). Under load (the last write was shared) it
+also waits up to `max_delay` for as many saves as that write carried; a lone writer's save
+(an idle process, a single thread) is written at once.
 
 When the shared insert conflicts, it is written again in halves, down to each save alone
 (`together_or_alone`, the rule `save_batch` follows), so a conflict fails only the command
@@ -16,7 +16,6 @@ written alone, and only it conflicts.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -49,7 +48,6 @@ class GroupCommit:
         max_delay: float = MAX_DELAY_SECONDS,
         max_saves: int = MAX_SAVES,
         max_events: int = MAX_EVENTS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._insert = insert
         self._max_delay = max_delay
@@ -60,9 +58,6 @@ class GroupCommit:
         self._writing = False
         self._company = False  # the last write carried more than one save: load
         self._last_size = 1
-        self._clock = clock
-        self._last_arrival = -1e9
-        self._close_arrivals = False  # the last two saves came within max_delay: load
         self.transactions = 0  # inserts attempted, shared or alone (counted for tests, metrics)
         self.saves = 0
 
@@ -79,9 +74,6 @@ class GroupCommit:
         """
         save = _Save(events)
         with self._lock:
-            now = self._clock()
-            self._close_arrivals = now - self._last_arrival < self._max_delay
-            self._last_arrival = now
             self._queue.append(save)
             self._lock.notify_all()  # a leader waiting for company counts it
         while not save.done:
@@ -101,7 +93,7 @@ class GroupCommit:
                 return []
             self._writing = True
             # Idle, a save goes in at once; under load it waits a little for company.
-            if (self._company or self._close_arrivals) and self._max_delay > 0:
+            if self._company and self._max_delay > 0:
                 # As many saves as the last write carried are likely to come again.
                 expected = min(max(self._last_size, 2), self._max_saves)
                 self._lock.wait_for(lambda: len(self._queue) >= expected, self._max_delay)

@@ -119,9 +119,14 @@ def test_an_error_that_is_no_conflict_fails_every_save_of_the_write() -> None:
         GroupCommit(down).insert([row(uuid.uuid4())])
 
 
-def test_under_load_a_write_waits_for_company_at_most_the_delay() -> None:
+def test_saves_arriving_during_a_write_share_the_next_one() -> None:
     recorder = POPOApplicationRecorder()
-    commit = GroupCommit(recorder.insert_events, max_delay=0.05, max_saves=8)
+
+    def round_trip(events: list[StoredEvent]) -> Sequence[int] | None:
+        time.sleep(0.005)  # what a database round trip costs, about
+        return recorder.insert_events(events)
+
+    commit = GroupCommit(round_trip, max_saves=8)
     outcomes: dict[str, object] = {}
     barrier = threading.Barrier(16)
 
@@ -132,5 +137,15 @@ def test_under_load_a_write_waits_for_company_at_most_the_delay() -> None:
     threads = [in_thread(save, outcomes, str(i)) for i in range(16)]
     for thread in threads:
         thread.join(10)
-    assert sorted(p for ps in outcomes.values() for p in ps) == list(range(1, 17))  # type: ignore[attr-defined]
-    assert commit.saves == 16 and commit.transactions < 16
+    positions = sorted(p for ps in outcomes.values() for p in ps)  # type: ignore[attr-defined]
+    assert positions == list(range(1, 17)), "each save once, each with its own position"
+    assert commit.saves == 16 and commit.transactions <= 4, commit.transactions
+
+
+def test_a_lone_writer_never_waits_for_company() -> None:
+    recorder = POPOApplicationRecorder()
+    commit = GroupCommit(recorder.insert_events, max_delay=1.0)
+    began = time.monotonic()
+    for _ in range(20):
+        commit.insert([row(uuid.uuid4())])
+    assert time.monotonic() - began < 0.5 and commit.transactions == 20
