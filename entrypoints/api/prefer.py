@@ -1,6 +1,6 @@
 """`Prefer: return=minimal` (RFC 7240): a command answers without waiting for the views.
 
-Read once per request by an app-wide dependency; `wait_for_views` asks `wants_fresh_views`.
+Read once per request by an app-wide dependency; `Views.wait` asks `wants_fresh_views`.
 The request's own context holds it (FastAPI runs sync routes in a copy of that context).
 """
 
