@@ -68,6 +68,7 @@ def get_views(request: Request) -> Views:
         container.settings.api.read_wait_timeout_seconds,
         container.app.head_position,
         container.quarantine,
+        container.app.saved_topics,
     )
 
 
