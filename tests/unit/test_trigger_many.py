@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from application.commands.app import SchedulerApp
 from application.commands.runs import RunRequest
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError
 from domain.task_run import TaskRun
