@@ -13,7 +13,7 @@ from domain.task_run import RunStatus
 from tests.unit.rig import Rig
 
 
-class ReadRefused(AssertionError):
+class ReadRefusedError(AssertionError):
     """The store was asked for an aggregate's events during a round."""
 
 
@@ -25,7 +25,7 @@ def no_aggregate_reads(rig: Rig) -> Iterator[list[Any]]:
 
     def refuse(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
         asked.append(originator_id)
-        raise ReadRefused(f"read the events of {originator_id} during a dispatch round")
+        raise ReadRefusedError(f"read the events of {originator_id} during a dispatch round")
 
     recorder.select_events = refuse  # type: ignore[method-assign]
     try:
