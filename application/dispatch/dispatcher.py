@@ -212,11 +212,12 @@ class Dispatcher:
         fires, misfires = self.cron.due(self._clock.now())
         if not fires and not misfires:
             return 0
-        for start in range(0, max(len(fires), 1), self.policy.batch_size):
-            batch = fires[start : start + self.policy.batch_size]
+        size = self.policy.fire_batch_size
+        for start in range(0, max(len(fires), 1), size):
+            batch = fires[start : start + size]
             self._app.fire_cron(batch, misfires if start == 0 else [], self.name, self._clock.now())
-            # Send each saved batch out before firing the next: with a thousand slots due at
-            # once, the first runs start while the last are still being saved.
+            # Send each saved batch out before firing the next: with more slots due at once
+            # than a save takes, the first runs start while the last are still being saved.
             self.follow_log()  # also moves the anchors before the next round looks again
             if self.live:
                 self.assign_pending()
