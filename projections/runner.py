@@ -115,6 +115,7 @@ class ProjectionRunner:
         self.lease = lease  # None: no other process runs this projection
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
+        self._next_after: int | None = None  # the position this runner's last batch committed
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
         # HOOK (speedapi): after_commit(projection, position) runs once a batch is committed,
         # e.g. to NOTIFY waiters in other processes. Nothing is plugged in here yet.
@@ -136,6 +137,7 @@ class ProjectionRunner:
                 return self._apply_next_batch()
             except _PositionMovedError:
                 # A rebuild swapped its tables in (or a twin advanced): read from the new spot.
+                self._next_after = None
                 continue
         raise ProjectionConflictError(
             f"projection {self.projection.name!r} was advanced by another runner"
@@ -174,7 +176,10 @@ class ProjectionRunner:
                 self.lease.release()
 
     def _apply_next_batch(self) -> int:
-        old = self.position()
+        # Right after a batch this runner committed, its position is known without asking
+        # (the batch's lock checks it); otherwise, and whenever it was idle, it is read.
+        old = self._next_after if self._next_after is not None else self.position()
+        self._next_after = None
         batch = self._log.read_log(old, self._batch_size)
         if not batch:
             self.status.position = old
@@ -199,7 +204,7 @@ class ProjectionRunner:
             )
             if not self._commit(batch, old, new, careful=True):
                 return 0
-        self.status.position = new
+        self.status.position = self._next_after = new
         self.status.events_processed += len(batch)
         self.status.last_batch_at = time.monotonic()
         self._committed.ring()

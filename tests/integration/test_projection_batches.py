@@ -26,6 +26,7 @@ class CountedDatabase:
     def __init__(self, inner: Database) -> None:
         self._inner = inner
         self.opened: Counter[str] = Counter()
+        self.reads = 0  # reads outside a transaction (the position, when not known)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -38,6 +39,10 @@ class CountedDatabase:
 
     def transaction(self) -> AbstractContextManager[Tx]:
         return self._counted("transaction", self._inner.transaction())
+
+    def one(self, sql: str, params: Any = None) -> Any:
+        self.reads += 1
+        return self._inner.one(sql, params)
 
     def pipelined(self) -> AbstractContextManager[Tx]:
         return self._counted("pipelined", self._inner.pipelined())
@@ -88,3 +93,21 @@ def test_advancing_from_a_position_that_moved_is_refused_in_a_pipelined_batch(
     with pytest.raises(ProjectionConflictError), container.database.pipelined() as tx:
         runner._advance(tx, moved - 1, moved + 1)  # no row counts in a pipeline: RETURNING
     assert runner.position() == moved
+
+
+def test_after_its_own_batch_a_runner_knows_its_position_and_a_twin_cannot_fool_it(
+    container: Container,
+) -> None:
+    create_tasks(container, 12)
+    database = CountedDatabase(container.database)
+    runner = runner_on(container, database, batch_size=5)
+    runner.run_once()
+    reads = database.reads
+    runner.run_once()  # straight on from where its last batch ended
+    assert database.reads == reads and database.opened["pipelined"] == 2
+    twin = runner_on(container, CountedDatabase(container.database), batch_size=1_000)
+    twin.run_once()  # applies the rest behind the first runner's back
+    assert runner.run_once() == 0  # the lock shows the move: it reads the position again
+    assert runner.position() == twin.position() == container.app.head_position()
+    _, total = ReadModel(container.database).list_tasks(status=None, name=None, limit=1, offset=0)
+    assert total == 12
