@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from application.dispatch.dispatcher import Dispatcher
 from application.messages import Delivery, Report
+from application.ports import Wakeup
 from domain.task_run import RunStatus
 from tests.unit.rig import Rig
 
@@ -85,3 +87,21 @@ def test_a_decision_that_was_not_saved_is_forgotten_and_loaded_again(rig: Rig) -
         again = rig.app.get_run(run_id)  # from the store
     assert again is not run and again.status is RunStatus.PENDING
     assert known.get(run_id) is again  # and followed from there
+
+
+def test_another_writers_save_reaches_the_known_run_through_the_log_only(rig: Rig) -> None:
+    worker = rig.worker("w")
+    run_id = rig.trigger()
+    rig.dispatcher.follow_log()
+    known = rig.dispatcher.books.known
+    before = known.get(run_id)
+    assert before is not None and before.status is RunStatus.PENDING
+    other = Dispatcher(rig.app, rig.bus, rig.liveness, rig.clock, Wakeup(), name="d2")
+    other.follow_log()
+    other.assign_pending()  # the twin assigns it: not this dispatcher's save
+    assert known.get(run_id) is before and before.status is RunStatus.PENDING
+    rig.dispatcher.follow_log()  # the log brings the twin's Assigned
+    assert known.get(run_id) is before and before.worker_id == worker
+    with no_aggregate_reads(rig) as asked:
+        assert rig.dispatcher.assign_pending() == 0  # nothing pending: no second attempt
+    assert asked == []
