@@ -534,7 +534,8 @@ class Cluster:
                 raise RuntimeError(f"{name} exited early with code {process.returncode}")
 
     def wait_healthy(self, timeout: float) -> None:
-        """Until the API answers /health: 200, or 503 while no dispatcher has beaten yet."""
+        """Until the API answers /health (503 too: dispatch is degraded until a dispatcher,
+        started after the API, first beats)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()

@@ -5,37 +5,29 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import click
 from click.core import ParameterSource
 from eventsourcing.persistence import Notification
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
-from entrypoints.api.event_records import event_record
-from entrypoints.bootstrap import build_time_travel
+from entrypoints.bootstrap import build_history
 from entrypoints.cli_support import config_option, load_cli_settings, open_store
 from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
 from entrypoints.log_scan import last_notifications, notifications_between
-from entrypoints.reconstruct import TimeTravel, events_at
-from projections.ports import Database
+from projections.event_records import event_record
+from projections.history import KINDS
 
-# Each rebuilds a resource from events; the task also shows its live number.
-STATES: dict[str, Callable[[TimeTravel, list[Any], int | None], dict[str, Any] | None]] = {
-    "task": lambda travel, events, number: travel.task_state(events, number),
-    "run": lambda travel, events, _number: travel.run_state(events),
-    "worker": lambda travel, events, _number: travel.worker_state(events),
-}
 FOLLOW_POLL_SECONDS = 0.5
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(sorted(STATES)))
+@click.argument("kind", type=click.Choice(KINDS))
 @click.argument("ref")
 @click.option("--as-of", "as_of", help="ISO 8601 time with offset: the state as it was then.")
 @click.option("--version", "version", type=click.IntRange(min=1), help="The state at a version.")
@@ -53,22 +45,20 @@ def replay(
 
     REF is a task's number, UUID or name, or a run's or worker's UUID.
     """
-    # Migrated: resolving a task by number or name reads the tasks view.
-    with open_store(load_cli_settings(config), migrate=True) as (app, database):
-        aggregate_id, number = _resolve(app, database, kind, ref)
-        events = app.aggregate_events(aggregate_id)
+    with open_store(load_cli_settings(config), migrate=True) as (app, _database):
+        history = build_history(app)  # records as stored, without their log positions
+        events = app.aggregate_events(_resolve(app, kind, ref))
         if not events:
             raise click.ClickException(f"no {kind} {ref!r}")
-        latest = events[-1].originator_version
         try:
-            chosen = events_at(events, kind, as_of, version)
+            replayed = history.replay_of(kind, events, as_of, version)
         except InvalidFieldError as error:
             option = "--" + error.field.replace("_", "-")
             raise click.BadParameter(error.message, param_hint=option) from None
         except NotFoundError:
             raise click.ClickException(f"the {kind} did not exist yet at {as_of}") from None
-        state = STATES[kind](build_time_travel(), chosen, number)
-        records = [event_record(e, None) for e in chosen]
+        state = replayed.state
+        records = [event_record(e, None) for e in replayed.events]
     if as_json:
         click.echo(json.dumps({"history": records, "state": state}, default=str, indent=2))
         return
@@ -82,24 +72,23 @@ def replay(
         )
     for held in (state or {}).get("quarantine") or []:
         click.echo(f"not applied from version {held['version']}: {held['error']}", err=True)
-    click.echo(f"\nstate at version {chosen[-1].originator_version} of {latest}:")
+    click.echo(f"\nstate at version {replayed.version} of {replayed.latest}:")
     click.echo(json.dumps(state, default=str, indent=2))
 
 
-def _resolve(app: SchedulerApp, database: Database, kind: str, ref: str) -> tuple[UUID, int | None]:
+def _resolve(app: SchedulerApp, kind: str, ref: str) -> UUID:
     if kind != "task":
         key = parse_uuid(ref)
         if key is None:
             raise click.BadParameter(
                 f"a {kind} is named by its UUID, not {ref!r}", param_hint="REF"
             )
-        return key, None
+        return key
     # The log, not a view, knows every number, name and UUID.
     try:
-        task_id = app.resolve_task_ref(ref)
+        return app.resolve_task_ref(ref)
     except NotFoundError:
         raise click.ClickException(f"no task {ref!r}") from None
-    return task_id, app.task_number(task_id)
 
 
 @click.group()

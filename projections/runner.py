@@ -101,7 +101,7 @@ class ProjectionRunner:
         lease: Lease | None = None,
         lease_retry: float = LEASE_RETRY_SECONDS,
         aggregate_log: AggregateLog | None = None,
-        after_commit: Callable[[str, int], None] | None = None,
+        announce: Callable[[Tx], None] | None = None,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -117,9 +117,7 @@ class ProjectionRunner:
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
         self._next_after: int | None = None  # the position this runner's last batch committed
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
-        # HOOK (speedapi): after_commit(projection, position) runs once a batch is committed,
-        # e.g. to NOTIFY waiters in other processes. Nothing is plugged in here yet.
-        self._after_commit = after_commit or (lambda _name, _position: None)
+        self._announce = announce  # tells other processes, in the batch's transaction
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -208,7 +206,6 @@ class ProjectionRunner:
         self.status.events_processed += len(batch)
         self.status.last_batch_at = time.monotonic()
         self._committed.ring()
-        self._after_commit(self.projection.name, new)
         return len(batch)
 
     def _commit(self, batch: list[tuple[int, Any]], old: int, new: int, careful: bool) -> bool:
@@ -240,6 +237,8 @@ class ProjectionRunner:
                     extra={"projection": self.projection.name, "action": "quarantined"},
                 )
             self._advance(tx, old, new)
+            if self._announce is not None:
+                self._announce(tx)
         return True
 
     def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
-from entrypoints.api import events, history, keys, runs, system, tasks, workers
+from entrypoints.api import batch, events, history, keys, providers, runs, system, tasks, workers
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
+from entrypoints.api.deps import MetricsDep
 from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
+from entrypoints.api.prefer import read_prefer
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.settings import AuthSettings
@@ -23,10 +25,11 @@ from entrypoints.settings import AuthSettings
 DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
 to the log and answer with the log position they reached (`X-Log-Position`); they return
-after the read views have applied it, so a following GET sees the change. GETs read the views;
-`?min_position=N` waits (bounded) until the views reach position N. Input is strict: an
-undeclared query parameter, a duplicate JSON key, a boolean for a number or an integer beyond
-64 bits is a 422 naming it.
+after the read views that handle their events have applied it, so a following GET sees the
+change (`Prefer: return=minimal` answers at once instead, marked `X-View-Stale: true`).
+GETs read the views; `?min_position=N` waits (bounded) until the views reach position N.
+Input is strict: an undeclared query parameter, a duplicate JSON key, a boolean for a number
+or an integer beyond 64 bits is a 422 naming it.
 
 Every route but `/health` needs a credential: `Authorization: Bearer <API key or JWT>` or
 `X-API-Key: <API key>`. A missing or bad one is a 401 with `WWW-Authenticate`; one whose role
@@ -55,27 +58,26 @@ def create_api(container: Container) -> FastAPI:
         title="scheduler",
         version="0.1.0",
         description=DESCRIPTION,
-        dependencies=[Depends(authorize)],
+        dependencies=[Depends(authorize), Depends(read_prefer)],
     )
-    api.state.container = container
+    key_directory = KeyDirectory(container.database)
+    providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, runs, workers, events, system, keys):
+    for module in (history, tasks, batch, runs, workers, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)
-    def metrics(request: Request) -> Response:
+    def metrics(metrics: MetricsDep) -> Response:
         """Prometheus metrics of this process (a credential, or the metrics token)."""
-        registry = request.app.state.container.metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _ensure_strict(api)
     _ensure_guarded(api)
     _public_routes_without_security(api)
-    api.state.key_directory = KeyDirectory(container.database)
     authenticator = Authenticator(
         settings.auth,
-        api.state.key_directory,
+        key_directory,
         container.clock.now,
         build_jwt_verifier(settings.auth),
         settings.observability.metrics_token,
@@ -130,10 +132,12 @@ def _public_routes_without_security(api: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            schema = generate()
+            schema = generate()  # also kept in api.openapi_schema, so this runs once
             for (method, path), right in ROUTE_RIGHTS.items():
                 if right is Right.PUBLIC:
                     schema["paths"][path][method.lower()].pop("security", None)
-        return api.openapi_schema  # type: ignore[return-value]
+            return schema
+        return api.openapi_schema
 
+    # Replacing the method is FastAPI's documented way to extend the OpenAPI document.
     api.openapi = openapi  # type: ignore[method-assign]

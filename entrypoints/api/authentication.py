@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.jwt_verifier import JwtVerifier, TokenError
 from adapters.key_directory import KeyDirectory, KeysUnavailableError
+from adapters.metrics import Metrics
 from domain.principal import ANONYMOUS_LOOPBACK, ROLES, Principal
 from entrypoints.api.permissions import PUBLIC_PATHS
 from entrypoints.settings import AuthSettings
@@ -199,7 +200,7 @@ def _credential(headers: dict[bytes, bytes]) -> str | None:
 class AuthenticationMiddleware:
     """Answers 401 (with WWW-Authenticate) for every unauthenticated non-public request."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, metrics: object) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, metrics: Metrics) -> None:
         self.app = app
         self.authenticator = authenticator
         self.metrics = metrics
@@ -233,7 +234,7 @@ class AuthenticationMiddleware:
                 "client": client[0] if client else None,
             },
         )
-        self.metrics.auth_denied.labels(reason=failure.reason).inc()  # type: ignore[attr-defined]
+        self.metrics.auth_denied.labels(reason=failure.reason).inc()
         challenge = REALM
         if failure.error is not None:
             description = failure.detail.replace('"', "'")

@@ -60,7 +60,8 @@ def via_https(scope: Scope, trusted: Iterable[Network]) -> bool:
     client = scope.get("client")
     if client is None or not in_networks(parse_address(str(client[0])), trusted):
         return False
-    for name, value in scope.get("headers") or []:
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or []
+    for name, value in headers:
         if name.lower() == b"x-forwarded-proto":
             # The nearest proxy's word counts: it is the right-most value.
             return value.decode("latin-1").split(",")[-1].strip().lower() == "https"

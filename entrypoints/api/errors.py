@@ -23,7 +23,9 @@ from domain.errors import (
     VersionMismatchError,
 )
 from domain.task_spec import SpecValidationError
+from entrypoints.api.json_response import OrjsonResponse
 from entrypoints.api.middleware import BodyTooLargeError, body_too_large
+from entrypoints.api.providers import get_breakers
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = Non
     body: dict[str, Any] = {"detail": detail}
     if errors:
         body["errors"] = errors
-    return JSONResponse(status_code=status, content=body)
+    return OrjsonResponse(status_code=status, content=body)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -101,7 +103,7 @@ def conflict(_: Request, error: Exception) -> JSONResponse:
 def store_unavailable(request: Request, error: Exception) -> JSONResponse:
     """503 with Retry-After; the database breaker learns of the failure."""
     logger.warning("database unavailable: %s: %s", type(error).__name__, error)
-    request.app.state.container.breakers.get("database").record_failure(error)
+    get_breakers(request).get("database").record_failure(error)
     if database_errors.is_pool_timeout(error):
         # Within [database] connection_timeout_seconds: never a request that hangs.
         detail = (

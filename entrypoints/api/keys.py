@@ -6,14 +6,23 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.commands.app import SchedulerApp
 from application.keys import parse_duration
-from entrypoints.api.deps import ContainerDep, ContextDep, mark_stale, wait_for_views
+from entrypoints.api.deps import (
+    AppDep,
+    ClockDep,
+    ContextDep,
+    KeyDirectoryDep,
+    ReadDatabaseDep,
+    ViewsDep,
+)
 from entrypoints.api.strict import StrictRoute
-from entrypoints.bootstrap import Container
+from entrypoints.api.views import mark_stale
 from projections.api_keys import read_keys
+from projections.ports import Database
 
 router = APIRouter(prefix="/api/keys", tags=["keys"], route_class=StrictRoute)
 Role = Literal["viewer", "operator", "editor", "admin", "worker"]
@@ -59,13 +68,18 @@ class KeyIssued(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyIssued)
 def create_key(
-    body: KeyCreate, container: ContainerDep, ctx: ContextDep, request: Request, response: Response
+    body: KeyCreate,
+    app: AppDep,
+    views: ViewsDep,
+    key_directory: KeyDirectoryDep,
+    ctx: ContextDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Issue an API key; the answer holds the key itself, which is never shown again."""
     expires_in = parse_duration(body.expires_in) if body.expires_in is not None else None
-    issued = container.app.create_api_key(body.name, body.role, ctx, expires_in)
-    if wait_for_views(container, response, issued.position):
-        request.app.state.key_directory.refresh()  # usable here as soon as this answers
+    issued = app.create_api_key(body.name, body.role, ctx, expires_in)
+    if views.wait(response, issued.position):
+        key_directory.refresh()  # usable here as soon as this answers
     response.headers["Cache-Control"] = "no-store"
     return {
         "id": str(issued.key_id),
@@ -79,43 +93,46 @@ def create_key(
 
 @router.get("", response_model=list[KeyPublic])
 def list_keys(
-    container: ContainerDep,
+    database: ReadDatabaseDep,
+    clock: ClockDep,
     status_filter: Annotated[
         str | None, Query(alias="status", pattern="^(active|expired|revoked)$")
     ] = None,
 ) -> list[dict[str, Any]]:
     """Every key: id, name, role, status, created, expires, revoked and last used."""
-    now = container.clock.now()
-    keys = [row.public(now) for row in read_keys(container.database)]
+    now = clock.now()
+    keys = [row.public(now) for row in read_keys(database)]
     return [k for k in keys if status_filter in (None, k["status"])]
 
 
 @router.delete("/{ref}", response_model=KeyPublic)
 def revoke_key(
     ref: str,
-    container: ContainerDep,
+    app: AppDep,
+    database: ReadDatabaseDep,
+    views: ViewsDep,
+    clock: ClockDep,
     ctx: ContextDep,
     response: Response,
     reason: Annotated[str, Query(max_length=1_000)] = "",
 ) -> dict[str, Any]:
     """Revoke a key by id or name: every API process refuses it within 5 seconds."""
-    key_id = container.app.resolve_api_key_ref(ref)
-    position = container.app.revoke_api_key(key_id, reason or f"revoked by {ctx.actor}", ctx)
-    fresh = wait_for_views(container, response, position)
-    key = _key(container, key_id)
+    key_id = app.resolve_api_key_ref(ref)
+    position = app.revoke_api_key(key_id, reason or f"revoked by {ctx.actor}", ctx)
+    fresh = views.wait(response, position)
+    key = _key(database, clock.now(), key_id)
     if key is None or not fresh:
         mark_stale(response)
-        key = key or _from_log(container, key_id)
+        key = key or _from_log(app, key_id)
     return key
 
 
-def _key(container: Container, key_id: UUID) -> dict[str, Any] | None:
-    now = container.clock.now()
-    return next((r.public(now) for r in read_keys(container.database) if r.id == key_id), None)
+def _key(database: Database, now: datetime, key_id: UUID) -> dict[str, Any] | None:
+    return next((r.public(now) for r in read_keys(database) if r.id == key_id), None)
 
 
-def _from_log(container: Container, key_id: UUID) -> dict[str, Any]:
-    key = container.app.get_api_key(key_id)  # NotFoundError when there is none
+def _from_log(keys: SchedulerApp, key_id: UUID) -> dict[str, Any]:
+    key = keys.get_api_key(key_id)  # NotFoundError when there is none
     return {
         "id": str(key_id),
         "name": key.name,

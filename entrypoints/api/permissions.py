@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from domain.principal import ROLES, Principal
+from entrypoints.api.providers import get_metrics
 
 if TYPE_CHECKING:
-    from entrypoints.bootstrap import Container
+    from domain.task import Task
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", f"{T}/pause"): Right.OPERATE,
     ("POST", f"{T}/resume"): Right.OPERATE,
     ("POST", f"{T}/trigger"): Right.OPERATE,
+    ("POST", f"{T}/trigger/batch"): Right.OPERATE,
     ("GET", f"{T}/runs"): Right.READ,
     ("GET", f"{T}/history"): Right.READ,
     ("GET", f"{T}/diff"): Right.READ,
@@ -117,13 +119,18 @@ def forbid(request: Request, principal: Principal, right: Right, what: str) -> H
         "request forbidden",
         extra={"action": "auth_denied", "actor": principal.actor, "right": right.value},
     )
-    request.app.state.container.metrics.auth_denied.labels(reason="forbidden").inc()
+    count_forbidden(request)
     return HTTPException(status_code=403, detail=detail)
+
+
+def count_forbidden(request: Request) -> None:
+    """Count a refusal in scheduler_auth_denied_total."""
+    get_metrics(request).auth_denied.labels(reason="forbidden").inc()
 
 
 def current_principal(request: Request) -> Principal:
     """The principal the authentication middleware found for this request."""
-    principal = getattr(request.state, "principal", None)
+    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # a public path: nothing authenticated the caller
         raise HTTPException(status_code=401, detail="this route needs a credential")
     return principal
@@ -158,10 +165,16 @@ def require_executors(request: Request, principal: Principal, executors: set[str
         raise forbid(request, principal, Right.EDIT_CODE_TASKS, what)
 
 
+class TaskDefinitions(Protocol):
+    """The write side's tasks, at any version."""
+
+    def get_task(self, task_id: UUID, version: int | None = None) -> Task: ...
+
+
 def check_task_executors(
     request: Request,
     principal: Principal,
-    container: Container,
+    tasks: TaskDefinitions,
     task_id: UUID,
     *more: str | None,
     version: int | None = None,
@@ -170,9 +183,9 @@ def check_task_executors(
     `version`, and the ones named in `more`): editors only http and callable tasks."""
     if may_write_code_tasks(principal):
         return
-    executors = {str(container.app.get_task(task_id).spec["executor"])}
+    executors = {str(tasks.get_task(task_id).spec["executor"])}
     if version is not None:
-        executors.add(str(container.app.get_task(task_id, version=version).spec["executor"]))
+        executors.add(str(tasks.get_task(task_id, version=version).spec["executor"]))
     require_executors(request, principal, executors | {m for m in more if m})
 
 

@@ -9,21 +9,17 @@ from fastapi import APIRouter, Query, Response
 from domain.errors import NotFoundError
 from domain.statuses import RunStatus
 from entrypoints.api.deps import (
-    ContainerDep,
+    AppDep,
     ContextDep,
+    HistoryDep,
     ReadModelDep,
-    answer_from_view,
+    ReferencesDep,
+    ViewsDep,
     parse_run_id,
-    quarantine_of,
-    resolve_task_id,
-    run_from_log,
-    view_or_log,
 )
-from entrypoints.api.history import AsOf, Version, history_records, stored_events
-from entrypoints.api.reads import ensure_position
+from entrypoints.api.history import AsOf, Version
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
 from entrypoints.api.strict import StrictRoute
-from entrypoints.reconstruct import events_at
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
 RUN_STATUSES = tuple(RunStatus)
@@ -32,8 +28,9 @@ RUN_STATUS_PATTERN = "^(" + "|".join(RUN_STATUSES) + ")$"
 
 @router.get("", response_model=RunsPublic)
 def list_runs(
-    container: ContainerDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    views: ViewsDep,
     task: Annotated[
         str | None, Query(max_length=200, description="Task number, UUID or name.")
     ] = None,
@@ -46,10 +43,10 @@ def list_runs(
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> dict[str, Any]:
     """Runs, newest first, by task and status."""
-    ensure_position(container, min_position)
+    views.ensure(min_position)
     task_uuid = None
     if task is not None:
-        task_uuid = resolve_task_id(read_model, container, task, field="task")
+        task_uuid = references.task_id(task, field="task")
     items, total = read_model.list_runs(
         task_uuid=task_uuid, status=status, limit=limit, offset=offset
     )
@@ -59,8 +56,9 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunPublic)
 def get_run(
     run_id: str,
-    container: ContainerDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     response: Response,
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     as_of: AsOf = None,
@@ -69,44 +67,38 @@ def get_run(
     """One run: status, attempts, worker, exit code, output tail, error, reason; or, with
     `as_of` or `version`, as it was then, rebuilt from its events. While the runs view lacks
     it, it is rebuilt from its events and marked `X-View-Stale: true`."""
-    ensure_position(container, min_position)
+    views.ensure(min_position)
     if as_of is not None or version is not None:
-        events = stored_events(container, parse_run_id(run_id), "run")
-        then = container.time_travel.run_state(events_at(events, "run", as_of, version))
-        assert then is not None
+        then = history.state_at("run", parse_run_id(run_id), as_of, version)
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None
         return then
     key = parse_run_id(run_id)
-    run = view_or_log(container, response, key, read_model.run, run_from_log)
+    run = views.view_or_log(response, key, read_model.run, history.run_from_log)
     if run is None:
         raise NotFoundError("run", run_id)
-    run["quarantine"] = quarantine_of(container, key)
+    run["quarantine"] = views.quarantine_of(key)
     return run
 
 
 @router.get("/{run_id}/events", response_model=list[EventPublic])
-def run_events(run_id: str, container: ContainerDep) -> list[dict[str, Any]]:
+def run_events(run_id: str, history: HistoryDep) -> list[dict[str, Any]]:
     """The run's events in order, straight from the event store, with their log positions."""
-    return history_records(container, stored_events(container, parse_run_id(run_id), "run"))
+    return history.records(parse_run_id(run_id), "run")
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
 def cancel_run(
     run_id: str,
-    container: ContainerDep,
+    app: AppDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
 ) -> dict[str, Any]:
     """Cancel a pending, assigned, running or retrying run; a running process is killed."""
-    result = container.app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
-    return answer_from_view(
-        container,
-        response,
-        "run",
-        result.aggregate_id,
-        result.position,
-        read_model.run,
-        run_from_log,
+    result = app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
+    return views.after_command(
+        response, "run", result.aggregate_id, result.position, read_model.run, history.run_from_log
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -20,7 +20,7 @@ from domain.task_spec import (
 )
 from domain.worker import WorkerProfile
 
-KNOWN_EXECUTORS: tuple[str, ...] = ExecutorName.__args__
+KNOWN_EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 MAX_ATTEMPT = 2**31 - 1  # attempts are counted from 1; a bigger one names nothing
 
 
@@ -28,7 +28,7 @@ def _optional_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, info in TaskSpec.model_fields.items():
         # The field's own constraints (bounds, no booleans for numbers) apply to a change too.
-        annotation = (
+        annotation: Any = (
             Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         )
         fields[name] = (annotation | None, Field(None, description=info.description))

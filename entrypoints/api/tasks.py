@@ -11,21 +11,15 @@ from domain.errors import InvalidFieldError
 from domain.statuses import TaskStatus
 from domain.task_spec import TaskSpec
 from entrypoints.api.deps import (
-    ContainerDep,
+    AppDep,
     ContextDep,
+    HistoryDep,
     ReadModelDep,
-    answer_from_view,
-    mark_stale,
-    quarantine_of,
-    resolve_task_id,
-    resolve_upstreams,
-    task_from_log,
-    task_resource,
-    wait_for_views,
+    ReferencesDep,
+    ViewsDep,
 )
-from entrypoints.api.history import AsOf, Version, stored_events
+from entrypoints.api.history import AsOf, Version
 from entrypoints.api.permissions import PrincipalDep, check_task_executors, require_executors
-from entrypoints.api.reads import ensure_position
 from entrypoints.api.schemas import (
     ReasonRequest,
     RunsPublic,
@@ -36,8 +30,8 @@ from entrypoints.api.schemas import (
     TriggerRequest,
 )
 from entrypoints.api.strict import StrictRoute
-from entrypoints.bootstrap import Container
-from entrypoints.reconstruct import events_at
+from entrypoints.api.views import Views, mark_stale
+from projections.history import History
 from projections.queries import ReadModel
 
 MAX_VERSION = 2**31 - 1  # versions are counted from 1 per aggregate
@@ -54,8 +48,11 @@ MinPosition = Annotated[
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
 def create_task(
     body: TaskSpec,
-    container: ContainerDep,
+    app: AppDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
     request: Request,
@@ -64,17 +61,17 @@ def create_task(
     """Create a task. The answer is read back from the tasks view after it applied the event."""
     require_executors(request, principal, {body.executor})
     if body.depends_on:
-        upstreams = resolve_upstreams(read_model, container, body.depends_on)
+        upstreams = references.upstreams(body.depends_on)
         body = body.model_copy(update={"depends_on": upstreams})
-    result = container.app.create_task(body, ctx)
+    result = app.create_task(body, ctx)
     response.headers["Location"] = f"/api/tasks/{result.aggregate_id}"
-    return _answer(container, read_model, response, result.aggregate_id, result.position)
+    return _answer(views, read_model, history, response, result.aggregate_id, result.position)
 
 
 @router.get("", response_model=TasksPublic)
 def list_tasks(
-    container: ContainerDep,
     read_model: ReadModelDep,
+    views: ViewsDep,
     status_filter: Annotated[str | None, Query(alias="status", pattern=TASK_STATUS_PATTERN)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -82,7 +79,7 @@ def list_tasks(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     """List tasks by number; deleted tasks only with status=deleted."""
-    ensure_position(container, min_position)
+    views.ensure(min_position)
     items, total = read_model.list_tasks(
         status=status_filter, name=name, limit=limit, offset=offset
     )
@@ -92,8 +89,10 @@ def list_tasks(
 @router.get("/{ref}", response_model=TaskPublic)
 def get_task(
     ref: str,
-    container: ContainerDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     response: Response,
     min_position: MinPosition = None,
     as_of: AsOf = None,
@@ -102,30 +101,31 @@ def get_task(
     """A task by number, UUID or name, with its run statistics; or, with `as_of` or
     `version`, as it was then, rebuilt from its events (no statistics). While the tasks view
     lacks it, it is rebuilt from its events and marked `X-View-Stale: true`."""
-    ensure_position(container, min_position)
-    task = task_resource(container, read_model, ref, response)
+    views.ensure(min_position)
+    found = references.resource(ref)
+    if found.from_log:
+        mark_stale(response)
+    task = found.task
     if as_of is not None or version is not None:
-        events = stored_events(container, _uuid(task), "task")
-        then = container.time_travel.task_state(
-            events_at(events, "task", as_of, version), task["id"]
-        )
-        assert then is not None
-        return then
+        return history.state_at("task", _uuid(task), as_of, version)
     try:
         task["stats"] = read_model.task_stats(_uuid(task))
     except Exception:  # the statistics view cannot be read: the task itself still can
         task["stats"] = None
         mark_stale(response)
-    task["quarantine"] = quarantine_of(container, _uuid(task))
+    task["quarantine"] = views.quarantine_of(_uuid(task))
     return task
 
 
 @router.patch("/{ref}", response_model=TaskPublic)
 def update_task(
     ref: str,
-    body: TaskUpdate,  # type: ignore[valid-type]
-    container: ContainerDep,
+    body: TaskUpdate,
+    app: AppDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
     request: Request,
@@ -135,20 +135,23 @@ def update_task(
     ] = None,
 ) -> dict[str, Any]:
     """Change part of a task's definition; the whole result is validated again."""
-    task_id = resolve_task_id(read_model, container, ref)
-    changes = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-    check_task_executors(request, principal, container, task_id, changes.get("executor"))
+    task_id = references.task_id(ref)
+    changes = body.model_dump(exclude_unset=True)
+    check_task_executors(request, principal, app, task_id, changes.get("executor"))
     if changes.get("depends_on"):
-        changes["depends_on"] = resolve_upstreams(read_model, container, changes["depends_on"])
-    result = container.app.update_task(task_id, changes, ctx, _expected_version(if_match))
-    return _answer(container, read_model, response, task_id, result.position)
+        changes["depends_on"] = references.upstreams(changes["depends_on"])
+    result = app.update_task(task_id, changes, ctx, _expected_version(if_match))
+    return _answer(views, read_model, history, response, task_id, result.position)
 
 
 @router.delete("/{ref}", response_model=TaskPublic)
 def delete_task(
     ref: str,
-    container: ContainerDep,
+    app: AppDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
     request: Request,
@@ -156,42 +159,54 @@ def delete_task(
     reason: Annotated[str, Query(max_length=1_000)] = "",
 ) -> dict[str, Any]:
     """Delete a task: it stops running and frees its name; its history stays."""
-    task_id = resolve_task_id(read_model, container, ref)
-    check_task_executors(request, principal, container, task_id)
-    result = container.app.delete_task(task_id, reason, ctx)
-    return _answer(container, read_model, response, task_id, result.position)
+    task_id = references.task_id(ref)
+    check_task_executors(request, principal, app, task_id)
+    result = app.delete_task(task_id, reason, ctx)
+    return _answer(views, read_model, history, response, task_id, result.position)
 
 
 @router.post("/{ref}/pause", response_model=TaskPublic)
 def pause_task(
     ref: str,
-    container: ContainerDep,
+    app: AppDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
     body: Annotated[ReasonRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Pause a task: it fires nothing until resumed."""
-    task_id = resolve_task_id(read_model, container, ref)
-    result = container.app.pause_task(task_id, (body or ReasonRequest()).reason, ctx)
-    return _answer(container, read_model, response, task_id, result.position)
+    task_id = references.task_id(ref)
+    result = app.pause_task(task_id, body.reason if body else "", ctx)
+    return _answer(views, read_model, history, response, task_id, result.position)
 
 
 @router.post("/{ref}/resume", response_model=TaskPublic)
 def resume_task(
-    ref: str, container: ContainerDep, read_model: ReadModelDep, ctx: ContextDep, response: Response
+    ref: str,
+    app: AppDep,
+    references: ReferencesDep,
+    read_model: ReadModelDep,
+    history: HistoryDep,
+    views: ViewsDep,
+    ctx: ContextDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Resume a paused task."""
-    task_id = resolve_task_id(read_model, container, ref)
-    result = container.app.resume_task(task_id, ctx)
-    return _answer(container, read_model, response, task_id, result.position)
+    task_id = references.task_id(ref)
+    result = app.resume_task(task_id, ctx)
+    return _answer(views, read_model, history, response, task_id, result.position)
 
 
 @router.post("/{ref}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TriggerAccepted)
 def trigger_task(
     ref: str,
-    container: ContainerDep,
+    app: AppDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
+    views: ViewsDep,
     ctx: ContextDep,
     response: Response,
     body: Annotated[TriggerRequest | None, Body()] = None,
@@ -205,19 +220,17 @@ def trigger_task(
     ] = None,
 ) -> dict[str, Any]:
     """Request a run now. 202: the run is pending; follow it at /api/runs/{run_id}."""
-    task_id = resolve_task_id(read_model, container, ref)
-    params = (body or TriggerRequest()).params
-    result = container.app.trigger_task(
-        task_id, ctx, params=params, idempotency_key=idempotency_key
-    )
-    fresh = wait_for_views(container, response, result.position)
+    task_id = references.task_id(ref)
+    params = body.params if body else {}
+    result = app.trigger_task(task_id, ctx, params=params, idempotency_key=idempotency_key)
+    fresh = views.wait(response, result.position)
     response.headers["Location"] = f"/api/runs/{result.aggregate_id}"
     run = read_model.run(result.aggregate_id) if fresh or not result.created else None
     if run is None:
         mark_stale(response)
     return {
         "run_id": str(result.aggregate_id),
-        "task_id": container.app.task_number(task_id),
+        "task_id": app.task_number(task_id),
         "task_uuid": str(task_id),
         "status": run["status"] if run else "pending",
         "created": result.created,
@@ -228,14 +241,14 @@ def trigger_task(
 @router.get("/{ref}/runs", response_model=RunsPublic)
 def list_task_runs(
     ref: str,
-    container: ContainerDep,
+    references: ReferencesDep,
     read_model: ReadModelDep,
     status_filter: Annotated[str | None, Query(alias="status", max_length=30)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """A task's runs, newest first."""
-    task = task_resource(container, read_model, ref)
+    task = references.resource(ref).task
     items, total = read_model.list_runs(
         task_uuid=_uuid(task), status=status_filter, limit=limit, offset=offset
     )
@@ -247,15 +260,16 @@ def _uuid(task: dict[str, Any]) -> UUID:
 
 
 def _answer(
-    container: Container,
+    views: Views,
     read_model: ReadModel,
+    history: History,
     response: Response,
     task_id: UUID,
     position: int | None,
 ) -> dict[str, Any]:
     """The task after a command (from its events while the view is behind)."""
-    task = answer_from_view(
-        container, response, "task", task_id, position, read_model.task_by_uuid, task_from_log
+    task = views.after_command(
+        response, "task", task_id, position, read_model.task_by_uuid, history.task_from_log
     )
     task["stats"] = None
     return task

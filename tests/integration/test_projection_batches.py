@@ -71,13 +71,13 @@ def test_a_batch_is_one_pipelined_transaction_that_moves_the_position(
 ) -> None:
     create_tasks(container, 40)
     database = CountedDatabase(container.database)
-    committed: list[tuple[str, int]] = []
+    announced: list[object] = []
     runner = runner_on(container, database, batch_size=1_000)
-    runner._after_commit = lambda name, position: committed.append((name, position))
+    runner._announce = announced.append  # called once per batch, inside its transaction
     assert runner.run_once() > 0
     assert database.opened == Counter({"pipelined": 1})  # no careful redo, no per-event commit
     head = container.app.head_position()
-    assert runner.position() == head and committed == [("tasks", head)]
+    assert runner.position() == head and len(announced) == 1
     _, total = ReadModel(container.database).list_tasks(status=None, name=None, limit=1, offset=0)
     assert total == 40
     assert runner.run_once() == 0  # caught up: nothing more applied

@@ -11,17 +11,17 @@ from fastapi import Body, FastAPI, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError
 from entrypoints.api.app import _ensure_strict
-from entrypoints.api.deps import task_number
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.middleware import _declares_more
 from entrypoints.api.schemas import RunningAttempt, TaskUpdate, WorkerRegister
 from entrypoints.api.strict import StrictRoute
 from entrypoints.api.strict_json import StrictJsonError, parse_json
 from entrypoints.api.tasks import _expected_version
+from projections.references import task_number
 from tests.unit.conftest import make_spec
 
 

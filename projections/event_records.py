@@ -1,4 +1,4 @@
-"""Shapes stored domain events into JSON-ready records for the API."""
+"""Shapes stored domain events into JSON-ready records (the API and the CLI show them)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.quarantine import InMemoryQuarantineLedger, QuarantineEntry
-from domain.errors import InvalidFieldError, NotFoundError
 from projections.base import Projection
 from projections.guard import ProjectionGuard
 from projections.ports import Database
@@ -21,45 +20,6 @@ from projections.queries import ReadModel
 from projections.runs import RunsProjection
 from projections.tasks import TasksProjection
 from projections.workers import WorkersProjection
-
-
-def events_until(
-    events: Sequence[Any], *, version: int | None = None, as_of: datetime | None = None
-) -> list[Any]:
-    """The events up to a version and/or a moment (inclusive), in version order.
-
-    An event that could not be decoded has no time: it belongs to the range of its neighbours.
-    """
-    chosen = []
-    for event in events:
-        if version is not None and event.originator_version > version:
-            break
-        if as_of is not None and event.timestamp is not None and event.timestamp > as_of:
-            break
-        chosen.append(event)
-    return chosen
-
-
-def events_at(events: list[Any], kind: str, as_of: str | None, version: int | None) -> list[Any]:
-    """The events up to `version` and/or `as_of`; says clearly when that state never existed.
-
-    Raises:
-        InvalidFieldError: a version beyond the latest, or an `as_of` without an offset.
-        NotFoundError: the aggregate did not exist yet at `as_of`.
-    """
-    latest = events[-1].originator_version
-    if version is not None and version > latest:
-        raise InvalidFieldError("version", f"{kind} has versions 1 to {latest}")
-    moment = None
-    if as_of is not None:
-        try:
-            moment = parse_moment(as_of)
-        except ValueError as error:
-            raise InvalidFieldError("as_of", str(error)) from None
-    chosen = events_until(events, version=version, as_of=moment)
-    if not chosen:
-        raise NotFoundError(kind, f"{events[0].originator_id} at {as_of}")
-    return chosen
 
 
 class TimeTravel:
@@ -121,11 +81,3 @@ def _with_held(state: dict[str, Any] | None, held: list[QuarantineEntry]) -> dic
 
 def _epoch() -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_moment(text: str) -> datetime:
-    """An ISO 8601 time with an offset; naive times are refused (ambiguous)."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset; add one, e.g. {text}+00:00")
-    return moment

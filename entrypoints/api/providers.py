@@ -1,0 +1,122 @@
+"""The one place that reaches the process's container: each route dependency's provider.
+
+Routes never see the container; they take the typed aliases of entrypoints/api/deps.py,
+whose providers are these functions. A test replaces any of them with
+`api.dependency_overrides[provider] = ...`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import cast
+
+from fastapi import FastAPI, Request
+
+from adapters.key_directory import KeyDirectory
+from adapters.metrics import Metrics
+from application.bus import Bus
+from application.circuit_breaker import BreakerRegistry
+from application.commands.app import SchedulerApp
+from application.dispatch.liveness import LivenessStore
+from application.ports import Clock
+from application.quarantine import QuarantineLedger
+from entrypoints.api.health_checks import HealthConfig
+from entrypoints.api.views import Views
+from entrypoints.bootstrap import Container
+from projections.history import History
+from projections.ports import Database
+from projections.queries import ReadModel
+from projections.runner import ProjectionRunner
+
+
+def attach(api: FastAPI, container: Container, key_directory: KeyDirectory) -> None:
+    """Give the API its process's objects (create_api calls it once)."""
+    api.state.container = container
+    api.state.key_directory = key_directory
+
+
+def _container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
+
+
+def get_app(request: Request) -> SchedulerApp:
+    """The command side (and the log) of this process."""
+    return _container(request).app
+
+
+def get_read_database(request: Request) -> Database:
+    """The read tables."""
+    return _container(request).database
+
+
+def get_read_model(request: Request) -> ReadModel:
+    """Queries over the read tables."""
+    return ReadModel(_container(request).database)
+
+
+def get_history(request: Request) -> History:
+    """Events, past states and diffs, read from the log."""
+    return _container(request).history
+
+
+def get_views(request: Request) -> Views:
+    """Read-your-writes: the views' positions, the bounded wait, the quarantine."""
+    container = _container(request)
+    return Views(
+        container.waiter,
+        tuple(container.projection_names),
+        container.settings.api.read_wait_timeout_seconds,
+        container.app.head_position,
+        container.quarantine,
+        container.app.saved_topics,
+    )
+
+
+def get_bus(request: Request) -> Bus:
+    """The message bus (heartbeats of HTTP workers, the health ping)."""
+    return _container(request).bus
+
+
+def get_liveness(request: Request) -> LivenessStore:
+    """The workers' leases as this process sees them."""
+    return _container(request).liveness
+
+
+def get_clock(request: Request) -> Clock:
+    """The process's clock: commands take their time from it."""
+    return _container(request).clock
+
+
+def get_quarantine(request: Request) -> QuarantineLedger:
+    """Where the log's consumers hold the aggregates they could not handle."""
+    return _container(request).quarantine
+
+
+def get_breakers(request: Request) -> BreakerRegistry:
+    """The process's circuit breakers."""
+    return _container(request).breakers
+
+
+def get_metrics(request: Request) -> Metrics:
+    """The process's Prometheus metrics."""
+    return _container(request).metrics
+
+
+def get_runners(request: Request) -> list[ProjectionRunner]:
+    """The projections this process runs (their in-process errors are not stored yet)."""
+    return _container(request).runners
+
+
+def get_key_directory(request: Request) -> KeyDirectory:
+    """The API keys this process accepts."""
+    return cast(KeyDirectory, request.app.state.key_directory)
+
+
+def get_health_config(request: Request) -> HealthConfig:
+    """What /health needs from the settings."""
+    settings = _container(request).settings
+    return HealthConfig(
+        queue_type=settings.message_queue.type,
+        secrets=settings.connection_secrets,
+        dispatcher_stale_after=timedelta(seconds=settings.dispatcher.stale_after_seconds),
+    )
