@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from adapters.connection_budget import connection_wait_budget
 from projections.dispatcher_status import read_dispatchers
-from projections.ports import Database
+from projections.ports import Database, Row
 
 QUARANTINED = (
     "SELECT consumer, COUNT(*) AS n FROM quarantine WHERE status = 'held' GROUP BY consumer"
@@ -161,7 +161,7 @@ CIRCUIT_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def _projection_health(
-    positions: list[dict], errors: list[dict], head: int | None
+    positions: list[Row], errors: list[Row], head: int | None
 ) -> Iterator[GaugeMetricFamily]:
     """Lag behind the log head (computed now, from the shared tables) and last-error flags."""
     failing = {row["projection"] for row in errors}
@@ -184,7 +184,7 @@ def _projection_health(
     yield error
 
 
-def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, label: str, rows: list[Row], key: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=[label])
     for row in rows:
         family.add_metric([str(row[key])], float(row["n"]))

@@ -534,12 +534,13 @@ class Cluster:
                 raise RuntimeError(f"{name} exited early with code {process.returncode}")
 
     def wait_healthy(self, timeout: float) -> None:
-        """Until the API answers /health with 200."""
+        """Until the API answers /health (503 too: dispatch is degraded until a dispatcher,
+        started after the API, first beats)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503):
                     return
             except httpx.HTTPError:
                 pass

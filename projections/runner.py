@@ -99,6 +99,7 @@ class ProjectionRunner:
         lease: Lease | None = None,
         lease_retry: float = LEASE_RETRY_SECONDS,
         aggregate_log: AggregateLog | None = None,
+        announce: Callable[[Tx], None] | None = None,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -113,6 +114,7 @@ class ProjectionRunner:
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
+        self._announce = announce  # tells other processes, in the batch's transaction
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -222,6 +224,8 @@ class ProjectionRunner:
                     extra={"projection": self.projection.name, "action": "quarantined"},
                 )
             self._advance(tx, old, new)
+            if self._announce is not None:
+                self._announce(tx)
         return True
 
     def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:

@@ -11,7 +11,8 @@ import click
 import yaml
 
 from entrypoints.cli import main
-from entrypoints.settings import CONFIG_ENV, SECRET_KEY_ENV, Settings, load_settings
+from entrypoints.config_loading import CONFIG_ENV, SECRET_KEY_ENV
+from entrypoints.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"

@@ -32,7 +32,7 @@ from application.quarantine import AggregateLog, InMemoryQuarantineLedger, Quara
 from application.results import Assignment
 
 if TYPE_CHECKING:
-    from application.scheduler_app import SchedulerApp
+    from application.commands.app import SchedulerApp
 
 logger = logging.getLogger(__name__)
 
