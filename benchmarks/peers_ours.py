@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import redis
+from enqueue import enqueue
 from run import (
     Cluster,
     _succeeded_runs,
@@ -32,7 +33,6 @@ from run import (
 
 CALLABLE_COMMAND = "entrypoints.examples.tasks:incr"
 CALLABLE_ENV = {"SCHEDULER_WORKER__CALLABLE_MODULES": '["entrypoints.examples"]'}
-BATCH = 1000  # the bulk endpoint's limit per request
 POLL_S = 0.005  # the harness polls its counter this often
 WARM_UP_TIMEOUT = 60.0
 IDLE_TIMEOUT = 300.0
@@ -78,23 +78,6 @@ def create_incr_task(http: httpx.Client, name: str, counter: str, executor: str)
     if reply.status_code != 201:
         raise RuntimeError(f"creating {name}: HTTP {reply.status_code}: {reply.text[:300]}")
     return IncrTask(str(reply.json()["id"]), name, counter, body)
-
-
-def enqueue_bulk(http: httpx.Client, task: IncrTask, n: int) -> list[str]:
-    """N runs in `POST /api/tasks/{ref}/trigger/batch` requests of up to BATCH; their ids."""
-    run_ids: list[str] = []
-    for start in range(0, n, BATCH):
-        runs = [task.body] * min(BATCH, n - start)
-        reply = http.post(f"/api/tasks/{task.ref}/trigger/batch", json={"runs": runs})
-        if reply.status_code in (404, 405):
-            raise RuntimeError(
-                f"POST /api/tasks/{{ref}}/trigger/batch answered {reply.status_code}: this "
-                "build has no bulk endpoint; run with --enqueue single"
-            )
-        if reply.status_code != 202:
-            raise RuntimeError(f"bulk trigger: HTTP {reply.status_code}: {reply.text[:300]}")
-        run_ids += reply.json()["run_ids"]
-    return run_ids
 
 
 def wait_counter(client: redis.Redis, key: str, n: int, timeout: float) -> int:
@@ -168,12 +151,7 @@ def throughput(cluster: Cluster, work: Work, counter: redis.Redis, rep: int) -> 
             http, f"bench-incr-{rep}", f"{cluster.prefix}:done:{rep}", work.executor
         )
         started = time.perf_counter()
-        if work.enqueue == "bulk":
-            run_ids = enqueue_bulk(http, task, work.n)
-        else:
-            run_ids = fire_triggers(
-                cluster.url, task.ref, work.n, work.clients, task.body or None
-            ).run_ids
+        run_ids = enqueue(cluster.url, task.ref, work.n, work.enqueue, task.body, work.clients)
         enqueued = time.perf_counter()
         done = wait_counter(counter, task.counter, work.n, work.timeout)
         finished = time.perf_counter()

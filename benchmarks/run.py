@@ -582,8 +582,10 @@ class Cluster:
 
 
 @contextmanager
-def distributed_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    """A fresh database and Redis prefix with api, projector, dispatcher(s) and workers."""
+def distributed_cluster(
+    extra_env: dict[str, str] | None = None, workers: int = DIST_WORKERS
+) -> Iterator[Cluster]:
+    """A fresh database and Redis prefix with api, projector, dispatcher(s) and `workers`."""
     with (
         fresh_database() as url,
         fresh_redis_prefix() as prefix,
@@ -599,9 +601,9 @@ def distributed_cluster(extra_env: dict[str, str] | None = None) -> Iterator[Clu
             cluster.start("projector", "projector")
             for i in range(DIST_DISPATCHERS):
                 cluster.start(f"dispatcher{i}", "dispatcher")
-            for i in range(DIST_WORKERS):
+            for i in range(workers):
                 cluster.start(f"worker{i}", "worker")
-            cluster.wait_for_workers(DIST_WORKERS, CLUSTER_START_TIMEOUT)
+            cluster.wait_for_workers(workers, CLUSTER_START_TIMEOUT)
             cluster.wait_healthy(CLUSTER_START_TIMEOUT)
             yield cluster
         except BaseException:
