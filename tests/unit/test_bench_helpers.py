@@ -1,4 +1,4 @@
-"""The pure parts of benchmarks/peers.py: the run check, the harness's result, the ratios."""
+"""The pure parts of the benchmarks: the run check, the harness's result, ratios, overlap."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 # benchmarks/ is a folder of scripts importing each other by name, not a package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+from concurrency import peak_overlap
 from peers import ratio
 from peers_harness import Harness, PeersUnavailableError, parse_result
 from peers_ours import missing_events, spread
@@ -78,3 +79,9 @@ def test_a_missing_venv_says_how_to_create_it(tmp_path: Path) -> None:
     harness = Harness(folder=tmp_path, venv=tmp_path / "venv")
     with pytest.raises(PeersUnavailableError, match=r"(?s)python3 -m venv .*pip install -r"):
         harness.check()
+
+
+def test_peak_overlap_counts_runs_holding_at_one_moment() -> None:
+    assert peak_overlap([(0, 10), (1, 11), (2, 12)]) == 3
+    assert peak_overlap([(0, 1), (1, 2), (2, 3)]) == 1  # one ends as the next starts
+    assert peak_overlap([(0, 5), (6, 8), (7, 9)]) == 2
