@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING
 
 from application.bus import Bus
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
@@ -18,7 +17,7 @@ from application.dispatch.books import DispatchBooks
 from application.dispatch.deliveries import Courier
 from application.dispatch.entries import WorkerSlot
 from application.dispatch.health import RoundHealth
-from application.dispatch.known import serve_known
+from application.dispatch.known import serve_known, served
 from application.dispatch.liveness import Leases, LivenessStore
 from application.dispatch.maintenance import Maintenance
 from application.dispatch.policy import (
@@ -37,22 +36,6 @@ if TYPE_CHECKING:
     from application.commands.app import SchedulerApp
 
 logger = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def served(method: Callable[P, R]) -> Callable[P, R]:
-    """Run a decision with the aggregates the dispatcher follows: its loads read nothing."""
-
-    @functools.wraps(method)
-    def serve(*args: P.args, **kwargs: P.kwargs) -> R:
-        dispatcher = args[0]
-        assert isinstance(dispatcher, Dispatcher)
-        with dispatcher.books.known.serving():
-            return method(*args, **kwargs)
-
-    return serve
 
 
 class Dispatcher:

@@ -12,11 +12,12 @@ reads it from the store once and follows it again. Everything here is a cache of
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -27,6 +28,9 @@ from application.log import EventLog
 from domain.statuses import TaskStatus
 from domain.task import Task
 from domain.task_run import TaskRun
+
+if TYPE_CHECKING:
+    from application.dispatch.books import DispatchBooks
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +133,24 @@ def _worth_keeping(event: Any) -> bool:
 def serve_known(app: EventLog, known: KnownAggregates) -> None:
     """Let `known` confirm the saves made while it serves (the app's loads already ask it)."""
     app.on_recorded(known.saved)
+
+
+class _FollowsTheLog(Protocol):
+    @property
+    def books(self) -> DispatchBooks: ...
+
+
+F = TypeVar("F", bound=_FollowsTheLog)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def served(method: Callable[Concatenate[F, P], R]) -> Callable[Concatenate[F, P], R]:
+    """Run a decision with the aggregates the dispatcher follows: its loads read nothing."""
+
+    @functools.wraps(method)
+    def serve(dispatcher: F, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with dispatcher.books.known.serving():
+            return method(dispatcher, *args, **kwargs)
+
+    return serve
