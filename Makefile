@@ -23,6 +23,8 @@ up: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the layering contracts in pyproject.toml [tool.importlinter]
+	$(BIN)/mypy  # the packages in [tool.mypy] files; strict on domain/ and application/
 	$(BIN)/pytest -n 2 --dist loadfile  # two workers, a test module each: e2e tests mostly wait
 
 lint: $(VENV)/.installed-dev

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eventsourcing.persistence import PersistenceError
+
 from adapters.postgres import errors as postgres
 from adapters.sqlite import errors as sqlite
 
@@ -10,6 +12,8 @@ DATABASE_DOWN: tuple[type[Exception], ...] = postgres.DOWN + sqlite.DOWN
 DATABASE_ERRORS: tuple[type[Exception], ...] = postgres.ANY + sqlite.ANY
 DUPLICATE_KEY: tuple[type[Exception], ...] = postgres.DUPLICATE_KEY + sqlite.DUPLICATE_KEY
 POOL_TIMEOUT: tuple[type[Exception], ...] = postgres.POOL_TIMEOUT + sqlite.POOL_TIMEOUT
+# What reading or writing the event store raises: the drivers' errors, or the library's.
+STORE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, PersistenceError)
 
 
 def is_pool_timeout(error: BaseException) -> bool:

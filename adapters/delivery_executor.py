@@ -13,6 +13,7 @@ from adapters.executors import (
     ExecutorRegistry,
     UnknownExecutorError,
 )
+from adapters.executors.model import InlineExecutor
 from application.messages import Delivery
 
 logger = logging.getLogger(__name__)
@@ -40,23 +41,7 @@ class DeliveryExecutor:
                 extra={"action": "delivery_refused", "run_id": str(delivery.run_id)},
             )
             return ExecutionResult(None, "", str(error), False, 0.0, None)
-        request = ExecutionRequest(
-            run_id=str(delivery.run_id),
-            attempt=delivery.attempt,
-            executor=delivery.executor,
-            command=delivery.command,
-            args=tuple(delivery.args),
-            env=dict(delivery.env),
-            working_dir=delivery.working_dir,
-            timeout_seconds=float(delivery.timeout_seconds) or None,
-            params=dict(delivery.params),
-            http=delivery.http,
-            shard=(
-                (delivery.shard_index, delivery.shard_total)
-                if delivery.shard_index is not None and delivery.shard_total is not None
-                else None
-            ),
-        )
+        request = execution_request(delivery)
         key = (request.run_id, request.attempt)
         with self._lock:
             self._running.add(key)
@@ -65,6 +50,35 @@ class DeliveryExecutor:
         finally:
             with self._lock:
                 self._running.discard(key)
+
+    def begin(
+        self,
+        delivery: Delivery,
+        on_started: Callable[[int], None],
+        on_finished: Callable[[ExecutionResult], None],
+    ) -> bool:
+        """Start an attempt on an executor that runs it without the caller's thread (callable);
+        False when its executor needs a thread (or is missing: `execute` reports why)."""
+        executor = self._registry.find(delivery.executor)
+        if not isinstance(executor, InlineExecutor):
+            return False
+        request = execution_request(delivery)
+        key = (request.run_id, request.attempt)
+        with self._lock:
+            self._running.add(key)
+
+        def finished(result: ExecutionResult) -> None:
+            with self._lock:
+                self._running.discard(key)
+            on_finished(result)
+
+        executor.begin(request, on_started, finished)
+        return True
+
+    @property
+    def orphaned_threads(self) -> int:
+        """Threads still running calls that timed out or were cancelled."""
+        return self._registry.orphaned_threads
 
     def cancel(self, run_id: UUID, attempt: int) -> bool:
         """Kill one running attempt; False when it is not running here."""
@@ -75,3 +89,24 @@ class DeliveryExecutor:
         with self._lock:
             running = list(self._running)
         return sum(self._registry.cancel(run_id, attempt) for run_id, attempt in running)
+
+
+def execution_request(delivery: Delivery) -> ExecutionRequest:
+    """What the executor is asked to run for this delivery."""
+    return ExecutionRequest(
+        run_id=str(delivery.run_id),
+        attempt=delivery.attempt,
+        executor=delivery.executor,
+        command=delivery.command,
+        args=tuple(delivery.args),
+        env=dict(delivery.env),
+        working_dir=delivery.working_dir,
+        timeout_seconds=float(delivery.timeout_seconds) or None,
+        params=dict(delivery.params),
+        http=delivery.http,
+        shard=(
+            (delivery.shard_index, delivery.shard_total)
+            if delivery.shard_index is not None and delivery.shard_total is not None
+            else None
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from application.bus import Bus, HeartbeatListener, Received
@@ -28,6 +29,10 @@ class GuardedBus:
         """Queue a control message in its worker's inbox."""
         self.breaker.call(self._bus.publish_control, control)
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """Queue messages in their workers' inboxes."""
+        self.breaker.call(self._bus.publish_inbox_messages, messages)
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -41,6 +46,10 @@ class GuardedBus:
     def publish_report(self, report: Report) -> None:
         """Send a report to the dispatchers."""
         self.breaker.call(self._bus.publish_report, report)
+
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """Send several reports to the dispatchers."""
+        self.breaker.call(self._bus.publish_reports, reports)
 
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float

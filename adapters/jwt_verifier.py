@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.types import Options
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class JwtVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         required = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
-        self._options: dict[str, Any] = {"require": required, "enforce_minimum_key_length": True}
+        self._options: Options = {"require": required, "enforce_minimum_key_length": True}
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, once every check passed.
@@ -200,7 +201,7 @@ class JwtVerifier:
                     audience=self._audience,
                     issuer=self._issuer,
                     leeway=self._leeway,
-                    options=self._options,  # type: ignore[arg-type]
+                    options=self._options,
                 )
             except jwt.InvalidSignatureError:
                 failure = TokenError("bad_signature", "the token's signature does not verify")

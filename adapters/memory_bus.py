@@ -6,6 +6,7 @@ import itertools
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,11 @@ class InMemoryBus:
         """Queue a control message for its worker."""
         self._inbox(control.worker_id).put(control)
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """Queue each message for its worker."""
+        for message in messages:
+            self._inbox(message.worker_id).put(message)
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -49,6 +55,13 @@ class InMemoryBus:
         """Queue a report and wake the dispatcher."""
         self._reports.put((str(next(self._tokens)), report))
         if self._reports_wakeup is not None:
+            self._reports_wakeup.ring()
+
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """Queue the reports and wake the dispatcher once."""
+        for report in reports:
+            self._reports.put((str(next(self._tokens)), report))
+        if reports and self._reports_wakeup is not None:
             self._reports_wakeup.ring()
 
     def receive_reports(

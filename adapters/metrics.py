@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -10,11 +12,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters.connection_budget import connection_wait_budget
-from projections.ports import Database
+from projections.dispatcher_status import read_dispatchers
+from projections.ports import Database, Row
 
 QUARANTINED = (
     "SELECT consumer, COUNT(*) AS n FROM quarantine WHERE status = 'held' GROUP BY consumer"
 )
+MISFIRES = """
+SELECT name, last_misfire FROM tasks WHERE last_misfire IS NOT NULL AND status <> 'deleted'
+"""
+DISPATCHER_STATUSES = ("running", "starting", "failing", "stale", "stopped")
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -23,19 +30,63 @@ class ViewCountsCollector(Collector):
     """Tasks and runs by status, projection positions and lag, read when Prometheus scrapes."""
 
     def __init__(
-        self, database: Database, head: Callable[[], int] | None = None, wait_seconds: float = 5.0
+        self,
+        database: Database,
+        head: Callable[[], int] | None = None,
+        wait_seconds: float = 5.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = database
         self._head = head
         self._wait = wait_seconds
+        self._now = now
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Yield the gauges (nothing of a part whose tables cannot be read)."""
         # One wait budget for the whole scrape: while the database is unreachable a scrape
         # answers within the connection timeout, not once per query.
         with connection_wait_budget(self._wait):
-            families = [*self._counts(), *self._projections(), *self._quarantine()]
+            families = [
+                *self._counts(),
+                *self._projections(),
+                *self._quarantine(),
+                *self._dispatchers(),
+                *self._misfires(),
+            ]
         yield from families
+
+    def _dispatchers(self) -> Iterator[GaugeMetricFamily]:
+        now = self._now()
+        try:
+            states = read_dispatchers(self._db, now)
+        except Exception:
+            return
+        counts = dict.fromkeys(DISPATCHER_STATUSES, 0)
+        for state in states:
+            counts[state.status(now)] += 1
+        family = GaugeMetricFamily(
+            "scheduler_dispatchers",
+            "Dispatchers heard from in the last hour, by status (stale: no beat for 15 s).",
+            labels=["status"],
+        )
+        for status, count in counts.items():  # every status, so a missing one reads as 0
+            family.add_metric([status], float(count))
+        yield family
+
+    def _misfires(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            rows = self._db.query(MISFIRES)
+        except Exception:
+            return
+        family = GaugeMetricFamily(
+            "scheduler_task_last_misfire_timestamp_seconds",
+            "When each task last recorded cron slots it did not fire (Task.MisfiresSkipped).",
+            labels=["task"],
+        )
+        for row in rows:
+            decided = datetime.fromisoformat(json.loads(row["last_misfire"])["decided_at"])
+            family.add_metric([row["name"]], decided.timestamp())
+        yield family
 
     def _quarantine(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -110,7 +161,7 @@ CIRCUIT_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def _projection_health(
-    positions: list[dict], errors: list[dict], head: int | None
+    positions: list[Row], errors: list[Row], head: int | None
 ) -> Iterator[GaugeMetricFamily]:
     """Lag behind the log head (computed now, from the shared tables) and last-error flags."""
     failing = {row["projection"] for row in errors}
@@ -133,7 +184,7 @@ def _projection_health(
     yield error
 
 
-def _gauge(name: str, doc: str, label: str, rows: list[dict], key: str) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, label: str, rows: list[Row], key: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=[label])
     for row in rows:
         family.add_metric([str(row[key])], float(row["n"]))

@@ -7,13 +7,18 @@ import itertools
 import logging
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, PublishError
 
 from adapters.tls import TlsFiles
@@ -23,7 +28,8 @@ from application.messages import Control, Delivery, Heartbeat, Report, inbox_mes
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-INBOX_ARGUMENTS = {"x-expires": 3_600_000}  # the inbox of a worker unused for an hour vanishes
+# The inbox of a worker unused for an hour vanishes.
+INBOX_ARGUMENTS: dict[str, Any] = {"x-expires": 3_600_000}
 FANOUT = aio_pika.ExchangeType.FANOUT
 RECLAIM_SECONDS = 30.0  # like the Redis bus: a report unacked this long goes back to the queue
 
@@ -46,8 +52,8 @@ class RabbitMQBus:
         self._ssl_context = tls.context() if secure and tls is not None else None
         self._reports, self._heartbeats = f"{prefix}.reports", f"{prefix}.heartbeats"
         self._dead = f"{prefix}.dead"  # unreadable messages, kept for operators
-        self._connection: AbstractConnection | None = None
-        self._channels: dict[str, AbstractChannel] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._channels: dict[str, AbstractRobustChannel] = {}
         self._setup = asyncio.Lock()
         self._declared: set[str] = set()  # queues published to; a returned message redeclares
         self._inboxes: set[str] = set()  # every inbox this bus declared, for delete_all
@@ -74,6 +80,10 @@ class RabbitMQBus:
         """Publish the control message to its worker's queue."""
         self._run(self._publish(self.inbox_key(control.worker_id), control.to_dict()))
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """Publish each message to its worker's queue, in order, in one hop to the loop."""
+        self._run(self._publish_all([(self.inbox_key(m.worker_id), m.to_dict()) for m in messages]))
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -99,6 +109,10 @@ class RabbitMQBus:
     def publish_report(self, report: Report) -> None:
         """Publish the report to the shared reports queue."""
         self._run(self._publish(self._reports, report.to_dict()))
+
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """Publish the reports to the shared reports queue, in order, in one hop to the loop."""
+        self._run(self._publish_all([(self._reports, r.to_dict()) for r in reports]))
 
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float
@@ -168,7 +182,7 @@ class RabbitMQBus:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
-    async def _channel(self, name: str) -> AbstractChannel:
+    async def _channel(self, name: str) -> AbstractRobustChannel:
         async with self._setup:
             if self._connection is None:
                 self._connection = await aio_pika.connect_robust(
@@ -183,7 +197,9 @@ class RabbitMQBus:
                 self._channels[name] = channel
             return self._channels[name]
 
-    async def _declare(self, channel: AbstractChannel, queue: str, robust: bool) -> AbstractQueue:
+    async def _declare(
+        self, channel: AbstractRobustChannel, queue: str, robust: bool
+    ) -> AbstractQueue:
         inbox = queue not in (self._reports, self._dead)
         if inbox:
             self._inboxes.add(queue)
@@ -194,6 +210,10 @@ class RabbitMQBus:
         )
         self._declared.add(queue)
         return declared
+
+    async def _publish_all(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for queue, data in messages:  # one by one: each waits for its confirm, order kept
+            await self._publish(queue, data)
 
     async def _publish(self, queue: str, data: dict[str, Any]) -> None:
         channel, body = await self._channel("publish"), orjson.dumps(data)
@@ -335,7 +355,8 @@ class _Feed:
     async def take(self, max_count: int, timeout: float) -> list[AbstractIncomingMessage]:
         """Wait up to `timeout` for the first message, then drain what is already here."""
         loop = asyncio.get_running_loop()
-        deadline, taken = loop.time() + timeout, []
+        deadline = loop.time() + timeout
+        taken: list[AbstractIncomingMessage] = []
         while len(taken) < max_count:
             remaining = deadline - loop.time()
             try:

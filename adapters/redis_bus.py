@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -65,6 +66,10 @@ class RedisStreamsBus:
         """XADD the control message to its worker's stream."""
         self._add(self.inbox_key(control.worker_id), control.to_dict(), INBOX_MAXLEN)
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """XADD each message to its worker's stream, all in one pipeline."""
+        self._add_many([(self.inbox_key(m.worker_id), m.to_dict()) for m in messages], INBOX_MAXLEN)
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -97,6 +102,10 @@ class RedisStreamsBus:
     def publish_report(self, report: Report) -> None:
         """XADD the report to the shared reports stream."""
         self._add(self._reports, report.to_dict(), REPORTS_MAXLEN)
+
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """XADD the reports to the shared reports stream, all in one pipeline."""
+        self._add_many([(self._reports, r.to_dict()) for r in reports], REPORTS_MAXLEN)
 
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float
@@ -159,6 +168,16 @@ class RedisStreamsBus:
 
     def _add(self, key: str, data: dict[str, Any], maxlen: int) -> None:
         self._client.xadd(key, {"m": orjson.dumps(data)}, maxlen=maxlen, approximate=True)
+
+    def _add_many(self, entries: list[tuple[str, dict[str, Any]]], maxlen: int) -> None:
+        if not entries:
+            return
+        # Not a transaction: one round trip, in order; a retry after a failure may repeat
+        # some entries, which every reader already tolerates (at-least-once).
+        pipe = self._client.pipeline(transaction=False)
+        for key, data in entries:
+            pipe.xadd(key, {"m": orjson.dumps(data)}, maxlen=maxlen, approximate=True)
+        pipe.execute()
 
     def _ensure_group(self) -> None:
         if self._group_ready:

@@ -7,6 +7,7 @@ workers resend final reports until the dispatcher confirms them, so losing the w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
@@ -35,6 +36,11 @@ class Bus(Protocol):
         """Queue a control message in its worker's inbox."""
         ...
 
+    def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
+        """Queue deliveries and controls, each in its worker's inbox, in one round trip
+        where the broker allows (order kept per inbox)."""
+        ...
+
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
@@ -49,6 +55,10 @@ class Bus(Protocol):
         """Send a report to the dispatchers (one of them records it)."""
         ...
 
+    def publish_reports(self, reports: Sequence[Report]) -> None:
+        """Send several reports, in order, in one round trip where the broker allows."""
+        ...
+
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float
     ) -> list[Received[Report]]:
@@ -56,7 +66,7 @@ class Bus(Protocol):
         ...
 
     def ack_reports(self, tokens: list[str]) -> None:
-        """Acknowledge reports that are now recorded."""
+        """Acknowledge reports that are now recorded, all in one round trip."""
         ...
 
     def publish_heartbeat(self, heartbeat: Heartbeat) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import Notification, Recording, StoredEvent
 
 from application.audit import StoredEventLog
+from application.followed_loads import FollowedRepository
 from application.quarantine import UndecodableEvent, describe
 from application.task_numbers import CREATED_TOPIC
 
@@ -24,12 +25,23 @@ class EventLog(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
         self._saved_listeners: list[Callable[[int], None]] = []
+        self._recorded_listeners: list[Callable[[list[Recording[UUID]]], None]] = []
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, whose loads a log follower may serve from memory."""
+        return FollowedRepository.wrapping(super().construct_repository())
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call `listener(position)` after every save in this process (in-process wake-up)."""
         self._saved_listeners.append(listener)
 
+    def on_recorded(self, listener: Callable[[list[Recording[UUID]]], None]) -> None:
+        """Call `listener(recordings)` after every save in this process, in the saving thread."""
+        self._recorded_listeners.append(listener)
+
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for recorded in self._recorded_listeners:
+            recorded(recordings)
         if recordings:
             position = recordings[-1].notification.id
             for listener in self._saved_listeners:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
@@ -20,7 +20,9 @@ class BusMessage(BaseModel):
     """A message that crosses a process: checked by pydantic as it comes in, JSON as it goes.
 
     Like the dataclasses these were, the fields may also be given in order:
-    `Control("cancel", worker_id, run_id, attempt)`.
+    `Control("cancel", worker_id, run_id, attempt)`. Type checkers see pydantic's keyword-only
+    `__init__`, so a message built in order declares its signature for them (under
+    TYPE_CHECKING, in field order: tests/unit/test_bus_messages.py checks it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -87,6 +89,16 @@ class Control(BusMessage):
     run_id: UUID | None = None
     attempt: int = 0
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            kind: ControlKind,
+            worker_id: UUID,
+            run_id: UUID | None = None,
+            attempt: int = 0,
+        ) -> None: ...
+
 
 class Report(BusMessage):
     """A worker's account: it joined or is leaving, or an attempt started or ended."""
@@ -108,6 +120,25 @@ class Report(BusMessage):
     # final report recorded first (another dispatcher, a lost start) still records the start.
     hostname: str | None = None
     started_at: datetime | None = None  # the worker's clock
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            kind: ReportKind,
+            run_id: UUID | None,
+            attempt: int,
+            worker_id: UUID,
+            pid: int | None = None,
+            exit_code: int | None = None,
+            error: str | None = None,
+            duration_seconds: float = 0.0,
+            output: str = "",
+            profile: WorkerProfile | None = None,
+            timed_out: bool = False,
+            hostname: str | None = None,
+            started_at: datetime | None = None,
+        ) -> None: ...
 
     @field_validator("profile", mode="before")
     @classmethod
@@ -144,6 +175,16 @@ class Heartbeat(BusMessage):
     name: str = ""
     running: tuple[tuple[UUID, int], ...] = ()
     draining: bool = False
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            worker_id: UUID,
+            name: str = "",
+            running: tuple[tuple[UUID, int], ...] = (),
+            draining: bool = False,
+        ) -> None: ...
 
 
 def inbox_message_from_dict(data: Mapping[str, Any]) -> Delivery | Control:

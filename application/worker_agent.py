@@ -11,12 +11,15 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
+from application.attempt_reports import AttemptReports
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
+from application.report_sender import ReportSender
+from application.run_executor import InlineRunExecutor, RunExecutor
 from domain.secrets import redact
 from domain.worker import WorkerProfile
 
@@ -26,16 +29,6 @@ SEEN_DELIVERIES = 10_000  # enough to absorb redeliveries; older ones are long f
 RESEND_AFTER_SECONDS = 5.0  # unconfirmed registrations and final reports go out again
 BACKLOG_LIMIT = 10_000  # deliveries read while every slot was busy
 SYSTEM_CLOCK = SystemClock()
-
-
-class RunExecutor(Protocol):
-    """Runs one attempt (adapters.delivery_executor provides the real one)."""
-
-    def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> Any: ...
-
-    def cancel(self, run_id: UUID, attempt: int) -> bool: ...
-
-    def cancel_all(self) -> int: ...
 
 
 class WorkerAgent:
@@ -62,6 +55,9 @@ class WorkerAgent:
         self._remember_secrets = remember_secrets  # so this process's logs mask them too
         self._bus = bus
         self._run = run_executor
+        # Callable attempts start on the executor's own pool or loop, not on a thread here.
+        self._inline = run_executor if isinstance(run_executor, InlineRunExecutor) else None
+        self._sender = ReportSender(bus.publish_reports)
         self._heartbeat_interval = heartbeat_interval
         self._poll = poll_interval
         self._new_id = new_id
@@ -90,10 +86,16 @@ class WorkerAgent:
         with self._lock:
             return len(self._running)
 
+    @property
+    def orphaned_threads(self) -> int:
+        """Threads still running callables that timed out or were cancelled (0 if none)."""
+        return int(getattr(self._run, "orphaned_threads", 0))
+
     def start(self) -> UUID:
         """Announce this worker; the dispatcher records the registration."""
         self._register()
         self._beat()
+        self._sender.flush()  # announced when this returns
         return self.worker_id
 
     def run_forever(self, stop: threading.Event, grace_seconds: float = 30.0) -> None:
@@ -134,7 +136,7 @@ class WorkerAgent:
         """Take no new work; leave once what runs has finished."""
         if not self.draining.is_set():
             self.draining.set()
-            self._bus.publish_report(Report("draining", None, 0, self.worker_id))
+            self._sender.send(Report("draining", None, 0, self.worker_id))
 
     # Inbox
 
@@ -161,13 +163,14 @@ class WorkerAgent:
                 # A redelivery: the dispatcher has not heard from us; say it again.
                 latest = self._latest.get(key)
                 if latest is not None:
-                    self._bus.publish_report(latest)
+                    self._sender.send(latest, keep=True)
                 return
             self._seen[key] = None
             while len(self._seen) > SEEN_DELIVERIES:
                 self._seen.popitem(last=False)
             self._running[key] = None
-        self._pool.submit(self._execute, delivery)
+        if self._inline is None or not self._begin(delivery):
+            self._pool.submit(self._execute, delivery)
 
     def _rejoin(self) -> None:
         # The dispatchers declared this worker lost: its attempts were given to others.
@@ -181,42 +184,42 @@ class WorkerAgent:
     # Execution
 
     def _execute(self, delivery: Delivery) -> None:
-        key = (delivery.run_id, delivery.attempt)
         self._remember_secrets(delivery.secrets)
         try:
-            self._run_and_report(delivery)
+            attempt = AttemptReports(delivery, self._report, self._clock)
+            attempt.finished(self._run.execute(delivery, attempt.started))
         except Exception as error:  # report the failure rather than lose the run
-            # The error may quote the task's secrets: logged and reported with them masked.
-            trace = redact("".join(traceback.format_exception(error)), delivery.secrets)
-            logger.error("execution crashed: %s", trace, extra={"run_id": str(delivery.run_id)})
-            self._report(delivery, "failed", error=f"worker error: {error}")
+            self._crashed(delivery, error)
         finally:
-            with self._lock:
-                self._running.pop(key, None)
+            self._release(delivery)
 
-    def _run_and_report(self, delivery: Delivery) -> None:
-        start: dict[str, Any] = {}
+    def _begin(self, delivery: Delivery) -> bool:
+        assert self._inline is not None
+        self._remember_secrets(delivery.secrets)
+        attempt = AttemptReports(delivery, self._report, self._clock)
 
-        def on_started(pid: int) -> None:
-            start.update(pid=pid, started_at=self._clock())
-            self._report(delivery, "started", **start)
+        def finished(result: Any) -> None:
+            try:
+                attempt.finished(result)
+            finally:
+                self._release(delivery)
 
-        result = self._run.execute(delivery, on_started)
-        if not start:  # it never spawned (a start failure): the attempt still began here
-            start.update(pid=None, started_at=self._clock())
-            self._report(delivery, "started", **start)
-        # The final report repeats the start: whichever dispatcher records it first, and
-        # even if the start report is lost, the attempt's Started is recorded before its end.
-        self._report(
-            delivery,
-            "succeeded" if result.succeeded else "failed",
-            exit_code=result.exit_code,
-            error=None if result.succeeded else result.error,
-            duration_seconds=result.duration_seconds,
-            output=result.output,
-            timed_out=bool(getattr(result, "timed_out", False)),
-            **start,
-        )
+        try:
+            return self._inline.begin(delivery, attempt.started, finished)
+        except Exception as error:  # report the failure rather than lose the run
+            self._crashed(delivery, error)
+            self._release(delivery)
+            return True
+
+    def _crashed(self, delivery: Delivery, error: Exception) -> None:
+        # The error may quote the task's secrets: logged and reported with them masked.
+        trace = redact("".join(traceback.format_exception(error)), delivery.secrets)
+        logger.error("execution crashed: %s", trace, extra={"run_id": str(delivery.run_id)})
+        self._report(delivery, "failed", error=f"worker error: {error}")
+
+    def _release(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._running.pop((delivery.run_id, delivery.attempt), None)
 
     def _report(self, delivery: Delivery, kind: Any, **fields: Any) -> None:
         # A secret the task printed (or an error quoting one) leaves the worker as ***.
@@ -236,13 +239,7 @@ class WorkerAgent:
             self._latest[key] = report
             if report.is_final:
                 self._unconfirmed[key] = self._monotonic()
-        self._publish(report)
-
-    def _publish(self, report: Report) -> None:
-        try:
-            self._bus.publish_report(report)
-        except Exception:  # kept in _latest/_unconfirmed and resent by the heartbeat loop
-            logger.warning("cannot publish a report; it will be resent", exc_info=True)
+        self._sender.send(report)  # a final one is resent until confirmed
 
     # Heartbeats and resends
 
@@ -271,13 +268,11 @@ class WorkerAgent:
                 self._unconfirmed[key] = now
             reports = [self._latest[k] for k in due if k in self._latest]
         for report in reports:
-            self._publish(report)
+            self._sender.send(report)  # a final one is resent until confirmed
 
     def _register(self) -> None:
         self._registered_sent_at = self._monotonic()
-        self._bus.publish_report(
-            Report("registered", None, 0, self.worker_id, profile=self.profile)
-        )
+        self._sender.send(Report("registered", None, 0, self.worker_id, profile=self.profile))
 
     # Leaving
 
@@ -291,4 +286,6 @@ class WorkerAgent:
         if self.running:
             logger.warning("cancelling %d attempts at shutdown", self._run.cancel_all())
         self._pool.shutdown(wait=True)
-        self._bus.publish_report(Report("deregistered", None, 0, self.worker_id))
+        # Last, after every final report: the dispatcher must not see us leave before them.
+        self._sender.send(Report("deregistered", None, 0, self.worker_id))
+        self._sender.close()

@@ -31,7 +31,7 @@ from typing import Any
 # benchmarks/ is on sys.path when this file is run as a script (as for cron_lateness.py).
 from run import RESULTS, SCHEDULER, fresh_database, log
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_run import TaskRun
 from domain.task_spec import validate_spec

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from domain.callable_target import callable_target_problem
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
@@ -162,8 +163,20 @@ class TaskSpec(BaseModel):
     name: str = Field(description="Unique name, 1–200 printable characters.")
     description: str = Field("", max_length=4_000)
     task_type: ShortText = Field("batch", description="Free-form category, e.g. batch.")
-    executor: ExecutorName = Field("shell", description="How the worker runs the command.")
-    command: str = Field(min_length=1, max_length=MAX_COMMAND_LENGTH)
+    executor: ExecutorName = Field(
+        "shell",
+        description="How the worker runs the command: shell (a command line), python (a "
+        "script in a new interpreter), http (a request to the URL), or callable (a trusted "
+        "package.module:function called inside the worker, no process spawned; args "
+        "positional, the trigger's params as keyword arguments, its return value as output).",
+    )
+    command: str = Field(
+        min_length=1,
+        max_length=MAX_COMMAND_LENGTH,
+        description="What to run: a command line (shell), a script (python), a URL (http), "
+        "or package.module:function (callable; the module must be under the worker's "
+        "[worker] callable_modules).",
+    )
     args: list[Annotated[str, Field(max_length=MAX_COMMAND_LENGTH)]] = Field(
         default_factory=list, max_length=MAX_ARGS
     )
@@ -340,6 +353,14 @@ class TaskSpec(BaseModel):
                 )
         elif self.http is not None:
             raise ValueError("http settings are only used with executor 'http'")
+        return self
+
+    @model_validator(mode="after")
+    def _callable_names_a_function(self) -> TaskSpec:
+        # Which modules a worker may import is its own setting; the form is checked here.
+        problem = callable_target_problem(self.command) if self.executor == "callable" else None
+        if problem is not None:
+            raise field_error("command", f"executor 'callable' needs {problem}", self.command)
         return self
 
     def as_event_data(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
 from adapters.postgres.database import PostgresDatabase
-from adapters.postgres.listener import LISTEN, keep_session
+from adapters.postgres.listener import LISTEN, LISTEN_VIEWS, NOTIFY_VIEWS, keep_session
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
 from adapters.postgres.shadow_ddl import PostgresShadowDdl
@@ -39,10 +39,10 @@ from adapters.tls import TlsFiles
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
+from application.commands.app import SchedulerApp
 from application.dispatch.liveness import InMemoryLiveness, LivenessStore, collect_heartbeats
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
-from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox, SecretBox
 from domain.worker import WorkerProfile
 from entrypoints.settings import Settings
@@ -50,7 +50,7 @@ from projections.base import Projection
 from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
 from projections.history import History
-from projections.ports import Database, Lease
+from projections.ports import Database, Lease, Tx
 from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import Progress, Rebuild, relevant_pages
 from projections.runner import ProjectionRunner, RunnerSupervisor
@@ -61,12 +61,14 @@ from projections.waiter import PositionWaiter
 if TYPE_CHECKING:
     from adapters.executors.task_groups import TaskGroupLedger
     from adapters.executors.task_user import TaskUser
-    from application.dispatcher import Dispatcher
+    from application.dispatch.dispatcher import Dispatcher
     from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
 
 AGGREGATE_CACHE_SIZE = "10000"
+WAIT_POLL_SECONDS = 0.01  # read-your-writes re-reads the positions this often without NOTIFY
+WAIT_FALLBACK_SECONDS = 0.1  # ... and this often with it, in case a NOTIFY was lost
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
@@ -198,7 +200,7 @@ def _open_postgres_store(
     prepare: Callable[[Store], Store],
 ) -> Store:
     # Tables are created under an advisory lock: processes starting at once race on DDL.
-    session = open_session(settings, name, (LISTEN,) if listen else ())
+    session = open_session(settings, name, (LISTEN, LISTEN_VIEWS) if listen else ())
     try:
         with session.locked(postgres_locks.SCHEMA_LOCK_KEY):
             app = new_app()  # creates the event store's tables if allowed
@@ -388,6 +390,8 @@ def build_container(
             breaker=breakers.get(f"projection:{projection.name}"),
             lease=projection_lease(session, projection.name),
             aggregate_log=aggregate_log,
+            # On PostgreSQL other processes' read-your-writes waits hear each batch at once.
+            announce=announce_views if session is not None else None,
         )
         for projection in all_projections()
     ]
@@ -398,7 +402,13 @@ def build_container(
         clock=clock or SystemClock(),
         log_wakeup=log_wakeup,
         committed=committed,
-        waiter=PositionWaiter(database, committed),
+        waiter=PositionWaiter(
+            database,
+            committed,
+            # NOTIFY wakes the waits on PostgreSQL: the poll is only the fallback there.
+            poll_seconds=WAIT_POLL_SECONDS if session is None else WAIT_FALLBACK_SECONDS,
+            projections=[runner.projection for runner in runners],
+        ),
         runners=runners,
         bus=build_guarded_bus(settings, breakers, reports_wakeup=log_wakeup),
         liveness=InMemoryLiveness(),
@@ -416,8 +426,15 @@ def build_container(
     )
     if session is not None:
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
-        container.start_thread("pg-session", keep_session, session, log_wakeup, container.stop)
+        container.start_thread(
+            "pg-session", keep_session, session, log_wakeup, container.stop, committed
+        )
     return container
+
+
+def announce_views(tx: Tx) -> None:
+    """NOTIFY the views' channel inside a projection batch: heard when (and if) it commits."""
+    tx.execute(NOTIFY_VIEWS)
 
 
 def build_secret_box(settings: Settings) -> SecretBox:
@@ -446,7 +463,8 @@ def default_worker_name() -> str:
 def make_dispatcher(container: Container) -> Dispatcher:
     """A dispatcher configured from `[dispatcher]` and `[worker]`."""
     # Imported when built: only a dispatcher's process pays for it, not every CLI command.
-    from application.dispatcher import Dispatcher, DispatchPolicy
+    from application.dispatch.dispatcher import Dispatcher
+    from application.dispatch.policy import DispatchPolicy
 
     settings = container.settings
     policy = DispatchPolicy(
@@ -513,6 +531,8 @@ def make_worker(
                 ledger=ledger,
                 user=user if user is not None else resolve_task_user(worker.run_as_user),
                 allowed=worker.offered_executors,
+                callable_modules=worker.callable_modules,
+                max_concurrent_tasks=worker.max_concurrent_tasks,
             )
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
@@ -553,4 +573,10 @@ def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRe
         "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
     )
     capacity.set(agent.profile.max_concurrent_tasks)
+    orphaned = Gauge(
+        "scheduler_worker_orphaned_threads",
+        "Threads still running a callable that timed out or was cancelled.",
+        registry=registry,
+    )
+    orphaned.set_function(lambda: agent.orphaned_threads)
     return registry

@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from eventsourcing.persistence import PersistenceError
 
 from adapters.audit_chain import MissingChainTableError, SqlChainStore
-from adapters.database_errors import DATABASE_ERRORS
+from adapters.database_errors import STORE_ERRORS
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
 from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from entrypoints.cli_support import (
     config_option,
     load_cli_settings,
@@ -36,7 +35,7 @@ def audit_store(
             yield store
         except (MissingChainTableError, LockDownError) as error:
             raise click.ClickException(str(error)) from None
-        except (*DATABASE_ERRORS, PersistenceError) as error:
+        except STORE_ERRORS as error:
             raise unreachable_error("audit failed", error) from None
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import click
 from eventsourcing.utils import get_topic
 
+from application.commands.app import SchedulerApp
 from application.keys import parse_duration
-from application.scheduler_app import SchedulerApp
 from domain.api_key import ApiKey
 from domain.context import CommandContext
 from domain.errors import DomainError

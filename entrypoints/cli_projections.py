@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eventsourcing.persistence import PersistenceError
 
-from adapters.database_errors import DATABASE_ERRORS
+from adapters.database_errors import STORE_ERRORS
 from application.quarantine import QuarantineEntry
-from entrypoints.bootstrap import all_projections, rebuild_job, rebuild_lock
+from entrypoints.bootstrap import rebuild_job, rebuild_lock
 from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
 from projections.base import Projection
+from projections.catalog import all_projections
 from projections.quarantine import SqlQuarantineLedger
-from projections.rebuild import RebuildError, RebuildResult, progress_printer
+from projections.rebuild import RebuildResult, progress_printer
+from projections.shadow_tables import RebuildError
 from projections.status import ProjectionState, now_utc, read_states
 
 SHOWN_DIFFERENCES = 20
@@ -116,7 +117,7 @@ def rebuild(
             result = job.run(switch=not dry_run, verify=verify)
         except RebuildError as error:  # also RebuildLockedError: another rebuild holds it
             raise click.ClickException(str(error)) from None
-        except (*DATABASE_ERRORS, PersistenceError) as error:  # shadows dropped
+        except STORE_ERRORS as error:  # shadows dropped
             raise unreachable_error("rebuild failed", error) from None
     _report(result, verify)
     if result.differing_rows:

@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import click
 
+from application.commands.app import SchedulerApp
 from application.quarantine import HELD, RELEASE, RETRY, QuarantineEntry
-from application.scheduler_app import SchedulerApp
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from domain.secrets import mask_text
@@ -130,6 +131,6 @@ def _line(entry: QuarantineEntry) -> str:
     )
 
 
-def _masked(record: dict) -> dict:
+def _masked(record: dict[str, Any]) -> dict[str, Any]:
     # A consumer's error may quote what it read: URL passwords and secret=value hidden.
     return {**record, "error": mask_text(str(record.get("error", "")))}

@@ -13,7 +13,7 @@ import click
 from click.core import ParameterSource
 from eventsourcing.persistence import Notification
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.bootstrap import build_history

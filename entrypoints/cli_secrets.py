@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from eventsourcing.persistence import Notification
 
+from application.commands.app import SchedulerApp
 from application.ports import SystemClock
-from application.scheduler_app import SchedulerApp
 from application.secrets import NoSecretBox
 from application.task_numbers import CREATED_TOPIC
 from domain.context import CommandContext
@@ -77,7 +78,7 @@ def reseal(dry_run: bool, config: Path | None) -> None:
         raise click.ClickException(f"{failed} tasks could not be resealed (see above)")
 
 
-def _plain_secrets(spec: dict) -> list[str]:
+def _plain_secrets(spec: dict[str, Any]) -> list[str]:
     try:
         return validate_spec(spec).unsealed_secrets()
     except DomainError:  # a definition stored before a rule existed: its update says why
@@ -85,7 +86,8 @@ def _plain_secrets(spec: dict) -> list[str]:
 
 
 def _live_tasks(app: SchedulerApp) -> list[uuid.UUID]:
-    ids = [n.originator_id for n in _notifications(app, [CREATED_TOPIC])]
+    # The store types an originator id as UUID | str; every task's is a UUID.
+    ids = [uuid.UUID(str(n.originator_id)) for n in _notifications(app, [CREATED_TOPIC])]
     return [i for i in ids if app.get_task(i).status != "deleted"]
 
 

@@ -14,7 +14,7 @@ import click
 
 from adapters.log_redaction import install_redaction
 from adapters.sql_store import StoreDatabase
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from application.secrets import SecretBox
 from domain.secrets import mask_text
 from entrypoints.bootstrap import build_store

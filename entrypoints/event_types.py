@@ -21,6 +21,7 @@ class UnknownEventTypeError(ValueError):
 
 
 def _event_classes(base: type) -> Iterator[type]:
+    subclass: type
     for subclass in base.__subclasses__():
         yield subclass
         yield from _event_classes(subclass)

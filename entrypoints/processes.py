@@ -208,6 +208,9 @@ def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
     reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "dispatcher")
+    # Before any thread starts: a SIGTERM while the metrics server is still starting must
+    # stop the process cleanly, not kill it by the default action.
+    _on_signals(container.stop.set)
     try:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
@@ -223,6 +226,7 @@ def run_projector(settings: Settings, config_path: Path | None = None) -> None:
     """A projector process: keeps every read table up to date with the log."""
     reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "projector")
+    _on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
     try:
         container.start_projections()
         start_audit_chain(container)
@@ -252,11 +256,11 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
             redact(f"cannot reach the message queue: {error}", settings.connection_secrets)
         ) from None
     stop = threading.Event()
+    _on_signals(stop.set)  # before anything starts: an early SIGTERM still ends cleanly
     ledger = open_task_groups()
     try:
         agent = make_worker(settings, bus, ledger, user)
         serve_metrics(settings, worker_metrics(agent, breakers))
-        _on_signals(stop.set)
         agent.start()
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)

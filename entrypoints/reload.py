@@ -10,7 +10,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from entrypoints.settings import CONFIG_ENV, NO_FILE, ConfigError, Settings, load_settings
+from entrypoints.config_loading import CONFIG_ENV, NO_FILE, ConfigError
+from entrypoints.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 

@@ -1,66 +1,52 @@
-"""Typed, frozen configuration: a TOML file, ${VAR} substitution, SCHEDULER_* overrides."""
+"""Typed, frozen configuration: one pydantic model per section, `Settings` over them all.
+
+config_loading.py reads the sources (file, ${VAR}, SCHEDULER_* overrides, `enc:` values);
+`load_settings` checks what it read against these models.
+"""
 
 from __future__ import annotations
 
-import difflib
 import re
-import tomllib
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.secrets import is_secret_name, masked_config
+from entrypoints.config_loading import ConfigError as ConfigError  # where callers import it
+from entrypoints.config_loading import load_config
+from entrypoints.database_urls import (
+    POSTGRES_TLS_KEYS,
+    check_netloc,
+    database_kind,
+    has_password,
+    has_user,
+    mask_url,
+    postgres_conninfo,
+    sqlite_path,
+    url_scheme,
+    with_credentials,
 )
-
-from domain.secrets import is_secret_name, mask_text, mask_url_passwords, masked_config
 from entrypoints.networks import parse_networks
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from pydantic import ValidationInfo
-    from pydantic_core import ErrorDetails
 
-CONFIG_ENV = "SCHEDULER_CONFIG"
-SECRET_KEY_ENV = "SCHEDULER_SECRET_KEY"  # the keys of secret values and `enc:` config values
-ENCRYPTED_PREFIX = "enc:"
-ENV_PREFIX = "SCHEDULER_"
-NO_FILE = "(no config file)"
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 # eventsourcing's PostgresFactory on the process's one pool (named by topic, built lazily).
 EVENT_STORE_FACTORY = "adapters.event_store:SchedulerPostgresFactory"
 QUEUE_SCHEMES = {"redis": ("redis", "rediss", "unix"), "rabbitmq": ("amqp", "amqps")}
-DATABASE_URL_FORMS = (
-    "sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:password@host:port/db"
-)
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# libpq's TLS options, taken from [database] keys or the URL's query string.
-POSTGRES_TLS_KEYS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 TLS_SCHEMES = frozenset({"rediss", "amqps"})
-EXECUTOR_NAMES = ("shell", "python", "http")
-ExecutorName = Literal["shell", "python", "http"]
+ExecutorName = Literal["shell", "python", "http", "callable"]
+EXECUTOR_NAMES: tuple[ExecutorName, ...] = ("shell", "python", "http", "callable")
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$")
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; one line per problem, each naming its key."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        super().__init__("\n".join(f"config error in {source}: {p}" for p in self.problems))
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -151,18 +137,18 @@ class MessageQueueSettings(_Section):
     @classmethod
     def _check_url(cls, url: str | None, info: ValidationInfo) -> str | None:
         schemes = QUEUE_SCHEMES.get(info.data.get("type", ""))
-        if url is not None and schemes and _scheme(url) not in schemes:
+        if url is not None and schemes and url_scheme(url) not in schemes:
             forms = " or ".join(f"{s}://" for s in schemes)
             raise ValueError(f"a {info.data['type']} URL must start with {forms}")
-        if url is not None and _scheme(url) != "unix":
-            _check_netloc(url, "message queue")
+        if url is not None and url_scheme(url) != "unix":
+            check_netloc(url, "message queue")
         return url
 
     @model_validator(mode="after")
     def _check_credentials_and_tls(self) -> MessageQueueSettings:
-        if self.url is not None and _has_password(self.url) and self.password is not None:
+        if self.url is not None and has_password(self.url) and self.password is not None:
             raise ValueError("the password is given both in url and in password: keep one")
-        if self.url is not None and _has_user(self.url) and self.username is not None:
+        if self.url is not None and has_user(self.url) and self.username is not None:
             raise ValueError("the user is given both in url and in username: keep one")
         tls_files = [
             k for k in ("tls_ca_file", "tls_cert_file", "tls_key_file") if getattr(self, k)
@@ -171,10 +157,10 @@ class MessageQueueSettings(_Section):
             raise ValueError("tls_key_file needs tls_cert_file (the certificate it belongs to)")
         if self.type == "memory" or (not tls_files and not self.tls):
             return self
-        if self.url is not None and _scheme(self.url) not in TLS_SCHEMES:
+        if self.url is not None and url_scheme(self.url) not in TLS_SCHEMES:
             what = ", ".join(tls_files) or "tls = true"
             raise ValueError(
-                f"{what} needs a TLS URL (rediss:// or amqps://), but url is {_scheme(self.url)}://"
+                f"{what} needs a TLS URL (rediss:// or amqps://), but url is {url_scheme(self.url)}://"
             )
         return self
 
@@ -182,7 +168,7 @@ class MessageQueueSettings(_Section):
     def uses_tls(self) -> bool:
         """Whether the bus connection is encrypted."""
         url = self.effective_url
-        return url is not None and _scheme(url) in TLS_SCHEMES
+        return url is not None and url_scheme(url) in TLS_SCHEMES
 
     @property
     def effective_url(self) -> str | None:
@@ -197,7 +183,7 @@ class MessageQueueSettings(_Section):
             )
             credentials = f"{user}:{password}@" if password else f"{user}@"
         if self.url is not None:
-            return _with_credentials(self.url, credentials) if credentials else self.url
+            return with_credentials(self.url, credentials) if credentials else self.url
         host = self.host or "127.0.0.1"
         if self.type == "redis":
             scheme = "rediss" if self.tls else "redis"
@@ -328,8 +314,11 @@ class WorkerSettings(_Section):
 
     @property
     def offered_executors(self) -> tuple[str, ...]:
-        """The executors this worker advertises: `executors`, else every allowed one."""
-        return tuple(self.executors or self.allowed_executors)
+        """The executors this worker advertises: `executors`, else every allowed one (callable
+        only with callable_modules: without them it could call nothing)."""
+        if self.executors:
+            return tuple(self.executors)
+        return tuple(e for e in self.allowed_executors if e != "callable" or self.callable_modules)
 
 
 class ProjectionsSettings(_Section):
@@ -436,13 +425,6 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
 
-    @classmethod
-    def from_environ(
-        cls, environ: Mapping[str, str], config_path: str | Path | None = None
-    ) -> Settings:
-        """Same as `load_settings(config_path, environ)`."""
-        return load_settings(config_path, environ)
-
     @property
     def database_kind(self) -> Literal["sqlite", "postgres"]:
         """Which store `database.url` names."""
@@ -473,7 +455,7 @@ class Settings(_Section):
         if queue.password:
             found.append(queue.password)
         for url in (queue.url, queue.effective_url):
-            if url and _scheme(url) != "unix":
+            if url and url_scheme(url) != "unix":
                 with suppress(ValueError):
                     found.append(unquote(urlsplit(url).password or ""))
         forms = {form for secret in found if secret for form in (secret, quote(secret, safe=""))}
@@ -486,7 +468,8 @@ class Settings(_Section):
 
     def masked(self) -> dict[str, Any]:
         """Every setting, secrets (passwords, keys, tokens, URL passwords) shown as ***."""
-        return masked_config(self.model_dump(mode="json"))
+        masked: dict[str, Any] = masked_config(self.model_dump(mode="json"))
+        return masked
 
     def secret_values(self) -> list[str]:
         """The plain values of every secret setting, for the logs to mask wherever they appear."""
@@ -549,332 +532,10 @@ class Settings(_Section):
         }
 
 
-def _scheme(url: str) -> str:
-    return url.split("://", 1)[0].lower() if "://" in url else ""
-
-
-def database_kind(url: str) -> Literal["sqlite", "postgres"]:
-    """Which store a database URL names, from its scheme."""
-    scheme = _scheme(url)
-    if scheme == "sqlite":
-        return "sqlite"
-    if scheme in POSTGRES_SCHEMES:
-        return "postgres"
-    what = f"unsupported scheme {scheme!r}" if scheme else "not a URL"
-    raise ValueError(f"{what}; expected {DATABASE_URL_FORMS} (postgres:// also accepted)")
-
-
-def sqlite_path(url: str) -> Path:
-    """The file of sqlite:///relative/path or sqlite:////absolute/path."""
-    if not url.lower().startswith("sqlite:///"):
-        raise ValueError("a SQLite URL has three slashes before a relative path, four before /")
-    path = url[len("sqlite:///") :]
-    if not path or path.endswith("/"):
-        raise ValueError("the SQLite URL names no file, e.g. sqlite:///./var/scheduler.db")
-    if "?" in path:
-        raise ValueError("a SQLite URL takes no query string")
-    return Path(path)
-
-
-def postgres_conninfo(url: str) -> dict[str, Any]:
-    """Connection fields of a postgresql:// URL, percent-decoded, with libpq's defaults.
-
-    Its query string may give libpq's TLS options (sslmode, sslrootcert, sslcert, sslkey);
-    any other query parameter is refused rather than ignored.
-    """
-    parts = urlsplit(url)
-    _check_netloc(url, "PostgreSQL")
-    port = parts.port or 5432
-    dbname = unquote(parts.path.removeprefix("/"))
-    if not dbname or "/" in dbname:
-        raise ValueError("the PostgreSQL URL names no database: postgresql://user:pass@host/db")
-    info: dict[str, Any] = {
-        "dbname": dbname,
-        "host": parts.hostname or "localhost",
-        "port": port,
-        "user": unquote(parts.username or "") or "postgres",
-        "password": unquote(parts.password or ""),
-    }
-    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
-        if key not in POSTGRES_TLS_KEYS:
-            raise ValueError(
-                f"the PostgreSQL URL's query parameter {key!r} is not supported "
-                f"(supported: {', '.join(POSTGRES_TLS_KEYS)})"
-            )
-        if key == "sslmode" and values[-1] not in SSLMODES:
-            raise ValueError(f"sslmode must be one of {', '.join(SSLMODES)}, got {values[-1]!r}")
-        info[key] = values[-1]
-    return info
-
-
-def _check_netloc(url: str, what: str) -> None:
-    """Refuse a URL whose user-info or port cannot be read, without echoing any of it."""
-    parts = urlsplit(url)
-    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
-        # Typical after ${PASSWORD} substitution: the password holds a raw / ? or #.
-        raise ValueError("percent-encode / ? # in the user or password (%2F, %3F, %23)")
-    try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when asked
-    except ValueError:
-        raise ValueError(
-            f"the {what} port must be a number from 1 to 65535"
-            " (percent-encode : @ / ? # in the user or password)"
-        ) from None
-
-
-def _has_password(url: str) -> bool:
-    return urlsplit(url).password is not None
-
-
-def _has_user(url: str) -> bool:
-    return bool(urlsplit(url).username)
-
-
-def _with_credentials(url: str, credentials: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{credentials}{rest.rpartition('@')[2]}"
-
-
-def mask_url(url: str) -> str:
-    """The URL with the password of its user-info replaced by ***."""
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, host = netloc.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return mask_url_passwords(url)
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
-
-
 def load_settings(config_path: str | Path | None, environ: Mapping[str, str]) -> Settings:
     """Read the file named by `config_path` or SCHEDULER_CONFIG (else defaults), then the env.
 
     Raises:
         ConfigError: the file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
     """
-    named_by_env = not config_path and bool(environ.get(CONFIG_ENV))
-    path = config_path or environ.get(CONFIG_ENV) or None
-    source = str(path) if path else NO_FILE
-    raw = _read_toml(Path(path), source, named_by_env) if path else {}
-    data = _substitute(raw, environ, source)
-    origins = _apply_overrides(data, environ, source)
-    _take_secret_keys(data, environ, origins, source)
-    _decrypt_values(data, source)
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = [_describe(e, origins) for e in _innermost(exc.errors())]
-        raise ConfigError(source, problems) from exc
-
-
-def _read_toml(path: Path, source: str, named_by_env: bool) -> dict[str, Any]:
-    try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except FileNotFoundError:
-        where = "" if path.is_absolute() else f" (in {Path.cwd()})"
-        why = f", named by {CONFIG_ENV}" if named_by_env else ""
-        raise ConfigError(source, [f"config file not found: {path}{where}{why}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"invalid TOML: {exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(source, ["invalid TOML: the file is not UTF-8"]) from exc
-    except OSError as exc:
-        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from exc
-
-
-def _substitute(raw: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, Any]:
-    problems: list[str] = []
-
-    def walk(value: Any, where: str) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v, f"{where}.{k}" if where else k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, str):
-            return _VARIABLE.sub(lambda m: replace(m, where), value)
-        return value
-
-    def replace(match: re.Match[str], where: str) -> str:
-        name, default = match.group(1), match.group(2)
-        if default is not None:  # shell semantics: `:-` also covers a set but empty variable
-            return environ.get(name) or default
-        if name not in environ:
-            problems.append(
-                f"{where}: environment variable {name} is not set"
-                f" (write ${{{name}:-default}} to give a default)"
-            )
-            return match.group(0)
-        return environ[name]
-
-    data = walk(raw, "")
-    if problems:
-        raise ConfigError(source, problems)
-    return data
-
-
-def _apply_overrides(
-    data: dict[str, Any], environ: Mapping[str, str], source: str
-) -> dict[tuple[str, str], str]:
-    """Apply SCHEDULER_<SECTION>__<KEY> in place; returns which variable set each key."""
-    origins: dict[tuple[str, str], str] = {}
-    problems: list[str] = []
-    sections = Settings.model_fields
-    for name in sorted(environ):
-        if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
-            continue  # SCHEDULER_CONFIG, SCHEDULER_TEST_* and the like are not overrides
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in sections:
-            problems.append(f"{name}: unknown section {section!r}{_suggest(section, sections)}")
-            continue
-        fields = _section_model(section).model_fields
-        if key not in fields:
-            problems.append(f"{name}: unknown key {section}.{key}{_suggest(key, fields)}")
-            continue
-        table = data.setdefault(section, {})
-        if not isinstance(table, dict):
-            continue  # validation reports the malformed section
-        value = environ[name]
-        if value == "":
-            table.pop(key, None)  # an empty override restores the default
-        else:
-            table[key] = _parse_override(value, fields[key].annotation)
-        origins[(section, key)] = name
-    if problems:
-        raise ConfigError(source, problems)
-    return origins
-
-
-def _take_secret_keys(
-    data: dict[str, Any],
-    environ: Mapping[str, str],
-    origins: Mapping[tuple[str, str], str],
-    source: str,
-) -> None:
-    """Put SCHEDULER_SECRET_KEY into [secrets] keys; refuse keys written anywhere else."""
-    section = data.get("secrets")
-    if isinstance(section, dict) and section.get("keys") is not None:
-        where = origins.get(("secrets", "keys"), "the file")
-        raise ConfigError(
-            source,
-            [
-                f"secrets.keys (from {where}): the keys come only from {SECRET_KEY_ENV}, "
-                "never from configuration (a key beside the values it protects protects nothing)"
-            ],
-        )
-    if environ.get(SECRET_KEY_ENV, "").strip():
-        data.setdefault("secrets", {})
-        if isinstance(data["secrets"], dict):
-            data["secrets"]["keys"] = environ[SECRET_KEY_ENV]
-
-
-Found = list[tuple[dict[str, Any] | list[Any], Any, str]]  # (container, key, dotted path)
-
-
-def _encrypted_values(container: dict[str, Any] | list[Any], where: str) -> Found:
-    """Every `enc:` value under a container, with where it is."""
-    found: Found = []
-    items = container.items() if isinstance(container, dict) else enumerate(container)
-    for key, value in items:
-        path = (f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]").lstrip(".")
-        if isinstance(value, dict | list):
-            found += _encrypted_values(value, path)
-        elif isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX):
-            found.append((container, key, path))
-    return found
-
-
-def _decrypt_values(data: dict[str, Any], source: str) -> None:
-    """Replace every `enc:` value by its plain text, decrypted with SCHEDULER_SECRET_KEY.
-
-    Raises:
-        ConfigError: naming each key whose value cannot be decrypted, and why.
-    """
-    found = _encrypted_values(data, "")
-    if not found:
-        return
-    from adapters.aes_secret_box import (
-        AesGcmSecretBox,
-        KeyringError,
-        decrypt_config_value,
-        parse_keys,
-    )
-    from application.secrets import SecretUnreadableError
-
-    section = data.get("secrets")
-    keys = section.get("keys") if isinstance(section, dict) else None
-    if not keys:
-        paths = ", ".join(path for _, _, path in found)
-        raise ConfigError(
-            source, [f"{paths}: encrypted (enc:...), but {SECRET_KEY_ENV} is not set to decrypt it"]
-        )
-    try:
-        box = AesGcmSecretBox(parse_keys(keys))
-    except KeyringError as error:
-        raise ConfigError(source, [f"secrets.keys: {error}"]) from None
-    problems = []
-    for container, key, path in found:
-        try:
-            container[key] = decrypt_config_value(box, container[key])  # type: ignore[index]
-        except (SecretUnreadableError, UnicodeDecodeError) as error:
-            problems.append(f"{path}: its enc: value cannot be decrypted: {error}")
-    if problems:
-        raise ConfigError(source, problems)
-
-
-def _section_model(section: str) -> type[BaseModel]:
-    return Settings.model_fields[section].annotation  # type: ignore[return-value]
-
-
-def _parse_override(value: str, annotation: Any) -> Any:
-    if _is_text(annotation):
-        return value  # so a worker named `123` or `nan` stays a string
-    try:
-        return tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value
-
-
-def _is_text(annotation: Any) -> bool:
-    if annotation is str:
-        return True
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) is Literal:
-        return all(isinstance(a, str) for a in args)
-    return get_origin(annotation) is not tuple and args == [str]
-
-
-def _suggest(word: str, known: Mapping[str, Any]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{hint}; known: {', '.join(known)}"
-
-
-def _innermost(errors: list[ErrorDetails]) -> list[ErrorDetails]:
-    # A bad list item also makes the list "too short"; report only the item.
-    def inside(outer: ErrorDetails, inner: ErrorDetails) -> bool:
-        return (
-            len(inner["loc"]) > len(outer["loc"])
-            and inner["loc"][: len(outer["loc"])] == outer["loc"]
-        )
-
-    return [e for e in errors if not any(inside(e, other) for other in errors)]
-
-
-def _describe(error: ErrorDetails, origins: Mapping[tuple[str, str], str]) -> str:
-    loc = error["loc"]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    if error["type"] == "extra_forbidden":
-        if len(loc) == 1:
-            text = f"unknown section{_suggest(str(loc[0]), Settings.model_fields)}"
-        else:
-            fields = _section_model(str(loc[0])).model_fields
-            text = f"unknown key{_suggest(str(loc[-1]), fields)}"
-    elif error["type"] == "value_error":
-        text = error["msg"].removeprefix("Value error, ")
-    else:
-        text = error["msg"].split(", unable to")[0]
-        secret = any(is_secret_name(str(p)) for p in loc)
-        if not secret and not isinstance(error["input"], dict | list):
-            text += f", got {mask_text(repr(error['input']))}"
-    origin = origins.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
-    return f"{where}: {text}" + (f" (from {origin})" if origin else "")
+    return load_config(Settings, config_path, environ)

@@ -14,7 +14,7 @@ from uuid import UUID
 from domain.api_key import ApiKey
 from projections.base import Projection, handles
 from projections.ports import Database, Row, Tx
-from projections.queries import as_datetime
+from projections.queries.rows import as_datetime
 
 INSERT_KEY = """
 INSERT INTO api_keys (id, name, role, key_hash, created_at, created_by, expires_at, position)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import orjson
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.quarantine import UndecodableEvent, UndecodableEventError
 from projections.ports import Tx
@@ -29,6 +29,11 @@ class Projection:
             for event_class in getattr(attribute, "_handles", ()):
                 # Several handlers may share an event; they run in the order they are defined.
                 cls._handlers.setdefault(event_class, []).append(attribute)
+
+    @classmethod
+    def topics(cls) -> frozenset[str]:
+        """The stored topics of the events it handles: what read-your-writes waits on it for."""
+        return frozenset(get_topic(event_class) for event_class in cls._handlers)
 
     def handled_events(self) -> dict[type, int]:
         """Each event class this projection reacts to, with how many handlers it has."""
@@ -80,6 +85,7 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
     """Mark a projection method as the handler of these event classes."""
 
     def mark(method: Handler) -> Handler:
+        # A function takes any attribute; the Callable type declares none.
         method._handles = event_classes  # type: ignore[attr-defined]
         return method
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from projections.ports import Database
-from projections.queries import as_datetime
+from projections.queries.rows import as_datetime
 
 BEAT = """
 INSERT INTO dispatcher_status (name, started_at, beat_at, last_round_at, position, failed_rounds,

@@ -39,6 +39,14 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
+    def pipelined(self) -> AbstractContextManager[Tx]:
+        """A transaction whose writes go out without waiting for each answer.
+
+        A failed statement surfaces at the next read, savepoint or the commit, and fails the
+        transaction; `execute` may return -1 (row counts unknown until then).
+        """
+        ...
+
     def query(self, sql: str, params: Params = None) -> list[Row]: ...
 
     def one(self, sql: str, params: Params = None) -> Row | None: ...

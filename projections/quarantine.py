@@ -8,7 +8,7 @@ from typing import Any
 
 from application.quarantine import HELD, RELEASED, RESOLVED, QuarantineEntry
 from projections.ports import Database, Row, Tx
-from projections.queries import as_datetime
+from projections.queries.rows import as_datetime
 
 COLUMNS = """
 consumer, aggregate_id, aggregate_type, position, topic, error, status, request,

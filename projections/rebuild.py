@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol, TextIO
 
 from eventsourcing.utils import resolve_topic
@@ -321,7 +322,7 @@ class Rebuild:
                 stop=head,
                 batch_size=self.batch_size,
                 wrap=self._shadow,
-                on_page=lambda position, head=head: self._report(position, head),
+                on_page=partial(self._report, head=head),
                 ledger=self._shadow_ledger,
                 is_outage=self.database.is_outage,
             )

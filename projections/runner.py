@@ -27,9 +27,11 @@ INSERT INTO projection_tracking (projection, position) VALUES (%(name)s, 0)
 ON CONFLICT (projection) DO NOTHING
 """
 # Compare-and-set: belt and braces behind the row lock taken at the start of the batch.
+# RETURNING, because a pipelined transaction knows no row counts: no row back is a conflict.
 ADVANCE_POSITION = """
 UPDATE projection_tracking SET position = %(new)s, updated_at = %(at)s
 WHERE projection = %(name)s AND position = %(old)s
+RETURNING position
 """
 ANY_REQUEST = """
 SELECT 1 AS found FROM quarantine
@@ -99,6 +101,7 @@ class ProjectionRunner:
         lease: Lease | None = None,
         lease_retry: float = LEASE_RETRY_SECONDS,
         aggregate_log: AggregateLog | None = None,
+        announce: Callable[[Tx], None] | None = None,
     ) -> None:
         self.projection = projection
         self._log = log
@@ -112,7 +115,9 @@ class ProjectionRunner:
         self.lease = lease  # None: no other process runs this projection
         self._lease_retry = lease_retry
         self._error_stored = True  # unknown at start: clear a stale error after the first batch
+        self._next_after: int | None = None  # the position this runner's last batch committed
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
+        self._announce = announce  # tells other processes, in the batch's transaction
 
     def position(self) -> int:
         """The last log position this projection has applied."""
@@ -130,6 +135,7 @@ class ProjectionRunner:
                 return self._apply_next_batch()
             except _PositionMovedError:
                 # A rebuild swapped its tables in (or a twin advanced): read from the new spot.
+                self._next_after = None
                 continue
         raise ProjectionConflictError(
             f"projection {self.projection.name!r} was advanced by another runner"
@@ -168,7 +174,10 @@ class ProjectionRunner:
                 self.lease.release()
 
     def _apply_next_batch(self) -> int:
-        old = self.position()
+        # Right after a batch this runner committed, its position is known without asking
+        # (the batch's lock checks it); otherwise, and whenever it was idle, it is read.
+        old = self._next_after if self._next_after is not None else self.position()
+        self._next_after = None
         batch = self._log.read_log(old, self._batch_size)
         if not batch:
             self.status.position = old
@@ -193,15 +202,21 @@ class ProjectionRunner:
             )
             if not self._commit(batch, old, new, careful=True):
                 return 0
-        self.status.position = new
+        self.status.position = self._next_after = new
         self.status.events_processed += len(batch)
         self.status.last_batch_at = time.monotonic()
         self._committed.ring()
         return len(batch)
 
     def _commit(self, batch: list[tuple[int, Any]], old: int, new: int, careful: bool) -> bool:
-        """Apply the batch in one transaction; False when a rebuild's switch holds the row."""
-        with self._db.transaction() as tx:
+        """Apply the batch in one transaction; False when a rebuild's switch holds the row.
+
+        The first try is pipelined: its statements go out without waiting for each answer,
+        so a batch costs a few round trips instead of a few per event. A failure surfaces by
+        the commit at the latest and fails the whole try; the careful redo then runs with a
+        savepoint per event (each one a round trip, only on that rare path).
+        """
+        with self._db.transaction() if careful else self._db.pipelined() as tx:
             # Taken first: a rebuild's swap holds it, and then this batch must be re-read.
             # Not waited for: a runner blocked on it would hold a pooled connection (the
             # process's budget) for as long as the rebuild runs; it tries again on its timer.
@@ -222,6 +237,8 @@ class ProjectionRunner:
                     extra={"projection": self.projection.name, "action": "quarantined"},
                 )
             self._advance(tx, old, new)
+            if self._announce is not None:
+                self._announce(tx)
         return True
 
     def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:
@@ -285,11 +302,11 @@ class ProjectionRunner:
             self._error_stored = not clear_error(self._db, self.projection.name)
 
     def _advance(self, tx: Tx, old: int, new: int) -> None:
-        changed = tx.execute(
+        advanced = tx.one(
             ADVANCE_POSITION,
             {"name": self.projection.name, "old": old, "new": new, "at": _now()},
         )
-        if changed != 1:
+        if advanced is None:
             raise ProjectionConflictError(
                 f"projection {self.projection.name!r} was advanced by another runner"
             )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.ports import Database, EventLog, Tx
-from projections.queries import as_datetime
+from projections.queries.rows import as_datetime
 
 logger = logging.getLogger(__name__)
 

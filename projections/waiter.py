@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from application.ports import Wakeup
+from projections.base import Projection
 from projections.ports import Database
 
 SELECT_POSITIONS = "SELECT projection, position FROM projection_tracking"
 
 
 class PositionWaiter:
-    """Answers 'has every named projection reached position P?' and waits for it."""
+    """Answers 'has every named projection reached position P?' and waits for it.
 
-    def __init__(self, database: Database, committed: Wakeup, poll_seconds: float = 0.01) -> None:
+    Woken by `committed`: runners in this process ring it after each batch, and on
+    PostgreSQL the LISTEN adapter rings it when a runner in another process commits
+    (adapters/postgres/listener.py). `poll_seconds` is only the fallback for a lost wake-up.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        committed: Wakeup,
+        poll_seconds: float = 0.01,
+        projections: Sequence[Projection] = (),
+    ) -> None:
         self._db = database
         self._committed = committed
         self._poll = poll_seconds
+        self._topics = {projection.name: projection.topics() for projection in projections}
+
+    def views_for(self, topics: frozenset[str] | None, names: Iterable[str]) -> list[str]:
+        """The named views that handle one of `topics`: the ones a save of them changes.
+
+        Unknown topics (None) or a view it has not been told about count as handled.
+        """
+        if topics is None:
+            return list(names)
+        return [name for name in names if name not in self._topics or self._topics[name] & topics]
 
     def positions(self) -> dict[str, int]:
         """Each projection's applied position."""
@@ -30,9 +52,9 @@ class PositionWaiter:
 
     def wait(self, position: int | None, names: Iterable[str], timeout: float) -> bool:
         """Wait until reached or timed out; True when reached."""
-        if not position:
-            return True
         names = tuple(names)
+        if not position or not names:
+            return True
         deadline = time.monotonic() + timeout
         while True:
             generation = self._committed.generation()
@@ -41,5 +63,4 @@ class PositionWaiter:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            # In-process commits ring the bell; other processes are seen by polling.
             self._committed.wait(generation, min(remaining, self._poll))

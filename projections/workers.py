@@ -30,8 +30,13 @@ WHERE id = %(worker_id)s
 """
 
 
+def _status_after(event_class: Any) -> WorkerStatus:
+    # Each of these event classes declares the status it leaves (domain/worker.py).
+    return WorkerStatus(event_class.status)
+
+
 WORKER_STATUS: dict[type[Any], WorkerStatus] = {
-    event: event.status for event in WORKER_STATUS_CHANGES
+    event: _status_after(event) for event in WORKER_STATUS_CHANGES
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.task import Task
 from domain.task_name import TaskName

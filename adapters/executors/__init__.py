@@ -1,7 +1,9 @@
-"""Executors run one attempt of a task as a child process with a clean environment."""
+"""Executors run one attempt of a task: a child process with a clean environment, an HTTP
+request, or a call inside the worker (`callable`)."""
 
 from __future__ import annotations
 
+from adapters.executors.callable import CallableExecutor
 from adapters.executors.environment import SAFE_PATH, child_environment, param_variable
 from adapters.executors.http import HttpExecutor
 from adapters.executors.model import (
@@ -22,6 +24,7 @@ from adapters.executors.registry import ExecutorRegistry, default_executors
 
 __all__ = [
     "SAFE_PATH",
+    "CallableExecutor",
     "ExecutionRequest",
     "ExecutionResult",
     "Executor",

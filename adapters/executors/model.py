@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,7 @@ class ExecutionRequest:
 
     run_id: str
     attempt: int
-    executor: str  # "shell" | "python"
+    executor: str  # "shell" | "python" | "http" | "callable"
     command: str
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -55,6 +55,18 @@ class Executor(Protocol):
     ) -> ExecutionResult: ...
 
     def cancel(self, run_id: str, attempt: int) -> bool: ...
+
+
+@runtime_checkable
+class InlineExecutor(Executor, Protocol):
+    """An executor that starts a call and returns, reporting its result later (`callable`)."""
+
+    def begin(
+        self,
+        request: ExecutionRequest,
+        on_started: Callable[[int], None],
+        on_finished: Callable[[ExecutionResult], None],
+    ) -> None: ...
 
 
 class UnknownExecutorError(Exception):

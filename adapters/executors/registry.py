@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import get_args
 
+from adapters.executors.call_pool import CallPool
+from adapters.executors.callable import CallableExecutor
+from adapters.executors.callable_target import CallableTargets
 from adapters.executors.http import HttpExecutor
 from adapters.executors.model import Executor, ExecutorNotAllowedError, UnknownExecutorError
 from adapters.executors.process import GroupLedger, PythonExecutor, ShellExecutor
@@ -53,6 +56,15 @@ class ExecutorRegistry:
                 f"unknown executor {name!r}; this worker has: {known}"
             ) from None
 
+    def find(self, name: str) -> Executor | None:
+        """The executor of that name, or None when this worker lacks it."""
+        return self._executors.get(name)
+
+    @property
+    def orphaned_threads(self) -> int:
+        """Threads executors gave up on that still run (the callable executor's overruns)."""
+        return sum(getattr(e, "orphaned_threads", 0) for e in self._executors.values())
+
     def cancel(self, run_id: str, attempt: int) -> bool:
         """Cancel an attempt on whichever executor runs it."""
         return any(e.cancel(run_id, attempt) for e in self._executors.values())
@@ -67,10 +79,13 @@ def default_executors(
     *,
     user: TaskUser | None = None,
     allowed: Iterable[str] | None = None,
+    callable_modules: Iterable[str] = (),
+    max_concurrent_tasks: int = 5,
 ) -> ExecutorRegistry:
-    """The shell, python and http executors that are `allowed` (default: all).
+    """The shell, python, http and callable executors that are `allowed` (default: all).
 
     `ledger` records their task process groups; `user` is who their processes run as.
+    Callable functions come only from `callable_modules`, on `max_concurrent_tasks` threads.
     """
     return ExecutorRegistry(
         [
@@ -84,6 +99,12 @@ def default_executors(
                 user=user,
             ),
             HttpExecutor(output_tail_bytes, monotonic=monotonic),
+            CallableExecutor(
+                CallableTargets(callable_modules),
+                CallPool(max_concurrent_tasks),
+                output_tail_bytes,
+                monotonic=monotonic,
+            ),
         ],
         allowed,
     )

@@ -20,15 +20,14 @@ from application.quarantine import HELD, RELEASED, InMemoryQuarantineLedger, Qua
 from projections.base import Projection
 from projections.ports import Tx
 from projections.rebuild import (
-    SHADOW_SUFFIX,
     PageSource,
     Progress,
     Rebuild,
-    RebuildError,
     progress_printer,
     relevant_pages,
     replay,
 )
+from projections.shadow_tables import SHADOW_SUFFIX, RebuildError
 
 MIN_REBUILD_POOL = 2  # pooled connections: the shadow writer, and the log reader
 # One child process's share of the bulk, run in a spawned process (so it pickles by name):
@@ -44,7 +43,7 @@ ReplayShare = Callable[
 class AppFactory(Protocol):
     """Builds an application on an event store environment (SchedulerApp itself)."""
 
-    def __call__(self, *, env: Mapping[str, str]) -> Any: ...
+    def __call__(self, *, env: dict[str, str]) -> Any: ...
 
 
 @contextmanager
@@ -187,7 +186,7 @@ class ScratchBulk:
                     raise RebuildError(f"the SQLite and PostgreSQL columns of {table!r} differ")
                 names = ", ".join(f'"{c}"' for c in columns)
                 copy_in = f'COPY "{target}" ({names}) FROM STDIN'
-                with connection.cursor().copy(copy_in) as copy:  # type: ignore[arg-type]
+                with connection.cursor().copy(copy_in) as copy:
                     for row in reader.execute(f'SELECT {names} FROM "{table}"'):
                         copy.write_row(row)
         finally:

@@ -38,21 +38,21 @@ class PostgresTx:
 
     def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; returns the affected row count."""
-        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        self._cursor.execute(sql, params)
         return self._cursor.rowcount
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run one statement for many parameter sets (pipelined by psycopg)."""
-        self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
+        self._cursor.executemany(sql, rows)
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Rows as dicts."""
-        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        self._cursor.execute(sql, params)
         return list(self._cursor.fetchall())
 
     def one(self, sql: str, params: Params = None) -> Row | None:
         """The first row, or None."""
-        self._cursor.execute(sql, params)  # type: ignore[arg-type]
+        self._cursor.execute(sql, params)
         return self._cursor.fetchone()
 
     @contextmanager
@@ -129,6 +129,16 @@ class PostgresDatabase:
         ):
             yield PostgresTx(cursor)
 
+    @contextmanager
+    def pipelined(self) -> Iterator[PipelinedTx]:
+        """A transaction in pipeline mode: a batch of writes costs one round trip, not one each."""
+        with (
+            self._pool.connection() as connection,
+            connection.transaction(),
+            connection.pipeline(),
+        ):
+            yield PipelinedTx(connection)
+
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Read rows in autocommit mode."""
         with (
@@ -193,23 +203,23 @@ class PipelinedTx:
 
     def execute(self, sql: str, params: Params = None) -> int:
         """Queue one statement."""
-        self._cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+        self._cursor.execute(sql, params, prepare=True)
         return -1
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Queue one statement per parameter set."""
-        self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
+        self._cursor.executemany(sql, rows)
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Rows, on a cursor of their own so that no earlier statement's result is taken."""
         with self._connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+            cursor.execute(sql, params, prepare=True)
             return list(cursor.fetchall())
 
     def one(self, sql: str, params: Params = None) -> Row | None:
         """The first row, or None."""
         with self._connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+            cursor.execute(sql, params, prepare=True)
             return cursor.fetchone()
 
     @contextmanager

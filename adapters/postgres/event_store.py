@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -42,14 +42,15 @@ READ_RETRY_WAIT_SECONDS = 0.2
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _unretried(method: Callable[..., Any]) -> Callable[..., Any]:
+def _unretried(method: F) -> F:
     """The library's function without its `@retry(max_attempts=10, wait=0.2)`."""
-    return getattr(method, "__wrapped__", method)
+    unwrapped: F = getattr(method, "__wrapped__", method)
+    return unwrapped
 
 
 def _written_once(method: F) -> F:
     """A write is tried once: after a broken connection its outcome is unknown (may be saved)."""
-    return _unretried(method)  # type: ignore[return-value]
+    return _unretried(method)
 
 
 def _read_twice(method: F) -> F:
@@ -66,7 +67,7 @@ def _read_twice(method: F) -> F:
         time.sleep(READ_RETRY_WAIT_SECONDS)
         return function(*args, **kwargs)
 
-    return read  # type: ignore[return-value]
+    return cast(F, read)  # functools.wraps gave it the signature of `method`
 
 
 class BoundedAggregateRecorder(PostgresAggregateRecorder):

@@ -68,7 +68,7 @@ class PostgresSession:
         connection = psycopg.connect(self._conninfo, autocommit=True, **self._options)
         try:
             for statement in self._setup:
-                connection.execute(statement)  # type: ignore[arg-type]
+                connection.execute(statement)
         except BaseException:
             connection.close()
             raise
@@ -116,14 +116,14 @@ class PostgresSession:
                 with suppress(psycopg.Error):
                     self._run(lambda c: c.execute("SELECT pg_advisory_unlock(%s)", (key,)))
 
-    def wait_for_notification(self, timeout: float) -> bool:
-        """Wait up to `timeout` for a NOTIFY on a channel the setup LISTENs to.
+    def wait_for_notification(self, timeout: float) -> str | None:
+        """Wait up to `timeout` for a NOTIFY on a channel the setup LISTENs to; its channel.
 
         Raises:
             psycopg.Error: the session is down or was lost now.
         """
         _, received = self._run(
-            lambda c: any(True for _ in c.notifies(timeout=timeout, stop_after=1))
+            lambda c: next((n.channel for n in c.notifies(timeout=timeout, stop_after=1)), None)
         )
         return received
 

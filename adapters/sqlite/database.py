@@ -6,7 +6,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -125,6 +125,10 @@ class SqliteDatabase:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    def pipelined(self) -> AbstractContextManager[SqliteTx]:
+        """A write transaction (in-process SQLite has no round trips to save)."""
+        return self.transaction()
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Read rows outside an explicit transaction."""

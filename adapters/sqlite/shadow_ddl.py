@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from projections.ports import Tx
 from projections.shadow_tables import OLD_SUFFIX, SHADOW_SUFFIX, RebuildError, ShadowDdl
@@ -42,13 +43,8 @@ class SqliteShadowDdl(ShadowDdl):
         self._indexes[table] = []
         for index in indexes:
             copy = index["name"] + SHADOW_SUFFIX
-            tx.execute(
-                self.CREATE_INDEX.sub(
-                    lambda m, c=copy: f'CREATE {m.group(1) or ""}INDEX "{c}" ON "{shadow}" (',
-                    index["sql"],
-                    count=1,
-                )
-            )
+            header = partial(_index_header, copy, shadow)
+            tx.execute(self.CREATE_INDEX.sub(header, index["sql"], count=1))
             # Kept as written: after the swap it creates the live name on the new table.
             self._indexes[table].append((copy, index["sql"]))
 
@@ -74,3 +70,8 @@ class SqliteShadowDdl(ShadowDdl):
             {"table": table},
         )
         return [r["name"] for r in rows]
+
+
+def _index_header(name: str, table: str, match: re.Match[str]) -> str:
+    """`CREATE [UNIQUE] INDEX "name" ON "table" (`, keeping what the matched header said."""
+    return f'CREATE {match.group(1) or ""}INDEX "{name}" ON "{table}" ('

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from application.commands.decisions import DecisionCommands
+from application.commands.group_commit import GroupCommit
 from application.commands.runs import RunCommands
+from application.commands.saved_topics import SavedTopics
 from application.commands.tasks import TaskCommands
 from application.commands.workers import WorkerCommands
 from application.keys import KeyCommands
@@ -50,3 +52,5 @@ class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, Wor
         self._sealer = Sealer(self.secrets)
         self.opener = Opener(self.secrets)
         self.task_numbers = TaskNumbers(self.created_task_rows)
+        self.group_commit = GroupCommit(lambda stored: self.recorder.insert_events(stored))
+        self.recent_saves = SavedTopics()

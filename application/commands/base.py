@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Notification, Recording
 
 from application.log import EventLog
 from application.ports import IdFactory
@@ -20,6 +20,8 @@ from domain.errors import AggregateUnreadableError, NotFoundError
 from domain.task_run import TaskRun
 
 if TYPE_CHECKING:
+    from application.commands.group_commit import GroupCommit
+    from application.commands.saved_topics import SavedTopics
     from domain.task import Task
 
 Item = TypeVar("Item")
@@ -41,12 +43,53 @@ class CommandsBase(EventLog):
     secrets: SecretBox
     _sealer: Sealer  # seals secret values before any event holds them
     opener: Opener  # opens them, for the worker's delivery only
+    group_commit: GroupCommit  # concurrent saves of this process share one transaction
+    recent_saves: SavedTopics  # what each recent save stored, for read-your-writes
 
     if TYPE_CHECKING:  # the loaders the mixins call across concerns (tasks.py, runs.py)
 
         def get_task(self, task_id: UUID, version: int | None = None) -> Task: ...
 
         def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun: ...
+
+    def saved_topics(self, position: int) -> frozenset[str] | None:
+        """The topics of this process's save that ended at `position` (None if unknown)."""
+        return self.recent_saves.at(position)
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record a save (through the group commit) and remember the topics it stored."""
+        if processing_event.tracking is not None or processing_event.saved_kwargs:
+            recordings = super()._record(processing_event)  # a tracked save is its own
+        else:
+            recordings = self._record_together(processing_event)
+        if recordings:
+            topics = (recording.notification.topic for recording in recordings)
+            self.recent_saves.remember(recordings[-1].notification.id, topics)
+        return recordings
+
+    def _record_together(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record through the group commit: concurrent saves share one transaction."""
+        events = processing_event.events
+        stored = [self.mapper.to_stored_event(event) for event in events]
+        positions = self.group_commit.insert(stored) if stored else []
+        recordings = [
+            Recording(
+                event,
+                Notification(
+                    originator_id=row.originator_id,
+                    originator_version=row.originator_version,
+                    topic=row.topic,
+                    state=row.state,
+                    id=position,
+                ),
+            )
+            for event, row, position in zip(events, stored, positions, strict=True)
+        ]
+        # As the library's _record: the cache holds what was saved.
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
 
     def _get(self, aggregate_id: UUID, kind: type[A], label: str, version: int | None) -> A:
         try:
@@ -75,19 +118,18 @@ class CommandsBase(EventLog):
         the other writer, whose decision stands: it gives no results, or with `raise_when_lost`
         the IntegrityError is raised. A batch of one item is already alone.
         """
-        if len(items) == 1:
-            return self._save_alone(items, decide, tries_alone, raise_when_lost)
-        aggregates, results = decide(items)
-        if aggregates:
-            try:
+
+        def together(batch: Sequence[Item]) -> list[Result]:
+            aggregates, results = decide(batch)
+            if aggregates:
                 self.save(*aggregates)
-            except IntegrityError:
-                return [
-                    result
-                    for item in items
-                    for result in self._save_alone([item], decide, tries_alone, raise_when_lost)
-                ]
-        return results
+            return results
+
+        return together_or_alone(
+            items,
+            together,
+            lambda item: self._save_alone([item], decide, tries_alone, raise_when_lost),
+        )
 
     def _save_alone(
         self,
@@ -123,6 +165,34 @@ class CommandsBase(EventLog):
     @staticmethod
     def _position(recordings: list[Recording[UUID]]) -> int | None:
         return recordings[-1].notification.id if recordings else None
+
+
+def together_or_alone(
+    items: Sequence[Item],
+    together: Callable[[Sequence[Item]], list[Result]],
+    alone: Callable[[Item], list[Result]],
+    *,
+    halving: bool = False,
+) -> list[Result]:
+    """`together(items)`; when that conflicts (IntegrityError), `alone(item)` for each item.
+
+    The rule of every batched write here: a conflict on one item never fails the others. A
+    batch of one item is already alone. With `halving`, a conflicting batch is tried again
+    in halves first, down to the items alone: one conflict among n items then costs about
+    2·log2(n) writes instead of n (for writes whose items need no fresh decision).
+    """
+    if len(items) == 1:
+        return alone(items[0])
+    try:
+        return together(items)
+    except IntegrityError:
+        if halving and len(items) > 2:
+            middle = len(items) // 2
+            return [
+                *together_or_alone(items[:middle], together, alone, halving=True),
+                *together_or_alone(items[middle:], together, alone, halving=True),
+            ]
+        return [result for item in items for result in alone(item)]
 
 
 def run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:

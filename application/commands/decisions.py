@@ -36,10 +36,19 @@ class DecisionCommands(CommandsBase):
         dispatcher collides and is skipped. Returns the runs this call created.
         """
         slots: list[Fire | Misfire] = [*fires, *misfires]
-        return self.save_batch(slots, lambda batch: self._fire_slots(batch, actor, now))
+        # The first try does not ask the store whether each slot was fired already: a slot
+        # another dispatcher fired fails that save, and then each slot alone looks first.
+        tries = 0
+
+        def decide(batch: Sequence[Fire | Misfire]) -> tuple[list[Any], list[UUID]]:
+            nonlocal tries
+            tries += 1
+            return self._fire_slots(batch, actor, now, look=tries > 1)
+
+        return self.save_batch(slots, decide)
 
     def _fire_slots(
-        self, slots: Sequence[Fire | Misfire], actor: str, now: datetime
+        self, slots: Sequence[Fire | Misfire], actor: str, now: datetime, look: bool
     ) -> tuple[list[Any], list[UUID]]:
         tasks: dict[UUID, Task] = {}
 
@@ -53,7 +62,7 @@ class DecisionCommands(CommandsBase):
                 task_id, nominal = slot
                 run_id = TaskRun.fire_id(task_id, nominal)
                 task = task_of(task_id)
-                if task.status != TaskStatus.ACTIVE or self._exists(run_id):
+                if task.status != TaskStatus.ACTIVE or (look and self._exists(run_id)):
                     continue
                 ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
                 runs.append(task.request_run(run_id, "cron", ctx, nominal_time=nominal))

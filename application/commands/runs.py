@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -20,9 +21,21 @@ from domain.errors import InvalidFieldError, NotFoundError
 from domain.statuses import ReportOutcome
 from domain.task_run import TaskRun
 
+if TYPE_CHECKING:
+    from domain.task import Task
+
 logger = logging.getLogger(__name__)
 
 REPORT_SAVE_TRIES = 5  # saves alone of one run's reports lost to other writers before giving up
+BATCH_SAVE_TRIES = 3  # saves of a bulk trigger lost to a concurrent use of one of its keys
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run of a bulk trigger: its params and, optionally, its idempotency key."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
 
 
 class RunCommands(CommandsBase):
@@ -55,8 +68,58 @@ class RunCommands(CommandsBase):
             return self._idempotent_repeat(run.id, str(idempotency_key), params)
         return CommandResult(run.id, position)
 
+    def trigger_many(
+        self, task_id: UUID, ctx: CommandContext, requests: Sequence[RunRequest]
+    ) -> list[CommandResult]:
+        """Request many runs of one task in one save; a repeated key returns its first run.
+
+        The common case (no key used before) checks nothing and saves at once; a key already
+        taken makes that save conflict, and then every key is checked before saving again, so
+        a key used with different params refuses the whole batch and saves none of it.
+
+        Raises:
+            InvalidFieldError: a key was used before (or in the batch) with different params.
+        """
+        task = self.get_task(task_id)
+        task.ensure_can_run()
+        for attempt in range(BATCH_SAVE_TRIES):
+            try:
+                return self._request_runs(task, ctx, requests, check_keys=attempt > 0)
+            except IntegrityError:
+                if attempt == BATCH_SAVE_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_runs(
+        self, task: Task, ctx: CommandContext, requests: Sequence[RunRequest], check_keys: bool
+    ) -> list[CommandResult]:
+        runs: list[TaskRun] = []
+        slots: list[UUID | CommandResult] = []  # a new run's id, or the repeat's answer
+        first_of_key: dict[str, RunRequest] = {}
+        for index, request in enumerate(requests):
+            key, name = request.idempotency_key, f"runs[{index}].idempotency_key"
+            run_id = TaskRun.idempotent_id(task.id, key) if key else self._new_id()
+            if key and check_keys:
+                if (earlier := first_of_key.get(key)) is not None:
+                    _ensure_same_params(run_id, key, earlier.params, request.params, name)
+                    slots.append(CommandResult(run_id, None, created=False))
+                    continue
+                first_of_key[key] = request
+                if self._exists(run_id):
+                    slots.append(self._idempotent_repeat(run_id, key, request.params, name))
+                    continue
+            sealed = self._sealer.params(task.id, request.params)
+            runs.append(task.request_run(run_id, "manual", ctx, params=sealed))
+            slots.append(run_id)
+        position = self._position(self.save(*runs)) if runs else None
+        return [CommandResult(slot, position) if isinstance(slot, UUID) else slot for slot in slots]
+
     def _idempotent_repeat(
-        self, run_id: UUID, key: str, params: dict[str, Any] | None
+        self,
+        run_id: UUID,
+        key: str,
+        params: dict[str, Any] | None,
+        field_name: str = "Idempotency-Key",
     ) -> CommandResult:
         # Compared with the run's own Requested event, not a view: a lagging view must not
         # turn a conflicting repeat into a silent success. Secrets compare as plain text.
@@ -66,14 +129,10 @@ class RunCommands(CommandsBase):
             same = self.opener.params(first.task_id, first.params) == given
         except SecretUnreadableError as error:
             raise InvalidFieldError(
-                "Idempotency-Key", f"cannot compare with the params of run {run_id}: {error}"
+                field_name, f"cannot compare with the params of run {run_id}: {error}"
             ) from None
         if not same:
-            raise InvalidFieldError(
-                "Idempotency-Key",
-                f"{key!r} was already used for run {run_id} with different params; "
-                "send the same body to get that run, or use a new key",
-            )
+            raise _key_reused(run_id, key, field_name)
         return CommandResult(run_id, None, created=False)
 
     def cancel_run(self, run_id: UUID, reason: str, ctx: CommandContext) -> CommandResult:
@@ -164,6 +223,22 @@ def _apply_report(
         report.timed_out,
     )
     return run.record_end(report.attempt, end, ctx, start, retry_delay_seconds=delay)
+
+
+def _ensure_same_params(
+    run_id: UUID, key: str, first: dict[str, Any], again: dict[str, Any], field_name: str
+) -> None:
+    """Two items of one batch with one key must ask for the same run."""
+    if {n: _plain(v) for n, v in first.items()} != {n: _plain(v) for n, v in again.items()}:
+        raise _key_reused(run_id, key, field_name)
+
+
+def _key_reused(run_id: UUID, key: str, field_name: str) -> InvalidFieldError:
+    return InvalidFieldError(
+        field_name,
+        f"{key!r} was already used for run {run_id} with different params; "
+        "send the same body to get that run, or use a new key",
+    )
 
 
 def _plain(value: Any) -> str:

@@ -12,6 +12,7 @@ from application.dispatch.board import DispatchBoard
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.entries import OpenRun
+from application.dispatch.known import KnownAggregates
 from application.dispatch.policy import DispatchObserver
 from application.quarantine import (
     RELEASE,
@@ -34,7 +35,7 @@ ReadLog = Callable[[int, int], Sequence[tuple[int, Any]]]
 
 
 class DispatchBooks:
-    """The board, the cron book and the dependency book, fed the log one event at a time.
+    """The board, the cron book, the dependency book and the known aggregates, fed the log.
 
     Each applies the log through its own guard: an event one of them cannot handle holds that
     aggregate in that book alone (docs/operations.md).
@@ -53,6 +54,7 @@ class DispatchBooks:
         self.board = DispatchBoard(observer)
         self.cron = CronBook(on_blocked=self._cron_blocked, on_unblocked=self._cron_unblocked)
         self.deps = DependencyBook()
+        self.known = KnownAggregates()  # a cache of the log, outside the guards: never fails
         self.board_guard = GuardedConsumer(BOARD, self.board.apply, ledger, now, aggregate_log)
         self.guards = [
             self.board_guard,
@@ -74,6 +76,7 @@ class DispatchBooks:
             for position, event in batch:
                 for guard in self.guards:
                     guard.apply(position, event)
+                self.known.apply(event)
             self.position = batch[-1][0]
             total += len(batch)
             after_batch()  # the board's notices go out batch by batch, in log order

@@ -93,19 +93,36 @@ class ScheduledTask:
     active: bool
     anchor: datetime  # slots after this are undecided
     next_due: datetime | None = None
+    # The slot after next_due, worked out off the tick (when the anchor moves): a tick that
+    # finds next_due on time and this one still ahead fires without evaluating the timing.
+    following: datetime | None = None
     blocked: str | None = None  # why its timing cannot be evaluated: it fires nothing
 
     def refresh(self) -> None:
-        """Recompute the next slot after the anchor; a timing that cannot be read blocks it."""
+        """Recompute the next slots after the anchor; a timing that cannot be read blocks it."""
         if not self.active:
-            self.next_due = None
+            self.next_due = self.following = None
             return
         try:
-            self.next_due = next_slot(self.timing, self.anchor)
+            due, following = self.next_due, self.following
+            if due is not None and following is not None and due <= self.anchor < following:
+                self.next_due, self.following = following, None  # the slot fired moved it
+            elif due is None or due <= self.anchor:
+                self.next_due, self.following = next_slot(self.timing, self.anchor), None
+            if self.next_due is not None and self.following is None:
+                self.following = next_slot(self.timing, self.next_due)
             self.blocked = None
         except Exception as error:  # any spec the timing code cannot evaluate
-            self.next_due = None
+            self.next_due = self.following = None
             self.blocked = f"timing cannot be evaluated: {type(error).__name__}: {error}"
+
+    def on_time_slot(self, now: datetime, threshold: timedelta) -> datetime | None:
+        """next_due when it is the only due slot and not late (no evaluation needed), else None."""
+        if self.next_due is None or self.next_due > now or now - self.next_due > threshold:
+            return None
+        if self.following is not None and self.following <= now:
+            return None
+        return self.next_due
 
 
 class CronBook:
@@ -200,6 +217,9 @@ class CronBook:
             return fires, misfires  # the common case, without looking at every task
         for task in self.tasks.values():
             if task.next_due is None or task.next_due > now:
+                continue
+            if (slot := task.on_time_slot(now, MISFIRE_THRESHOLD)) is not None:
+                fires.append((task.task_id, slot))  # the common tick: nothing to evaluate
                 continue
             try:
                 plan = plan_fires(

@@ -17,6 +17,7 @@ from application.dispatch.books import DispatchBooks
 from application.dispatch.deliveries import Courier
 from application.dispatch.entries import WorkerSlot
 from application.dispatch.health import RoundHealth
+from application.dispatch.known import serve_known, served
 from application.dispatch.liveness import Leases, LivenessStore
 from application.dispatch.maintenance import Maintenance
 from application.dispatch.policy import (
@@ -32,7 +33,7 @@ from application.quarantine import AggregateLog, InMemoryQuarantineLedger, Quara
 from application.results import Assignment
 
 if TYPE_CHECKING:
-    from application.scheduler_app import SchedulerApp
+    from application.commands.app import SchedulerApp
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Dispatcher:
         self.quarantine = quarantine or InMemoryQuarantineLedger()
         self.books = DispatchBooks(self.quarantine, clock.now, aggregate_log, observer)
         self.board, self.cron, self.deps = self.books.board, self.books.cron, self.books.deps
+        serve_known(app, self.books.known)
         self.leases = Leases(liveness, clock, policy.lease_seconds)
         self.courier = Courier(bus, monotonic, self.books.hold_run, app.opener)
         self.reports = ReportIntake(app, bus, clock, wakeup, observer, name, policy.batch_size)
@@ -115,10 +117,12 @@ class Dispatcher:
 
     # Decisions
 
+    @served
     def record_reports(self) -> int:
         """Record a batch of worker reports; returns how many were taken."""
         return self.reports.record()
 
+    @served
     def assign_pending(self) -> int:
         """Plan this round, save its decisions in batches, then deliver what the log assigned."""
         now = self._clock.now()
@@ -159,6 +163,7 @@ class Dispatcher:
             ):
                 self.courier.deliver(run)
 
+    @served
     def finish_broadcasts(self) -> int:
         """End broadcast runs whose shards have all ended."""
         done = self.board.finished_broadcasts()
@@ -168,6 +173,7 @@ class Dispatcher:
         self.follow_log()
         return len(done)
 
+    @served
     def decide_dependencies(self) -> int:
         """Request, hold or fail downstream runs of upstream runs that finished."""
         finished, decisions = self.deps.decisions()
@@ -183,16 +189,18 @@ class Dispatcher:
         self.follow_log()
         return len(decisions)
 
+    @served
     def fire_due_slots(self) -> int:
         """Request runs for due cron slots (deterministic ids) and record misfires."""
         fires, misfires = self.cron.due(self._clock.now())
         if not fires and not misfires:
             return 0
-        for start in range(0, max(len(fires), 1), self.policy.batch_size):
-            batch = fires[start : start + self.policy.batch_size]
+        size = self.policy.fire_batch_size
+        for start in range(0, max(len(fires), 1), size):
+            batch = fires[start : start + size]
             self._app.fire_cron(batch, misfires if start == 0 else [], self.name, self._clock.now())
-            # Send each saved batch out before firing the next: with a thousand slots due at
-            # once, the first runs start while the last are still being saved.
+            # Send each saved batch out before firing the next: with more slots due at once
+            # than a save takes, the first runs start while the last are still being saved.
             self.follow_log()  # also moves the anchors before the next round looks again
             if self.live:
                 self.assign_pending()
@@ -205,12 +213,14 @@ class Dispatcher:
             if w.status == "active" and not self.leases.expired(w.worker_id)
         ]
 
+    @served
     def maintain(self) -> int:
         """Republish, recover lost workers' runs and enforce deadlines; returns actions taken."""
         return self.maintenance.run()
 
     # Running
 
+    @served
     def step(self) -> int:
         """One round: catch up, record reports, catch up, assign, maintain. Returns work done."""
         done = self.follow_log()

@@ -23,7 +23,7 @@ from application.messages import Control
 from application.ports import Clock
 
 if TYPE_CHECKING:
-    from application.scheduler_app import SchedulerApp
+    from application.commands.app import SchedulerApp
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ class DispatchPolicy:
     republish_after_seconds: float = 10.0
     max_recoveries: int = 3
     batch_size: int = 200
+    fire_batch_size: int = 1_000  # cron slots per save: a tick of a thousand tasks in one
     poll_interval: float = 1.0
     maintenance_interval: float = 1.0
 

@@ -17,7 +17,7 @@ from domain.context import CommandContext
 from domain.statuses import ReportOutcome
 
 if TYPE_CHECKING:
-    from application.scheduler_app import SchedulerApp
+    from application.commands.app import SchedulerApp
 
 logger = logging.getLogger(__name__)
 

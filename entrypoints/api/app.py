@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
+    batch,
     event_stream,
     events,
     history,
@@ -27,6 +28,7 @@ from entrypoints.api.deps import MetricsDep
 from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
+from entrypoints.api.prefer import read_prefer
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.settings import AuthSettings
@@ -35,10 +37,11 @@ from entrypoints.web.install import install_web
 DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
 to the log and answer with the log position they reached (`X-Log-Position`); they return
-after the read views have applied it, so a following GET sees the change. GETs read the views;
-`?min_position=N` waits (bounded) until the views reach position N. Input is strict: an
-undeclared query parameter, a duplicate JSON key, a boolean for a number or an integer beyond
-64 bits is a 422 naming it.
+after the read views that handle their events have applied it, so a following GET sees the
+change (`Prefer: return=minimal` answers at once instead, marked `X-View-Stale: true`).
+GETs read the views; `?min_position=N` waits (bounded) until the views reach position N.
+Input is strict: an undeclared query parameter, a duplicate JSON key, a boolean for a number
+or an integer beyond 64 bits is a 422 naming it.
 
 Every route but `/health` needs a credential: `Authorization: Bearer <API key or JWT>` or
 `X-API-Key: <API key>`. A missing or bad one is a 401 with `WWW-Authenticate`; one whose role
@@ -67,13 +70,13 @@ def create_api(container: Container) -> FastAPI:
         title="scheduler",
         version="0.1.0",
         description=DESCRIPTION,
-        dependencies=[Depends(authorize)],
+        dependencies=[Depends(authorize), Depends(read_prefer)],
     )
     key_directory = KeyDirectory(container.database)
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, runs, workers, event_stream, events, system, keys):
+    for module in (history, tasks, batch, runs, workers, event_stream, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)

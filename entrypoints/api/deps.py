@@ -16,10 +16,10 @@ from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
+from application.commands.app import SchedulerApp
 from application.dispatch.liveness import LivenessStore
 from application.ports import Clock
 from application.quarantine import QuarantineLedger
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid

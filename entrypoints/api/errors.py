@@ -23,6 +23,7 @@ from domain.errors import (
     VersionMismatchError,
 )
 from domain.task_spec import SpecValidationError
+from entrypoints.api.json_response import OrjsonResponse
 from entrypoints.api.middleware import BodyTooLargeError, body_too_large
 from entrypoints.api.providers import get_breakers
 
@@ -40,7 +41,7 @@ def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = Non
     body: dict[str, Any] = {"detail": detail}
     if errors:
         body["errors"] = errors
-    return JSONResponse(status_code=status, content=body)
+    return OrjsonResponse(status_code=status, content=body)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

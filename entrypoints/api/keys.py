@@ -9,8 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.commands.app import SchedulerApp
 from application.keys import parse_duration
-from application.scheduler_app import SchedulerApp
 from entrypoints.api.deps import (
     AppDep,
     ClockDep,

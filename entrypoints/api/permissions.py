@@ -61,6 +61,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", f"{T}/pause"): Right.OPERATE,
     ("POST", f"{T}/resume"): Right.OPERATE,
     ("POST", f"{T}/trigger"): Right.OPERATE,
+    ("POST", f"{T}/trigger/batch"): Right.OPERATE,
     ("GET", f"{T}/runs"): Right.READ,
     ("GET", f"{T}/history"): Right.READ,
     ("GET", f"{T}/diff"): Right.READ,

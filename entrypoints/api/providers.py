@@ -16,10 +16,10 @@ from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
+from application.commands.app import SchedulerApp
 from application.dispatch.liveness import LivenessStore
 from application.ports import Clock
 from application.quarantine import QuarantineLedger
-from application.scheduler_app import SchedulerApp
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container
@@ -74,6 +74,7 @@ def get_views(request: Request) -> Views:
         container.settings.api.read_wait_timeout_seconds,
         container.app.head_position,
         container.quarantine,
+        container.app.saved_topics,
     )
 
 

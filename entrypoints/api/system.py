@@ -26,6 +26,7 @@ from entrypoints.api.health_checks import (
     quarantine_check,
     redacted,
 )
+from entrypoints.api.json_response import OrjsonResponse
 from entrypoints.api.schemas import QuarantinePublic, QuarantineRequestAccepted
 from entrypoints.api.strict import StrictRoute
 from projections.status import now_utc
@@ -102,7 +103,7 @@ def health(
         else "ok"
     )
     body = {"status": status, "checks": redacted(checks, config.secrets)}
-    return JSONResponse(status_code=200 if healthy else 503, content=body)
+    return OrjsonResponse(status_code=200 if healthy else 503, content=body)
 
 
 @router.get("/api/system/quarantine", response_model=QuarantinePublic)
@@ -152,7 +153,7 @@ def request_quarantine_action(
     }
 
 
-@router.get("/api/system/stats")
+@router.get("/api/system/stats", response_class=OrjsonResponse)
 def system_stats(app: AppDep, read_model: ReadModelDep) -> dict[str, Any]:
     """Counts of tasks, runs and workers by status, and the log head."""
     return {"log_head": app.head_position(), **read_model.counts()}

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Response
 
 from application.quarantine import QuarantineLedger
 from domain.errors import NotFoundError
+from entrypoints.api.prefer import MINIMAL, wants_fresh_views
 from projections.waiter import PositionWaiter
 
 logger = logging.getLogger(__name__)
@@ -33,23 +34,36 @@ class Views:
         timeout_seconds: float,
         head: Callable[[], int],
         quarantine: QuarantineLedger,
+        saved_topics: Callable[[int], frozenset[str] | None] = lambda _position: None,
     ) -> None:
         self._waiter = waiter
+        self._saved_topics = saved_topics  # what this process's save at a position stored
         self._names = tuple(names)
         self._timeout = timeout_seconds  # [api] read_wait_timeout_seconds
         self._head = head
         self._quarantine = quarantine
 
     def wait(self, response: Response, position: int | None) -> bool:
-        """Wait (bounded) until every view has applied `position`.
+        """Wait (bounded) until the views that handle what the command saved have applied
+        `position`.
 
-        When they have not in time, the answer says so with `X-View-Stale: true`: the command
-        was saved at `X-Log-Position` all the same (docs/api.md).
+        When they have not in time, or the request said `Prefer: return=minimal`, the answer
+        says so with `X-View-Stale: true`: the command was saved at `X-Log-Position` all the
+        same (docs/api.md).
         """
         if position is None:
             return True
         response.headers["X-Log-Position"] = str(position)
-        reached = self.settle(position)
+        if not wants_fresh_views():
+            response.headers["Preference-Applied"] = MINIMAL
+            mark_stale(response)
+            return False
+        names = self._waiter.views_for(self._saved_topics(position), self._names)
+        try:
+            reached = self._waiter.wait(position, names, self._timeout)
+        except Exception:  # the command is saved; only the wait for the views failed
+            logger.warning("could not wait for the views", exc_info=True)
+            reached = False
         if not reached:
             mark_stale(response)
         return reached

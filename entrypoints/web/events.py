@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.api.deps import AppDep, HistoryDep

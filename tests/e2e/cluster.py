@@ -131,7 +131,7 @@ def bus_cluster(workdir: Path, kind: str) -> Iterator[Cluster]:
         bus_env = {
             "SCHEDULER_MESSAGE_QUEUE__TYPE": kind,
             "SCHEDULER_MESSAGE_QUEUE__URL": urls[kind](),
-            "SCHEDULER_MESSAGE_QUEUE__PREFIX": bus.prefix,  # type: ignore[attr-defined]
+            "SCHEDULER_MESSAGE_QUEUE__PREFIX": bus.prefix,
         }
         with fresh_postgres_database() as url:
             cluster = Cluster(workdir=workdir, database_url=url, bus_env=bus_env)

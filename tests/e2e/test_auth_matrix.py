@@ -83,6 +83,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", f"{T}/pause"): lambda f: [Call(f"/api/tasks/{f.http_task}/pause", json={})],
     ("POST", f"{T}/resume"): lambda f: [Call(f"/api/tasks/{f.http_task}/resume")],
     ("POST", f"{T}/trigger"): lambda f: [Call(f"/api/tasks/{f.http_task}/trigger")],
+    ("POST", f"{T}/trigger/batch"): lambda f: [
+        Call(f"/api/tasks/{f.http_task}/trigger/batch", json={"runs": [{"params": {}}]})
+    ],
     ("GET", f"{T}/runs"): lambda f: [Call(f"/api/tasks/{f.http_task}/runs")],
     ("GET", f"{T}/history"): lambda f: [Call(f"/api/tasks/{f.http_task}/history")],
     ("GET", f"{T}/diff"): lambda f: [Call(f"/api/tasks/{f.http_task}/diff", params={"from": 1})],

@@ -101,7 +101,7 @@ def test_a_cluster_completes_300_runs_under_a_role_limited_to_20_connections(
         bus_env = {
             "SCHEDULER_MESSAGE_QUEUE__TYPE": "redis",
             "SCHEDULER_MESSAGE_QUEUE__URL": redis_url(),
-            "SCHEDULER_MESSAGE_QUEUE__PREFIX": bus.prefix,  # type: ignore[attr-defined]
+            "SCHEDULER_MESSAGE_QUEUE__PREFIX": bus.prefix,
         }
         cluster = Cluster(workdir=tmp_path, database_url=url, bus_env=bus_env)
         try:

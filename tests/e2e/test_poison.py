@@ -9,14 +9,14 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from entrypoints.settings import load_settings
 from tests import poison
 from tests.e2e.conftest import SCHEDULER, SchedulerProcess, running_scheduler, wait_for_run
@@ -61,7 +61,7 @@ def held(client: httpx.Client) -> set[str]:
     return {e["aggregate_id"] for e in client.get("/api/system/quarantine").json()["items"]}
 
 
-def until(check, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+def until(check: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

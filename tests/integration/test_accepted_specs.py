@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from adapters.memory_bus import InMemoryBus
 from adapters.migrations import apply_migrations
 from adapters.sqlite.database import SqliteDatabase
+from application.commands.app import SchedulerApp
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.dispatcher import Dispatcher
@@ -30,7 +31,6 @@ from application.dispatch.liveness import InMemoryLiveness
 from application.dispatch.policy import DispatchPolicy
 from application.messages import Report
 from application.ports import Wakeup
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.cron import iana_zones
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec
@@ -39,6 +39,7 @@ from entrypoints.bootstrap import all_projections
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 EXECUTORS = ["shell", "python", "http", "callable"]
+COMMANDS = {"http": "https://example.com/hook", "callable": "myapp.jobs:nightly"}
 
 # Moments a command may happen at: ordinary, on DST changes, at month and year ends.
 CREATED_AT = [
@@ -155,7 +156,7 @@ def definitions(draw: st.DrawFn, created_at: datetime) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": f"t-{uuid.uuid4().hex[:12]}",
         "executor": executor,
-        "command": "https://example.com/hook" if executor == "http" else "echo hi",
+        "command": COMMANDS.get(executor, "echo hi"),
         "priority": draw(st.sampled_from(["low", "normal", "high", "critical"])),
         "retry_count": draw(st.sampled_from([0, 1, 100])),
         "retry_delay_seconds": draw(st.sampled_from([0, 0.001, 10.0, 86_400])),

@@ -24,8 +24,8 @@ from application.audit import (
     check_anchors,
     verify_chain,
 )
+from application.commands.app import SchedulerApp
 from application.ports import Wakeup
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import build_database

@@ -119,3 +119,39 @@ def test_an_unreadable_message_is_moved_aside_and_stops_nothing(kind: str) -> No
         assert any("not-a-uuid" in d["m"] for d in dead)
         # Nothing comes back: not re-delivered, not reclaimed.
         assert bus.receive_reports("d2", 10, timeout=0.5) == []
+
+
+def test_a_batch_of_inbox_messages_reaches_each_worker_in_order(bus: Bus) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    batch = [
+        delivery(alice),
+        delivery(bob),
+        Control("cancel", alice, uuid.uuid4(), 1),
+        delivery(alice, 2),
+    ]
+    bus.publish_inbox_messages(batch)
+    bus.publish_inbox_messages([])  # nothing to send is not an error
+    assert receive_until(lambda: bus.receive_inbox(alice, 10, 0.5), 3) == [
+        batch[0],
+        batch[2],
+        batch[3],
+    ]
+    assert receive_until(lambda: bus.receive_inbox(bob, 10, 0.5), 1) == [batch[1]]
+
+
+def test_a_batch_of_reports_arrives_in_order_and_is_acknowledged_at_once(bus: Bus) -> None:
+    worker = uuid.uuid4()
+    reports = [Report("succeeded", uuid.uuid4(), 1, worker, output=str(i)) for i in range(250)]
+    bus.publish_reports(reports[:1])
+    bus.publish_reports(reports[1:])
+    bus.publish_reports([])
+
+    def take_and_ack() -> list:
+        # Acknowledged a batch at a time: a broker may hold back more than its prefetch.
+        batch = bus.receive_reports("d1", 100, 0.5)
+        bus.ack_reports([r.token for r in batch])
+        return batch
+
+    received = receive_until(take_and_ack, 250)
+    assert [r.message for r in received] == reports
+    assert bus.receive_reports("d1", 10, 0.3) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -60,7 +60,7 @@ def serving(container: Container) -> Iterator[httpx.Client]:
         thread.join(10)
 
 
-def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+def until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
@@ -77,7 +77,7 @@ def test_an_exhausted_pool_answers_503_with_retry_after_within_the_timeout(
 
 def exhaust(tight: Container, client: httpx.Client) -> None:
     assert client.get("/api/tasks").status_code == 200
-    pool = tight.database.pool  # type: ignore[attr-defined]
+    pool = tight.database.pool
     assert pool.max_size == 1
     held = pool.getconn()  # every request now waits for the pool's only connection
     try:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.cli import main
@@ -63,7 +63,7 @@ def app(database_url: str) -> Iterator[SchedulerApp]:
 def test_the_last_events_of_a_rare_type_are_found_however_old(app: SchedulerApp) -> None:
     counting = CountingRecorder(app.recorder)
     head = app.head_position()
-    found = last_notifications(counting, 20, [RARE], head)  # type: ignore[arg-type]
+    found = last_notifications(counting, 20, [RARE], head)
     assert [n.topic for n in found] == [RARE] * 3
     positions = [n.id for n in found]
     assert positions == sorted(positions) and positions[-1] < head - LOG_SIZE // 2
@@ -76,7 +76,7 @@ def test_without_a_type_the_last_events_of_the_log_are_read_from_one_window(
 ) -> None:
     counting = CountingRecorder(app.recorder)
     head = app.head_position()
-    found = last_notifications(counting, 5, [], head)  # type: ignore[arg-type]
+    found = last_notifications(counting, 5, [], head)
     assert [n.id for n in found] == list(range(head - 4, head + 1))
     assert counting.returned <= FIRST_WINDOW
 

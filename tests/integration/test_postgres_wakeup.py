@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime
 
 from adapters.postgres.listener import LISTEN, keep_session
+from application.commands.app import SchedulerApp
 from application.ports import Wakeup
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import open_session

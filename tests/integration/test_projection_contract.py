@@ -100,6 +100,18 @@ def test_list_filters_by_status_and_name_substring(container: Container) -> None
     assert total == 3 and [t["name"] for t in page] == ["report"]
 
 
+def test_the_worker_list_filters_by_status_and_counts_follow_it(container: Container) -> None:
+    ctx = ctx_of(container)
+    first, second = register_worker(container, ctx), register_worker(container, ctx)
+    container.app.drain_worker(second, "maintenance", ctx)
+    catch_up(container)
+    read = ReadModel(container.database)
+    # Both registered at the same clock reading: the order between them is not defined.
+    assert {w["id"] for w in read.list_workers(status=None)} == {str(first), str(second)}
+    assert [w["id"] for w in read.list_workers(status="draining")] == [str(second)]
+    assert read.counts()["workers"] == {"active": 1, "draining": 1}
+
+
 def test_runs_workers_and_stats_follow_a_run_to_its_end(container: Container) -> None:
     ctx = ctx_of(container)
     app = container.app

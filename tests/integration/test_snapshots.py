@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from application.scheduler_app import SNAPSHOT_INTERVAL, SchedulerApp
+from application.commands.app import SNAPSHOT_INTERVAL, SchedulerApp
 from domain.context import CommandContext
 from domain.task import Task
 from domain.task_spec import validate_spec

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from application.commands.app import SchedulerApp
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from tests.unit.rig import Rig, make_spec  # noqa: F401  (re-exported to tests)
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from adapters.memory_bus import InMemoryBus
+from application.commands.app import SchedulerApp
 from application.dispatch.board import DispatchBoard
 from application.dispatch.dispatcher import Dispatcher
 from application.dispatch.liveness import InMemoryLiveness
 from application.dispatch.policy import DispatchPolicy
 from application.ports import FakeClock, Wakeup
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_run import TaskRun
 from domain.task_spec import TaskSpec, validate_spec

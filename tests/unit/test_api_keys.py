@@ -13,9 +13,9 @@ import pytest
 from adapters.key_directory import MAX_STALE_SECONDS, KeyDirectory, KeysUnavailableError
 from adapters.migrations import apply_migrations
 from adapters.sqlite.database import SqliteDatabase
+from application.commands.app import SchedulerApp
 from application.keys import KEY_PREFIX, key_digest, parse_duration
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from domain.api_key import ApiKey
 from domain.api_key_name import ApiKeyName
 from domain.context import CommandContext

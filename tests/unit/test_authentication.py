@@ -15,7 +15,7 @@ from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from adapters.migrations import apply_migrations
 from adapters.sqlite.database import SqliteDatabase
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.principal import ANONYMOUS_LOOPBACK, Principal
 from entrypoints.api.authentication import AuthenticationError, Authenticator

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from application import messages
 from application.messages import Control, Delivery, Heartbeat, Report, inbox_message_from_dict
 from domain.worker import WorkerProfile
 
@@ -202,3 +205,25 @@ def test_an_unreadable_inbox_message_raises_for_the_bus_to_move_aside(
 def test_an_unreadable_report_raises_for_the_bus_to_move_aside(data: dict[str, Any]) -> None:
     with pytest.raises(UNREADABLE):
         Report.from_dict(data)
+
+
+def declared_signatures() -> dict[str, ast.arguments]:
+    """The `__init__` each message declares for type checkers, by class name."""
+    tree = ast.parse(Path(messages.__file__).read_text())
+    found = {}
+    for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
+        for block in (node for node in cls.body if isinstance(node, ast.If)):
+            for init in block.body:
+                if isinstance(init, ast.FunctionDef) and init.name == "__init__":
+                    found[cls.name] = init.args
+    return found
+
+
+def test_each_signature_declared_for_type_checkers_lists_the_fields_in_order() -> None:
+    declared = declared_signatures()
+    assert set(declared) == {"Control", "Report", "Heartbeat"}
+    for name, args in declared.items():
+        fields = getattr(messages, name).model_fields
+        assert [a.arg for a in args.args[1:]] == list(fields), name
+        required = [f for f, info in fields.items() if info.is_required()]
+        assert [a.arg for a in args.args[1 : len(args.args) - len(args.defaults)]] == required

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.dispatch.cron_firing import plan_fires
+from application.dispatch.cron_firing import CronBook, ScheduledTask, plan_fires
 from domain.cron import next_fire_time
+from domain.timing import next_slot
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -106,3 +108,31 @@ def test_the_next_fire_is_always_after_and_never_a_repeated_wall_time(
     second = next_fire_time(schedule, zone, first)
     assert after < first < second
     assert first.replace(tzinfo=None) != second.replace(tzinfo=None), "a wall time fired twice"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    schedule=st.sampled_from(["* * * * *", "*/10 * * * * *", "*/5 * * * *", "0 * * * *"]),
+    steps=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=6),
+)
+def test_the_book_fires_what_plan_fires_says_also_without_evaluating_the_timing(
+    schedule: str, steps: list[int]
+) -> None:
+    """The on-time shortcut (next_due and the slot after it, kept) agrees with plan_fires."""
+    timing = {"schedule": schedule, "timezone": "UTC", "interval_seconds": None, "run_at": None}
+    task = ScheduledTask(uuid4(), timing, "fire_once", 3600, active=True, anchor=T0)
+    task.refresh()
+    book = CronBook()
+    book.tasks[task.task_id] = task
+    now = T0
+    for step in steps:
+        now += timedelta(seconds=step)
+        expected = plan_fires(timing, task.anchor, now, "fire_once", 3600)
+        fires, misfires = book.due(now)
+        assert [slot for _, slot in fires] == list(expected.fires)
+        assert [m[3] for m in misfires] == (
+            [expected.missed_count] if expected.missed_count else []
+        )
+        last = max([*expected.fires, expected.missed_last or T0])
+        book._set(task.task_id, anchor=last)  # what the log's fired runs do
+        assert task.next_due == next_slot(timing, task.anchor)

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from application.commands.app import SchedulerApp
 from application.quarantine import UndecodableEvent
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task import Task
 from domain.task_name import TaskName

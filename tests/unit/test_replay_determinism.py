@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from application.commands.app import SchedulerApp
 from application.messages import Report
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from tests.unit.rig import Rig, make_spec
 
 

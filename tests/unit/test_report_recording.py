@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from application.commands.app import SchedulerApp
 from application.messages import Report
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.task_run import ReportOutcome, RunStatus, TaskRun
 from tests.unit.conftest import make_spec

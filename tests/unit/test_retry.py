@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from application.commands.app import SchedulerApp
 from application.messages import Report
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError
 from domain.retry import JITTER, RetryPolicy, backoff_delay

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.task import Task
 from tests.unit.conftest import make_spec

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.migrations import apply_migrations
 from adapters.sqlite.database import SqliteDatabase
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.cron import next_fire_time
 from domain.errors import ScheduleError

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from application.commands.app import SchedulerApp
 from application.messages import Report
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import NotFoundError, TaskNameTakenError, VersionMismatchError
 from domain.task import Task

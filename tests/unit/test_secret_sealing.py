@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from adapters.aes_secret_box import AesGcmSecretBox, key_id
 from adapters.memory_bus import InMemoryBus
+from application.commands.app import SchedulerApp
 from application.messages import Delivery, Report
 from application.ports import FakeClock
-from application.scheduler_app import SchedulerApp
 from application.secrets import SecretsNotConfiguredError
 from application.worker_agent import WorkerAgent, WorkerProfile
 from domain.context import CommandContext

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from adapters.executors.callable_modules import module_allowed
-from entrypoints.api.system import _redacted
+from entrypoints.api.health_checks import redacted
 from entrypoints.redaction import RedactingFormatter, redact
 from entrypoints.settings import ConfigError, Settings, load_settings
 
@@ -185,7 +185,7 @@ def test_health_checks_are_redacted_wherever_a_driver_quoted_the_password() -> N
         "breakers": [{"last_error": "connect to u:hunter2x@db"}],
         "head": 3,
     }
-    assert _redacted(checks, ("hunter2x",)) == {
+    assert redacted(checks, ("hunter2x",)) == {
         "message_queue": {"status": "down", "error": "AUTH *** failed"},
         "breakers": [{"last_error": "connect to u:***@db"}],
         "head": 3,

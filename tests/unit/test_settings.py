@@ -44,7 +44,7 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(None, {})
 
     with pytest.raises(pydantic.ValidationError):
-        settings.api.port = 1  # type: ignore[misc]
+        settings.api.port = 1
 
 
 def test_the_config_path_argument_names_the_file(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_an_unknown_executor_is_named_by_its_position() -> None:
 
     assert message.splitlines() == [
         "config error in (no config file): worker.executors[0]: Input should be 'shell', "
-        "'python' or 'http', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
+        "'python', 'http' or 'callable', got 'shel' (from SCHEDULER_WORKER__EXECUTORS)"
     ]
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.utils import get_topic, resolve_topic
 
-from application.dependencies import FINAL_STATUS
+from application.dispatch.dependencies import FINAL_STATUS
 from domain.context import CommandContext
 from domain.statuses import TERMINAL, RunStatus, TaskStatus, WorkerStatus
 from domain.task import TASK_STATUS_CHANGES, Task

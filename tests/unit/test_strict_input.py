@@ -11,7 +11,7 @@ from fastapi import Body, FastAPI, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from application.scheduler_app import SchedulerApp
+from application.commands.app import SchedulerApp
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError
 from entrypoints.api.app import _ensure_strict

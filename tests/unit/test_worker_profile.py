@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from application.commands.app import SchedulerApp
 from application.messages import Report
-from application.scheduler_app import SchedulerApp
 from domain.context import CommandContext
 from domain.worker import Worker, WorkerProfile
 from entrypoints.api.schemas import WorkerRegister

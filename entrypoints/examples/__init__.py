@@ -1,0 +1,1 @@
+"""Example functions for the `callable` executor (allowed by config/development.toml)."""
