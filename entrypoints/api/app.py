@@ -11,7 +11,18 @@ from starlette.middleware import Middleware
 
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
-from entrypoints.api import batch, events, history, keys, providers, runs, system, tasks, workers
+from entrypoints.api import (
+    batch,
+    event_stream,
+    events,
+    history,
+    keys,
+    providers,
+    runs,
+    system,
+    tasks,
+    workers,
+)
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
 from entrypoints.api.deps import MetricsDep
 from entrypoints.api.edge import install_edge
@@ -21,6 +32,7 @@ from entrypoints.api.prefer import read_prefer
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
 from entrypoints.settings import AuthSettings
+from entrypoints.web.install import install_web
 
 DESCRIPTION = """
 An event-sourced distributed task scheduler. Commands (POST, PATCH, DELETE) append events
@@ -64,7 +76,7 @@ def create_api(container: Container) -> FastAPI:
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, batch, runs, workers, events, system, keys):
+    for module in (history, tasks, batch, runs, workers, event_stream, events, system, keys):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)
@@ -93,6 +105,7 @@ def create_api(container: Container) -> FastAPI:
         ),
         connection_timeout_seconds=settings.database.connection_timeout_seconds,
     )
+    install_web(api, container, key_directory)  # the UI at /ui, outermost: assets, cookie, /docs
     return api
 
 

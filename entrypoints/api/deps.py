@@ -27,6 +27,7 @@ from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
+from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
 from projections.queries import ReadModel
@@ -47,6 +48,7 @@ MetricsDep = Annotated[Metrics, Depends(providers.get_metrics)]
 RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
+SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 
 
 def task_references(read_model: ReadModelDep, app: AppDep, history: HistoryDep) -> TaskReferences:

@@ -77,6 +77,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", f"{W}/{{worker_id}}/heartbeat"): Right.WORKER,
     ("POST", f"{W}/{{worker_id}}/drain"): Right.OPERATE,
     ("GET", "/api/events"): Right.READ,
+    ("GET", "/api/events/stream"): Right.READ,
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/quarantine"): Right.READ,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
@@ -85,7 +86,10 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("DELETE", f"{K}/{{ref}}"): Right.MANAGE_KEYS,
 }
 # Served outside the route table, without a credential: they describe the API, hold no data.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset(
+    {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    | {"/ui/login", "/ui/logout"}  # the web UI's sign-in and sign-out (entrypoints/web/rights.py)
+)
 NOTES = {
     Right.EDIT_TASKS: "editor: only tasks whose executor is http or callable (before and after)",
     Right.WORKER: "worker: heartbeats only for the workers its own key registered",

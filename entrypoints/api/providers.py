@@ -23,6 +23,7 @@ from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container
+from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
 from projections.queries import ReadModel
@@ -33,6 +34,11 @@ def attach(api: FastAPI, container: Container, key_directory: KeyDirectory) -> N
     """Give the API its process's objects (create_api calls it once)."""
     api.state.container = container
     api.state.key_directory = key_directory
+
+
+def attach_sealer(web: FastAPI, sealer: SessionSealer) -> None:
+    """Give the UI's sub-application the sealer of its session cookies (create_web calls it)."""
+    web.state.web_sealer = sealer
 
 
 def _container(request: Request) -> Container:
@@ -110,6 +116,11 @@ def get_runners(request: Request) -> list[ProjectionRunner]:
 def get_key_directory(request: Request) -> KeyDirectory:
     """The API keys this process accepts."""
     return cast(KeyDirectory, request.app.state.key_directory)
+
+
+def get_session_sealer(request: Request) -> SessionSealer:
+    """The UI's session cookie sealer (set on the UI's sub-application only)."""
+    return cast(SessionSealer, request.app.state.web_sealer)
 
 
 def get_health_config(request: Request) -> HealthConfig:

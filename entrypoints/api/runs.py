@@ -41,14 +41,32 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    before: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2**62,
+            description="Keyset paging: the runs just older than this `position` (the last"
+            " item's, for the next page); as fast on the last page as on the first.",
+        ),
+    ] = None,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**62,
+            description="Keyset paging: the runs just newer than this `position` (the first"
+            " item's, for the previous page; 0: the oldest runs). Still newest first.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Runs, newest first, by task and status."""
+    """Runs, newest first, by task and status; pages by `offset`, or by `before` / `after`."""
     views.ensure(min_position)
     task_uuid = None
     if task is not None:
         task_uuid = references.task_id(task, field="task")
     items, total = read_model.list_runs(
-        task_uuid=task_uuid, status=status, limit=limit, offset=offset
+        task_uuid=task_uuid, status=status, limit=limit, offset=offset, before=before, after=after
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

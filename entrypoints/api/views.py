@@ -68,6 +68,16 @@ class Views:
             mark_stale(response)
         return reached
 
+    def settle(self, position: int | None) -> bool:
+        """Wait (bounded) until every view has applied `position`; False when not in time."""
+        if position is None:
+            return True
+        try:
+            return self._waiter.wait(position, self._names, self._timeout)
+        except Exception:  # the command is saved; only the wait for the views failed
+            logger.warning("could not wait for the views", exc_info=True)
+            return False
+
     def ensure(self, min_position: int | None) -> None:
         """Honour ?min_position: wait (bounded) for the views, else answer 503 to retry."""
         if min_position is None:

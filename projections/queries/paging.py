@@ -40,16 +40,20 @@ def page(
     limit: int,
     offset: int,
     shape: Callable[[Row], Resource],
+    seek: Where | None = None,
 ) -> Page:
     """One page (`limit` rows after `offset`, in `order_by` order) and the total count.
 
     `select` is `SELECT ... FROM ...` (joins included); `count_from` is what to count the
-    matching rows in, which needs no joins the filter does not use.
+    matching rows in, which needs no joins the filter does not use. `seek` narrows the rows
+    only, not the total: keyset paging (an index seek, whatever the depth).
     """
     params = {**where.params, "limit": limit, "offset": offset}
     total = db.one(f"SELECT COUNT(*) AS n FROM {count_from} WHERE {where.sql}", params)
+    rows_where = Where([*where.clauses, *(seek.clauses if seek else [])])
+    params.update(seek.params if seek else {})
     rows = db.query(
-        f"{select} WHERE {where.sql} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s",
+        f"{select} WHERE {rows_where.sql} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )
     return [shape(row) for row in rows], int(total["n"]) if total else 0

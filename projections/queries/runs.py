@@ -91,21 +91,41 @@ class RunQueries:
         return {**run_resource(row), "attempts": [attempt_resource(a) for a in attempts]}
 
     def list_runs(
-        self, *, task_uuid: UUID | None, status: str | None, limit: int, offset: int
+        self,
+        *,
+        task_uuid: UUID | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        before: int | None = None,
+        after: int | None = None,
     ) -> Page:
-        """Runs, newest first, filtered by task and status."""
+        """Runs, newest first, filtered by task and status; the total counts the filter alone.
+
+        `before` / `after` page by log position (keyset: an index seek, whatever the depth):
+        the `limit` runs just older than `before`, or just newer than `after`.
+        """
         where = Where()
         if task_uuid is not None:
             where.add("r.task_uuid = %(task)s", task=task_uuid)
         if status:
             where.add("r.status = %(status)s", status=status)
-        return page(
+        seek = Where()
+        if before is not None:
+            seek.add("r.position < %(before)s", before=before)
+        if after is not None:
+            seek.add("r.position > %(after)s", after=after)
+        # Just newer than `after`: the oldest of those first, turned back to newest first.
+        ascending = after is not None and before is None
+        runs, total = page(
             self._db,
             select=f"SELECT {RUN_COLUMNS} {RUNS_FROM}",
             count_from="runs r",
             where=where,
-            order_by="r.position DESC",
+            order_by="r.position ASC" if ascending else "r.position DESC",
             limit=limit,
             offset=offset,
             shape=run_resource,
+            seek=seek,
         )
+        return (runs[::-1] if ascending else runs), total

@@ -112,6 +112,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         Call(f"/api/workers/{f.worker_id}/drain")
     ],
     ("GET", "/api/events"): lambda f: [Call("/api/events", params={"limit": 5})],
+    ("GET", "/api/events/stream"): lambda f: [
+        Call("/api/events/stream", params={"after": 0, "limit": 1})
+    ],
     ("GET", "/api/system/stats"): lambda f: [Call("/api/system/stats")],
     ("GET", "/api/system/quarantine"): lambda f: [Call("/api/system/quarantine")],
     ("POST", "/api/system/quarantine/{aggregate_id}/{action}"): lambda f: [

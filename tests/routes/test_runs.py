@@ -95,3 +95,29 @@ def test_a_pending_run_is_cancelled_once(api: Api) -> None:
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert again.status_code == 409
     assert client.post(f"/api/runs/{uuid.uuid4()}/cancel").status_code == 404
+
+
+@exercises("GET", "/api/runs")
+def test_runs_page_by_position_before_and_after_as_well_as_by_offset(api: Api) -> None:
+    client = api.client()
+    name = f"k-{uuid.uuid4().hex[:8]}"
+    assert client.post("/api/tasks", json={"name": name, "command": "true"}).status_code == 201
+    ids = [client.post(f"/api/tasks/{name}/trigger").json()["run_id"] for _ in range(3)]
+    api.catch_up()
+
+    def page(**params: Any) -> list[dict[str, Any]]:
+        response = client.get("/api/runs", params={"task": name, "limit": 2, **params})
+        assert response.status_code == 200, response.text
+        assert response.json()["total"] == 3
+        return response.json()["items"]
+
+    newest = page()
+    older = page(before=newest[-1]["position"])
+    oldest = page(after=0)
+
+    assert [r["id"] for r in newest] == [ids[2], ids[1]]
+    assert [r["id"] for r in older] == [ids[0]]
+    assert [r["id"] for r in page(after=older[0]["position"])] == [ids[2], ids[1]]
+    assert [r["id"] for r in oldest] == [ids[1], ids[0]]
+    assert [r["id"] for r in page(offset=2)] == [ids[0]]
+    assert client.get("/api/runs", params={"before": 0}).json()["errors"][0]["field"] == "before"

@@ -1,0 +1,59 @@
+// The scheduler UI's only script: local times, the language switch, and live updates from
+// the event stream (the page's [data-live] parts are fetched again, without a reload).
+"use strict";
+
+function localTimes(root) {
+  const lang = document.body.dataset.lang === "zh" ? "zh-CN" : undefined;
+  root.querySelectorAll("time[datetime]").forEach((el) => {
+    if (el.dataset.zone || el.dataset.done) return; // the task's own zone stays as rendered
+    const when = new Date(el.getAttribute("datetime"));
+    if (!isNaN(when)) { el.textContent = when.toLocaleString(lang); el.dataset.done = "1"; }
+  });
+}
+
+function switchLanguage() {
+  const button = document.getElementById("lang-switch");
+  if (!button) return;
+  button.addEventListener("click", () => {
+    document.cookie = "scheduler_lang=" + button.dataset.langTo + "; path=/; SameSite=Strict; max-age=31536000";
+    location.reload();
+  });
+}
+
+let refreshing = false, pending = false;
+async function refresh() {
+  if (refreshing) { pending = true; return; }
+  refreshing = true;
+  try {
+    const answer = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    if (answer.ok && !answer.redirected) {
+      const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+      fresh.querySelectorAll("[data-live][id]").forEach((part) => {
+        const old = document.getElementById(part.id);
+        if (old && !old.contains(document.activeElement)) { old.replaceWith(part); localTimes(part); }
+      });
+    }
+  } finally {
+    refreshing = false;
+    if (pending) { pending = false; setTimeout(refresh, 150); }
+  }
+}
+
+let timer = null;
+function soon() { if (!timer) timer = setTimeout(() => { timer = null; refresh(); }, 200); }
+
+function follow() {
+  if (!document.body.dataset.liveStream || !window.EventSource) return;
+  if (!document.querySelector("[data-live]")) return;
+  const dot = document.getElementById("live-dot");
+  const source = new EventSource("/api/events/stream?after=" + (document.body.dataset.head || "0"));
+  source.onopen = () => dot && dot.classList.add("on");
+  source.onerror = () => dot && dot.classList.remove("on");
+  source.onmessage = soon;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  switchLanguage();
+  follow();
+});
