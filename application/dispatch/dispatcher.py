@@ -155,13 +155,15 @@ class Dispatcher:
         if not assignments:
             return
         self.follow_log()  # the assignments reach the board here, once, from the log
+        current = []  # only runs the log still has on the assigned worker and attempt
         for assignment in assignments:
             run = self.board.open_runs.get(assignment.run_id)
             if run is not None and (run.worker_id, run.attempt) == (
                 assignment.worker_id,
                 assignment.attempt,
             ):
-                self.courier.deliver(run)
+                current.append(run)
+        self.courier.deliver(current)
 
     @served
     def finish_broadcasts(self) -> int:

@@ -145,8 +145,7 @@ class Maintenance:
             self._policy.republish_after_seconds,
             force,
         )
-        for run in runs:
-            self._courier.deliver(run)
+        self._courier.deliver(runs)
         return len(runs)
 
     def recover_lost_workers(self) -> int:

@@ -65,10 +65,13 @@ class ReportIntake:
             raise
         for report, outcome in recorded:
             self._observe(report, outcome)
-            if report.is_final and report.run_id is not None:
-                self._bus.publish_control(
-                    Control("recorded", report.worker_id, report.run_id, report.attempt)
-                )
+        confirmations = [
+            Control("recorded", report.worker_id, report.run_id, report.attempt)
+            for report, _ in recorded
+            if report.is_final and report.run_id is not None
+        ]
+        if confirmations:  # one round trip for the batch, after its save
+            self._bus.publish_inbox_messages(confirmations)
         self._bus.ack_reports([r.token for r in received])
         return len(received)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+
+import pytest
 
 from application.dispatch.dispatcher import Dispatcher
 from application.messages import Control, Delivery, Report
@@ -233,3 +236,42 @@ def test_overlap_replace_cancels_the_running_one(rig: Rig) -> None:
     assert rig.app.get_run(first).status is RunStatus.CANCELLED
     assert rig.app.get_run(second).status is RunStatus.ASSIGNED
     assert Control("cancel", worker, first, 1) in rig.inbox(worker)
+
+
+def spy_on_inbox_batches(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> list[list]:
+    """Each batch the dispatcher hands the bus for workers' inboxes, as it is sent."""
+    batches: list[list] = []
+    send = rig.bus.publish_inbox_messages
+
+    def record(messages: Sequence[Delivery | Control]) -> None:
+        batches.append(list(messages))
+        send(messages)
+
+    monkeypatch.setattr(rig.bus, "publish_inbox_messages", record)
+    return batches
+
+
+def test_a_rounds_deliveries_go_to_the_bus_in_one_batch(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers = [rig.worker("a"), rig.worker("b")]
+    runs = {rig.trigger(f"t{i}") for i in range(4)}
+    batches = spy_on_inbox_batches(rig, monkeypatch)
+    rig.dispatcher.step()
+    [batch] = batches
+    assert {m.run_id for m in batch} == runs and all(isinstance(m, Delivery) for m in batch)
+    assert sum(len(rig.inbox(w)) for w in workers) == 4
+
+
+def test_a_recorded_batchs_confirmations_go_to_the_bus_in_one_batch(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = rig.worker("w")
+    runs = [rig.trigger("a"), rig.trigger("b")]
+    rig.dispatcher.step()
+    rig.inbox(worker)
+    for run_id in runs:
+        rig.bus.publish_report(Report("succeeded", run_id, 1, worker, exit_code=0))
+    batches = spy_on_inbox_batches(rig, monkeypatch)
+    assert rig.dispatcher.record_reports() == 2
+    assert batches == [[Control("recorded", worker, run_id, 1) for run_id in runs]]
