@@ -20,15 +20,12 @@ function switchLanguage() {
   });
 }
 
-let refreshing = false, pending = false, seen = null;
+let refreshing = false, pending = false;
 async function refresh() {
   if (refreshing) { pending = true; return; }
   refreshing = true;
   try {
-    // The server renders once its views have the newest event heard here (X-Seen-Position).
-    const headers = { Accept: "text/html" };
-    if (seen !== null) headers["X-Seen-Position"] = String(seen);
-    const answer = await fetch(location.href, { headers, credentials: "same-origin" });
+    const answer = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
     if (answer.ok && !answer.redirected) {
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
       fresh.querySelectorAll("[data-live][id]").forEach((part) => {
@@ -52,11 +49,7 @@ function follow() {
   const source = new EventSource("/api/events/stream?after=" + (document.body.dataset.head || "0"));
   source.onopen = () => dot && dot.classList.add("on");
   source.onerror = () => dot && dot.classList.remove("on");
-  source.onmessage = (message) => {
-    const position = Number(message.lastEventId);
-    if (Number.isInteger(position) && position > 0) seen = Math.max(seen || 0, position);
-    soon();
-  };
+  source.onmessage = soon;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
