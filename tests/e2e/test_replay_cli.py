@@ -54,20 +54,22 @@ def test_events_tail_filters_by_type_and_follows_new_events(
     fresh_scheduler: SchedulerProcess,
 ) -> None:
     with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
-        client.post("/api/tasks", json={"name": "first", "command": "true"})
+        first = client.post("/api/tasks", json={"name": "first", "command": "true"})
+        seen = first.headers["X-Log-Position"]
         tail = cli(fresh_scheduler, "events", "tail", "--type", "Task", "--last", "100")
         assert tail.returncode == 0, tail.stderr
         types = [json.loads(line)["type"] for line in tail.stdout.splitlines()]
         assert types == ["Task.Created"]
         follower = subprocess.Popen(
-            [str(SCHEDULER), "events", "tail", "--follow", "--last", "0", "--type", "Task"],
+            # After the position already seen, not "from now": however slowly it starts, the
+            # follower then cannot begin past the event it waits for.
+            [str(SCHEDULER), "events", "tail", "--follow", "--after", seen, "--type", "Task"],
             cwd=fresh_scheduler.workdir,
             env=fresh_scheduler.env,
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
-            time.sleep(1.0)  # let it reach the head before the new event
             client.post("/api/tasks", json={"name": "second", "command": "true"})
             assert follower.stdout is not None
             line = json.loads(follower.stdout.readline())

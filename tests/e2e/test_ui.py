@@ -90,7 +90,7 @@ def test_a_bad_cron_is_shown_by_its_field_then_the_task_is_created(page: object)
 
 
 def test_a_triggered_run_goes_to_succeeded_on_its_page_without_a_reload(page: object) -> None:
-    create_task(page, unique("ui-run"), "sleep 1.5; echo hello-from-the-ui")
+    create_task(page, unique("ui-run"), "sleep 4; echo hello-from-the-ui")  # seen running
     page.click("#trigger")  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/ui/runs/[0-9a-f-]{36}$"))  # type: ignore[attr-defined]
     first = page.get_attribute("#run-status", "data-status")  # type: ignore[attr-defined]
