@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from enqueue import MODES, enqueue
 from run import (
+    CALLABLE_ENV,
     RESULTS,
     Cluster,
     _runs_per_worker,
@@ -43,7 +44,6 @@ EXECUTORS = {
     "callable": "entrypoints.examples.tasks:sleep",
     "async": "entrypoints.examples.tasks:async_sleep",
 }
-CALLABLE_ENV = {"SCHEDULER_WORKER__CALLABLE_MODULES": '["entrypoints.examples"]'}
 
 
 def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from peers_harness import PEERS, Harness, PeersUnavailableError
-from peers_ours import CALLABLE_ENV, Work, run_ours
-from run import RESULTS, distributed_cluster, log, machine_info
+from peers_ours import Work, run_ours
+from run import CALLABLE_ENV, RESULTS, distributed_cluster, log, machine_info
 
 SYSTEMS = ("ours", *PEERS)
 FULL = {"n": 20_000, "single_m": 2_000}

@@ -32,7 +32,6 @@ from run import (
 )
 
 CALLABLE_COMMAND = "entrypoints.examples.tasks:incr"
-CALLABLE_ENV = {"SCHEDULER_WORKER__CALLABLE_MODULES": '["entrypoints.examples"]'}
 POLL_S = 0.005  # the harness polls its counter this often
 WARM_UP_TIMEOUT = 60.0
 IDLE_TIMEOUT = 300.0

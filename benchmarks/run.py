@@ -65,6 +65,9 @@ DIST_WORKERS = 2
 DIST_SLOTS = 20  # SCHEDULER_WORKER__MAX_CONCURRENT_TASKS of each worker
 DIST_TRIGGER_CLIENTS = 8
 CLUSTER_START_TIMEOUT = 60.0  # API healthy, then every worker active in the read model
+# The workers may call the example tasks; a no-op run is then a function call, as in Celery.
+CALLABLE_ENV = {"SCHEDULER_WORKER__CALLABLE_MODULES": '["entrypoints.examples"]'}
+CALLABLE_NOOP = {"executor": "callable", "command": "entrypoints.examples.tasks:noop"}
 IDLE_TIMEOUT = 60.0  # for the system to drain before the idle-latency phase
 IDLE_SETTLE_S = 2.0  # then this long (two heartbeats) with nothing to do
 IDLE_GAP_S = 0.1  # pause between one idle run finishing and the next trigger
@@ -315,10 +318,10 @@ def fire_triggers(
     return TriggerBurst(first_wall, first_perf, sent_in, latencies, run_ids)
 
 
-def create_task_over_http(base: str, name: str) -> str:
-    """A shell task running `true`; returns its number as the reference for triggers."""
+def create_task_over_http(base: str, name: str, spec: dict[str, Any] | None = None) -> str:
+    """A no-op task (a shell `true` unless `spec` says otherwise); returns its number."""
     with httpx.Client(base_url=base, timeout=30) as http:
-        answer = http.post("/api/tasks", json={"name": name, "command": "true"})
+        answer = http.post("/api/tasks", json={"name": name, "command": "true", **(spec or {})})
         answer.raise_for_status()
         return str(answer.json()["id"])
 
@@ -623,14 +626,14 @@ def cluster_on(
 
 
 def bench_distributed(m: int, k: int, timeout: float) -> dict[str, Any]:
-    """Throughput of M no-op runs, then K idle runs one at a time, on one cluster."""
+    """Throughput of M no-op `callable` runs, then K idle runs one at a time, on one cluster."""
     began = time.perf_counter()
-    with distributed_cluster() as cluster:
+    with distributed_cluster(CALLABLE_ENV) as cluster:
         startup = time.perf_counter() - began
         log(f"  cluster up in {startup:.1f}s ({DIST_WORKERS} workers active)")
         base = cluster.url
         log(f"  throughput: {m} triggers from {DIST_TRIGGER_CLIENTS} clients")
-        noop_ref = create_task_over_http(base, "bench-noop")
+        noop_ref = create_task_over_http(base, "bench-noop", CALLABLE_NOOP)
         burst = fire_triggers(base, noop_ref, m, DIST_TRIGGER_CLIENTS)
         log(f"  triggers answered in {burst.sent_in_s:.1f}s; waiting for {m} successes")
         observed = _wait_all_succeeded(base, "bench-noop", m, burst.first_perf, timeout)
@@ -648,7 +651,7 @@ def bench_distributed(m: int, k: int, timeout: float) -> dict[str, Any]:
         _wait_idle(base, IDLE_TIMEOUT)
         time.sleep(IDLE_SETTLE_S)
         log(f"  idle latency: {k} runs, one at a time")
-        idle_ref = create_task_over_http(base, "bench-idle")
+        idle_ref = create_task_over_http(base, "bench-idle", CALLABLE_NOOP)
         idle = _idle_runs(base, idle_ref, k)
         cluster.check_alive()
     return {
