@@ -78,6 +78,15 @@ class Views:
             logger.warning("could not wait for the views", exc_info=True)
             return False
 
+    def applied(self) -> int:
+        """The position every view has applied (0 when the positions cannot be read)."""
+        try:
+            positions = self._waiter.positions()
+        except Exception:  # a page still renders when the tracking table cannot be read
+            logger.warning("could not read the views' positions", exc_info=True)
+            return 0
+        return min((positions.get(name, 0) for name in self._names), default=0)
+
     def ensure(self, min_position: int | None) -> None:
         """Honour ?min_position: wait (bounded) for the views, else answer 503 to retry."""
         if min_position is None:

@@ -10,6 +10,7 @@ from entrypoints.api import providers
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.bootstrap import Container
 from entrypoints.web import auth, events, overview, runs, system, task_forms, tasks, workers
+from entrypoints.web.freshness import settle_to_seen
 from entrypoints.web.rights import UI_RIGHTS, authorize_page
 from entrypoints.web.session import SessionSealer
 
@@ -28,7 +29,10 @@ PAGES = (
 def create_web(container: Container, sealer: SessionSealer, key_directory: KeyDirectory) -> FastAPI:
     """Every page and form, behind the UI's rights table."""
     web = FastAPI(
-        openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(authorize_page)]
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(authorize_page), Depends(settle_to_seen)],
     )
     providers.attach(web, container, key_directory)  # its pages take the API's dependencies
     providers.attach_sealer(web, sealer)

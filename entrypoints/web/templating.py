@@ -113,6 +113,10 @@ def render(
 
 
 def _head(request: Request) -> int:
+    """Where the page's stream starts: the views' position before its queries, else the log's."""
+    noted = getattr(request.state, "views_position", None)
+    if isinstance(noted, int):
+        return noted
     try:
         return providers.get_app(request).head_position()
     except Exception:  # a page still renders when the log cannot be read

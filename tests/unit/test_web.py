@@ -135,11 +135,36 @@ def test_the_stream_resumes_after_last_event_id(client: TestClient) -> None:
     assert "\nid: 2\n" in resumed.text and "\nid: 1\n" not in resumed.text
 
 
+def test_a_page_streams_from_what_its_views_had_not_from_the_log_head(
+    client: TestClient,
+) -> None:
+    # This client projects nothing: the log is ahead of the views, as under load.
+    assert client.post("/api/tasks", json={"name": "ahead", "command": "true"}).status_code == 201
+    assert head_of(client.get("/ui/tasks").text) == 0 < log_head(client)
+
+
+def head_of(page: str) -> int:
+    """The position a page's live stream starts after (its body's data-head)."""
+    return int(page.split('data-head="', 1)[1].split('"', 1)[0])
+
+
+def log_head(client: TestClient) -> int:
+    """The newest position in the log, as the events route reports it."""
+    return int(client.get("/api/events", params={"limit": 1}).json()["head"])
+
+
 @pytest.fixture
 def projected(tmp_path: Path) -> Iterator[Caller]:
     """An API whose views are projected (in threads), as a running process has them."""
     for api in open_api(tmp_path):
         yield api.client()
+
+
+def test_a_projected_page_streams_from_the_head_its_views_reached(projected: Caller) -> None:
+    assert (
+        projected.post("/api/tasks", json={"name": "caught", "command": "true"}).status_code == 201
+    )
+    assert head_of(projected.get("/ui/tasks").text) == log_head(projected) > 0
 
 
 def test_the_run_list_pages_by_log_position_both_ways(

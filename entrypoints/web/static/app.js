@@ -20,14 +20,19 @@ function switchLanguage() {
   });
 }
 
-let refreshing = false, pending = false;
+let refreshing = false, pending = false, seen = null;
 async function refresh() {
   if (refreshing) { pending = true; return; }
   refreshing = true;
   try {
-    const answer = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    // The server renders once its views have the newest event heard here (X-Seen-Position).
+    const headers = { Accept: "text/html" };
+    if (seen !== null) headers["X-Seen-Position"] = String(seen);
+    const answer = await fetch(location.href, { headers, credentials: "same-origin" });
     if (answer.ok && !answer.redirected) {
       const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+      // Views still behind what was heard (the bounded wait ran out): look again shortly.
+      if (seen !== null && Number(fresh.body.dataset.head || 0) < seen) setTimeout(soon, 1000);
       fresh.querySelectorAll("[data-live][id]").forEach((part) => {
         const old = document.getElementById(part.id);
         if (old && !old.contains(document.activeElement)) { old.replaceWith(part); localTimes(part); }
@@ -49,7 +54,11 @@ function follow() {
   const source = new EventSource("/api/events/stream?after=" + (document.body.dataset.head || "0"));
   source.onopen = () => dot && dot.classList.add("on");
   source.onerror = () => dot && dot.classList.remove("on");
-  source.onmessage = soon;
+  source.onmessage = (message) => {
+    const position = Number(message.lastEventId);
+    if (Number.isInteger(position) && position > 0) seen = Math.max(seen || 0, position);
+    soon();
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
