@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -21,6 +21,8 @@ QUARANTINED = (
 MISFIRES = """
 SELECT name, last_misfire FROM tasks WHERE last_misfire IS NOT NULL AND status <> 'deleted'
 """
+MISFIRE_WINDOW = timedelta(hours=1)  # older misfires drop out: the alert looks back 15 min
+MAX_MISFIRE_SERIES = 100  # the newest ones: a label per task must not grow with the task count
 DISPATCHER_STATUSES = ("running", "starting", "failing", "stale", "stopped")
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -80,12 +82,12 @@ class ViewCountsCollector(Collector):
             return
         family = GaugeMetricFamily(
             "scheduler_task_last_misfire_timestamp_seconds",
-            "When each task last recorded cron slots it did not fire (Task.MisfiresSkipped).",
+            "When each task last recorded cron slots it did not fire (Task.MisfiresSkipped);"
+            " only misfires of the last hour, at most the 100 newest.",
             labels=["task"],
         )
-        for row in rows:
-            decided = datetime.fromisoformat(json.loads(row["last_misfire"])["decided_at"])
-            family.add_metric([row["name"]], decided.timestamp())
+        for name, decided in recent_misfires(rows, self._now()):
+            family.add_metric([name], decided.timestamp())
         yield family
 
     def _quarantine(self) -> Iterator[GaugeMetricFamily]:
@@ -182,6 +184,23 @@ def _projection_health(
     for row in positions:
         error.add_metric([row["projection"]], float(row["projection"] in failing))
     yield error
+
+
+def recent_misfires(rows: list[Row], now: datetime) -> list[tuple[str, datetime]]:
+    """The newest misfire of each task within the window, newest first, bounded in number.
+
+    A row that cannot be read is skipped: one bad view row must not empty the scrape.
+    """
+    recent = []
+    for row in rows:
+        try:
+            decided = datetime.fromisoformat(json.loads(row["last_misfire"])["decided_at"])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if decided.tzinfo is not None and now - decided <= MISFIRE_WINDOW:
+            recent.append((str(row["name"]), decided))
+    recent.sort(key=lambda item: item[1], reverse=True)
+    return recent[:MAX_MISFIRE_SERIES]
 
 
 def _gauge(name: str, doc: str, label: str, rows: list[Row], key: str) -> GaugeMetricFamily:

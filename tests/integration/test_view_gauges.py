@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.metrics import ViewCountsCollector
+from adapters.metrics import ViewCountsCollector, recent_misfires
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import Container
@@ -52,3 +53,19 @@ def test_a_recorded_misfire_is_the_tasks_last_misfire_time(container: Container)
         runner.catch_up()
     misfires = samples(container, "scheduler_task_last_misfire_timestamp_seconds", now)
     assert misfires == {"nightly": now.timestamp()}
+
+
+def test_only_recent_misfires_are_exported_and_at_most_the_newest_hundred() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def row(name: str, minutes_ago: float) -> dict[str, object]:
+        decided = (now - timedelta(minutes=minutes_ago)).isoformat()
+        return {"name": name, "last_misfire": json.dumps({"decided_at": decided})}
+
+    rows = [row(f"t{i}", i * 0.5) for i in range(150)]  # t0 newest … t149 74.5 min ago
+    rows += [row("old", 61), {"name": "broken", "last_misfire": "{not json"}]
+
+    recent = recent_misfires(rows, now)
+
+    assert [name for name, _ in recent] == [f"t{i}" for i in range(100)]
+    assert recent[0][1] == now
