@@ -18,6 +18,8 @@ from application.followed_loads import FollowedRepository
 from application.quarantine import UndecodableEvent, describe
 from application.task_numbers import CREATED_TOPIC
 
+NEAR_POSITIONS = 32  # positions this close are read in one range query
+
 
 class EventLog(Application[UUID]):
     """The application's log read as positions and events; an event never stops a read."""
@@ -89,6 +91,25 @@ class EventLog(Application[UUID]):
                 topic=stored.topic,
                 error=describe(error),
             )
+
+    def events_at(self, positions: Sequence[int]) -> list[tuple[int, Any]]:
+        """The events at these log positions, oldest first, decoded as far as possible.
+
+        Near positions are read in one range (an index hit list is often clustered).
+        """
+        wanted = sorted(set(positions))
+        found: list[tuple[int, Any]] = []
+        start = 0
+        while start < len(wanted):
+            end = start
+            while end + 1 < len(wanted) and wanted[end + 1] - wanted[end] <= NEAR_POSITIONS:
+                end += 1
+            first, last = wanted[start], wanted[end]
+            keep = set(wanted[start : end + 1])
+            rows = self.notifications(first - 1, last - first + 1, up_to=last)
+            found += [(row.id, self.decode(row)) for row in rows if row.id in keep]
+            start = end + 1
+        return found
 
     def created_task_rows(self, after: int, limit: int) -> list[tuple[int, Any]]:
         """(position, task id) of the `Task.Created` rows after a position, undecoded."""

@@ -8,6 +8,7 @@ import click
 
 from entrypoints.cli_audit import audit
 from entrypoints.cli_config import config as config_group
+from entrypoints.cli_event_query import query as events_query
 from entrypoints.cli_keys import keys
 from entrypoints.cli_projections import projections
 from entrypoints.cli_quarantine import quarantine
@@ -112,6 +113,7 @@ def migrate(config: Path | None) -> None:
 
 main.add_command(projections)
 main.add_command(replay)
+events.add_command(events_query)
 main.add_command(events)
 main.add_command(audit)
 main.add_command(quarantine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
+from projections.event_index import EventIndexProjection
 from projections.run_stats import RunStatsProjection
 from projections.runs import RunsProjection
 from projections.tasks import TasksProjection
@@ -18,4 +19,5 @@ def all_projections() -> list[Projection]:
         WorkersProjection(),
         RunStatsProjection(),
         ApiKeysProjection(),
+        EventIndexProjection(),
     ]

@@ -78,6 +78,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", f"{W}/{{worker_id}}/drain"): Right.OPERATE,
     ("GET", "/api/events"): Right.READ,
     ("GET", "/api/events/stream"): Right.READ,
+    ("GET", "/api/events/forensics/assigned-after-lost"): Right.READ,
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/quarantine"): Right.READ,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,

@@ -258,6 +258,29 @@ class EventsPublic(BaseModel):
     items: list[EventPublic]
     next_after: int
     head: int
+    indexed_through: int | None = Field(
+        None,
+        description="With a filter: the log position the index has reached; a matching event"
+        " after it is not found yet (page again, or wait).",
+    )
+
+
+class AssignedAfterLostItem(BaseModel):
+    """One assignment made to a worker the log had already declared lost."""
+
+    position: int
+    run_id: str
+    worker_id: str
+    assigned_at: datetime | None
+    lost_position: int = Field(description="Where the worker's Worker.Lost is in the log.")
+    lost_at: datetime | None
+
+
+class AssignedAfterLostPublic(BaseModel):
+    """Runs assigned to a lost worker, oldest first."""
+
+    items: list[AssignedAfterLostItem]
+    indexed_through: int
 
 
 class WorkerRegister(BaseModel):

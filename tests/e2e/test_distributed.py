@@ -98,7 +98,28 @@ def test_a_killed_workers_run_restarts_elsewhere_within_ten_seconds(tmp_path: Pa
             assert "TaskRun.Requeued" in types
             lost = client.get(f"/api/workers/{first['worker_id']}").json()
             assert lost["status"] == "lost"
+            assert_the_log_query_tells_the_recovery(client, first["worker_id"])
         assert restarted_after < 10
+
+
+def assert_the_log_query_tells_the_recovery(client: httpx.Client, victim_id: str) -> None:
+    """The queryable log, as an operator would ask it after a worker died."""
+    head = client.get("/api/events", params={"limit": 1}).json()["head"]
+
+    def indexed() -> bool:
+        answer = client.get("/api/events", params={"type": "Worker.Lost"}).json()
+        return answer["indexed_through"] >= head
+
+    wait_until(indexed, 10, "the event index did not catch up")
+    assigned = client.get("/api/events", params={"task": "slow", "type": "TaskRun.Assigned"})
+    attempts = [
+        (e["payload"]["attempt"], e["payload"]["worker_id"]) for e in assigned.json()["items"]
+    ]
+    assert [a for a, _ in attempts] == [1, 2] and attempts[0][1] == victim_id != attempts[1][1]
+    lost = client.get("/api/events", params={"worker_id": victim_id, "type": "Worker.Lost"})
+    assert len(lost.json()["items"]) == 1
+    late = client.get("/api/events/forensics/assigned-after-lost", params={"worker_id": victim_id})
+    assert late.json()["items"] == [], "nothing was assigned to the worker once it was lost"
 
 
 def _worker_name(client: httpx.Client, worker_id: str) -> str:
