@@ -112,6 +112,9 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         Call(f"/api/workers/{f.worker_id}/drain")
     ],
     ("GET", "/api/events"): lambda f: [Call("/api/events", params={"limit": 5})],
+    ("GET", "/api/events/forensics/assigned-after-lost"): lambda f: [
+        Call("/api/events/forensics/assigned-after-lost")
+    ],
     ("GET", "/api/events/stream"): lambda f: [
         Call("/api/events/stream", params={"after": 0, "limit": 1})
     ],

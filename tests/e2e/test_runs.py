@@ -118,6 +118,7 @@ def test_metrics_expose_tasks_runs_and_latency_histograms(client: httpx.Client) 
         "workers",
         "run_stats",
         "api_keys",
+        "event_index",
     }
 
 
