@@ -75,6 +75,8 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{W}/{{worker_id}}"): Right.READ,
     ("GET", f"{W}/{{worker_id}}/history"): Right.READ,
     ("POST", f"{W}/{{worker_id}}/heartbeat"): Right.WORKER,
+    ("POST", f"{W}/{{worker_id}}/poll"): Right.WORKER,
+    ("POST", f"{R}/attempts/{{attempt}}/report"): Right.WORKER,
     ("POST", f"{W}/{{worker_id}}/drain"): Right.OPERATE,
     ("GET", "/api/events"): Right.READ,
     ("GET", "/api/events/stream"): Right.READ,
@@ -93,7 +95,8 @@ PUBLIC_PATHS = frozenset(
 )
 NOTES = {
     Right.EDIT_TASKS: "editor: only tasks whose executor is http or callable (before and after)",
-    Right.WORKER: "worker: heartbeats only for the workers its own key registered",
+    Right.WORKER: "worker: heartbeats, polls and reports only for the workers its own key"
+    " registered",
     Right.READ: "/metrics also takes `[observability] metrics_token`",
 }
 

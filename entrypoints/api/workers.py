@@ -111,13 +111,14 @@ def heartbeat(
     parsed = parse_id("worker", worker_id)
     worker = app.get_worker(parsed)  # the write side: the view may be behind
     if principal.role == "worker":
-        _ensure_registered_by(request, app.aggregate_events(parsed)[0], parsed, principal.actor)
+        ensure_registered_by(request, app.aggregate_events(parsed)[0], parsed, principal.actor)
     running = tuple((r.run_id, r.attempt) for r in body.running) if body else ()
     bus.publish_heartbeat(Heartbeat(worker_id=parsed, name=worker.name, running=running))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _ensure_registered_by(request: Request, registered: Any, worker_id: UUID, actor: str) -> None:
+def ensure_registered_by(request: Request, registered: Any, worker_id: UUID, actor: str) -> None:
+    """Refuse (403) a worker key acting for a worker another key registered."""
     by = (getattr(registered, "metadata", None) or {}).get("actor")
     if by != actor:
         count_forbidden(request)

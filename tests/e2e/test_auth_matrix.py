@@ -108,6 +108,16 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/api/workers/{worker_id}/heartbeat"): lambda f: [
         Call(f"/api/workers/{f.worker_id}/heartbeat", json={"running": []})
     ],
+    ("POST", "/api/workers/{worker_id}/poll"): lambda f: [
+        Call(f"/api/workers/{f.worker_id}/poll", json={"wait_seconds": 0})
+    ],
+    ("POST", "/api/runs/{run_id}/attempts/{attempt}/report"): lambda f: [
+        # Not this worker's attempt: an allowed role gets the 409 of the fence, not a 403.
+        Call(
+            f"/api/runs/{f.run_id}/attempts/99/report",
+            json={"worker_id": f.worker_id, "status": "started"},
+        )
+    ],
     ("POST", "/api/workers/{worker_id}/drain"): lambda f: [
         Call(f"/api/workers/{f.worker_id}/drain")
     ],
