@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from application.messages import Delivery
+from application.tracing import NO_SPAN, NO_TRACER, Span, Tracer
 
 Report = Callable[..., None]  # (delivery, kind, **fields): the worker's report sender
 
@@ -19,7 +20,19 @@ class AttemptReports:
     first, and even if the start report is lost, Started is recorded before the end.
     """
 
-    def __init__(self, delivery: Delivery, report: Report, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        report: Report,
+        clock: Callable[[], datetime],
+        tracer: Tracer = NO_TRACER,
+    ) -> None:
+        # With tracing on, the attempt is a span in the run's trace, ended with its final
+        # report; its reports carry it, so recording them continues from it.
+        self._span: Span = NO_SPAN
+        if tracer.enabled:
+            self._span = tracer.start("worker.execute", delivery.traceparent, _attributes(delivery))
+            delivery = delivery.model_copy(update={"traceparent": self._span.traceparent})
         self.delivery = delivery
         self._report = report
         self._clock = clock
@@ -55,3 +68,16 @@ class AttemptReports:
             timed_out=bool(getattr(result, "timed_out", False)),
             **start,
         )
+        if not result.succeeded:  # not the error's text: it may quote what the task printed
+            self._span.fail(f"failed with exit code {result.exit_code}")
+        self._span.end()
+
+
+def _attributes(delivery: Delivery) -> dict[str, str | int]:
+    return {
+        "scheduler.run_id": str(delivery.run_id),
+        "scheduler.attempt": delivery.attempt,
+        "scheduler.worker_id": str(delivery.worker_id),
+        "scheduler.task_name": delivery.task_name,
+        "scheduler.executor": delivery.executor,
+    }
