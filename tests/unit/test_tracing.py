@@ -363,3 +363,34 @@ def test_each_traced_event_a_projection_handles_is_a_span_in_the_event_s_trace(
     assert span.attributes is not None
     assert span.attributes["scheduler.projection"] == "counting"
     assert span.attributes["scheduler.event"] == "TaskRun.Requested"
+
+
+def test_a_cron_run_begins_a_trace_of_its_own(
+    traced_rig: Rig, exporter: InMemorySpanExporter
+) -> None:
+    created = traced_rig.app.create_task(make_spec(name="cron"), traced_rig.ctx())
+    nominal = traced_rig.clock.now()
+    traced_rig.app.fire_cron([(created.aggregate_id, nominal)], [], "dispatcher", nominal)
+
+    (fire,) = spans_named(exporter, "dispatcher.fire")
+    assert fire.parent is None
+    (requested,) = traced_rig.app.aggregate_events(TaskRun.fire_id(created.aggregate_id, nominal))
+    assert requested.metadata["traceparent"] == format_traceparent(fire.context)  # type: ignore[arg-type]
+
+
+def test_a_downstream_run_joins_its_upstream_run_s_trace(rig: Rig) -> None:
+    worker = rig.worker("w")
+    upstream = rig.app.create_task(make_spec(name="up"), rig.ctx()).aggregate_id
+    rig.app.create_task(make_spec(name="down", depends_on=[str(upstream)]), rig.ctx())
+    ctx = CommandContext("op", rig.clock.now(), uuid.uuid4(), traceparent=GIVEN)
+    run_id = rig.app.trigger_task(upstream, ctx).aggregate_id
+    rig.dispatcher.step()
+    rig.app.record_reports([Report("succeeded", run_id, 1, worker, exit_code=0)], rig.clock.now())
+    rig.dispatcher.step()
+
+    downstream = [
+        e
+        for _, e in rig.app.read_log(0, 10_000)
+        if isinstance(e, TaskRun.Requested) and e.task["name"] == "down"
+    ]
+    assert [e.metadata.get("traceparent") for e in downstream] == [GIVEN]
