@@ -18,8 +18,7 @@ TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"  # W3C trace context
 
 
 def _traceparent() -> Any:
-    # Left off the wire when None, so a message without one is what it always was.
-    return Field(default=None, pattern=TRACEPARENT, exclude_if=lambda value: value is None)
+    return Field(default=None, pattern=TRACEPARENT)
 
 
 class BusMessage(BaseModel):
@@ -46,7 +45,10 @@ class BusMessage(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form: its `type`, then every field in order, JSON-ready."""
-        return {"type": self.TYPE, **self.model_dump(mode="json")}
+        wire = {"type": self.TYPE, **self.model_dump(mode="json")}
+        if "traceparent" in wire and wire["traceparent"] is None:
+            del wire["traceparent"]  # so a message without one is what it always was
+        return wire
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
