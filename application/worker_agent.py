@@ -188,11 +188,11 @@ class WorkerAgent:
 
     def _execute(self, delivery: Delivery) -> None:
         self._remember_secrets(delivery.secrets)
+        attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
         try:
-            attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
             attempt.finished(self._run.execute(delivery, attempt.started))
         except Exception as error:  # report the failure rather than lose the run
-            self._crashed(delivery, error)
+            self._crashed(attempt.crashed(), error)
         finally:
             self._release(delivery)
 
@@ -210,7 +210,7 @@ class WorkerAgent:
         try:
             return self._inline.begin(delivery, attempt.started, finished)
         except Exception as error:  # report the failure rather than lose the run
-            self._crashed(delivery, error)
+            self._crashed(attempt.crashed(), error)
             self._release(delivery)
             return True
 

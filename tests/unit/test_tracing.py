@@ -297,6 +297,31 @@ def test_the_worker_s_execution_is_a_span_its_reports_carry(
     assert [(d.traceparent, kind) for d, kind in sent] == [(ours, "started"), (ours, "failed")]
 
 
+def test_an_attempt_the_executor_declined_makes_no_span_and_a_crash_ends_it_failed(
+    tracer: OtelTracer, exporter: InMemorySpanExporter
+) -> None:
+    def attempt() -> AttemptReports:
+        delivery = Delivery(
+            run_id=uuid.uuid4(),
+            attempt=1,
+            worker_id=uuid.uuid4(),
+            task_name="t",
+            executor="callable",
+            command="m:f",
+            traceparent=GIVEN,
+        )
+        return AttemptReports(delivery, lambda *_, **__: None, lambda: datetime.now(UTC), tracer)
+
+    attempt()  # declined: no callback ever came
+    crashing = attempt()
+    crashing.started(None)
+    reported = crashing.crashed()
+
+    (execution,) = spans_named(exporter, "worker.execute")
+    assert not execution.status.is_ok
+    assert reported.traceparent == format_traceparent(execution.context)  # type: ignore[arg-type]
+
+
 def test_without_tracing_the_worker_reports_carry_the_delivery_s_trace() -> None:
     sent: list[Delivery] = []
     delivery = Delivery(
