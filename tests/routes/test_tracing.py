@@ -134,3 +134,10 @@ def test_probes_without_a_traceparent_start_no_trace(
 
     assert "traceparent" not in response.headers
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_refused_request_answers_with_its_traceparent_too(api: Api) -> None:
+    response = api.client(key="sk_not_a_key").get("/api/runs", headers={"traceparent": GIVEN})
+
+    assert response.status_code == 401
+    assert response.headers["traceparent"] == GIVEN
