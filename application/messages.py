@@ -14,6 +14,11 @@ from domain.worker import WorkerProfile
 ReportKind = Literal["started", "succeeded", "failed", "registered", "draining", "deregistered"]
 ControlKind = Literal["recorded", "drain", "cancel", "rejoin"]
 FINAL_REPORTS = frozenset({"succeeded", "failed"})
+TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"  # W3C trace context, version 00
+
+
+def _traceparent() -> Any:
+    return Field(default=None, pattern=TRACEPARENT)
 
 
 class BusMessage(BaseModel):
@@ -40,7 +45,10 @@ class BusMessage(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form: its `type`, then every field in order, JSON-ready."""
-        return {"type": self.TYPE, **self.model_dump(mode="json")}
+        wire = {"type": self.TYPE, **self.model_dump(mode="json")}
+        if "traceparent" in wire and wire["traceparent"] is None:
+            del wire["traceparent"]  # so a message without one is what it always was
+        return wire
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -75,6 +83,7 @@ class Delivery(BusMessage):
     # The secret values among env, params and headers: the worker masks them in what it
     # reports (output, error). Plain text, like the values themselves, only on the bus.
     secrets: tuple[str, ...] = Field(default=(), repr=False)
+    traceparent: str | None = _traceparent()  # the dispatcher's decision: the worker's parent
 
 
 class Control(BusMessage):
@@ -120,6 +129,7 @@ class Report(BusMessage):
     # final report recorded first (another dispatcher, a lost start) still records the start.
     hostname: str | None = None
     started_at: datetime | None = None  # the worker's clock
+    traceparent: str | None = _traceparent()  # the worker's execution: the recording's parent
 
     if TYPE_CHECKING:
 
@@ -138,6 +148,7 @@ class Report(BusMessage):
             timed_out: bool = False,
             hostname: str | None = None,
             started_at: datetime | None = None,
+            traceparent: str | None = None,
         ) -> None: ...
 
     @field_validator("profile", mode="before")

@@ -33,3 +33,4 @@ class DependencyDecision:
     cause_run_id: UUID
     failed_upstream: tuple[UUID, str] | None = None  # (upstream task, its final status)
     reason: str = ""
+    traceparent: str | None = None  # the upstream run's trace context

@@ -20,6 +20,7 @@ from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
 from application.report_sender import ReportSender
 from application.run_executor import InlineRunExecutor, RunExecutor
+from application.tracing import NO_TRACER, Tracer
 from domain.secrets import redact
 from domain.worker import WorkerProfile
 
@@ -50,8 +51,10 @@ class WorkerAgent:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = SYSTEM_CLOCK.now,
         remember_secrets: Callable[[tuple[str, ...]], None] = lambda _secrets: None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.profile = profile
+        self._tracer = tracer
         self._remember_secrets = remember_secrets  # so this process's logs mask them too
         self._bus = bus
         self._run = run_executor
@@ -185,18 +188,18 @@ class WorkerAgent:
 
     def _execute(self, delivery: Delivery) -> None:
         self._remember_secrets(delivery.secrets)
+        attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
         try:
-            attempt = AttemptReports(delivery, self._report, self._clock)
             attempt.finished(self._run.execute(delivery, attempt.started))
         except Exception as error:  # report the failure rather than lose the run
-            self._crashed(delivery, error)
+            self._crashed(attempt.crashed(), error)
         finally:
             self._release(delivery)
 
     def _begin(self, delivery: Delivery) -> bool:
         assert self._inline is not None
         self._remember_secrets(delivery.secrets)
-        attempt = AttemptReports(delivery, self._report, self._clock)
+        attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
 
         def finished(result: Any) -> None:
             try:
@@ -207,7 +210,7 @@ class WorkerAgent:
         try:
             return self._inline.begin(delivery, attempt.started, finished)
         except Exception as error:  # report the failure rather than lose the run
-            self._crashed(delivery, error)
+            self._crashed(attempt.crashed(), error)
             self._release(delivery)
             return True
 
@@ -232,6 +235,7 @@ class WorkerAgent:
             attempt=delivery.attempt,
             worker_id=delivery.worker_id,
             hostname=self.profile.hostname,
+            traceparent=delivery.traceparent,
             **fields,
         )
         key = (delivery.run_id, delivery.attempt)

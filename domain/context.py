@@ -17,6 +17,9 @@ class CommandContext:
     causation_id: UUID | None = None
     # What a caller claimed in X-Actor: recorded beside the actor, never trusted as it.
     on_behalf_of: str | None = None
+    # The W3C trace context the command ran in (adapters/tracing.py makes and reads it);
+    # the domain only carries the string, so one run's events share one trace id.
+    traceparent: str | None = None
 
     def metadata(self) -> dict[str, str]:
         """Render the context as the metadata stored on each event."""
@@ -27,6 +30,8 @@ class CommandContext:
         }
         if self.on_behalf_of:
             metadata["on_behalf_of"] = self.on_behalf_of
+        if self.traceparent:
+            metadata["traceparent"] = self.traceparent
         return metadata
 
     def caused_by(self, causation_id: UUID, actor: str | None = None) -> CommandContext:
@@ -37,4 +42,5 @@ class CommandContext:
             correlation_id=self.correlation_id,
             causation_id=causation_id,
             on_behalf_of=self.on_behalf_of if actor is None else None,
+            traceparent=self.traceparent,
         )

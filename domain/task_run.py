@@ -54,6 +54,8 @@ class TaskRun(SchedulerAggregate):
             aggregate.attempt = 0
             aggregate.worker_id = None
             aggregate.correlation_id = UUID(self.metadata["correlation_id"])
+            # The run's later events (decisions, reports) continue the trace it began in.
+            aggregate.traceparent = self.metadata.get("traceparent")
             aggregate.recoveries = 0
             aggregate.failures = 0
             aggregate.retry_at = None
@@ -275,6 +277,7 @@ class TaskRun(SchedulerAggregate):
         attempt: int
         worker_id: UUID | None
         correlation_id: UUID
+        traceparent: str | None  # the trace context of its request, None if untraced
         recoveries: int
         failures: int
         retry_at: datetime | None
@@ -349,7 +352,11 @@ class TaskRun(SchedulerAggregate):
         if self.status != RunStatus.PENDING or self.shard_run_ids:
             raise IllegalTransitionError(f"run {self.id}", self.status, "fan out")
         shard_ctx = CommandContext(
-            actor=ctx.actor, now=ctx.now, correlation_id=self.correlation_id, causation_id=self.id
+            actor=ctx.actor,
+            now=ctx.now,
+            correlation_id=self.correlation_id,
+            causation_id=self.id,
+            traceparent=self.traceparent,
         )
         total = len(worker_ids)
         shards = [

@@ -36,6 +36,7 @@ from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
+from adapters.tracing import build_tracer
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
@@ -44,6 +45,7 @@ from application.dispatch.liveness import InMemoryLiveness, LivenessStore, colle
 from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.secrets import NoSecretBox, SecretBox
+from application.tracing import NO_TRACER, Tracer
 from domain.worker import WorkerProfile
 from entrypoints.settings import Settings
 from projections.base import Projection
@@ -309,6 +311,7 @@ class Container:
     history: History
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
     session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
+    tracer: Tracer = NO_TRACER
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -355,15 +358,33 @@ class Container:
         self.database.close()
         if self.session is not None:
             self.session.close()
+        self.tracer.shutdown()  # last: the spans of everything above are sent
+
+
+def open_tracer(settings: Settings, process: str) -> Tracer:
+    """The process's tracer: NO_TRACER unless `[observability] tracing_enabled`."""
+    observability = settings.observability
+    if not observability.tracing_enabled:
+        return NO_TRACER
+    if observability.otlp_endpoint is None:
+        logger.warning(
+            "tracing_enabled without [observability] otlp_endpoint: traces are continued and"
+            " their ids recorded, but no span is exported"
+        )
+    return build_tracer(process, observability.otlp_endpoint)
 
 
 def build_container(
-    settings: Settings, clock: Clock | None = None, process: str = "up"
+    settings: Settings,
+    clock: Clock | None = None,
+    process: str = "up",
+    tracer: Tracer | None = None,
 ) -> Container:
     """Wire the process: event store, read tables (migrated), projections, bus, metrics.
 
     `process` names its PostgreSQL connections (`scheduler-<process>`, and the dispatcher's
-    configured name): see `application_name`.
+    configured name): see `application_name`; and its spans (`tracer`, by default from
+    `[observability]`).
     """
     name = application_name(process, settings.dispatcher.name if process == "dispatcher" else None)
     store = build_store(
@@ -374,6 +395,7 @@ def build_container(
         secrets=build_secret_box(settings),
     )
     app, database, session = store.app, store.database, store.session
+    app.tracer = tracer = tracer or open_tracer(settings, process)
     log_wakeup, committed = Wakeup(), Wakeup()
     app.on_saved(lambda _position: log_wakeup.ring())
     breakers = BreakerRegistry(SERVER_BREAKERS)
@@ -392,6 +414,7 @@ def build_container(
             aggregate_log=aggregate_log,
             # On PostgreSQL other processes' read-your-writes waits hear each batch at once.
             announce=announce_views if session is not None else None,
+            tracer=tracer,
         )
         for projection in all_projections()
     ]
@@ -423,6 +446,7 @@ def build_container(
         history=build_history(app, database),
         breakers=breakers,
         session=session,
+        tracer=tracer,
     )
     if session is not None:
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
@@ -497,6 +521,7 @@ def make_worker(
     bus: Bus,
     ledger: TaskGroupLedger | None = None,
     user: TaskUser | None = None,
+    tracer: Tracer = NO_TRACER,
 ) -> WorkerAgent:
     """A worker configured from `[worker]`; `ledger` records its task process groups.
 
@@ -537,6 +562,7 @@ def make_worker(
         ),
         heartbeat_interval=worker.heartbeat_interval_seconds,
         remember_secrets=remember_secrets,
+        tracer=tracer,
     )
 
 

@@ -66,9 +66,10 @@ def replay(
         if record.get("error"):  # stored, but it cannot be decoded: say so and go on
             click.echo(f"v{record['version']:<4} {'?':<32}  {record['type']:<28} {record['error']}")
             continue
+        trace = f"  trace {record['traceparent']}" if record.get("traceparent") else ""
         click.echo(
             f"v{record['version']:<4} {record['timestamp'].isoformat()}  {record['type']:<28} "
-            f"by {record['actor']}  correlation {record['correlation_id']}"
+            f"by {record['actor']}  correlation {record['correlation_id']}{trace}"
         )
     for held in (state or {}).get("quarantine") or []:
         click.echo(f"not applied from version {held['version']}: {held['error']}", err=True)

@@ -33,6 +33,7 @@ from entrypoints.bootstrap import (
     make_dispatcher,
     make_worker,
     open_task_groups,
+    open_tracer,
     start_audit_chain,
     worker_metrics,
 )
@@ -147,7 +148,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
             "dispatcher", dispatcher.run_forever, dispatcher_stop
         )
         ledger = open_task_groups()
-        agent = make_worker(settings, container.bus, ledger, user)
+        agent = make_worker(settings, container.bus, ledger, user, container.tracer)
         agent.start()
         worker_thread = container.start_thread(
             "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
@@ -258,8 +259,9 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     stop = threading.Event()
     _on_signals(stop.set)  # before anything starts: an early SIGTERM still ends cleanly
     ledger = open_task_groups()
+    tracer = open_tracer(settings, "worker")
     try:
-        agent = make_worker(settings, bus, ledger, user)
+        agent = make_worker(settings, bus, ledger, user, tracer)
         serve_metrics(settings, worker_metrics(agent, breakers))
         agent.start()
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
@@ -267,3 +269,4 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     finally:
         ledger.close()
         bus.close()
+        tracer.shutdown()

@@ -341,12 +341,26 @@ class ObservabilitySettings(_Section):
     # credential of the API does (the metrics port of other processes: only from loopback).
     metrics_token: str | None = Field(default=None, repr=False)
 
-    _blank = field_validator("metrics_token", mode="before")(_blank_to_none)
+    # The OTLP/HTTP collector's base URL (http://collector:4318; /v1/traces is added) that
+    # spans go to when tracing_enabled; without it traces are made (ids in events, responses
+    # and logs) but not exported, and each process says so as it starts.
+    otlp_endpoint: str | None = None
+
+    _blank = field_validator("metrics_token", "otlp_endpoint", mode="before")(_blank_to_none)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _check_endpoint(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"must be an http:// or https:// URL with a host, not {url!r}")
+        return url
 
 
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key as long as the hash, 256 bits

@@ -43,6 +43,7 @@ def event_record(event: Any, position: int | None) -> dict[str, Any]:
             "on_behalf_of": None,
             "correlation_id": None,
             "causation_id": None,
+            "traceparent": None,
             "payload": {},
             "error": f"cannot be decoded: {event.error}",
         }
@@ -60,5 +61,6 @@ def event_record(event: Any, position: int | None) -> dict[str, Any]:
         "on_behalf_of": metadata.get("on_behalf_of"),
         "correlation_id": metadata.get("correlation_id"),
         "causation_id": metadata.get("causation_id"),
+        "traceparent": metadata.get("traceparent"),
         "payload": payload,
     }

@@ -13,11 +13,13 @@ from typing import Any
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
 from application.quarantine import HELD, RELEASED
+from application.tracing import NO_TRACER, Tracer
 from projections.base import Projection
 from projections.guard import AggregateLog, ProjectionGuard
 from projections.ports import Database, EventLog, Lease, Tx
 from projections.quarantine import TxQuarantineLedger
 from projections.status import clear_error, record_error
+from projections.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +104,10 @@ class ProjectionRunner:
         lease_retry: float = LEASE_RETRY_SECONDS,
         aggregate_log: AggregateLog | None = None,
         announce: Callable[[Tx], None] | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.projection = projection
+        self._tracer = tracer
         self._log = log
         self._db = database
         self._wakeup = wakeup
@@ -226,8 +230,9 @@ class ProjectionRunner:
             if locked != old:
                 raise _PositionMovedError
             guard = self._guard(tx, old, careful)
+            process = traced(guard.process, self._tracer, self.projection)
             for position, event in batch:
-                guard.process(event, position)
+                process(event, position)
             guard.finish()
             if guard.failed:
                 logger.warning(

@@ -15,6 +15,7 @@ from application.ports import IdFactory
 from application.quarantine import describe
 from application.secrets import Opener, Sealer, SecretBox
 from application.task_numbers import TaskNumbers
+from application.tracing import NO_TRACER, Tracer
 from domain.context import CommandContext
 from domain.errors import AggregateUnreadableError, NotFoundError
 from domain.task_run import TaskRun
@@ -28,6 +29,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 # decide(items) -> (the aggregates it changed, its results): loads, decides, records events.
 Decide = Callable[[Sequence[Item]], tuple[Sequence[Any], list[Result]]]
+MAX_SAVE_LINKS = 32  # traces a batched save links to
 
 
 A = TypeVar("A")  # the aggregate class a loader asks for
@@ -45,6 +47,7 @@ class CommandsBase(EventLog):
     opener: Opener  # opens them, for the worker's delivery only
     group_commit: GroupCommit  # concurrent saves of this process share one transaction
     recent_saves: SavedTopics  # what each recent save stored, for read-your-writes
+    tracer: Tracer = NO_TRACER  # the process's, set by the composition root
 
     if TYPE_CHECKING:  # the loaders the mixins call across concerns (tasks.py, runs.py)
 
@@ -58,6 +61,17 @@ class CommandsBase(EventLog):
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Record a save (through the group commit) and remember the topics it stored."""
+        if not self.tracer.enabled:
+            return self._record_untraced(processing_event)
+        events = processing_event.events
+        # Inside a traced command the save is its child; a batch of decisions about runs of
+        # many traces is linked to each of them (at most MAX_SAVE_LINKS) instead.
+        traces = {e.metadata.get("traceparent") for e in events if hasattr(e, "metadata")}
+        links = sorted(t for t in traces if t)[:MAX_SAVE_LINKS]
+        with self.tracer.span("scheduler.save", None, {"scheduler.events": len(events)}, links):
+            return self._record_untraced(processing_event)
+
+    def _record_untraced(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         if processing_event.tracking is not None or processing_event.saved_kwargs:
             recordings = super()._record(processing_event)  # a tracked save is its own
         else:
@@ -196,7 +210,11 @@ def together_or_alone(
 
 
 def run_context(run: TaskRun, actor: str, now: datetime) -> CommandContext:
-    """The context of a decision about a run: in the correlation of the request that began it."""
+    """The context of a decision about a run: in the correlation and trace of its request."""
     return CommandContext(
-        actor=actor, now=now, correlation_id=run.correlation_id, causation_id=run.id
+        actor=actor,
+        now=now,
+        correlation_id=run.correlation_id,
+        causation_id=run.id,
+        traceparent=run.traceparent,
     )

@@ -64,7 +64,12 @@ class DecisionCommands(CommandsBase):
                 task = task_of(task_id)
                 if task.status != TaskStatus.ACTIVE or (look and self._exists(run_id)):
                     continue
-                ctx = CommandContext(actor=actor, now=now, correlation_id=run_id)
+                ctx = CommandContext(
+                    actor=actor,
+                    now=now,
+                    correlation_id=run_id,
+                    traceparent=self._fire_trace(run_id),
+                )
                 runs.append(task.request_run(run_id, "cron", ctx, nominal_time=nominal))
             else:
                 task_id, first, last, count, reason = slot
@@ -75,6 +80,14 @@ class DecisionCommands(CommandsBase):
                 ):
                     missed.append(task)
         return [*runs, *missed], [run.id for run in runs]
+
+    def _fire_trace(self, run_id: UUID) -> str | None:
+        # A cron run begins its own trace (with tracing on): the fire is its root span.
+        if not self.tracer.enabled:
+            return None
+        span = self.tracer.start("dispatcher.fire", None, {"scheduler.run_id": str(run_id)})
+        span.end()
+        return span.traceparent
 
     def decide_dependencies(
         self, decisions: Sequence[DependencyDecision], actor: str, now: datetime
@@ -101,6 +114,7 @@ class DecisionCommands(CommandsBase):
             now=now,
             correlation_id=decision.batch_id,
             causation_id=decision.cause_run_id,
+            traceparent=decision.traceparent,
         )
         if self._exists(run_id):
             run = self.get_run(run_id)

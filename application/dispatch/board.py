@@ -70,6 +70,7 @@ class DispatchBoard:
             params=event.params,
             requested_at=event.timestamp,
             trigger=event.trigger,
+            traceparent=event.metadata.get("traceparent"),
         )
 
     @when.register

@@ -9,9 +9,10 @@ from application.bus import Bus
 from application.dispatch.entries import OpenRun
 from application.messages import Delivery
 from application.secrets import Opener
+from application.tracing import NO_TRACER, Span, Tracer
 
 
-def delivery_for(run: OpenRun, opener: Opener) -> Delivery:
+def delivery_for(run: OpenRun, opener: Opener, traceparent: str | None = None) -> Delivery:
     """The delivery of the run's current attempt to its worker (raises if it cannot be made)."""
     if run.worker_id is None:
         raise ValueError(f"run {run.run_id} is on no worker: nothing to deliver")
@@ -35,6 +36,7 @@ def delivery_for(run: OpenRun, opener: Opener) -> Delivery:
         shard_index=run.shard[0] if run.shard else None,
         shard_total=run.shard[1] if run.shard else None,
         secrets=opened.secrets,
+        traceparent=traceparent or run.traceparent,
     )
 
 
@@ -52,9 +54,11 @@ class Courier:
         monotonic: Callable[[], float],
         unusable: Callable[[OpenRun, Exception], None],
         opener: Opener,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._bus = bus
         self._opener = opener
+        self._tracer = tracer
         self._monotonic = monotonic
         self._unusable = unusable  # a run whose definition makes no delivery: held
         self._sent_at: dict[UUID, float] = {}
@@ -62,11 +66,25 @@ class Courier:
     def deliver(self, runs: Iterable[OpenRun]) -> None:
         """Send the deliveries of the runs' current attempts to their workers, in one batch."""
         deliveries: list[Delivery] = []
+        spans: list[Span] = []  # the decision of each run, in its trace (with tracing on)
         for run in runs:
+            span = self._decision_span(run) if self._tracer.enabled else None
             try:
-                deliveries.append(delivery_for(run, self._opener))
+                traceparent = span.traceparent if span is not None else None
+                deliveries.append(delivery_for(run, self._opener, traceparent))
             except Exception as error:  # its definition cannot make a delivery: hold the run
                 self._unusable(run, error)
+                if span is not None:
+                    span.fail(type(error).__name__)
+            if span is not None:
+                spans.append(span)
+        try:
+            self._send(deliveries)
+        finally:
+            for span in spans:
+                span.end()
+
+    def _send(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
             return
         # Noted before sending, as one send failing should wait the republish delay, not
@@ -76,6 +94,18 @@ class Courier:
             self._sent_at[delivery.run_id] = sent_at
         # One round trip for the batch: one XADD each on the dispatcher thread was its cost.
         self._bus.publish_inbox_messages(deliveries)
+
+    def _decision_span(self, run: OpenRun) -> Span:
+        return self._tracer.start(
+            "dispatcher.assign",
+            run.traceparent,
+            {
+                "scheduler.run_id": str(run.run_id),
+                "scheduler.attempt": run.attempt,
+                "scheduler.worker_id": str(run.worker_id),
+                "scheduler.task_name": str(run.task.get("name")),
+            },
+        )
 
     def last_sent(self, run_id: UUID) -> float:
         """When the run's delivery was last sent (monotonic seconds), 0.0 if never."""

@@ -25,6 +25,7 @@ class Finished:
     batch_id: UUID
     task_id: UUID
     downstream: tuple[UUID, ...]
+    traceparent: str | None = None  # the upstream run's trace: its downstream runs join it
 
 
 class DependencyBook:
@@ -71,7 +72,8 @@ class DependencyBook:
             batch_id, task_id = self.run_batch.pop(key)
             self.outcomes.setdefault(batch_id, {})[task_id] = (FINAL_STATUS[type(event)], key)
             if downstream := self.downstreams.get(task_id):
-                self.finished.append(Finished(batch_id, task_id, tuple(sorted(downstream))))
+                trace = event.metadata.get("traceparent")
+                self.finished.append(Finished(batch_id, task_id, tuple(sorted(downstream)), trace))
             self._close_run(batch_id)
 
     def decisions(self) -> tuple[list[Finished], list[DependencyDecision]]:
@@ -124,13 +126,14 @@ class DependencyBook:
                 run_id,
                 failed_upstream=(item.task_id, status),
                 reason=f"upstream_failed: upstream task {name!r} ended {status} (run {run_id})",
+                traceparent=item.traceparent,
             )
         if own is not None:
             return None  # a held run: it goes out once its other upstreams succeed
         states = [batch.get(u) for u in self.upstreams.get(task_id, ())]
         if all(state is not None for state in states):
             # Every upstream ran in this batch: run now, or hold until the rest succeed.
-            return DependencyDecision(task_id, item.batch_id, run_id)
+            return DependencyDecision(task_id, item.batch_id, run_id, traceparent=item.traceparent)
         return None  # an upstream has no run in this batch: nothing to wait for
 
     def _set_upstreams(self, task_id: UUID, refs: list[str]) -> None:

@@ -73,7 +73,7 @@ class Dispatcher:
         self.board, self.cron, self.deps = self.books.board, self.books.cron, self.books.deps
         serve_known(app, self.books.known)
         self.leases = Leases(liveness, clock, policy.lease_seconds)
-        self.courier = Courier(bus, monotonic, self.books.hold_run, app.opener)
+        self.courier = Courier(bus, monotonic, self.books.hold_run, app.opener, app.tracer)
         self.reports = ReportIntake(app, bus, clock, wakeup, observer, name, policy.batch_size)
         self.maintenance = Maintenance(
             app,

@@ -29,6 +29,7 @@ class OpenRun:
     target_worker_id: UUID | None = None  # the worker a shard was meant for
     shard: tuple[int, int] | None = None  # (index, total) of a shard
     fanned_out: bool = False  # a broadcast run whose shards do the work
+    traceparent: str | None = None  # the trace its request began (event metadata)
 
     def sort_key(self) -> tuple[int, int]:
         """Highest priority first, then first come first served."""

@@ -13,6 +13,7 @@ from application.bus import Bus, Received
 from application.dispatch.policy import DispatchObserver
 from application.messages import Control, Report
 from application.ports import Clock, Wakeup
+from application.tracing import NO_SPAN, Span
 from domain.context import CommandContext
 from domain.statuses import ReportOutcome
 
@@ -58,13 +59,22 @@ class ReportIntake:
         for report in reports:
             if report.run_id is None:
                 self._record_membership(report, now)
+        spans = self._spans(reports) if self._app.tracer.enabled else {}
         try:
             recorded = self._app.record_reports(reports, now)
-        except Exception:
+        except Exception as error:
             self._give_back(received)
+            for span in spans.values():
+                span.fail(type(error).__name__)
+                span.end()
             raise
         for report, outcome in recorded:
             self._observe(report, outcome)
+            if (span := spans.pop(id(report), NO_SPAN)) is not NO_SPAN:
+                span.set_attribute("scheduler.outcome", outcome.value)
+                span.end()
+        for span in spans.values():
+            span.end()
         confirmations = [
             Control("recorded", report.worker_id, report.run_id, report.attempt)
             for report, _ in recorded
@@ -74,6 +84,23 @@ class ReportIntake:
             self._bus.publish_inbox_messages(confirmations)
         self._bus.ack_reports([r.token for r in received])
         return len(received)
+
+    def _spans(self, reports: list[Report]) -> dict[int, Span]:
+        # One span per run report, in the run's trace: what recording it took (the save).
+        return {
+            id(report): self._app.tracer.start(
+                "dispatcher.record_report",
+                report.traceparent,
+                {
+                    "scheduler.run_id": str(report.run_id),
+                    "scheduler.attempt": report.attempt,
+                    "scheduler.report": report.kind,
+                    "scheduler.worker_id": str(report.worker_id),
+                },
+            )
+            for report in reports
+            if report.run_id is not None and report.traceparent is not None
+        }
 
     def start_pump(self) -> None:
         """Block on the bus in a thread, so that a report wakes the dispatcher at once."""

@@ -116,6 +116,7 @@ def create_api(container: Container) -> FastAPI:
             AuthenticationMiddleware, authenticator=authenticator, metrics=container.metrics
         ),
         connection_timeout_seconds=settings.database.connection_timeout_seconds,
+        tracer=container.tracer,
     )
     install_web(api, container, key_directory)  # the UI at /ui, outermost: assets, cookie, /docs
     return api

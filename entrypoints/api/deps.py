@@ -14,6 +14,7 @@ from fastapi import Depends, Header
 
 from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
+from adapters.tracing import current_traceparent
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.commands.app import SchedulerApp
@@ -72,13 +73,14 @@ def command_context(
     ] = None,
     x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> CommandContext:
-    """Who is acting (the authenticated principal) and the request's correlation id."""
+    """Who is acting (the authenticated principal), the request's correlation id and trace."""
     correlation = parse_uuid(x_correlation_id) if x_correlation_id else None
     return CommandContext(
         actor=principal.actor,
         now=clock.now(),
         correlation_id=correlation or uuid.uuid4(),
         on_behalf_of=x_actor or None,
+        traceparent=current_traceparent(),  # TraceMiddleware's (entrypoints/api/tracing.py)
     )
 
 

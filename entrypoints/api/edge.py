@@ -5,6 +5,8 @@ From the outside in, a request meets:
    `request.state.client_address`, before anything uses it.
 2. SecurityHeadersMiddleware: outside every refusal below, so 403, 429, 413 and 503 carry
    the headers too; it also answers an unhandled error (500) with them.
+2b. TraceMiddleware: the request's trace (a `traceparent` continued, or a new one), around
+   every refusal below so that they answer with `traceparent` too (a malformed one: 422).
 3. IpAllowlistMiddleware: an address outside `[api] ip_allowlist` gets 403 and learns
    nothing else, not even the CORS policy.
 4. CORSMiddleware: answers preflights; outside the limits so that a 429 or 401 reaches the
@@ -32,6 +34,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from adapters.metrics import Metrics
 from application.circuit_breaker import CircuitBreaker
+from application.tracing import NO_TRACER, Tracer
 from entrypoints.api.client_address import ClientAddressMiddleware
 from entrypoints.api.ip_allowlist import IpAllowlistMiddleware
 from entrypoints.api.middleware import (
@@ -48,6 +51,7 @@ from entrypoints.api.rate_limit import (
     RateLimits,
 )
 from entrypoints.api.security_headers import SecurityHeadersMiddleware
+from entrypoints.api.tracing import TraceMiddleware
 from entrypoints.networks import parse_networks
 from entrypoints.settings import ApiSettings
 
@@ -61,6 +65,7 @@ CORS_REQUEST_HEADERS = (
     "If-Match",
     "X-Correlation-Id",
     "X-Actor",
+    "traceparent",
 )
 # What a script may read from an answer, besides the safelisted ones.
 CORS_RESPONSE_HEADERS = (
@@ -69,6 +74,7 @@ CORS_RESPONSE_HEADERS = (
     "Location",
     "Retry-After",
     "WWW-Authenticate",
+    "traceparent",
 )
 CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
 
@@ -80,6 +86,7 @@ def install_edge(
     database_breaker: CircuitBreaker,
     authentication: Middleware | None = None,
     connection_timeout_seconds: float | None = None,
+    tracer: Tracer = NO_TRACER,
 ) -> RateLimiter:
     """Add the middlewares (Starlette runs the last added first, hence the reverse order)."""
     if connection_timeout_seconds is not None:
@@ -116,6 +123,7 @@ def install_edge(
         networks=parse_networks(settings.ip_allowlist),
         on_refused=metrics.address_refused,
     )
+    api.add_middleware(TraceMiddleware, tracer=tracer)
     docs = {api.docs_url, api.redoc_url, api.swagger_ui_oauth2_redirect_url}
     api.add_middleware(
         SecurityHeadersMiddleware, docs_paths=frozenset(p for p in docs if p is not None)

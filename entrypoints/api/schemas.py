@@ -231,6 +231,9 @@ class EventPublic(BaseModel):
     )
     correlation_id: str | None
     causation_id: str | None
+    traceparent: str | None = Field(
+        None, description="The W3C trace context the event was recorded in (docs/events.md)."
+    )
     payload: dict[str, Any]
     error: str | None = Field(
         None, description="Why the stored event cannot be decoded (it is quarantined)."

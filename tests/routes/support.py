@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from application.tracing import Tracer
 from domain.context import CommandContext
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import Container, build_container
@@ -119,7 +120,7 @@ def ctx() -> CommandContext:
     return CommandContext("route-test", datetime.now(UTC), uuid.uuid4())
 
 
-def open_api(directory: Path) -> Iterator[Api]:
+def open_api(directory: Path, tracer: Tracer | None = None) -> Iterator[Api]:
     """An API over a fresh SQLite store in `directory`, projecting in threads."""
     settings = load_settings(
         None,
@@ -129,7 +130,7 @@ def open_api(directory: Path) -> Iterator[Api]:
             "SCHEDULER_API__RATE_LIMIT_PER_SECOND": "0",
         },
     )
-    container = build_container(settings)
+    container = build_container(settings, tracer=tracer)
     try:
         container.start_projections()
         app = create_api(container)
