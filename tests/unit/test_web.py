@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from adapters.audit_chain import SqlChainStore
 from application.audit import AuditChainFollower
 from application.messages import Report
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_container
+from entrypoints.bootstrap import build_container, rebuild_lock
 from entrypoints.settings import load_settings
 from entrypoints.web import runs as web_runs
 from entrypoints.web.session import COOKIE, SessionSealer, derive_key
@@ -257,3 +258,43 @@ def report(api: Api, message: Report) -> None:
     """Record one worker report as a dispatcher does, and wait for the views to have it."""
     api.container.app.record_reports([message], datetime.now(UTC))
     api.catch_up()
+
+
+def test_an_admin_rebuilds_a_projection_from_the_system_page(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        {
+            "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 's.db'}",
+            "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
+        },
+    )
+    container = build_container(settings)
+    try:
+        with TestClient(create_api(container), client=LOOPBACK, follow_redirects=False) as c:
+            page = c.get("/ui/system").text
+            assert 'id="rebuild-runs"' in page and "data-poll" not in page
+            with rebuild_lock(container.database, "runs"):  # as a CLI rebuild holds it
+                refused = c.post(
+                    "/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)}
+                )
+            assert refused.status_code == 409
+            assert 'id="rebuild-refused"' in refused.text and "another rebuild" in refused.text
+
+            started = c.post("/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)})
+            assert (started.status_code, started.headers["location"]) == (303, "/ui/system")
+            deadline = time.monotonic() + 20
+            while 'data-status="switched"' not in (shown := c.get("/ui/system").text):
+                assert 'data-status="failed"' not in shown and time.monotonic() < deadline
+                time.sleep(0.05)
+            assert 'id="rebuild-job-runs"' in shown and "data-poll" not in shown
+    finally:
+        container.close()
+
+
+def test_a_viewer_is_not_offered_a_rebuild(tmp_path: Path) -> None:
+    for api in open_api(tmp_path):
+        viewer = api.client(api.key("viewer"))
+        page = viewer.get("/ui/system")
+        assert page.status_code == 200 and 'id="rebuild-runs"' not in page.text
+        refused = viewer.post("/ui/system/projections/runs/rebuild", data={"csrf": "x"})
+        assert refused.status_code == 403 and "'rebuild'" in refused.text
