@@ -13,7 +13,7 @@ from adapters.executors import (
     ExecutorRegistry,
     UnknownExecutorError,
 )
-from adapters.executors.model import InlineExecutor
+from adapters.executors.model import InlineExecutor, StreamingExecutor
 from application.messages import Delivery
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,17 @@ class DeliveryExecutor:
         self._running: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
 
-    def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> ExecutionResult:
-        """Execute one attempt; an executor this worker lacks or may not run fails it at once."""
+    def execute(
+        self,
+        delivery: Delivery,
+        on_started: Callable[[int], None],
+        on_output: Callable[[str], None] | None = None,
+    ) -> ExecutionResult:
+        """Execute one attempt; an executor this worker lacks or may not run fails it at once.
+
+        `on_output` hears the output so far from executors that can tell (`streams_output`:
+        shell and python); the others capture their output only when they end.
+        """
         try:
             executor = self._registry.get(delivery.executor)
         except UnknownExecutorError as error:
@@ -46,6 +55,8 @@ class DeliveryExecutor:
         with self._lock:
             self._running.add(key)
         try:
+            if on_output is not None and isinstance(executor, StreamingExecutor):
+                return executor.execute(request, on_started, on_output)
             return executor.execute(request, on_started)
         finally:
             with self._lock:

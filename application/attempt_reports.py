@@ -1,4 +1,4 @@
-"""The reports of one attempt: its start once, then its end with the start repeated."""
+"""The reports of one attempt: its start once, its output so far, then its end."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class AttemptReports:
         self._span: Span = NO_SPAN  # opened by the first callback: a declined attempt has none
         self._start: dict[str, Any] = {}
         self._ended = False
+        self._outputs = 0  # output reports sent: each one's sequence number
         self._lock = threading.Lock()
 
     def started(self, pid: int | None) -> None:
@@ -47,6 +48,15 @@ class AttemptReports:
             self._start.update(pid=pid, started_at=self._clock())
             start = dict(self._start)
         self._report(self.delivery, "started", **start)
+
+    def output(self, text: str) -> None:
+        """The attempt's output so far (the executor paces these): report it, numbered."""
+        with self._lock:
+            if not self._start or self._ended:  # before its start or after its end: nothing
+                return
+            self._outputs += 1
+            sequence = self._outputs
+        self._report(self.delivery, "output", output=text, sequence=sequence)
 
     def finished(self, result: Any) -> None:
         """The attempt ended with `result` (an ExecutionResult): report it, start included."""

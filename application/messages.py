@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_seriali
 
 from domain.worker import WorkerProfile
 
-ReportKind = Literal["started", "succeeded", "failed", "registered", "draining", "deregistered"]
+ReportKind = Literal[
+    "started", "output", "succeeded", "failed", "registered", "draining", "deregistered"
+]
 ControlKind = Literal["recorded", "drain", "cancel", "rejoin"]
 FINAL_REPORTS = frozenset({"succeeded", "failed"})
 TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"  # W3C trace context, version 00
@@ -110,7 +112,7 @@ class Control(BusMessage):
 
 
 class Report(BusMessage):
-    """A worker's account: it joined or is leaving, or an attempt started or ended."""
+    """A worker's account: it joined or is leaving, or an attempt started, printed or ended."""
 
     TYPE = "report"
 
@@ -130,6 +132,9 @@ class Report(BusMessage):
     hostname: str | None = None
     started_at: datetime | None = None  # the worker's clock
     traceparent: str | None = _traceparent()  # the worker's execution: the recording's parent
+    # On an output report (the attempt's output so far): its number within the attempt, so
+    # an older one recorded after a newer one (another dispatcher) is dropped.
+    sequence: int = 0
 
     if TYPE_CHECKING:
 
@@ -149,6 +154,7 @@ class Report(BusMessage):
             hostname: str | None = None,
             started_at: datetime | None = None,
             traceparent: str | None = None,
+            sequence: int = 0,
         ) -> None: ...
 
     @field_validator("profile", mode="before")
@@ -168,6 +174,13 @@ class Report(BusMessage):
     def _isoformat(self, started_at: datetime | None) -> str | None:
         # Python's ISO form (+00:00), as workers always sent it; pydantic's own writes Z.
         return started_at.isoformat() if started_at is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form; `sequence` only on an output report, so the others read as before."""
+        data = super().to_dict()
+        if self.kind != "output":
+            del data["sequence"]
+        return data
 
     @property
     def is_final(self) -> bool:

@@ -20,7 +20,8 @@ class ReportSender:
     A lone report goes out at once (no waiting for company); reports that arrive while a
     call is in flight share the next one. A start report whose attempt's final report is in
     the same batch is dropped, since the final report repeats the start (unless it was sent
-    with `keep`: a repeat the dispatcher asked for). A failed call is logged; final reports
+    with `keep`: a repeat the dispatcher asked for); so is an output report a later output or
+    final report of its attempt in the batch supersedes. A failed call is logged; final reports
     are kept by the worker and resent until confirmed.
     """
 
@@ -84,8 +85,23 @@ class ReportSender:
 
 
 def coalesce(batch: list[tuple[Report, bool]]) -> list[Report]:
-    """The batch's reports without start reports made redundant by their attempt's final one."""
+    """The batch's reports without those a later one of their attempt makes redundant.
+
+    A start report goes when its attempt's final report is in the batch (it repeats the
+    start); an output report goes when a later output or final report of its attempt is
+    (each carries the whole tail so far).
+    """
     finals = {(r.run_id, r.attempt) for r, _keep in batch if r.is_final}
-    return [
-        r for r, keep in batch if keep or r.kind != "started" or (r.run_id, r.attempt) not in finals
-    ]
+    last_output: dict[tuple[object, int], int] = {}
+    for index, (report, _keep) in enumerate(batch):
+        if report.kind == "output":
+            last_output[(report.run_id, report.attempt)] = index
+    kept = []
+    for index, (report, keep) in enumerate(batch):
+        key = (report.run_id, report.attempt)
+        if report.kind == "started" and not keep and key in finals:
+            continue
+        if report.kind == "output" and (key in finals or last_output[key] != index):
+            continue
+        kept.append(report)
+    return kept

@@ -12,7 +12,14 @@ from application.messages import Delivery
 class RunExecutor(Protocol):
     """Runs one attempt (adapters.delivery_executor provides the real one)."""
 
-    def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> Any: ...
+    def execute(
+        self,
+        delivery: Delivery,
+        on_started: Callable[[int], None],
+        on_output: Callable[[str], None] | None = None,
+    ) -> Any:
+        """Run the attempt to its end; `on_output` hears its output so far, if it can tell."""
+        ...
 
     def cancel(self, run_id: UUID, attempt: int) -> bool: ...
 

@@ -190,7 +190,7 @@ class WorkerAgent:
         self._remember_secrets(delivery.secrets)
         attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
         try:
-            attempt.finished(self._run.execute(delivery, attempt.started))
+            attempt.finished(self._run.execute(delivery, attempt.started, attempt.output))
         except Exception as error:  # report the failure rather than lose the run
             self._crashed(attempt.crashed(), error)
         finally:
@@ -240,7 +240,9 @@ class WorkerAgent:
         )
         key = (delivery.run_id, delivery.attempt)
         with self._lock:
-            self._latest[key] = report
+            # Output so far is sent once: the next one, or the final report, supersedes it.
+            if report.kind != "output":
+                self._latest[key] = report
             if report.is_final:
                 self._unconfirmed[key] = self._monotonic()
         self._sender.send(report)  # a final one is resent until confirmed

@@ -61,7 +61,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class InstantExecutor:
     """Succeeds at once without running anything: the cost left is the scheduler's."""
 
-    def execute(self, delivery: Delivery, on_started: Any) -> ExecutionResult:
+    def execute(
+        self, delivery: Delivery, on_started: Any, on_output: Any = None
+    ) -> ExecutionResult:
         """Report the start, then success."""
         on_started(os.getpid())
         return ExecutionResult(0, "", None, False, 0.0, os.getpid())

@@ -64,6 +64,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.parent_run_id = None
             aggregate.started_attempt = 0
             aggregate.reported_attempt = 0
+            aggregate.output_sequence = 0
 
     class ShardRequested(Requested):
         """One worker's share of a broadcast run."""
@@ -121,6 +122,7 @@ class TaskRun(SchedulerAggregate):
             aggregate.worker_id = self.worker_id
             aggregate.attempt = self.attempt
             aggregate.wait_code = None
+            aggregate.output_sequence = 0
 
     class Started(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.Started"
@@ -257,6 +259,17 @@ class TaskRun(SchedulerAggregate):
             # The run's outcome stands (cancelled, timed out); only the account is added.
             aggregate.reported_attempt = self.attempt
 
+    class OutputReported(SchedulerAggregate.Event):
+        """The output so far of a running attempt (a bounded tail; its final one ends it)."""
+
+        TOPIC = "scheduler:TaskRun.OutputReported"
+        attempt: int
+        sequence: int  # the worker's count of this attempt's output reports
+        output: str
+
+        def apply(self, aggregate: TaskRun) -> None:
+            aggregate.output_sequence = self.sequence
+
     class StaleReportRejected(SchedulerAggregate.Event):
         TOPIC = "scheduler:TaskRun.StaleReportRejected"
         report: str
@@ -287,6 +300,7 @@ class TaskRun(SchedulerAggregate):
         nominal_time: datetime | None
         started_attempt: int  # the attempt whose Started is recorded (0: none yet)
         reported_attempt: int  # the attempt whose end its worker's report recorded
+        output_sequence: int  # the newest output report recorded (per attempt: reset on assign)
 
     @staticmethod
     def shard_id(parent_run_id: UUID, index: int) -> UUID:
@@ -566,6 +580,26 @@ class TaskRun(SchedulerAggregate):
             hostname=start.hostname,
             started_at=start.started_at,
         )
+
+    def record_output(
+        self, attempt: int, sequence: int, output: str, ctx: CommandContext
+    ) -> ReportOutcome:
+        """Record the output so far of the running attempt; an older or later one says nothing.
+
+        Progress from a superseded attempt is stale like any report. One that comes before
+        the attempt's start, after its end, or behind a newer one already recorded (reports
+        of one attempt may reach different dispatchers) is dropped as a duplicate: the next
+        one, or the final report, carries at least as much.
+        """
+        superseded = attempt != self.attempt or self.status == RunStatus.PENDING
+        if superseded or self.worker_id is None:  # _fence records it as rejected
+            return self._fence("output", attempt, self.reported_attempt, ctx) or ReportOutcome.STALE
+        # getattr: a run loaded from a snapshot taken before this event existed.
+        behind = sequence <= getattr(self, "output_sequence", 0)
+        if behind or self.started_attempt != attempt or self.status != RunStatus.RUNNING:
+            return ReportOutcome.DUPLICATE
+        self._record(self.OutputReported, ctx, attempt=attempt, sequence=sequence, output=output)
+        return ReportOutcome.APPLIED
 
     def requeue_after_worker_lost(self, max_recoveries: int, ctx: CommandContext) -> bool:
         """Give an unfinished attempt of a lost worker another try, or fail after too many.

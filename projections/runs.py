@@ -62,6 +62,11 @@ MARK_REPORTED = """
 UPDATE runs SET exit_code = %(exit_code)s, duration_seconds = %(duration)s, output = %(output)s
 WHERE id = %(id)s AND attempt = %(attempt)s
 """
+# The output so far, only while the attempt it came from is the run's and still running.
+MARK_OUTPUT = """
+UPDATE runs SET output = %(output)s
+WHERE id = %(id)s AND attempt = %(attempt)s AND status = 'running'
+"""
 MARK_WAITING = """
 UPDATE runs SET reason = %(reason)s WHERE id = %(id)s AND status IN ('pending', 'retrying')
 """
@@ -194,6 +199,14 @@ class RunsProjection(Projection):
         }
         tx.execute(MARK_REPORTED, params)
         tx.execute(ATTEMPT_REPORTED, params)
+
+    @handles(TaskRun.OutputReported)
+    def run_output_reported(self, event: TaskRun.OutputReported, position: int, tx: Tx) -> None:
+        """A running attempt's output so far (its last 4 KiB); the final report replaces it."""
+        tx.execute(
+            MARK_OUTPUT,
+            {"id": event.originator_id, "attempt": event.attempt, "output": event.output},
+        )
 
     @handles(TaskRun.RetryScheduled)
     def run_retry_scheduled(self, event: TaskRun.RetryScheduled, position: int, tx: Tx) -> None:

@@ -69,6 +69,20 @@ class InlineExecutor(Executor, Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class StreamingExecutor(Executor, Protocol):
+    """An executor that tells the output so far while it runs (shell, python)."""
+
+    streams_output: bool
+
+    def execute(
+        self,
+        request: ExecutionRequest,
+        on_started: Callable[[int], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ) -> ExecutionResult: ...
+
+
 class UnknownExecutorError(Exception):
     """No executor of that name is available on this worker."""
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from adapters.executors.environment import child_environment
 from adapters.executors.model import ExecutionRequest, ExecutionResult
-from adapters.executors.output_tail import OutputTail, pump
+from adapters.executors.output_tail import OutputPace, OutputTail, pump
 from adapters.executors.parent_death import die_with_parent
 from adapters.executors.process_group import live_group_members, signal_group
 from adapters.executors.task_user import TaskUser, can_access
@@ -47,6 +47,7 @@ class ProcessExecutor:
     rest of its group)."""
 
     name = "process"
+    streams_output = True  # `on_output` hears the output so far while the process runs
 
     def __init__(
         self,
@@ -76,16 +77,22 @@ class ProcessExecutor:
         return None
 
     def execute(
-        self, request: ExecutionRequest, on_started: Callable[[int], None] | None = None
+        self,
+        request: ExecutionRequest,
+        on_started: Callable[[int], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
     ) -> ExecutionResult:
-        """Run to exit, timeout or cancel; a command that fails comes back as a result."""
+        """Run to exit, timeout or cancel; a command that fails comes back as a result.
+
+        `on_output` hears the output so far while it runs, paced (output_tail.OutputPace).
+        """
         started = self._monotonic()
         key = (request.run_id, request.attempt)
         attempt = _Attempt()
         with self._lock:  # registered before the spawn, so an early cancel is not lost
             self._attempts[key] = attempt
         try:
-            return self._run(request, attempt, on_started, started)
+            return self._run(request, attempt, on_started, on_output, started)
         finally:
             with self._lock:
                 if self._attempts.get(key) is attempt:
@@ -109,6 +116,7 @@ class ProcessExecutor:
         request: ExecutionRequest,
         attempt: _Attempt,
         on_started: Callable[[int], None] | None,
+        on_output: Callable[[str], None] | None,
         started: float,
     ) -> ExecutionResult:
         problem = self.preflight(request)
@@ -147,7 +155,8 @@ class ProcessExecutor:
         try:
             if on_started is not None:
                 on_started(process.pid)
-            woke = attempt.wake.wait(timeout)
+            pace = None if on_output is None else OutputPace(tail, on_output, time.monotonic())
+            woke = _wait(attempt, timeout, pace)
             with self._lock:
                 attempt.decided = True
                 cancelled = attempt.cancelled
@@ -266,6 +275,22 @@ def describe_exit(code: int | None) -> str:
     if code == 127:
         return "exited with code 127 (command not found)"
     return f"exited with code {code}"
+
+
+def _wait(attempt: _Attempt, timeout: float | None, pace: OutputPace | None) -> bool:
+    """Wait for exit or cancel (True) or the timeout (False), showing the output meanwhile."""
+    if pace is None:
+        return attempt.wake.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        now = time.monotonic()
+        left = None if deadline is None else deadline - now
+        if left is not None and left <= 0:
+            return False
+        step = pace.wait(now) if left is None else min(left, pace.wait(now))
+        if attempt.wake.wait(step):
+            return True
+        pace.look(time.monotonic())
 
 
 def _wait_for_exit(process: subprocess.Popen[bytes], attempt: _Attempt) -> None:

@@ -208,6 +208,8 @@ def _apply_report(
             hostname=report.hostname,
             started_at=report.started_at,
         )
+    if report.kind == "output":
+        return run.record_output(report.attempt, report.sequence, report.output, ctx)
     # A final report repeats its attempt's start, recorded from it if not heard yet.
     start = AttemptStart(report.worker_id, report.pid, report.hostname, report.started_at)
     if report.kind == "succeeded":

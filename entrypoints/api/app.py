@@ -18,6 +18,7 @@ from entrypoints.api import (
     history,
     keys,
     providers,
+    rebuilds,
     runs,
     system,
     tasks,
@@ -87,6 +88,7 @@ def create_api(container: Container) -> FastAPI:
         event_stream,
         events,
         system,
+        rebuilds,
         keys,
     ):
         api.include_router(module.router)

@@ -28,6 +28,7 @@ from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
+from entrypoints.rebuild_jobs import RebuildJobs
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -50,6 +51,7 @@ RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
+RebuildJobsDep = Annotated[RebuildJobs, Depends(providers.get_rebuild_jobs)]
 
 
 def task_references(read_model: ReadModelDep, app: AppDep, history: HistoryDep) -> TaskReferences:

@@ -33,6 +33,7 @@ class Right(StrEnum):
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
     QUARANTINE = "quarantine"  # retry or release held aggregates
+    REBUILD = "rebuild"  # rebuild a projection's read tables from the log
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
     WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
 
@@ -84,6 +85,8 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/quarantine"): Right.READ,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
+    ("GET", f"{S}/projections/{{name}}/rebuild"): Right.READ,
+    ("POST", f"{S}/projections/{{name}}/rebuild"): Right.REBUILD,
     ("GET", K): Right.MANAGE_KEYS,
     ("POST", K): Right.MANAGE_KEYS,
     ("DELETE", f"{K}/{{ref}}"): Right.MANAGE_KEYS,

@@ -23,6 +23,7 @@ from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container
+from entrypoints.rebuild_jobs import RebuildJobs
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -34,6 +35,7 @@ def attach(api: FastAPI, container: Container, key_directory: KeyDirectory) -> N
     """Give the API its process's objects (create_api calls it once)."""
     api.state.container = container
     api.state.key_directory = key_directory
+    container.extras.setdefault("rebuild_jobs", RebuildJobs(container))  # one per process
 
 
 def attach_sealer(web: FastAPI, sealer: SessionSealer) -> None:
@@ -131,3 +133,8 @@ def get_health_config(request: Request) -> HealthConfig:
         secrets=settings.connection_secrets,
         dispatcher_stale_after=timedelta(seconds=settings.dispatcher.stale_after_seconds),
     )
+
+
+def get_rebuild_jobs(request: Request) -> RebuildJobs:
+    """The projection rebuilds this process started over HTTP."""
+    return cast(RebuildJobs, _container(request).extras["rebuild_jobs"])

@@ -58,17 +58,27 @@ def logout(request: Request, form: FormDep) -> RedirectResponse:
     return response
 
 
+# Why a key cannot sign in, as the page says it (entrypoints/web/i18n.py translates each).
+LOGIN_PROBLEMS = {
+    "empty": "Enter an API key.",
+    "unknown": "Unknown API key.",
+    "expired": "This API key is expired.",
+    "revoked": "This API key is revoked.",
+    "worker": "A worker key cannot sign in to the UI.",
+}
+
+
 def _key_problem(directory: KeyDirectory, clock: Clock, key: str) -> str | None:
     """Why the key cannot sign in (None: it can); the API checks it again on every page."""
     if not key:
-        return "Enter an API key."
+        return LOGIN_PROBLEMS["empty"]
     directory.refresh()
     row = directory.find(key)
     if row is None:
-        return "Unknown API key."
+        return LOGIN_PROBLEMS["unknown"]
     status = row.status(clock.now())
     if status != "active":
-        return f"This API key is {status}."
+        return LOGIN_PROBLEMS.get(status, f"This API key is {status}.")
     if row.role == "worker":
-        return "A worker key cannot sign in to the UI."
+        return LOGIN_PROBLEMS["worker"]
     return None

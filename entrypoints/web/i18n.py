@@ -105,7 +105,59 @@ ZH: dict[str, str] = {
     "Anonymous loopback access is enabled: you are signed in as an admin.": (
         "已启用本机匿名访问：你以管理员身份登录。"
     ),
+    "Main menu": "主菜单",
+    "Enter an API key.": "请输入 API 密钥。",
+    "Unknown API key.": "未知的 API 密钥。",
+    "This API key is expired.": "此 API 密钥已过期。",
+    "This API key is revoked.": "此 API 密钥已吊销。",
+    "A worker key cannot sign in to the UI.": "工作节点密钥不能登录管理界面。",
+    "Pages": "分页",
+    "Payload": "内容",
+    "manual": "手动",
+    "cron: 5 fields, or 6 with seconds first; blank: manual only": (
+        "cron：5 个字段，或以秒开头的 6 个字段；留空：仅手动触发"
+    ),
+    "IANA, e.g. Asia/Shanghai": "IANA 时区名，例如 Asia/Shanghai",
+    "Rebuild": "重建",
+    "Rebuilds": "重建任务",
+    "Rebuilt": "上次重建",
+    "Events applied": "已应用事件",
+    "No rebuild started from here yet.": "尚未从这里发起重建。",
+    "A rebuild replays the log into new tables while the old ones keep serving, then swaps "
+    "them in one transaction.": (
+        "重建把事件日志重放到新表中，期间旧表照常提供查询，完成后在一个事务中切换。"
+    ),
 }
+# The statuses badges show (the status itself stays on hover, as the API names it).
+ZH_STATUSES: dict[str, str] = {
+    "pending": "等待中",
+    "assigned": "已分配",
+    "running": "运行中",
+    "succeeded": "成功",
+    "failed": "失败",
+    "timed_out": "超时",
+    "cancelled": "已取消",
+    "retrying": "重试中",
+    "skipped": "已跳过",
+    "upstream_failed": "上游失败",
+    "worker_lost": "工作节点丢失",
+    "active": "活跃",
+    "paused": "已暂停",
+    "deleted": "已删除",
+    "draining": "排空中",
+    "lost": "失联",
+    "gone": "已离开",
+    "ok": "正常",
+    "degraded": "降级",
+    "starting": "启动中",
+    "failing": "出错中",
+    "stale": "无响应",
+    "stopped": "已停止",
+    "expired": "已过期",
+    "revoked": "已吊销",
+    "switched": "已切换",
+}
+ZH.update(ZH_STATUSES)
 CATALOGUES = {"en": {}, "zh": ZH}
 
 

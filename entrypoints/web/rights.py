@@ -36,6 +36,7 @@ UI_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", "/workers/{worker_id}/drain"): Right.OPERATE,
     ("GET", "/events"): Right.READ,
     ("GET", "/system"): Right.READ,
+    ("POST", "/system/projections/{name}/rebuild"): Right.REBUILD,
     ("GET", "/keys"): Right.MANAGE_KEYS,
 }
 

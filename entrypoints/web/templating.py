@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from domain.principal import Principal
@@ -45,10 +46,14 @@ def time_tag(value: Any, zone: str | None = None) -> Markup:
     return Markup('<time datetime="{0}" title="{0} UTC">{0}</time>').format(iso)
 
 
-def status_tag(status: Any) -> Markup:
-    """A coloured status badge."""
-    text = escape(str(status or "-"))
-    return Markup('<span class="status status-{0}">{0}</span>').format(text)
+@pass_context
+def status_tag(context: Mapping[str, Any], status: Any) -> Markup:
+    """A coloured status badge in the page's language (the status itself on hover)."""
+    raw = str(status or "-")
+    shown = translate(str(context.get("lang") or "en"), raw)
+    if shown == raw:
+        return Markup('<span class="status status-{0}">{0}</span>').format(escape(raw))
+    return Markup('<span class="status status-{0}" title="{0}">{1}</span>').format(raw, shown)
 
 
 ENVIRONMENT = Environment(

@@ -8,6 +8,7 @@ watches a page marks its window first and checks the mark is still there at the 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def create_task(page: object, name: str, command: str) -> str:
     return "/ui/" + page.url.split("/ui/", 1)[1]  # type: ignore[attr-defined]
 
 
+def output_when(page: object, text: str) -> str:
+    """The run page's output the first time it holds `text` (polled: the page's CSP forbids
+    the eval that wait_for_function needs)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while text not in (shown := page.inner_text("#output")):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, f"{text!r} never shown; output {shown!r}"
+        page.wait_for_timeout(100)  # type: ignore[attr-defined]
+    return shown.strip()
+
+
 def mark(page: object) -> None:
     page.evaluate("window.__not_reloaded = true")  # type: ignore[attr-defined]
 
@@ -90,7 +101,8 @@ def test_a_bad_cron_is_shown_by_its_field_then_the_task_is_created(page: object)
 
 
 def test_a_triggered_run_goes_to_succeeded_on_its_page_without_a_reload(page: object) -> None:
-    create_task(page, unique("ui-run"), "sleep 4; echo hello-from-the-ui")  # seen running
+    # Seen running, with its output so far (the first line, about a second after it starts).
+    create_task(page, unique("ui-run"), "echo hello-so-far; sleep 4; echo hello-from-the-ui")
     page.click("#trigger")  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/ui/runs/[0-9a-f-]{36}$"))  # type: ignore[attr-defined]
     first = page.get_attribute("#run-status", "data-status")  # type: ignore[attr-defined]
@@ -98,8 +110,10 @@ def test_a_triggered_run_goes_to_succeeded_on_its_page_without_a_reload(page: ob
     mark(page)
 
     page.wait_for_selector('#run-status[data-status="running"]')  # type: ignore[attr-defined]
+    # Only the output so far has the first line without the last: it came while it ran.
+    assert output_when(page, "hello-so-far") == "hello-so-far"
     page.wait_for_selector('#run-status[data-status="succeeded"]')  # type: ignore[attr-defined]
-    assert "hello-from-the-ui" in page.inner_text("#output")  # type: ignore[attr-defined]
+    assert "hello-so-far\nhello-from-the-ui" in page.inner_text("#output")  # type: ignore[attr-defined]
     assert page.inner_text("#exit-code").strip() == "0"  # type: ignore[attr-defined]
     assert still_marked(page)
     page.screenshot(path=str(SCREENSHOTS / "run.png"), full_page=True)  # type: ignore[attr-defined]
@@ -107,6 +121,19 @@ def test_a_triggered_run_goes_to_succeeded_on_its_page_without_a_reload(page: ob
     page.goto("/ui/")  # type: ignore[attr-defined]
     assert "succeeded" in page.inner_text("#run-counts")  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_an_admin_rebuilds_a_projection_and_watches_it_switch(page: object) -> None:
+    page.goto("/ui/system")  # type: ignore[attr-defined]
+    page.click("#rebuild-runs")  # type: ignore[attr-defined]
+    page.wait_for_selector("#rebuild-job-runs")  # type: ignore[attr-defined]
+    mark(page)
+
+    page.wait_for_selector('#rebuild-job-runs[data-status="switched"]')  # type: ignore[attr-defined]
+    applied, total = page.inner_text("#rebuild-job-runs .applied").split(" / ")  # type: ignore[attr-defined]
+    assert int(applied) == int(total) > 0
+    assert page.locator("#rebuilds[data-poll]").count() == 0  # type: ignore[attr-defined]
+    assert still_marked(page)  # polled while it ran, never reloaded
 
 
 def test_a_long_run_is_cancelled_from_its_page(page: object) -> None:

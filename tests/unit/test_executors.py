@@ -16,6 +16,7 @@ from adapters.executors import (
     UnknownExecutorError,
     default_executors,
 )
+from adapters.executors.output_tail import PROGRESS_BYTES, OutputPace
 
 
 def shell(command: str, **fields: object) -> ExecutionRequest:
@@ -209,3 +210,45 @@ def test_cancelling_an_attempt_that_is_not_running_is_refused() -> None:
 def test_an_unknown_executor_names_the_available_ones() -> None:
     with pytest.raises(UnknownExecutorError, match="python, shell"):
         default_executors().get("docker")
+
+
+def test_a_running_command_tells_its_output_so_far_once_per_change() -> None:
+    heard: list[str] = []
+    result = ShellExecutor().execute(shell("echo one; sleep 2.3; echo two"), on_output=heard.append)
+    # Heard at about 1 s, while it slept; at about 2 s nothing new had come, so nothing.
+    assert heard == ["one\n"]
+    assert result.output == "one\ntwo\n"
+
+
+def test_a_command_telling_its_output_still_times_out() -> None:
+    heard: list[str] = []
+    result = ShellExecutor().execute(
+        shell("echo start; sleep 10", timeout_seconds=1.5), on_output=heard.append
+    )
+    assert result.timed_out and heard == ["start\n"]
+
+
+def test_the_output_so_far_is_its_last_bytes_and_slows_down_as_the_attempt_ages() -> None:
+    tail = OutputTail(100)
+    shown: list[str] = []
+    pace = OutputPace(tail, shown.append, started=0.0)
+    tail.feed(b"a" * 30)
+    pace.look(0.5)  # too soon
+    assert shown == [] and pace.wait(0.5) == 0.5
+    pace.look(1.0)
+    assert shown == ["a" * 30]
+    tail.feed(b"b" * 5000)
+    pace.look(60.0)  # then not before 60 + 6 (a tenth of its age)
+    assert shown[-1] == f"[... {30 + 5000 - 100} bytes truncated ...]\n" + "b" * 100
+    assert tail.text(PROGRESS_BYTES) == tail.text()  # within the limit: the same text
+    tail.feed(b"c")
+    pace.look(65.0)
+    assert len(shown) == 2 and pace.wait(65.0) == 1.0
+    pace.look(66.0)
+    assert shown[-1].endswith("c")
+
+
+def test_a_tail_read_shorter_keeps_its_last_bytes_and_says_how_many_went() -> None:
+    tail = OutputTail(100)
+    tail.feed(b"0123456789")
+    assert tail.text(4) == "[... 6 bytes truncated ...]\n6789"

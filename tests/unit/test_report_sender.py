@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from application.messages import Report
-from application.report_sender import ReportSender
+from application.report_sender import ReportSender, coalesce
 
 WORKER = uuid.uuid4()
 
@@ -98,3 +98,17 @@ def test_a_failed_call_does_not_stop_the_sender() -> None:
     assert sender.flush()
     assert bus.calls[-1] == [after]
     sender.close()
+
+
+def test_an_output_report_goes_when_a_later_one_of_its_attempt_shares_the_batch() -> None:
+    run, other = uuid.uuid4(), uuid.uuid4()
+
+    def output(run_id: uuid.UUID, sequence: int) -> Report:
+        return Report("output", run_id, 1, WORKER, output=f"{sequence}", sequence=sequence)
+
+    batch = [output(run, 1), output(other, 1), output(run, 2), output(other, 2), succeeded(other)]
+    kept = coalesce([(report, False) for report in batch])
+    assert [(r.run_id, r.kind, r.sequence) for r in kept] == [
+        (run, "output", 2),
+        (other, "succeeded", 0),
+    ]

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -228,13 +229,18 @@ def test_callers_cannot_send_the_sealed_form() -> None:
 
 
 def test_a_worker_masks_the_secrets_a_task_prints_in_its_report() -> None:
+    output_seen = threading.Event()
+
     class Printing:
-        def execute(self, delivery: Delivery, on_started: object) -> object:
+        def execute(self, delivery: Delivery, on_started: Any, on_output: Any = None) -> object:
             class Result:
                 succeeded, exit_code, duration_seconds = False, 1, 0.01
                 output = "[... 9 bytes truncated ...]\nter2 then hunter2 and tok123\n"
                 error = "failed with tok123"
 
+            on_started(1)
+            on_output("so far hunter2 and tok1")  # the output so far, cut inside a secret
+            output_seen.wait(5)  # else the final report could supersede it in one batch
             return Result()
 
         def cancel(self, run_id: uuid.UUID, attempt: int) -> bool:
@@ -253,13 +259,18 @@ def test_a_worker_masks_the_secrets_a_task_prints_in_its_report() -> None:
     bus.publish_delivery(
         Delivery(run_id, 1, agent.worker_id, "t", "shell", "x", secrets=("hunter2", "tok123"))
     )
-    deadline, final = time.monotonic() + 5, None
+    deadline, final, so_far = time.monotonic() + 5, None, None
     while final is None and time.monotonic() < deadline:
         got = [r.message for r in bus.receive_reports("test", 100, 0.1)]
-        final = next((r for r in got if isinstance(r, Report) and r.kind == "failed"), None)
+        reports = [r for r in got if isinstance(r, Report)]
+        so_far = next((r for r in reports if r.kind == "output"), so_far)
+        if so_far is not None:
+            output_seen.set()
+        final = next((r for r in reports if r.kind == "failed"), None)
     stop.set()
     thread.join(5)
-    assert final is not None
+    assert so_far is not None and final is not None
+    assert (so_far.output, so_far.sequence) == ("so far *** and ***", 1)
     assert final.output == "[... 9 bytes truncated ...]\n*** then *** and ***\n"
     assert final.error == "failed with ***"
 

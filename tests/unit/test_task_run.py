@@ -155,3 +155,37 @@ def test_no_sequence_of_commands_drives_a_run_into_an_illegal_state(
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed == run
+
+
+def test_the_output_so_far_is_recorded_only_while_its_attempt_runs(ctx: CommandContext) -> None:
+    run = new_run(ctx)
+    attempt = run.assign(WORKER, ctx)
+    assert run.record_output(attempt, 1, "early", ctx) is ReportOutcome.DUPLICATE  # not started
+    run.record_started(attempt, WORKER, 42, ctx)
+    assert run.record_output(attempt, 2, "line 1\n", ctx) is ReportOutcome.APPLIED
+    assert run.record_output(attempt, 1, "older", ctx) is ReportOutcome.DUPLICATE  # behind 2
+    assert run.record_output(attempt, 2, "line 1\n", ctx) is ReportOutcome.DUPLICATE  # again
+    run.record_succeeded(attempt, 0, 1.0, "line 1\nline 2\n", ctx)
+    assert run.record_output(attempt, 3, "late", ctx) is ReportOutcome.DUPLICATE  # ended
+    progress = [e for e in run.collect_events() if isinstance(e, TaskRun.OutputReported)]
+    assert [(e.attempt, e.sequence, e.output) for e in progress] == [(1, 2, "line 1\n")]
+
+
+def test_the_output_of_a_superseded_attempt_is_rejected(ctx: CommandContext) -> None:
+    run = new_run(ctx)
+    run.assign(WORKER, ctx)
+    assert run.record_output(2, 1, "from elsewhere", ctx) is ReportOutcome.STALE
+    rejected = run.collect_events()[-1]
+    assert isinstance(rejected, TaskRun.StaleReportRejected)
+    assert (rejected.report, rejected.attempt, rejected.current_attempt) == ("output", 2, 1)
+
+
+def test_a_new_attempt_counts_its_output_reports_afresh(ctx: CommandContext) -> None:
+    run = new_run(ctx)
+    first = run.assign(WORKER, ctx)
+    run.record_started(first, WORKER, 42, ctx)
+    run.record_output(first, 5, "first try", ctx)
+    run.requeue_after_worker_lost(3, ctx)
+    second = run.assign(WORKER, ctx)
+    run.record_started(second, WORKER, 43, ctx)
+    assert run.record_output(second, 1, "second try", ctx) is ReportOutcome.APPLIED

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.audit_chain import SqlChainStore
 from application.audit import AuditChainFollower
+from application.messages import Report
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_container
+from entrypoints.bootstrap import build_container, rebuild_lock
 from entrypoints.settings import load_settings
 from entrypoints.web import runs as web_runs
 from entrypoints.web.session import COOKIE, SessionSealer, derive_key
-from tests.routes.support import Caller, open_api
+from tests.routes.support import Api, Caller, open_api
+from tests.routes.support import ctx as route_ctx
 
 with warnings.catch_warnings():  # Starlette asks for httpx2, which our lock does not hold
     warnings.simplefilter("ignore")
@@ -226,3 +231,70 @@ def test_the_system_page_shows_the_audit_chains_head_once_chained(tmp_path: Path
 
         assert f'id="audit-head">{link.position}:{link.hash.hex()}<' in page
         assert f"--anchor {link.position}:{link.hash.hex()}" in page
+
+
+def test_a_running_runs_output_so_far_is_its_output_until_it_ends(tmp_path: Path) -> None:
+    for api in open_api(tmp_path):
+        client, app = api.client(), api.container.app
+        assert client.post("/api/tasks", json={"name": "chatty", "command": "x"}).status_code == 201
+        run_id = uuid.UUID(client.post("/api/tasks/chatty/trigger").json()["run_id"])
+        worker = uuid.uuid4()
+        run = app.get_run(run_id)
+        run.assign(worker, route_ctx())
+        app.save(run)
+
+        report(api, Report("started", run_id, 1, worker, pid=1))
+        report(api, Report("output", run_id, 1, worker, output="line 1\n", sequence=2))
+        # Another dispatcher's older one, recorded late: dropped.
+        report(api, Report("output", run_id, 1, worker, output="older", sequence=1))
+        assert client.get(f"/api/runs/{run_id}").json()["output"] == "line 1\n"
+        assert '<pre id="output">line 1\n</pre>' in client.get(f"/ui/runs/{run_id}").text
+        report(api, Report("succeeded", run_id, 1, worker, exit_code=0, output="line 1\nline 2\n"))
+        report(api, Report("output", run_id, 1, worker, output="after", sequence=3))
+        assert client.get(f"/api/runs/{run_id}").json()["output"] == "line 1\nline 2\n"
+
+
+def report(api: Api, message: Report) -> None:
+    """Record one worker report as a dispatcher does, and wait for the views to have it."""
+    api.container.app.record_reports([message], datetime.now(UTC))
+    api.catch_up()
+
+
+def test_an_admin_rebuilds_a_projection_from_the_system_page(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        {
+            "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 's.db'}",
+            "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
+        },
+    )
+    container = build_container(settings)
+    try:
+        with TestClient(create_api(container), client=LOOPBACK, follow_redirects=False) as c:
+            page = c.get("/ui/system").text
+            assert 'id="rebuild-runs"' in page and "data-poll" not in page
+            with rebuild_lock(container.database, "runs"):  # as a CLI rebuild holds it
+                refused = c.post(
+                    "/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)}
+                )
+            assert refused.status_code == 409
+            assert 'id="rebuild-refused"' in refused.text and "another rebuild" in refused.text
+
+            started = c.post("/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)})
+            assert (started.status_code, started.headers["location"]) == (303, "/ui/system")
+            deadline = time.monotonic() + 20
+            while 'data-status="switched"' not in (shown := c.get("/ui/system").text):
+                assert 'data-status="failed"' not in shown and time.monotonic() < deadline
+                time.sleep(0.05)
+            assert 'id="rebuild-job-runs"' in shown and "data-poll" not in shown
+    finally:
+        container.close()
+
+
+def test_a_viewer_is_not_offered_a_rebuild(tmp_path: Path) -> None:
+    for api in open_api(tmp_path):
+        viewer = api.client(api.key("viewer"))
+        page = viewer.get("/ui/system")
+        assert page.status_code == 200 and 'id="rebuild-runs"' not in page.text
+        refused = viewer.post("/ui/system/projections/runs/rebuild", data={"csrf": "x"})
+        assert refused.status_code == 403 and "'rebuild'" in refused.text

@@ -36,7 +36,9 @@ class FakeExecutor:
         self._now = 0
         self._lock = threading.Lock()
 
-    def execute(self, delivery: Delivery, on_started: Callable[[int], None]) -> Outcome:
+    def execute(
+        self, delivery: Delivery, on_started: Callable[[int], None], on_output: object = None
+    ) -> Outcome:
         with self._lock:
             self.executed.append((delivery.run_id, delivery.attempt))
             self._now += 1

@@ -1,5 +1,6 @@
 // The scheduler UI's only script: local times, the language switch, and live updates from
-// the event stream (the page's [data-live] parts are fetched again, without a reload).
+// the event stream (the page's [data-live] parts are fetched again, without a reload), or by
+// polling while a part says [data-poll] (a projection rebuild writes no event to follow).
 "use strict";
 
 function localTimes(root) {
@@ -37,11 +38,22 @@ async function refresh() {
         const old = document.getElementById(part.id);
         if (old && !old.contains(document.activeElement)) { old.replaceWith(part); localTimes(part); }
       });
+      keepPolling();
     }
   } finally {
     refreshing = false;
     if (pending) { pending = false; setTimeout(refresh, 150); }
   }
+}
+
+let polling = null;
+function keepPolling() {
+  const part = document.querySelector("[data-poll]");
+  if (!part || polling) return;
+  polling = setInterval(() => {
+    if (document.querySelector("[data-poll]")) refresh();
+    else { clearInterval(polling); polling = null; }
+  }, Number(part.dataset.poll) || 1000);
 }
 
 let timer = null;
@@ -65,4 +77,5 @@ document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
   switchLanguage();
   follow();
+  keepPolling();
 });
