@@ -1,0 +1,147 @@
+"""One request's reads: from the replica while it is usable, else (or once pinned) the primary."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from application.ports import Wakeup
+from projections.ports import Database, Params, Row, Tx
+from projections.waiter import PositionWaiter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from adapters.postgres.database import PostgresDatabase
+    from adapters.postgres.replica_monitor import ReplicaMonitor
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+REPLICA_POLL_SECONDS = 0.01  # a standby hears no NOTIFY: its tracking rows are polled
+
+
+@dataclass
+class Replica:
+    """A process's read replica: the readers' pool, its monitor, and how reads are counted."""
+
+    database: PostgresDatabase
+    monitor: ReplicaMonitor
+    count: Callable[[str], None]  # "replica", or why a read went to the primary
+
+    def route(self, primary: Database) -> ReadRoute:
+        """A fresh route for one request."""
+        return ReadRoute(primary, self)
+
+    def close(self) -> None:
+        """Close the readers' pool (the monitor closes its connection when its thread ends)."""
+        self.database.close()
+
+
+class ReadRoute:
+    """A `Database` for one request: reads on the replica unless it is down, behind, or
+    the request pinned the primary to see its own write; every write on the primary."""
+
+    dialect = "postgres"
+
+    def __init__(self, primary: Database, replica: Replica) -> None:
+        self._primary = primary
+        self._replica = replica
+        self._pinned = False
+
+    @property
+    def serving(self) -> str:
+        """Where the next read goes: "replica" or "primary"."""
+        if self._pinned or not self._replica.monitor.usable():
+            return "primary"
+        return "replica"
+
+    def use_primary(self) -> None:
+        """Read from the primary for the rest of the request (read-your-writes)."""
+        if not self._pinned:
+            self._pinned = True
+            self._replica.count("read_your_writes")
+
+    def replica_reached(self, position: int, names: Iterable[str], timeout: float) -> bool:
+        """Wait (bounded, polling) until the replica's tracking rows have `position` for
+        every named view; True at once when reads do not go to the replica anyway."""
+        if self.serving != "replica":
+            return True
+        waiter = PositionWaiter(self._replica.database, Wakeup(), REPLICA_POLL_SECONDS)
+        try:
+            return waiter.wait(position, names, max(timeout, 0.0))
+        except Exception as error:
+            self._lost(error)
+            return False
+
+    def positions(self) -> dict[str, int]:
+        """Each view's applied position where this request reads."""
+        return PositionWaiter(self, Wakeup()).positions()
+
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        """Rows, from the replica when it answers, else from the primary."""
+        return self._read(lambda db: db.query(sql, params))
+
+    def one(self, sql: str, params: Params = None) -> Row | None:
+        """One row, from the replica when it answers, else from the primary."""
+        return self._read(lambda db: db.one(sql, params))
+
+    def _read(self, read: Callable[[Database], T]) -> T:
+        where = self.serving
+        if where == "replica":
+            try:
+                result = read(self._replica.database)
+            except Exception as error:
+                if not self._replica.database.is_outage(error):
+                    raise  # the query's own fault: the primary would refuse it alike
+                self._lost(error)
+            else:
+                self._replica.count("replica")
+                return result
+        elif not self._pinned:
+            self._replica.count(self._replica.monitor.state.status)
+        return read(self._primary)
+
+    def _lost(self, error: BaseException) -> None:
+        if isinstance(error, PoolTimeout):  # every replica connection busy: spill over
+            self._replica.count("busy")
+        elif isinstance(error, psycopg.errors.SerializationFailure):
+            self._replica.count("conflict")  # cancelled by replay (a recovery conflict)
+        else:
+            logger.warning("read replica unavailable; reading from the primary: %s", error)
+            self._replica.monitor.failed(error)
+            self._replica.count("error")
+        self._pinned = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """On the primary: a standby takes no writes."""
+        with self._primary.transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def pipelined(self) -> Iterator[Tx]:
+        """On the primary."""
+        with self._primary.pipelined() as tx:
+            yield tx
+
+    def is_outage(self, error: BaseException) -> bool:
+        """As the primary judges it."""
+        return self._primary.is_outage(error)
+
+    def for_update(self, select: str, *, skip_locked: bool = False) -> str:
+        """As the primary writes it."""
+        return self._primary.for_update(select, skip_locked=skip_locked)
+
+    def has_table(self, name: str) -> bool:
+        """On the primary (the replica has what the primary had, later)."""
+        return self._primary.has_table(name)
+
+    def close(self) -> None:
+        """Nothing: the pools belong to the process."""
