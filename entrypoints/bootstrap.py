@@ -431,9 +431,7 @@ def build_container(
     )
     container.replica = build_replica(settings, process, name, database, container.metrics.registry)
     if container.replica is not None:
-        container.start_thread(
-            "replica-monitor", container.replica.monitor.run_forever, container.stop
-        )
+        container.start_thread("replica-monitor", container.replica.run_forever, container.stop)
     if session is not None:
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
         container.start_thread(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from adapters.postgres.replica_monitor import PROBE_SECONDS
 from application.ports import Wakeup
 from projections.ports import Database, Params, Row, Tx
 from projections.waiter import PositionWaiter
@@ -29,18 +31,57 @@ REPLICA_POLL_SECONDS = 0.01  # a standby hears no NOTIFY: its tracking rows are 
 
 @dataclass
 class Replica:
-    """A process's read replica: the readers' pool, its monitor, and how reads are counted."""
+    """A process's read replica: the readers' pool, its monitor, and how reads are counted.
+
+    A write the replica did not show within a request's bound holds every request of the
+    process back on the primary until the replica's tracking rows show it, so that the next
+    request (the page a UI form redirects to) does not read an older state than the last.
+    """
 
     database: PostgresDatabase
     monitor: ReplicaMonitor
     count: Callable[[str], None]  # "replica", or why a read went to the primary
+    _behind: dict[str, int] = field(default_factory=dict)  # view -> position it must show
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def route(self, primary: Database) -> ReadRoute:
         """A fresh route for one request."""
         return ReadRoute(primary, self)
 
+    @property
+    def held_back(self) -> bool:
+        """Whether the replica still lacks a write some request could not see on it."""
+        return bool(self._behind)
+
+    def hold_back(self, position: int, names: Iterable[str]) -> None:
+        """Keep reads on the primary until the replica's views have `position`."""
+        with self._lock:
+            for name in names:
+                self._behind[name] = max(self._behind.get(name, 0), position)
+
+    def release_caught_up(self) -> None:
+        """Forget the writes the replica's tracking rows show by now."""
+        if not self._behind or not self.monitor.usable():
+            return
+        positions = PositionWaiter(self.database, Wakeup()).positions()
+        with self._lock:
+            self._behind = {n: p for n, p in self._behind.items() if positions.get(n, 0) < p}
+
+    def run_forever(self, stop: threading.Event, interval: float = PROBE_SECONDS) -> None:
+        """Probe the replica (and release held-back writes) until `stop` is set."""
+        try:
+            while not stop.is_set():
+                self.monitor.probe()
+                try:
+                    self.release_caught_up()
+                except Exception as error:  # the next probe tells whether it is down
+                    logger.debug("replica positions unreadable: %s", error)
+                stop.wait(interval)
+        finally:
+            self.monitor.close()
+
     def close(self) -> None:
-        """Close the readers' pool (the monitor closes its connection when its thread ends)."""
+        """Close the readers' pool (the probe's connection closes when its thread ends)."""
         self.database.close()
 
 
@@ -58,12 +99,21 @@ class ReadRoute:
     @property
     def serving(self) -> str:
         """Where the next read goes: "replica" or "primary"."""
-        if self._pinned or not self._replica.monitor.usable():
-            return "primary"
-        return "replica"
+        return "replica" if self._skipped() is None else "primary"
 
-    def use_primary(self) -> None:
-        """Read from the primary for the rest of the request (read-your-writes)."""
+    def _skipped(self) -> str | None:
+        """Why reads skip the replica now ("pinned", a monitor status, "held_back"), or None."""
+        if self._pinned:
+            return "pinned"
+        if not self._replica.monitor.usable():
+            return self._replica.monitor.state.status
+        return "held_back" if self._replica.held_back else None
+
+    def use_primary(self, position: int | None = None, names: Iterable[str] = ()) -> None:
+        """Read from the primary for the rest of the request (read-your-writes); with the
+        `position` the replica did not show in time, hold the process's reads back too."""
+        if position is not None:
+            self._replica.hold_back(position, names)
         if not self._pinned:
             self._pinned = True
             self._replica.count("read_your_writes")
@@ -93,8 +143,8 @@ class ReadRoute:
         return self._read(lambda db: db.one(sql, params))
 
     def _read(self, read: Callable[[Database], T]) -> T:
-        where = self.serving
-        if where == "replica":
+        skipped = self._skipped()
+        if skipped is None:
             try:
                 result = read(self._replica.database)
             except Exception as error:
@@ -104,8 +154,8 @@ class ReadRoute:
             else:
                 self._replica.count("replica")
                 return result
-        elif not self._pinned:
-            self._replica.count(self._replica.monitor.state.status)
+        elif skipped != "pinned":
+            self._replica.count(skipped)
         return read(self._primary)
 
     def _lost(self, error: BaseException) -> None:

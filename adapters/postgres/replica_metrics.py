@@ -11,10 +11,12 @@ from prometheus_client.registry import Collector
 from adapters.postgres.replica_monitor import ReplicaMonitor
 
 # Why a read went to the primary: the request pinned it (read-your-writes), or the replica
-# was down / lagging / not probed yet, or a query on it failed, found the pool busy, or was
-# cancelled by replay (a recovery conflict).
+# was down / lagging / not probed yet, or still lacked a write an earlier request could not
+# see on it (held_back), or a query on it failed, found the pool busy, or was cancelled by
+# replay (a recovery conflict).
 FALLBACK_REASONS = (
     "read_your_writes",
+    "held_back",
     "down",
     "lagging",
     "unknown",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -113,7 +112,7 @@ class ReplicaMonitor:
         try:
             row = self._replica_row()
         except Exception as error:
-            self._close()
+            self.close()
             self.state = ReplicaState("down", error=_describe(error))
             return self.state
         self.state = self._judge(row, None if primary is None else int(primary["lsn"]))
@@ -136,16 +135,8 @@ class ReplicaMonitor:
         assert row is not None
         return tuple(row)
 
-    def run_forever(self, stop: threading.Event, interval: float = PROBE_SECONDS) -> None:
-        """Probe until `stop` is set, then close the probe's connection."""
-        try:
-            while not stop.is_set():
-                self.probe()
-                stop.wait(interval)
-        finally:
-            self._close()
-
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close the probe's connection (the next probe opens another)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()

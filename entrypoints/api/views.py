@@ -97,7 +97,9 @@ class Views:
         if self._route is not None:
             remaining = deadline - time.monotonic()
             if not reached or not self._route.replica_reached(position, names, remaining):
-                self._route.use_primary()  # fresher than the replica, whatever it holds
+                # Fresher than the replica, whatever it holds; later requests too, until
+                # the replica shows `position`.
+                self._route.use_primary(position, names)
         return reached
 
     def applied(self) -> int:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.cluster import wait_until
 from tests.e2e.conftest import SchedulerProcess, base_env, free_port
-from tests.private_postgres import private_postgres
+from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.private_replica import private_standby, replica_connection
 
 READ_WAIT = 1.0  # [api] read_wait_timeout_seconds in this test: the bound of every wait
@@ -33,7 +34,13 @@ def metric(client: httpx.Client, name: str, **labels: str) -> float | None:
 def replica_check(client: httpx.Client) -> dict:
     response = client.get("/health")
     assert response.status_code == 200, response.text  # a replica never makes it 503
-    return {"status": response.json()["status"], **response.json()["checks"]["read_replica"]}
+    return dict(response.json()["checks"]["read_replica"])
+
+
+def primary_has(primary: PrivatePostgres, name: str) -> bool:
+    with psycopg.connect(primary.url, autocommit=True) as connection:
+        row = connection.execute("SELECT count(*) FROM tasks WHERE name = %s", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def tasks_named(client: httpx.Client, name: str, **params: int) -> int:
@@ -74,40 +81,52 @@ def test_reads_go_to_the_replica_see_their_writes_and_fall_back_when_it_stops(
                 assert tasks_named(client, "anything") == 0
                 assert (metric(client, "scheduler_replica_reads_total") or 0) > before
 
-                # With replay paused the replica keeps what it had; a command still
-                # answers with its own write, read from the primary after the bounded wait.
+                # With replay paused the replica keeps what it had. A command that does not
+                # wait (Prefer: return=minimal) is on the primary only...
                 operator.execute("SELECT pg_wal_replay_pause()")
-                created = client.post("/api/tasks", json={"name": "fresh", "command": "true"})
-                assert created.status_code == 201, created.text
-                assert created.json()["name"] == "fresh"
-                assert "X-View-Stale" not in created.headers
-                position = int(created.headers["X-Log-Position"])
-                # A plain read comes from the replica, which has not replayed the task...
+                quick = client.post(
+                    "/api/tasks",
+                    json={"name": "fresh", "command": "true"},
+                    headers={"Prefer": "return=minimal"},
+                )
+                assert quick.status_code == 201, quick.text
+                position = int(quick.headers["X-Log-Position"])
+                wait_until(
+                    lambda: primary_has(primary, "fresh"), 10, "the primary's view lacks the task"
+                )
+                # ...so a plain read, served by the replica, does not see it yet,
                 assert tasks_named(client, "fresh") == 0
-                # ...a read that must reflect the command waits for it, then asks the primary.
+                # while a read that must reflect the command waits (bounded) for the replica,
+                # then reads from the primary.
                 assert tasks_named(client, "fresh", min_position=position) == 1
                 assert metric(
                     client, "scheduler_replica_fallbacks_total", reason="read_your_writes"
                 )
+                # A command's own answer too; and the reads after it stay on the primary
+                # until the replica shows that write (held back), so none goes back in time.
+                created = client.post("/api/tasks", json={"name": "fresher", "command": "true"})
+                assert created.status_code == 201, created.text
+                assert created.json()["name"] == "fresher"
+                assert "X-View-Stale" not in created.headers
+                assert tasks_named(client, "fresher") == 1
+                assert metric(client, "scheduler_replica_fallbacks_total", reason="held_back")
                 paused = replica_check(client)
-                assert paused["replay_paused"] is True
+                assert paused["replay_paused"] is True and paused["status"] == "ok"
                 wait_until(
                     lambda: (metric(client, "scheduler_replica_lag_bytes") or 0) > 0,
                     5,
                     "no replica lag in bytes while replay is paused",
                 )
 
-                # Replay resumes: the replica catches up and answers the same read itself.
+                # Replay resumes: the replica catches up and answers the reads itself again.
                 operator.execute("SELECT pg_wal_replay_resume()")
-                wait_until(lambda: tasks_named(client, "fresh") == 1, 10, "replica never caught up")
-                pinned = metric(
-                    client, "scheduler_replica_fallbacks_total", reason="read_your_writes"
-                )
-                assert tasks_named(client, "fresh", min_position=position) == 1
-                assert (
-                    metric(client, "scheduler_replica_fallbacks_total", reason="read_your_writes")
-                    == pinned
-                )
+
+                def served_by_replica() -> bool:
+                    before = metric(client, "scheduler_replica_reads_total") or 0
+                    seen = tasks_named(client, "fresher") == 1
+                    return seen and (metric(client, "scheduler_replica_reads_total") or 0) > before
+
+                wait_until(served_by_replica, 10, "the replica never served reads again")
 
                 # The replica stops: reads are served by the primary, and /health says so.
                 operator.close()

@@ -124,6 +124,20 @@ def test_read_your_writes_waits_for_the_replica_tracking_rows() -> None:
     assert route.positions() == {"tasks": 9}  # a page renders the primary's positions
 
 
+def test_a_write_the_replica_did_not_show_in_time_holds_later_reads_on_the_primary() -> None:
+    route, primary, replica, counted = routed()
+    route.use_primary(7, ["tasks"])  # a request's replica wait for position 7 gave up
+    later = route._replica.route(cast(Any, primary))
+    assert later.serving == "primary"
+    later.query("SELECT 1")
+    assert counted == ["read_your_writes", "held_back"]
+    route._replica.release_caught_up()  # the replica's tasks view is at 5: still behind
+    assert later.serving == "primary"
+    replica.positions["tasks"] = 7
+    route._replica.release_caught_up()
+    assert route._replica.route(cast(Any, primary)).serving == "replica"
+
+
 def test_lag_is_zero_on_an_idle_pair_and_grows_while_replay_is_behind() -> None:
     clock = LagClock()
     assert clock.observe(100.0, primary=50, replayed=50) == 0.0
