@@ -120,8 +120,11 @@ class ReadRoute:
 
     def replica_reached(self, position: int, names: Iterable[str], timeout: float) -> bool:
         """Wait (bounded, polling) until the replica's tracking rows have `position` for
-        every named view; True at once when reads do not go to the replica anyway."""
+        every named view; True at once when reads do not go to the replica anyway (it is
+        then held back until it shows `position`, whenever it serves again)."""
+        names = tuple(names)
         if self.serving != "replica":
+            self._replica.hold_back(position, names)
             return True
         waiter = PositionWaiter(self._replica.database, Wakeup(), REPLICA_POLL_SECONDS)
         try:

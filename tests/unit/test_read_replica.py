@@ -138,6 +138,18 @@ def test_a_write_the_replica_did_not_show_in_time_holds_later_reads_on_the_prima
     assert route._replica.route(cast(Any, primary)).serving == "replica"
 
 
+def test_a_write_made_while_the_replica_is_skipped_holds_it_back_until_it_shows_it() -> None:
+    route, primary, replica, _counted = routed("down")
+    assert route.replica_reached(8, ["tasks"], timeout=1.0)  # reads are on the primary anyway
+    monitor = cast(FakeMonitor, route._replica.monitor)
+    monitor.status = "ok"  # back, but its tasks view is still at 5
+    route._replica.release_caught_up()
+    assert route._replica.route(cast(Any, primary)).serving == "primary"
+    replica.positions["tasks"] = 8
+    route._replica.release_caught_up()
+    assert route._replica.route(cast(Any, primary)).serving == "replica"
+
+
 def test_lag_is_zero_on_an_idle_pair_and_grows_while_replay_is_behind() -> None:
     clock = LagClock()
     assert clock.observe(100.0, primary=50, replayed=50) == 0.0
