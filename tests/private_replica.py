@@ -46,6 +46,7 @@ def private_standby(primary: PrivatePostgres, port: int) -> Iterator[PrivatePost
                 "-R",
                 "-X",
                 "stream",
+                "--checkpoint=fast",  # the default spread checkpoint waits minutes
                 "--no-sync",
             ],
             check=True,
