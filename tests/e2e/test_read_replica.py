@@ -86,29 +86,33 @@ def test_reads_go_to_the_replica_see_their_writes_and_fall_back_when_it_stops(
                 operator.execute("SELECT pg_wal_replay_pause()")
                 quick = client.post(
                     "/api/tasks",
-                    json={"name": "fresh", "command": "true"},
+                    json={"name": "first-write", "command": "true"},
                     headers={"Prefer": "return=minimal"},
                 )
                 assert quick.status_code == 201, quick.text
                 position = int(quick.headers["X-Log-Position"])
                 wait_until(
-                    lambda: primary_has(primary, "fresh"), 10, "the primary's view lacks the task"
+                    lambda: primary_has(primary, "first-write"),
+                    10,
+                    "the primary's view lacks the task",
                 )
                 # ...so a plain read, served by the replica, does not see it yet,
-                assert tasks_named(client, "fresh") == 0
+                assert tasks_named(client, "first-write") == 0
                 # while a read that must reflect the command waits (bounded) for the replica,
                 # then reads from the primary.
-                assert tasks_named(client, "fresh", min_position=position) == 1
+                assert tasks_named(client, "first-write", min_position=position) == 1
                 assert metric(
                     client, "scheduler_replica_fallbacks_total", reason="read_your_writes"
                 )
                 # A command's own answer too; and the reads after it stay on the primary
                 # until the replica shows that write (held back), so none goes back in time.
-                created = client.post("/api/tasks", json={"name": "fresher", "command": "true"})
+                created = client.post(
+                    "/api/tasks", json={"name": "second-write", "command": "true"}
+                )
                 assert created.status_code == 201, created.text
-                assert created.json()["name"] == "fresher"
+                assert created.json()["name"] == "second-write"
                 assert "X-View-Stale" not in created.headers
-                assert tasks_named(client, "fresher") == 1
+                assert tasks_named(client, "second-write") == 1
                 assert metric(client, "scheduler_replica_fallbacks_total", reason="held_back")
                 paused = replica_check(client)
                 assert paused["replay_paused"] is True and paused["status"] == "ok"
@@ -123,7 +127,7 @@ def test_reads_go_to_the_replica_see_their_writes_and_fall_back_when_it_stops(
 
                 def served_by_replica() -> bool:
                     before = metric(client, "scheduler_replica_reads_total") or 0
-                    seen = tasks_named(client, "fresher") == 1
+                    seen = tasks_named(client, "second-write") == 1
                     return seen and (metric(client, "scheduler_replica_reads_total") or 0) > before
 
                 wait_until(served_by_replica, 10, "the replica never served reads again")
@@ -131,7 +135,7 @@ def test_reads_go_to_the_replica_see_their_writes_and_fall_back_when_it_stops(
                 # The replica stops: reads are served by the primary, and /health says so.
                 operator.close()
                 standby.stop()
-                assert tasks_named(client, "fresh") == 1
+                assert tasks_named(client, "first-write") == 1
                 wait_until(
                     lambda: replica_check(client)["status"] == "down",
                     10,
@@ -141,7 +145,7 @@ def test_reads_go_to_the_replica_see_their_writes_and_fall_back_when_it_stops(
                 assert down["status"] == "down" and down["serving"] == "primary"
                 assert client.get("/health").json()["status"] == "lagging"
                 assert metric(client, "scheduler_replica_up") == 0
-                assert tasks_named(client, "fresh") == 1
+                assert tasks_named(client, "first-write") == 1
                 created = client.post("/api/tasks", json={"name": "later", "command": "true"})
                 assert created.status_code == 201 and "X-View-Stale" not in created.headers
         finally:
