@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 
 from tests.private_postgres import PrivatePostgres
+from tests.servers import server_missing
 
 
 @contextmanager
@@ -21,6 +22,8 @@ def private_standby(primary: PrivatePostgres, port: int) -> Iterator[PrivatePost
     initdb's pg_hba.conf lets 127.0.0.1 replicate with trust, and its defaults (wal_level
     replica, max_wal_senders 10) allow it: the primary needs no restart.
     """
+    if not (primary.bin_dir / "pg_basebackup").exists():
+        server_missing("pg_basebackup", FileNotFoundError(primary.bin_dir / "pg_basebackup"))
     root = Path(tempfile.mkdtemp(prefix="sched-standby-", dir="/tmp"))
     root.chmod(0o755)
     data_dir = root / "data"
