@@ -47,6 +47,7 @@ from application.quarantine import QuarantineLedger
 from application.secrets import NoSecretBox, SecretBox
 from application.tracing import NO_TRACER, Tracer
 from domain.worker import WorkerProfile
+from entrypoints.read_replica import build_replica
 from entrypoints.settings import Settings
 from projections.base import Projection
 from projections.catalog import all_projections
@@ -63,6 +64,7 @@ from projections.waiter import PositionWaiter
 if TYPE_CHECKING:
     from adapters.executors.task_groups import TaskGroupLedger
     from adapters.executors.task_user import TaskUser
+    from adapters.postgres.read_route import Replica
     from application.dispatch.dispatcher import Dispatcher
     from application.worker_agent import WorkerAgent
 
@@ -312,6 +314,7 @@ class Container:
     breakers: BreakerRegistry = field(default_factory=BreakerRegistry)
     session: PostgresSession | None = None  # LISTEN and every lease, on PostgreSQL
     tracer: Tracer = NO_TRACER
+    replica: Replica | None = None  # [database] read_url: where the query side reads
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -356,6 +359,8 @@ class Container:
         self.bus.close()
         self.app.close()  # and the pool it shares with the views
         self.database.close()
+        if self.replica is not None:
+            self.replica.close()
         if self.session is not None:
             self.session.close()
         self.tracer.shutdown()  # last: the spans of everything above are sent
@@ -448,6 +453,9 @@ def build_container(
         session=session,
         tracer=tracer,
     )
+    container.replica = build_replica(settings, process, name, database, container.metrics.registry)
+    if container.replica is not None:
+        container.start_thread("replica-monitor", container.replica.run_forever, container.stop)
     if session is not None:
         # Other processes' saves arrive as NOTIFY; in-process saves ring directly.
         container.start_thread(

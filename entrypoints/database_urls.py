@@ -76,6 +76,15 @@ def postgres_conninfo(url: str) -> dict[str, Any]:
     return info
 
 
+def check_read_url(url: str) -> None:
+    """Refuse a `read_url` that is not a PostgreSQL URL (replicas are PostgreSQL's only)."""
+    if url_scheme(url) not in POSTGRES_SCHEMES:
+        raise ValueError(
+            "a read replica must be PostgreSQL: postgresql://user:password@host:port/db"
+        )
+    postgres_conninfo(url)
+
+
 def check_netloc(url: str, what: str) -> None:
     """Refuse a URL whose user-info or port cannot be read, without echoing any of it."""
     parts = urlsplit(url)

@@ -20,6 +20,7 @@ from entrypoints.config_loading import load_config
 from entrypoints.database_urls import (
     POSTGRES_TLS_KEYS,
     check_netloc,
+    check_read_url,
     database_kind,
     has_password,
     has_user,
@@ -62,6 +63,14 @@ class DatabaseSettings(_Section):
     """`[database]`: the event store and the read tables share one database."""
 
     url: str = Field(default="sqlite:///./var/scheduler.db", repr=False)
+    # A streaming replica of `url` for the query side (GET routes, UI pages); None: the
+    # primary serves every read. Writes, the log and read-your-writes stay on `url`
+    # (docs/operations.md#read-replica).
+    read_url: str | None = Field(default=None, repr=False)
+    # Connections per API process to the replica (its own budget: the replica's server).
+    read_pool_size: int = Field(default=2, ge=1, le=20)
+    # Replayed further behind than this, the replica is skipped: every read goes to `url`.
+    read_max_lag_seconds: float = Field(default=5.0, gt=0)
     # PostgreSQL connections per process, all included: one session connection (LISTEN and
     # advisory locks) plus a pool of pool_size - 1 shared by the event store and the views.
     pool_size: int = Field(default=5, ge=2)
@@ -80,7 +89,9 @@ class DatabaseSettings(_Section):
     sslcert: str | None = None
     sslkey: str | None = None
 
-    _blank = field_validator("sslrootcert", "sslcert", "sslkey", mode="before")(_blank_to_none)
+    _blank = field_validator("read_url", "sslrootcert", "sslcert", "sslkey", mode="before")(
+        _blank_to_none
+    )
 
     @field_validator("url")
     @classmethod
@@ -90,6 +101,19 @@ class DatabaseSettings(_Section):
         else:
             postgres_conninfo(url)
         return url
+
+    @field_validator("read_url")
+    @classmethod
+    def _check_read_url(cls, read_url: str | None) -> str | None:
+        if read_url is not None:
+            check_read_url(read_url)
+        return read_url
+
+    @model_validator(mode="after")
+    def _check_replica(self) -> DatabaseSettings:
+        if self.read_url is not None and database_kind(self.url) == "sqlite":
+            raise ValueError("read_url needs a PostgreSQL url: SQLite has no replicas")
+        return self
 
     @model_validator(mode="after")
     def _check_tls(self) -> DatabaseSettings:
@@ -460,11 +484,26 @@ class Settings(_Section):
         return info
 
     @property
+    def read_conninfo(self) -> dict[str, Any] | None:
+        """The replica's connection fields (the [database] TLS keys unless its URL sets its
+        own); None without `read_url`."""
+        if self.database.read_url is None:
+            return None
+        info = postgres_conninfo(self.database.read_url)
+        for key in POSTGRES_TLS_KEYS:
+            value = getattr(self.database, key)
+            if value is not None and key not in info:
+                info[key] = value
+        return info
+
+    @property
     def connection_secrets(self) -> tuple[str, ...]:
         """The database and bus passwords: never to be shown in a message, a log or /health."""
         found: list[str] = []
         if self.database_kind == "postgres":
             found.append(self.postgres_conninfo["password"])
+        if self.read_conninfo is not None:
+            found.append(self.read_conninfo["password"])
         queue = self.message_queue
         if queue.password:
             found.append(queue.password)

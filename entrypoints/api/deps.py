@@ -14,6 +14,7 @@ from fastapi import Depends, Header
 
 from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
+from adapters.postgres.replica_monitor import ReplicaMonitor
 from adapters.tracing import current_traceparent
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
@@ -50,6 +51,7 @@ MetricsDep = Annotated[Metrics, Depends(providers.get_metrics)]
 RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
+ReplicaDep = Annotated[ReplicaMonitor | None, Depends(providers.get_replica)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 RebuildJobsDep = Annotated[RebuildJobs, Depends(providers.get_rebuild_jobs)]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from adapters.postgres.replica_monitor import ReplicaMonitor
 from application.quarantine import QuarantineLedger
 from entrypoints.redaction import redact
 from projections.dispatcher_status import read_dispatchers
@@ -92,3 +93,18 @@ def quarantine_check(quarantine: QuarantineLedger) -> dict[str, Any]:
             for e in entries[:HEALTH_SHOWN]
         ],
     }
+
+
+def replica_check(monitor: ReplicaMonitor) -> dict[str, Any]:
+    """The read replica as last probed: ok (reads go to it), lagging (behind by more than
+    read_max_lag_seconds), down or unknown (both: reads go to the primary)."""
+    record = monitor.state.as_record()
+    record["max_lag_seconds"] = monitor.max_lag_seconds
+    if record["status"] == "lagging":
+        record["reason"] = (
+            f"replayed {record['lag_seconds']} s behind the primary, beyond "
+            f"read_max_lag_seconds ({monitor.max_lag_seconds}): reads go to the primary"
+        )
+    elif record["status"] in ("down", "unknown"):
+        record["reason"] = "the replica cannot be read: reads go to the primary"
+    return record

@@ -8,12 +8,14 @@ whose providers are these functions. A test replaces any of them with
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import cast
+from typing import Annotated, cast
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
+from adapters.postgres.read_route import ReadRoute
+from adapters.postgres.replica_monitor import ReplicaMonitor
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.commands.app import SchedulerApp
@@ -52,14 +54,26 @@ def get_app(request: Request) -> SchedulerApp:
     return _container(request).app
 
 
-def get_read_database(request: Request) -> Database:
-    """The read tables."""
-    return _container(request).database
+def get_read_route(request: Request) -> Database:
+    """Where this request reads: the replica's route (one per request, shared by every
+    dependency of it), or the primary's read tables without `[database] read_url`."""
+    container = _container(request)
+    if container.replica is None:
+        return container.database
+    return container.replica.route(container.database)
 
 
-def get_read_model(request: Request) -> ReadModel:
-    """Queries over the read tables."""
-    return ReadModel(_container(request).database)
+ReadRouteDep = Annotated[Database, Depends(get_read_route)]
+
+
+def get_read_database(route: ReadRouteDep) -> Database:
+    """The read tables (on the replica when one serves this request)."""
+    return route
+
+
+def get_read_model(route: ReadRouteDep) -> ReadModel:
+    """Queries over the read tables (on the replica when one serves this request)."""
+    return ReadModel(route)
 
 
 def get_history(request: Request) -> History:
@@ -67,8 +81,9 @@ def get_history(request: Request) -> History:
     return _container(request).history
 
 
-def get_views(request: Request) -> Views:
-    """Read-your-writes: the views' positions, the bounded wait, the quarantine."""
+def get_views(request: Request, route: ReadRouteDep) -> Views:
+    """Read-your-writes: the views' positions, the bounded wait (on the replica too), the
+    quarantine."""
     container = _container(request)
     return Views(
         container.waiter,
@@ -77,7 +92,14 @@ def get_views(request: Request) -> Views:
         container.app.head_position,
         container.quarantine,
         container.app.saved_topics,
+        route=route if isinstance(route, ReadRoute) else None,
     )
+
+
+def get_replica(request: Request) -> ReplicaMonitor | None:
+    """The read replica's monitor, None without `[database] read_url`."""
+    replica = _container(request).replica
+    return replica.monitor if replica is not None else None
 
 
 def get_bus(request: Request) -> Bus:

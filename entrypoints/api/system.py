@@ -18,6 +18,7 @@ from entrypoints.api.deps import (
     QuarantineDep,
     ReadDatabaseDep,
     ReadModelDep,
+    ReplicaDep,
     RunnersDep,
 )
 from entrypoints.api.health_checks import (
@@ -25,6 +26,7 @@ from entrypoints.api.health_checks import (
     projection_checks,
     quarantine_check,
     redacted,
+    replica_check,
 )
 from entrypoints.api.json_response import OrjsonResponse
 from entrypoints.api.schemas import QuarantinePublic, QuarantineRequestAccepted
@@ -51,6 +53,7 @@ def health(
     quarantine: QuarantineDep,
     breakers: BreakersDep,
     config: HealthConfigDep,
+    replica: ReplicaDep,
 ) -> JSONResponse:
     """Liveness of the event store, the views, the bus and dispatch, with each projection's lag
     and every quarantined aggregate.
@@ -60,6 +63,9 @@ def health(
     stuck makes it 200 `lagging`: the process still serves, but reads may be stale (a 503
     would make an orchestrator kill or unroute a process that is catching up). Aggregates in
     quarantine make it 200 `quarantined` and are named under checks.quarantine.
+    A read replica (`[database] read_url`) that is down or behind by more than
+    read_max_lag_seconds makes it 200 `lagging` too: reads are served, from the primary
+    (checks.read_replica says which server serves them).
     """
     checks: dict[str, Any] = {}
     healthy, lagging, quarantined = True, False, False
@@ -92,6 +98,9 @@ def health(
         quarantined = checks["quarantine"]["count"] > 0
     except Exception as error:
         checks["quarantine"] = {"status": "unknown", "error": str(error)}
+    if replica is not None:
+        checks["read_replica"] = replica_check(replica)
+        lagging = lagging or checks["read_replica"]["status"] != "ok"
     checks["circuit_breakers"] = {n: b.snapshot() for n, b in breakers.all().items()}
     status = (
         "degraded"

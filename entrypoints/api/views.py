@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from fastapi import HTTPException, Response
@@ -13,6 +14,9 @@ from application.quarantine import QuarantineLedger
 from domain.errors import NotFoundError
 from entrypoints.api.prefer import MINIMAL, wants_fresh_views
 from projections.waiter import PositionWaiter
+
+if TYPE_CHECKING:
+    from adapters.postgres.read_route import ReadRoute
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +29,12 @@ def mark_stale(response: Response) -> None:
 
 
 class Views:
-    """The read views of this process: how far they are, and what they hold in quarantine."""
+    """The read views of this process: how far they are, and what they hold in quarantine.
+
+    With a read replica (`route`), a position is reached once the primary's views have it
+    and then the replica has replayed their tracking rows; a replica that does not get
+    there within the same bound pins the request's reads to the primary instead.
+    """
 
     def __init__(
         self,
@@ -35,7 +44,9 @@ class Views:
         head: Callable[[], int],
         quarantine: QuarantineLedger,
         saved_topics: Callable[[int], frozenset[str] | None] = lambda _position: None,
+        route: ReadRoute | None = None,
     ) -> None:
+        self._route = route  # where this request reads, when a replica is configured
         self._waiter = waiter
         self._saved_topics = saved_topics  # what this process's save at a position stored
         self._names = tuple(names)
@@ -60,7 +71,7 @@ class Views:
             return False
         names = self._waiter.views_for(self._saved_topics(position), self._names)
         try:
-            reached = self._waiter.wait(position, names, self._timeout)
+            reached = self._reach(position, names)
         except Exception:  # the command is saved; only the wait for the views failed
             logger.warning("could not wait for the views", exc_info=True)
             reached = False
@@ -73,15 +84,29 @@ class Views:
         if position is None:
             return True
         try:
-            return self._waiter.wait(position, self._names, self._timeout)
+            return self._reach(position, self._names)
         except Exception:  # the command is saved; only the wait for the views failed
             logger.warning("could not wait for the views", exc_info=True)
             return False
 
+    def _reach(self, position: int, names: Sequence[str]) -> bool:
+        """Wait (bounded) for the primary's views, then for the replica to replay them; the
+        primary serves this request's reads when the replica is not there in time."""
+        deadline = time.monotonic() + self._timeout
+        reached = self._waiter.wait(position, names, self._timeout)
+        if self._route is not None:
+            remaining = deadline - time.monotonic()
+            if not reached or not self._route.replica_reached(position, names, remaining):
+                # Fresher than the replica, whatever it holds; later requests too, until
+                # the replica shows `position`.
+                self._route.use_primary(position, names)
+        return reached
+
     def applied(self) -> int:
-        """The position every view has applied (0 when the positions cannot be read)."""
+        """The position every view has applied where this request reads (0 when the
+        positions cannot be read)."""
         try:
-            positions = self._waiter.positions()
+            positions = self._route.positions() if self._route else self._waiter.positions()
         except Exception:  # a page still renders when the tracking table cannot be read
             logger.warning("could not read the views' positions", exc_info=True)
             return 0
@@ -97,7 +122,7 @@ class Views:
                 status_code=422,
                 detail=f"min_position {min_position} is beyond the log head ({head})",
             )
-        if not self._waiter.wait(min_position, self._names, self._timeout):
+        if not self._reach(min_position, self._names):
             raise HTTPException(
                 status_code=503,
                 detail=f"the views have not reached log position {min_position} yet; retry",
