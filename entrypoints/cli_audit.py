@@ -13,6 +13,7 @@ from adapters.database_errors import STORE_ERRORS
 from adapters.event_store_role import LockDownError, ensure_append_only, lock_down_role
 from adapters.sql_store import StoreDatabase
 from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, verify_chain
+from application.audit_check import parse_anchor as parse_position_hash
 from application.commands.app import SchedulerApp
 from entrypoints.cli_support import (
     config_option,
@@ -41,14 +42,10 @@ def audit_store(
 
 def parse_anchor(value: str) -> tuple[int, bytes]:
     """POSITION:HEX, as printed by `scheduler audit head`."""
-    position, _, digest = value.partition(":")
     try:
-        parsed = (int(position), bytes.fromhex(digest))
+        return parse_position_hash(value)
     except ValueError:
-        parsed = (0, b"")
-    if parsed[0] < 1 or len(parsed[1]) != 32:
-        raise click.BadParameter(f"{value!r} is not POSITION:HASH", param_hint="--anchor")
-    return parsed
+        raise click.BadParameter(f"{value!r} is not POSITION:HASH", param_hint="--anchor") from None
 
 
 @click.group()

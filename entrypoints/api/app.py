@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
+    audit,
     batch,
     event_stream,
     events,
@@ -88,6 +89,7 @@ def create_api(container: Container) -> FastAPI:
         event_stream,
         events,
         system,
+        audit,
         rebuilds,
         keys,
     ):

@@ -83,6 +83,8 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", "/api/events/stream"): Right.READ,
     ("GET", "/api/events/forensics/assigned-after-lost"): Right.READ,
     ("GET", f"{S}/stats"): Right.READ,
+    ("GET", f"{S}/audit"): Right.READ,
+    ("POST", f"{S}/audit/verify"): Right.OPERATE,  # a walk over the log: not for every viewer
     ("GET", f"{S}/quarantine"): Right.READ,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
     ("GET", f"{S}/projections/{{name}}/rebuild"): Right.READ,

@@ -12,10 +12,12 @@ from typing import Annotated, cast
 
 from fastapi import Depends, FastAPI, Request
 
+from adapters.audit_chain import SqlChainStore
 from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
 from adapters.postgres.read_route import ReadRoute
 from adapters.postgres.replica_monitor import ReplicaMonitor
+from application.audit_check import AuditCheck
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.commands.app import SchedulerApp
@@ -155,6 +157,12 @@ def get_health_config(request: Request) -> HealthConfig:
         secrets=settings.connection_secrets,
         dispatcher_stale_after=timedelta(seconds=settings.dispatcher.stale_after_seconds),
     )
+
+
+def get_audit_check(request: Request) -> AuditCheck:
+    """The tamper-evidence chain of this deployment's log, on the primary."""
+    container = _container(request)
+    return AuditCheck(container.app.stored_log, SqlChainStore(container.database))
 
 
 def get_rebuild_jobs(request: Request) -> RebuildJobs:

@@ -37,6 +37,7 @@ UI_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", "/events"): Right.READ,
     ("GET", "/system"): Right.READ,
     ("POST", "/system/projections/{name}/rebuild"): Right.REBUILD,
+    ("POST", "/system/audit/verify"): Right.OPERATE,
     ("GET", "/keys"): Right.MANAGE_KEYS,
 }
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
+from application.audit_check import MAX_CHECKED_EVENTS
 from application.commands.app import SchedulerApp
 from domain.principal import Principal
+from entrypoints.api.audit import AuditDep
 from entrypoints.api.deps import AppDep, ClockDep, ContextDep, ReadDatabaseDep, RebuildJobsDep
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.strict import StrictRoute
@@ -52,6 +56,23 @@ def rebuild(
     return back_to("/ui/system")
 
 
+@router.post("/system/audit/verify", response_class=HTMLResponse)
+def verify_audit_chain(
+    request: Request,
+    status: StatusDep,
+    app: AppDep,
+    jobs: RebuildJobsDep,
+    principal: PrincipalDep,
+    check: AuditDep,
+    form: FormDep,
+) -> HTMLResponse:
+    """Recompute the chain (the newest million events at most) and show what was found."""
+    head = app.head_position()
+    start = max(head - MAX_CHECKED_EVENTS + 1, 1) if head > MAX_CHECKED_EVENTS else None
+    verified = check.verify(start, None, {})
+    return _system(request, status, app, jobs, principal, verified=verified)
+
+
 def _system(
     request: Request,
     status: SystemStatus,
@@ -60,6 +81,7 @@ def _system(
     principal: Principal,
     refused: str | None = None,
     status_code: int = 200,
+    verified: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     rebuilds = [job.as_record() for job in jobs.all()]
     return render(
@@ -75,6 +97,7 @@ def _system(
         rebuilds=rebuilds,
         rebuilding=any(r["status"] == RUNNING for r in rebuilds),
         refused=refused,
+        verified=verified,
     )
 
 

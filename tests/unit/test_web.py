@@ -298,3 +298,30 @@ def test_a_viewer_is_not_offered_a_rebuild(tmp_path: Path) -> None:
         assert page.status_code == 200 and 'id="rebuild-runs"' not in page.text
         refused = viewer.post("/ui/system/projections/runs/rebuild", data={"csrf": "x"})
         assert refused.status_code == 403 and "'rebuild'" in refused.text
+
+
+def test_an_operator_verifies_the_audit_chain_from_the_system_page(tmp_path: Path) -> None:
+    settings = load_settings(
+        None,
+        {
+            "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 's.db'}",
+            "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
+        },
+    )
+    container = build_container(settings)
+    try:
+        with TestClient(create_api(container), client=LOOPBACK, follow_redirects=False) as c:
+            assert c.post("/api/tasks", json={"name": "a", "command": "true"}).status_code == 201
+            store = SqlChainStore(container.database)
+            AuditChainFollower(container.app.stored_log, store).extend_once()
+            page = c.get("/ui/system").text
+            assert 'id="verify-audit"' in page
+
+            verified = c.post("/ui/system/audit/verify", data={"csrf": csrf_of(page)})
+
+            assert verified.status_code == 200
+            assert 'data-intact="true"' in verified.text
+            assert f"up to position {store.head().position}" in verified.text  # type: ignore[union-attr]
+            assert c.post("/ui/system/audit/verify", data={"csrf": "f" * 64}).status_code == 403
+    finally:
+        container.close()
