@@ -27,6 +27,7 @@ from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
+from entrypoints.live_config import LiveConfig
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -48,6 +49,7 @@ MetricsDep = Annotated[Metrics, Depends(providers.get_metrics)]
 RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
+LiveConfigDep = Annotated[LiveConfig, Depends(providers.get_live_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 
 

@@ -34,6 +34,7 @@ class Right(StrEnum):
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
     QUARANTINE = "quarantine"  # retry or release held aggregates
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
+    READ_CONFIG = "read_config"  # the effective configuration (secrets masked): admin only
     WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
 
 
@@ -80,6 +81,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", "/api/events/stream"): Right.READ,
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/quarantine"): Right.READ,
+    ("GET", f"{S}/config"): Right.READ_CONFIG,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
     ("GET", K): Right.MANAGE_KEYS,
     ("POST", K): Right.MANAGE_KEYS,

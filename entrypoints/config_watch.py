@@ -1,0 +1,72 @@
+"""Reload the configuration when one of its files changes (watchfiles, inotify on Linux).
+
+The folders of the files are watched, not the files: an editor that saves by renaming, or a
+Kubernetes ConfigMap that swaps its `..data` link, replaces the file a watch would hold. A
+change reloads only when the bytes of some file differ from what was last read, so a touch
+or a neighbour's change costs a read and nothing more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import watchfiles
+
+if TYPE_CHECKING:
+    from entrypoints.reload import ConfigReloader
+
+logger = logging.getLogger(__name__)
+
+CONFIGMAP_LINK = "..data"  # what a Kubernetes ConfigMap volume swaps on an update
+
+
+def fingerprint(files: tuple[Path, ...]) -> tuple[str, ...]:
+    """A digest of each file's bytes ("missing" when it cannot be read)."""
+    digests = []
+    for path in files:
+        try:
+            digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError:
+            digests.append("missing")
+    return tuple(digests)
+
+
+def watch_config_files(reloader: ConfigReloader, stop: threading.Event) -> threading.Thread | None:
+    """Start a daemon thread that reloads on a change of the files; None when there are none."""
+    files = tuple(path.absolute() for path in reloader.files)
+    if not files:
+        return None
+    thread = threading.Thread(
+        target=_watch, args=(reloader, files, stop), name="config-watch", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _watch(reloader: ConfigReloader, files: tuple[Path, ...], stop: threading.Event) -> None:
+    folders = sorted({str(path.parent) for path in files})
+    names = {path.name for path in files} | {CONFIGMAP_LINK}
+    seen = fingerprint(files)
+    try:
+        for _changes in watchfiles.watch(
+            *folders,
+            watch_filter=lambda _change, path: Path(path).name in names,
+            stop_event=stop,
+            recursive=False,
+            raise_interrupt=False,
+            debounce=500,  # ms: several writes of one save are one change
+        ):
+            now = fingerprint(files)
+            if now != seen:
+                seen = now
+                reloader.reload(trigger="file change")
+    except Exception as error:  # the process goes on; SIGHUP still reloads
+        logger.error(
+            "watching the configuration files stopped (SIGHUP still reloads): %s",
+            error,
+            extra={"action": "config_watch_failed"},
+        )
