@@ -48,8 +48,12 @@ def watch_config_files(reloader: ConfigReloader, stop: threading.Event) -> threa
 
 
 def _watch(reloader: ConfigReloader, files: tuple[Path, ...], stop: threading.Event) -> None:
-    folders = sorted({str(path.parent) for path in files})
-    names = {path.name for path in files} | {CONFIGMAP_LINK}
+    # A file named through a link is watched where the link is and where its target is,
+    # unless the target is inside a ConfigMap's `..<timestamp>` folder, which goes away.
+    targets = (path.resolve() for path in files)
+    places = {*files, *(path for path in targets if not path.parent.name.startswith(".."))}
+    folders = sorted({str(path.parent) for path in places})
+    names = {path.name for path in places} | {CONFIGMAP_LINK}
     seen = fingerprint(files)
     try:
         for _changes in watchfiles.watch(
