@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from entrypoints.cli_audit import audit
@@ -51,6 +53,8 @@ def _run_process(config: ConfigPaths, name: str) -> None:
     from entrypoints import processes
     from entrypoints.live_config import LiveConfig
 
+    # Until the process installs its reload handler, a SIGHUP must not kill it either.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     live = LiveConfig.loaded(load_cli_config(config))
     settings = live.settings
     configure_logging(settings)

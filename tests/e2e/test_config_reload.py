@@ -100,7 +100,10 @@ def test_a_saved_rate_limit_applies_and_a_bad_file_is_refused_while_serving(
         assert 429 in statuses(url, 4)  # still the burst of 2
 
         # Fixed and signalled: SIGHUP applies it (or the watcher did first: same result).
-        over.write_text("[api]\nrate_limit_per_second = 1000\nrate_limit_burst = 1000\n")
+        # Saved by rename, as editors do: a SIGHUP can never read it half written.
+        fixed = tmp_path / "over.toml.new"
+        fixed.write_text("[api]\nrate_limit_per_second = 1000\nrate_limit_burst = 1000\n")
+        fixed.rename(over)
         proc.process.send_signal(signal.SIGHUP)
         wait_until(lambda: metric(url, "scheduler_config_version") == 3, "the fixed reload")
         time.sleep(0.1)  # the refilled buckets: new limits start full
