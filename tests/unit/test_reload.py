@@ -191,6 +191,20 @@ def test_sighup_runs_the_reload_and_the_process_lives_on(tmp_path: Path) -> None
     assert logging.getLogger().level == logging.WARNING
 
 
+def saved_until_seen(path: Path, rate: int, reloader: ConfigReloader, by_rename: bool) -> bool:
+    """Save the file (again every half second: the watch may still be starting) until seen."""
+    for attempt in range(20):
+        target = path.with_suffix(".new") if by_rename else path
+        write(target, rate=rate)
+        with target.open("a") as file:
+            file.write(f"# save {attempt}\n")  # other bytes each time
+        if by_rename:
+            target.rename(path)  # as editors and ConfigMap updates save
+        if wait_for(lambda: reloader.live.settings.api.rate_limit_per_second == rate, 0.5):
+            return True
+    return False
+
+
 def test_a_changed_file_reloads_and_a_file_replaced_by_rename_too(tmp_path: Path) -> None:
     path = write(tmp_path / "s.toml", rate=100)
     reloader = reloader_for(path)
@@ -198,18 +212,16 @@ def test_a_changed_file_reloads_and_a_file_replaced_by_rename_too(tmp_path: Path
     thread = watch_config_files(reloader, stop)
     assert thread is not None
     try:
-        time.sleep(0.2)  # the watch is set up
-        write(path, rate=5)
-        assert wait_for(lambda: reloader.live.settings.api.rate_limit_per_second == 5)
-        replacement = write(tmp_path / "s.toml.new", rate=6)
-        replacement.rename(path)  # as editors and ConfigMap updates save
-        assert wait_for(lambda: reloader.live.settings.api.rate_limit_per_second == 6)
+        assert saved_until_seen(path, 5, reloader, by_rename=False)
+        assert saved_until_seen(path, 6, reloader, by_rename=True)
+        version = reloader.live.current.version
         (tmp_path / "neighbour.txt").write_text("not ours")
         time.sleep(0.7)
-        assert reloader.live.current.version == 3  # a neighbour's change reloads nothing
+        assert reloader.live.current.version == version  # a neighbour's change reloads nothing
     finally:
         stop.set()
         thread.join(5)
+    assert not thread.is_alive()
 
 
 def test_no_file_means_nothing_to_watch() -> None:
