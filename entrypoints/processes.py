@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -42,6 +43,9 @@ from entrypoints.live_config import LiveConfig
 from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from application.dispatch.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,12 @@ def start_reloading(live: LiveConfig, config_paths: Sequence[Path]) -> ConfigRel
     reload_on_sighup(reloader)  # first: from here on a SIGHUP never kills the process
     watch_config_files(reloader, threading.Event())
     return reloader
+
+
+def retune_on_reload(reloader: ConfigReloader, dispatcher: Dispatcher) -> None:
+    """Give the dispatcher the knobs of every applied reload, and of one applied already."""
+    reloader.on_apply(lambda fresh: dispatcher.retune(dispatch_policy(fresh)))
+    dispatcher.retune(dispatch_policy(reloader.live.settings))  # built from the start's
 
 
 def serve_api(container: Container, live: LiveConfig) -> None:
@@ -156,7 +166,7 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         container.start_projections()
         start_audit_chain(container)
         dispatcher = make_dispatcher(container)
-        reloader.on_apply(lambda fresh: dispatcher.retune(dispatch_policy(fresh)))
+        retune_on_reload(reloader, dispatcher)
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
         )
@@ -232,7 +242,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     try:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
-        reloader.on_apply(lambda fresh: dispatcher.retune(dispatch_policy(fresh)))
+        retune_on_reload(reloader, dispatcher)
         container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
         serve_metrics(settings, container.metrics.registry)
         logger.info("dispatcher %s running", dispatcher.name)
