@@ -15,7 +15,7 @@ from adapters.aes_secret_box import (
     encrypt_config_value,
     parse_keys,
 )
-from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_config
 
 
 @click.group()
@@ -54,6 +54,12 @@ def encrypt() -> None:
 @config.command()
 @config_option
 def show(config: ConfigPaths) -> None:
-    """Print the settings in force (file, ${VAR}, SCHEDULER_* overrides), secrets as ***."""
-    settings = load_cli_settings(config)
-    click.echo(json.dumps(settings.masked(), indent=2, default=str))
+    """Print the settings in force (files, ${VAR}, SCHEDULER_* overrides), secrets as ***.
+
+    Values written encrypted (`enc:`) are *** too, whatever their key, as in
+    GET /api/system/config.
+    """
+    from entrypoints.live_config import LiveConfig
+
+    snapshot = LiveConfig.loaded(load_cli_config(config)).current
+    click.echo(json.dumps(snapshot.masked(), indent=2, default=str))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from domain.secrets import MASK
 from entrypoints.config_loading import NO_FILE, LoadedConfig
 from entrypoints.settings import Settings
 
@@ -54,6 +55,16 @@ class ConfigSnapshot:
     def source(self) -> str:
         """The files it was read from, as one text for messages."""
         return ", ".join(self.files) or NO_FILE
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, with secrets, URL passwords and values written encrypted as ***."""
+        masked = self.settings.masked()
+        for path in self.encrypted:
+            section, _, key = path.partition(".")
+            key = key.split(".")[0].split("[")[0]
+            if isinstance(masked.get(section), dict) and key in masked[section]:
+                masked[section][key] = MASK
+        return masked
 
 
 def snapshot_of(loaded: LoadedConfig[Settings], version: int, at: datetime) -> ConfigSnapshot:

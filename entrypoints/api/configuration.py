@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from domain.secrets import MASK
 from entrypoints.api.deps import LiveConfigDep
 from entrypoints.api.json_response import OrjsonResponse
 from entrypoints.api.strict import StrictRoute
-from entrypoints.live_config import RELOADABLE, ConfigSnapshot
+from entrypoints.live_config import RELOADABLE
 
 router = APIRouter(tags=["system"], route_class=StrictRoute)
 
@@ -22,7 +21,7 @@ def effective_config(live: LiveConfigDep) -> dict[str, Any]:
     Passwords, keys, tokens, URL passwords and every value written encrypted (`enc:`) are
     `***`. `files` are the config files in the order they were laid over each other;
     `origins` names the file or environment variable that set each key (the others are
-    defaults); `version` counts the reloads applied since start, `loaded_at` is the last;
+    defaults); `version` is 1 at start and one more per applied reload, at `loaded_at`;
     `reloadable` lists the keys a reload (SIGHUP, or a changed file) may change.
     """
     snapshot = live.current
@@ -32,16 +31,5 @@ def effective_config(live: LiveConfigDep) -> dict[str, Any]:
         "files": list(snapshot.files),
         "origins": dict(snapshot.origins),
         "reloadable": sorted(RELOADABLE),
-        "settings": masked_settings(snapshot),
+        "settings": snapshot.masked(),
     }
-
-
-def masked_settings(snapshot: ConfigSnapshot) -> dict[str, Any]:
-    """Every setting, with secrets, URL passwords and encrypted values as ***."""
-    masked = snapshot.settings.masked()
-    for path in snapshot.encrypted:
-        section, _, key = path.partition(".")
-        key = key.split(".")[0].split("[")[0]
-        if isinstance(masked.get(section), dict) and key in masked[section]:
-            masked[section][key] = MASK
-    return masked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from adapters.aes_secret_box import AesGcmSecretBox, encrypt_config_value
 from entrypoints.cli import main
 from entrypoints.config_loading import config_files
 from entrypoints.settings import ConfigError, load_settings, load_sourced_settings
@@ -116,3 +118,14 @@ def test_the_cli_takes_several_config_options(base: Path, over: Path) -> None:
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["api"]["port"] == 9000 and shown["api"]["rate_limit_burst"] == 20
+
+
+def test_config_show_masks_a_value_written_encrypted_whatever_its_key(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    value = encrypt_config_value(AesGcmSecretBox([key]), "eu-west-hidden")
+    path = toml(tmp_path / "enc.toml", f'[worker]\nname = "{value}"\n')
+    env = {"SCHEDULER_SECRET_KEY": base64.b64encode(key).decode()}
+    result = CliRunner().invoke(main, ["config", "show", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["worker"]["name"] == "***"
+    assert "eu-west-hidden" not in result.output
