@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import watchfiles
+
+from entrypoints.config_loading import ConfigError
 
 if TYPE_CHECKING:
     from entrypoints.reload import ConfigReloader
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONFIGMAP_LINK = "..data"  # what a Kubernetes ConfigMap volume swaps on an update
+WATCH_ENV = "SCHEDULER_CONFIG_WATCH"  # off: reload on SIGHUP only (say, files on NFS)
+SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
 def fingerprint(files: tuple[Path, ...]) -> tuple[str, ...]:
@@ -35,10 +41,25 @@ def fingerprint(files: tuple[Path, ...]) -> tuple[str, ...]:
     return tuple(digests)
 
 
-def watch_config_files(reloader: ConfigReloader, stop: threading.Event) -> threading.Thread | None:
-    """Start a daemon thread that reloads on a change of the files; None when there are none."""
+def watching_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether SCHEDULER_CONFIG_WATCH leaves file watching on (the default).
+
+    Raises:
+        ConfigError: the variable is neither on nor off.
+    """
+    value = environ.get(WATCH_ENV, "on").strip().lower()
+    if value in SWITCH:
+        return SWITCH[value]
+    raise ConfigError(WATCH_ENV, [f"{WATCH_ENV}={value!r}: write on or off"])
+
+
+def watch_config_files(
+    reloader: ConfigReloader, stop: threading.Event, environ: Mapping[str, str] = os.environ
+) -> threading.Thread | None:
+    """Start a daemon thread that reloads on a change of the files; None when there are none
+    or SCHEDULER_CONFIG_WATCH is off (then only SIGHUP reloads)."""
     files = tuple(path.absolute() for path in reloader.files)
-    if not files:
+    if not files or not watching_wanted(environ):
         return None
     thread = threading.Thread(
         target=_watch, args=(reloader, files, stop), name="config-watch", daemon=True

@@ -38,6 +38,7 @@ from entrypoints.bootstrap import (
     start_audit_chain,
     worker_metrics,
 )
+from entrypoints.config_loading import ConfigError
 from entrypoints.config_watch import watch_config_files
 from entrypoints.live_config import LiveConfig
 from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
@@ -85,7 +86,10 @@ def start_reloading(live: LiveConfig, config_paths: Sequence[Path]) -> ConfigRel
     """Reload on SIGHUP and on a change of the files; the caller adds what applies it."""
     reloader = ConfigReloader(live, config_paths)
     reload_on_sighup(reloader)  # first: from here on a SIGHUP never kills the process
-    watch_config_files(reloader, threading.Event())
+    try:
+        watch_config_files(reloader, threading.Event())
+    except ConfigError as error:
+        raise StartupError(str(error)) from None
     return reloader
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from entrypoints.config_watch import watch_config_files
+from entrypoints.config_watch import watch_config_files, watching_wanted
 from entrypoints.live_config import RELOADABLE, LiveConfig
 from entrypoints.reload import ConfigReloader, changed_keys, reload_on_sighup
-from entrypoints.settings import Settings, load_settings, load_sourced_settings
+from entrypoints.settings import ConfigError, Settings, load_settings, load_sourced_settings
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -227,3 +227,12 @@ def test_a_changed_file_reloads_and_a_file_replaced_by_rename_too(tmp_path: Path
 def test_no_file_means_nothing_to_watch() -> None:
     reloader = ConfigReloader(LiveConfig.fixed(Settings()), (), {})
     assert watch_config_files(reloader, threading.Event()) is None
+
+
+def test_scheduler_config_watch_off_leaves_only_sighup(tmp_path: Path) -> None:
+    reloader = reloader_for(write(tmp_path / "s.toml"))
+    off = {"SCHEDULER_CONFIG_WATCH": "off"}
+    assert watch_config_files(reloader, threading.Event(), off) is None
+    assert watching_wanted({}) and watching_wanted({"SCHEDULER_CONFIG_WATCH": "ON"})
+    with pytest.raises(ConfigError, match="SCHEDULER_CONFIG_WATCH='sometimes': write on or off"):
+        watching_wanted({"SCHEDULER_CONFIG_WATCH": "sometimes"})
