@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from adapters.executors.task_user import TaskUser
     from adapters.postgres.read_route import Replica
     from application.dispatch.dispatcher import Dispatcher
+    from application.dispatch.policy import DispatchPolicy
     from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
@@ -492,14 +493,11 @@ def default_worker_name() -> str:
     return f"{socket.gethostname()}-local"
 
 
-def make_dispatcher(container: Container) -> Dispatcher:
-    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
-    # Imported when built: only a dispatcher's process pays for it, not every CLI command.
-    from application.dispatch.dispatcher import Dispatcher
+def dispatch_policy(settings: Settings) -> DispatchPolicy:
+    """The dispatcher's knobs from `[dispatcher]` and `[worker]` (again on each reload)."""
     from application.dispatch.policy import DispatchPolicy
 
-    settings = container.settings
-    policy = DispatchPolicy(
+    return DispatchPolicy(
         lease_seconds=settings.worker.heartbeat_interval_seconds
         * settings.dispatcher.lease_heartbeats,
         deadline_grace_seconds=settings.dispatcher.deadline_grace_seconds,
@@ -508,6 +506,15 @@ def make_dispatcher(container: Container) -> Dispatcher:
         batch_size=settings.dispatcher.assign_batch_size,
         poll_interval=settings.dispatcher.poll_interval_seconds,
     )
+
+
+def make_dispatcher(container: Container) -> Dispatcher:
+    """A dispatcher configured from `[dispatcher]` and `[worker]`."""
+    # Imported when built: only a dispatcher's process pays for it, not every CLI command.
+    from application.dispatch.dispatcher import Dispatcher
+
+    settings = container.settings
+    policy = dispatch_policy(settings)
     return Dispatcher(
         container.app,
         container.bus,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import signal
 
 import click
 
@@ -15,8 +15,10 @@ from entrypoints.cli_quarantine import quarantine
 from entrypoints.cli_replay import events, replay
 from entrypoints.cli_secrets import secrets
 from entrypoints.cli_support import (
+    ConfigPaths,
     config_option,
     configure_logging,
+    load_cli_config,
     load_cli_settings,
     unreachable_error,
 )
@@ -27,61 +29,66 @@ def main() -> None:
     """An event-sourced distributed task scheduler.
 
     Every change is an event in the log; the API reads views built from it.
-    Configuration: --config FILE or SCHEDULER_CONFIG, overridden by
-    SCHEDULER_<SECTION>__<KEY> environment variables.
+    Configuration: --config FILE (repeatable, later files win key by key) or
+    SCHEDULER_CONFIG (a colon-separated list), overridden by SCHEDULER_<SECTION>__<KEY>
+    environment variables. SIGHUP or a changed file reloads what may change while running.
     """
 
 
 # Commands import their process modules lazily so that `--help` and config errors are fast.
 @main.command()
 @config_option
-def up(config: Path | None) -> None:
+def up(config: ConfigPaths) -> None:
     """Run everything in one process: API, projections, dispatcher and a local worker."""
     _run_process(config, "up")
 
 
 @main.command()
 @config_option
-def api(config: Path | None) -> None:
+def api(config: ConfigPaths) -> None:
     """Run the HTTP API alone (projections and dispatchers run elsewhere)."""
     _run_process(config, "api")
 
 
-def _run_process(config: Path | None, name: str) -> None:
+def _run_process(config: ConfigPaths, name: str) -> None:
     from entrypoints import processes
+    from entrypoints.live_config import LiveConfig
 
-    settings = load_cli_settings(config)
+    # Until the process installs its reload handler, a SIGHUP must not kill it either.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    live = LiveConfig.loaded(load_cli_config(config))
+    settings = live.settings
     configure_logging(settings)
     try:
-        getattr(processes, f"run_{name}")(settings, config)  # config: re-read on SIGHUP
+        getattr(processes, f"run_{name}")(live, config)  # config: re-read on a reload
     except (processes.StartupError, OSError) as error:
         raise unreachable_error("cannot start", error, settings.connection_secrets) from None
 
 
 @main.command()
 @config_option
-def dispatcher(config: Path | None) -> None:
+def dispatcher(config: ConfigPaths) -> None:
     """Run a dispatcher: assigns runs, records worker reports, recovers lost workers."""
     _run_process(config, "dispatcher")
 
 
 @main.command()
 @config_option
-def worker(config: Path | None) -> None:
+def worker(config: ConfigPaths) -> None:
     """Run a worker: executes runs delivered over the bus (needs no database)."""
     _run_process(config, "worker")
 
 
 @main.command()
 @config_option
-def projector(config: Path | None) -> None:
+def projector(config: ConfigPaths) -> None:
     """Run the projections that keep the read tables up to date."""
     _run_process(config, "projector")
 
 
 @main.command()
 @config_option
-def migrate(config: Path | None) -> None:
+def migrate(config: ConfigPaths) -> None:
     """Create or upgrade the read tables and the event store's tables (idempotent).
 
     Run it as the database owner: it also installs the append-only guards on the event

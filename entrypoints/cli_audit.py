@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 
@@ -16,6 +15,7 @@ from application.audit import BATCH_SIZE, AuditChainFollower, check_anchors, ver
 from application.audit_check import parse_anchor as parse_position_hash
 from application.commands.app import SchedulerApp
 from entrypoints.cli_support import (
+    ConfigPaths,
     config_option,
     load_cli_settings,
     open_store,
@@ -27,7 +27,7 @@ EXIT_BROKEN = 3  # 1 is "could not check" (config, connection), 2 is a usage err
 
 @contextmanager
 def audit_store(
-    config: Path | None, create_tables: bool
+    config: ConfigPaths, create_tables: bool
 ) -> Iterator[tuple[SchedulerApp, StoreDatabase]]:
     """The event store and the chain's database; audit errors become clean CLI errors."""
     # Reading needs no DDL, and a locked-down application role may not run any.
@@ -82,7 +82,7 @@ def verify(
     extend: bool,
     anchors: tuple[str, ...],
     batch_size: int,
-    config: Path | None,
+    config: ConfigPaths,
 ) -> None:
     """Recompute the chain from the stored events; name the first position that breaks it.
 
@@ -121,7 +121,7 @@ def verify(
 
 @audit.command()
 @config_option
-def head(config: Path | None) -> None:
+def head(config: ConfigPaths) -> None:
     """Print the chain's head as POSITION:HASH, to keep outside the database."""
     with audit_store(config, create_tables=False) as (_app, database):
         store = SqlChainStore(database)
@@ -136,7 +136,7 @@ def head(config: Path | None) -> None:
 @click.option("--app-role", help="PostgreSQL role the scheduler processes connect as.")
 @click.option("--owner", help="Role to own the event tables (default: the role running this).")
 @config_option
-def lock_down(app_role: str | None, owner: str | None, config: Path | None) -> None:
+def lock_down(app_role: str | None, owner: str | None, config: ConfigPaths) -> None:
     """Make the event store append-only: guard triggers, and on PostgreSQL the role's grants.
 
     Run it as an administrator, after `scheduler migrate`.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -16,7 +15,7 @@ from adapters.aes_secret_box import (
     encrypt_config_value,
     parse_keys,
 )
-from entrypoints.cli_support import config_option, load_cli_settings
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_config
 
 
 @click.group()
@@ -54,7 +53,13 @@ def encrypt() -> None:
 
 @config.command()
 @config_option
-def show(config: Path | None) -> None:
-    """Print the settings in force (file, ${VAR}, SCHEDULER_* overrides), secrets as ***."""
-    settings = load_cli_settings(config)
-    click.echo(json.dumps(settings.masked(), indent=2, default=str))
+def show(config: ConfigPaths) -> None:
+    """Print the settings in force (files, ${VAR}, SCHEDULER_* overrides), secrets as ***.
+
+    Values written encrypted (`enc:`) are *** too, whatever their key, as in
+    GET /api/system/config.
+    """
+    from entrypoints.live_config import LiveConfig
+
+    snapshot = LiveConfig.loaded(load_cli_config(config)).current
+    click.echo(json.dumps(snapshot.masked(), indent=2, default=str))

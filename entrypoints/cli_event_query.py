@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import click
 
 from domain.errors import NotFoundError
-from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from projections.event_records import event_record
 from projections.queries.events import (
     EventFilter,
@@ -61,7 +60,7 @@ def query(
     after: int,
     limit: int,
     assigned_after_lost: bool,
-    config: Path | None,
+    config: ConfigPaths,
 ) -> None:
     """Print the events matching every filter given, oldest first, as JSON lines.
 

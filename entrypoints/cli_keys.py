@@ -7,7 +7,6 @@ import json
 import socket
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +18,7 @@ from domain.api_key import ApiKey
 from domain.context import CommandContext
 from domain.errors import DomainError
 from domain.principal import ROLES
-from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from projections.api_keys import read_keys
 from projections.ports import Database
 from projections.status import now_utc
@@ -44,7 +43,7 @@ def keys() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the key may do.")
 @click.option("--expires-in", default=None, help="e.g. 90d, 12h, 1w2d (default: never).")
 @config_option
-def create(name: str, role: str, expires_in: str | None, config: Path | None) -> None:
+def create(name: str, role: str, expires_in: str | None, config: ConfigPaths) -> None:
     """Issue a key; it is printed once, alone on the last line, and stored only as a hash."""
     with open_store(load_cli_settings(config), migrate=True) as (app, _database):
         try:
@@ -61,7 +60,7 @@ def create(name: str, role: str, expires_in: str | None, config: Path | None) ->
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @config_option
-def list_keys(as_json: bool, config: Path | None) -> None:
+def list_keys(as_json: bool, config: ConfigPaths) -> None:
     """Show every key: id, name, role, status, created, expires, last used (never the key)."""
     with open_store(load_cli_settings(config), migrate=True) as (app, database):
         now = now_utc()
@@ -91,7 +90,7 @@ def list_keys(as_json: bool, config: Path | None) -> None:
 @click.argument("ref")
 @click.option("--reason", default="", help="Why (recorded in the event).")
 @config_option
-def revoke(ref: str, reason: str, config: Path | None) -> None:
+def revoke(ref: str, reason: str, config: ConfigPaths) -> None:
     """Revoke the key REF (its id or name): refused by every API process within 5 s."""
     with open_store(load_cli_settings(config), migrate=True) as (app, _database):
         ctx = cli_context()

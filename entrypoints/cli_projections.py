@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,7 +14,13 @@ import click
 from adapters.database_errors import STORE_ERRORS
 from application.quarantine import QuarantineEntry
 from entrypoints.bootstrap import rebuild_job, rebuild_lock
-from entrypoints.cli_support import config_option, load_cli_settings, open_store, unreachable_error
+from entrypoints.cli_support import (
+    ConfigPaths,
+    config_option,
+    load_cli_settings,
+    open_store,
+    unreachable_error,
+)
 from projections.base import Projection
 from projections.catalog import all_projections
 from projections.quarantine import SqlQuarantineLedger
@@ -35,7 +40,7 @@ def projections() -> None:
 @projections.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @config_option
-def status(as_json: bool, config: Path | None) -> None:
+def status(as_json: bool, config: ConfigPaths) -> None:
     """Show each projection's position, the log head, the lag, the last error and what it holds
     in quarantine (and what other consumers of the log hold)."""
     with open_store(load_cli_settings(config), migrate=True) as (app, database):
@@ -91,7 +96,7 @@ def status(as_json: bool, config: Path | None) -> None:
 )
 @config_option
 def rebuild(
-    name: str | None, verify: bool, dry_run: bool, batch_size: int, config: Path | None
+    name: str | None, verify: bool, dry_run: bool, batch_size: int, config: ConfigPaths
 ) -> None:
     """Rebuild NAME (default: every projection) from the log into new tables and swap them in.
 

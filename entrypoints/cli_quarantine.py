@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +15,7 @@ from application.quarantine import HELD, RELEASE, RETRY, QuarantineEntry
 from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from domain.secrets import mask_text
-from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from projections.quarantine import SqlQuarantineLedger
 from projections.status import now_utc
 
@@ -33,7 +32,7 @@ def quarantine() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Also released and resolved entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @config_option
-def list_entries(show_all: bool, as_json: bool, config: Path | None) -> None:
+def list_entries(show_all: bool, as_json: bool, config: ConfigPaths) -> None:
     """Show each held aggregate: consumer, type, first position not applied, error."""
     with open_store(load_cli_settings(config), migrate=True) as (_app, database):
         entries = SqlQuarantineLedger(database).entries(statuses=None if show_all else (HELD,))
@@ -58,7 +57,7 @@ def list_entries(show_all: bool, as_json: bool, config: Path | None) -> None:
     help="Seconds to wait for the consumers to act (0: do not).",
 )
 @config_option
-def retry(ref: str, wait_seconds: float, config: Path | None) -> None:
+def retry(ref: str, wait_seconds: float, config: ConfigPaths) -> None:
     """Re-apply REF's held events in every consumer holding it (once the cause is fixed).
 
     REF is an aggregate's UUID, or a task's number or name.
@@ -77,7 +76,7 @@ def retry(ref: str, wait_seconds: float, config: Path | None) -> None:
     help="Seconds to wait for the consumers to act (0: do not).",
 )
 @config_option
-def release(ref: str, wait_seconds: float, config: Path | None) -> None:
+def release(ref: str, wait_seconds: float, config: ConfigPaths) -> None:
     """Give up on REF's held events up to the log head; its later events apply as usual.
 
     REF is an aggregate's UUID, or a task's number or name.
@@ -85,7 +84,7 @@ def release(ref: str, wait_seconds: float, config: Path | None) -> None:
     _request(ref, RELEASE, wait_seconds, config)
 
 
-def _request(ref: str, action: str, wait_seconds: float, config: Path | None) -> None:
+def _request(ref: str, action: str, wait_seconds: float, config: ConfigPaths) -> None:
     with open_store(load_cli_settings(config), migrate=True) as (app, database):
         aggregate_id = str(_aggregate(app, ref))
         ledger = SqlQuarantineLedger(database)

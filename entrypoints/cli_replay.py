@@ -6,7 +6,6 @@ import json
 import signal
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from uuid import UUID
 
 import click
@@ -17,7 +16,7 @@ from application.commands.app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.bootstrap import build_history
-from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
 from entrypoints.log_scan import last_notifications, notifications_between
 from projections.event_records import event_record
@@ -39,7 +38,7 @@ def replay(
     as_of: str | None,
     version: int | None,
     as_json: bool,
-    config: Path | None,
+    config: ConfigPaths,
 ) -> None:
     """Print the history of a task, run or worker and its state rebuilt from the events.
 
@@ -126,7 +125,7 @@ def tail(
     types: tuple[str, ...],
     last: int,
     after: int | None,
-    config: Path | None,
+    config: ConfigPaths,
 ) -> None:
     """Print events as JSON lines: the last N (of --type), then, with --follow, every new one."""
     if after is not None and ctx.get_parameter_source("last") is not ParameterSource.DEFAULT:

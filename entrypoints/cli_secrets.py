@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +18,7 @@ from domain.errors import DomainError
 from domain.secrets import sealed_key_ids
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import build_secret_box
-from entrypoints.cli_support import config_option, load_cli_settings, open_store
+from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 
 ACTOR = "cli:secrets-reseal"
 REQUESTED_TOPICS = ["scheduler:TaskRun.Requested", "scheduler:TaskRun.ShardRequested"]
@@ -37,7 +36,7 @@ def secrets() -> None:
 @secrets.command()
 @click.option("--dry-run", is_flag=True, help="Only say which tasks would be sealed again.")
 @config_option
-def reseal(dry_run: bool, config: Path | None) -> None:
+def reseal(dry_run: bool, config: ConfigPaths) -> None:
     """Seal every live task's secrets with the first key of SCHEDULER_SECRET_KEY.
 
     Each task changed gets a Task.Updated by cli:secrets-reseal. Then it lists the keys that

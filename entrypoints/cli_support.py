@@ -18,17 +18,27 @@ from application.commands.app import SchedulerApp
 from application.secrets import SecretBox
 from domain.secrets import mask_text
 from entrypoints.bootstrap import build_store
+from entrypoints.config_loading import LoadedConfig
 from entrypoints.redaction import redact, redact_handlers
-from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.settings import ConfigError, Settings, load_sourced_settings
 
 CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
-CONFIG_HELP = "TOML config file (default: $SCHEDULER_CONFIG, else built-in defaults)."
+CONFIG_HELP = (
+    "TOML config file; repeat it to lay files over each other, later ones winning key by key"
+    " (default: $SCHEDULER_CONFIG, a colon-separated list, else built-in defaults)."
+)
+ConfigPaths = tuple[Path, ...]  # --config, in the order given
 
 
-def load_cli_settings(config: Path | None) -> Settings:
+def load_cli_settings(config: ConfigPaths) -> Settings:
     """Settings from --config or the environment; a config error is a clean CLI error."""
+    return load_cli_config(config).model
+
+
+def load_cli_config(config: ConfigPaths) -> LoadedConfig[Settings]:
+    """Settings and where each key came from; a config error is a clean CLI error."""
     try:
-        return load_settings(config, os.environ)
+        return load_sourced_settings(config, os.environ)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -57,7 +67,7 @@ config_option = click.option(
     "--config",
     "config",
     type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
+    multiple=True,
     help=CONFIG_HELP,
 )
 

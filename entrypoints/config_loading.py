@@ -8,10 +8,12 @@ nothing of settings.py (which calls it from `load_settings`).
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,29 +43,97 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"config error in {source}: {p}" for p in self.problems))
 
 
+@dataclass(frozen=True)
+class LoadedConfig(Generic[Model]):
+    """A checked configuration and where each of its keys came from."""
+
+    model: Model
+    files: tuple[str, ...]  # read in this order, each later one winning
+    origins: Mapping[str, str]  # dotted key -> the file or the variable that set it last
+    encrypted: frozenset[str] = frozenset()  # dotted keys written as enc:... (secrets)
+
+
+def config_files(
+    config_paths: str | Path | Sequence[str | Path] | None, environ: Mapping[str, str]
+) -> tuple[tuple[Path, ...], bool]:
+    """The files to read, in order, and whether SCHEDULER_CONFIG named them.
+
+    `--config` (one path or several) wins; else SCHEDULER_CONFIG, a list separated by
+    os.pathsep (`:` on Linux, as PATH and KUBECONFIG are); else none at all.
+    """
+    if isinstance(config_paths, str | Path):
+        config_paths = [config_paths]
+    given = tuple(Path(p) for p in config_paths or () if str(p))
+    if given:
+        return given, False
+    listed = environ.get(CONFIG_ENV, "").split(os.pathsep)
+    return tuple(Path(p) for p in listed if p.strip()), True
+
+
 def load_config(
-    model: type[Model], config_path: str | Path | None, environ: Mapping[str, str]
+    model: type[Model],
+    config_paths: str | Path | Sequence[str | Path] | None,
+    environ: Mapping[str, str],
 ) -> Model:
-    """Read the file named by `config_path` or SCHEDULER_CONFIG (else defaults), then the env.
+    """Read the files of `config_paths` or SCHEDULER_CONFIG (else defaults), then the env.
 
     `model` is the root of the configuration, one field per section.
 
     Raises:
-        ConfigError: the file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
+        ConfigError: a file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
     """
-    named_by_env = not config_path and bool(environ.get(CONFIG_ENV))
-    path = config_path or environ.get(CONFIG_ENV) or None
-    source = str(path) if path else NO_FILE
-    raw = _read_toml(Path(path), source, named_by_env) if path else {}
-    data = _substitute(raw, environ, source)
-    origins = _apply_overrides(model, data, environ, source)
-    _take_secret_keys(data, environ, origins, source)
-    _decrypt_values(data, source)
+    return load_layered(model, config_paths, environ).model
+
+
+def load_layered(
+    model: type[Model],
+    config_paths: str | Path | Sequence[str | Path] | None,
+    environ: Mapping[str, str],
+) -> LoadedConfig[Model]:
+    """`load_config`, also saying which file or variable set each key.
+
+    Files are merged section by section and key by key: a later file replaces the keys it
+    writes and keeps the others; a key's value (a list, a table) is replaced whole.
+
+    Raises:
+        ConfigError: as load_config.
+    """
+    paths, named_by_env = config_files(config_paths, environ)
+    files = tuple(str(p) for p in paths)
+    source = ", ".join(files) or NO_FILE
+    data: dict[str, Any] = {}
+    file_origins: dict[tuple[str, str], str] = {}
+    for path in paths:
+        raw = _read_toml(path, str(path), named_by_env)
+        _merge(data, _substitute(raw, environ, str(path)), str(path), file_origins)
+    env_origins = _apply_overrides(model, data, environ, source)
+    _take_secret_keys(data, environ, env_origins, source)
+    encrypted = frozenset(re.sub(r"\[\d+\]$", "", p) for p in _decrypt_values(data, source))
+    # An error names the file that set the key only when there are several to tell apart.
+    origins = {**file_origins, **env_origins} if len(files) > 1 else env_origins
     try:
-        return model.model_validate(data)
+        checked = model.model_validate(data)
     except ValidationError as exc:
         problems = [_describe(model, e, origins) for e in _innermost(exc.errors())]
         raise ConfigError(source, problems) from exc
+    every = {**file_origins, **env_origins}
+    dotted = {f"{section}.{key}": where for (section, key), where in sorted(every.items())}
+    return LoadedConfig(checked, files, dotted, encrypted)
+
+
+def _merge(
+    data: dict[str, Any],
+    layer: dict[str, Any],
+    source: str,
+    origins: dict[tuple[str, str], str],
+) -> None:
+    """Lay `layer` over `data`: section by section, key by key."""
+    for section, table in layer.items():
+        if isinstance(table, dict) and isinstance(data.get(section, {}), dict):
+            data.setdefault(section, {}).update(table)
+            origins.update({(section, key): source for key in table})
+        else:
+            data[section] = table  # not a table: validation names the section
 
 
 def _read_toml(path: Path, source: str, named_by_env: bool) -> dict[str, Any]:
@@ -183,15 +253,17 @@ def _encrypted_values(container: dict[str, Any] | list[Any], where: str) -> Foun
     return found
 
 
-def _decrypt_values(data: dict[str, Any], source: str) -> None:
+def _decrypt_values(data: dict[str, Any], source: str) -> list[str]:
     """Replace every `enc:` value by its plain text, decrypted with SCHEDULER_SECRET_KEY.
+
+    Returns where each was (dotted paths).
 
     Raises:
         ConfigError: naming each key whose value cannot be decrypted, and why.
     """
     found = _encrypted_values(data, "")
     if not found:
-        return
+        return []
     from adapters.aes_secret_box import (
         AesGcmSecretBox,
         KeyringError,
@@ -219,6 +291,7 @@ def _decrypt_values(data: dict[str, Any], source: str) -> None:
             problems.append(f"{path}: its enc: value cannot be decrypted: {error}")
     if problems:
         raise ConfigError(source, problems)
+    return [path for _, _, path in found]
 
 
 def _section_model(model: type[BaseModel], section: str) -> type[BaseModel]:

@@ -7,8 +7,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -30,6 +31,7 @@ from entrypoints.bootstrap import (
     Container,
     build_container,
     build_guarded_bus,
+    dispatch_policy,
     make_dispatcher,
     make_worker,
     open_task_groups,
@@ -37,9 +39,15 @@ from entrypoints.bootstrap import (
     start_audit_chain,
     worker_metrics,
 )
+from entrypoints.config_loading import ConfigError
+from entrypoints.config_watch import watch_config_files
+from entrypoints.live_config import LiveConfig
 from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from application.dispatch.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +83,28 @@ def _on_signals(handler: Callable[[], None]) -> None:
         signal.signal(signum, lambda *_: handler())
 
 
-def serve_api(container: Container) -> None:
+def start_reloading(live: LiveConfig, config_paths: Sequence[Path]) -> ConfigReloader:
+    """Reload on SIGHUP and on a change of the files; the caller adds what applies it."""
+    reloader = ConfigReloader(live, config_paths)
+    reload_on_sighup(reloader)  # first: from here on a SIGHUP never kills the process
+    try:
+        watch_config_files(reloader, threading.Event())
+    except ConfigError as error:
+        raise StartupError(str(error)) from None
+    return reloader
+
+
+def retune_on_reload(reloader: ConfigReloader, dispatcher: Dispatcher) -> None:
+    """Give the dispatcher the knobs of every applied reload, and of one applied already."""
+    reloader.on_apply(lambda fresh: dispatcher.retune(dispatch_policy(fresh)))
+    dispatcher.retune(dispatch_policy(reloader.live.settings))  # built from the start's
+
+
+def serve_api(container: Container, live: LiveConfig) -> None:
     """Serve HTTP until SIGINT/SIGTERM (uvicorn handles the signals)."""
     settings = container.settings
     config = uvicorn.Config(
-        create_api(container),
+        create_api(container, live),
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.observability.log_level.lower(),
@@ -129,12 +154,14 @@ def task_user(settings: Settings) -> TaskUser:
     return user
 
 
-def run_up(settings: Settings, config_path: Path | None = None) -> None:
+def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """Everything in one process: API, projections, a dispatcher and a local worker."""
+    settings = live.settings
+    reloader = start_reloading(live, config_paths)
     check_api_security(settings)
-    reload_on_sighup(ConfigReloader(settings, config_path))
     user = task_user(settings)  # refuse to start before opening anything
     container = _build(settings, "up")
+    reloader.register_metrics(container.metrics.registry)
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
     dispatcher_thread: threading.Thread | None = None
@@ -144,6 +171,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
         container.start_projections()
         start_audit_chain(container)
         dispatcher = make_dispatcher(container)
+        retune_on_reload(reloader, dispatcher)
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
         )
@@ -154,7 +182,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
             "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
         )
         logger.info("scheduler up on http://%s:%s", settings.api.host, settings.api.port)
-        serve_api(container)
+        serve_api(container, live)
     finally:
         # Stop in dependency order: the worker finishes (or cancels) its runs and reports,
         # the dispatcher records those reports, then projections and connections close.
@@ -170,14 +198,16 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
         container.close()
 
 
-def run_api(settings: Settings, config_path: Path | None = None) -> None:
+def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """The API alone: commands to the log, queries from the views (projected elsewhere)."""
+    settings = live.settings
+    reloader = start_reloading(live, config_paths)
     check_api_security(settings)
-    reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "api")
+    reloader.register_metrics(container.metrics.registry)
     try:
         container.start_heartbeat_collector()
-        serve_api(container)
+        serve_api(container, live)
     finally:
         container.close()
 
@@ -205,16 +235,19 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
+def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
-    reload_on_sighup(ConfigReloader(settings, config_path))
+    settings = live.settings
+    reloader = start_reloading(live, config_paths)
     container = _build(settings, "dispatcher")
+    reloader.register_metrics(container.metrics.registry)
     # Before any thread starts: a SIGTERM while the metrics server is still starting must
     # stop the process cleanly, not kill it by the default action.
     _on_signals(container.stop.set)
     try:
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
+        retune_on_reload(reloader, dispatcher)
         container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
         serve_metrics(settings, container.metrics.registry)
         logger.info("dispatcher %s running", dispatcher.name)
@@ -223,10 +256,12 @@ def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
         container.close()
 
 
-def run_projector(settings: Settings, config_path: Path | None = None) -> None:
+def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """A projector process: keeps every read table up to date with the log."""
-    reload_on_sighup(ConfigReloader(settings, config_path))
+    settings = live.settings
+    reloader = start_reloading(live, config_paths)
     container = _build(settings, "projector")
+    reloader.register_metrics(container.metrics.registry)
     _on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
     try:
         container.start_projections()
@@ -238,9 +273,10 @@ def run_projector(settings: Settings, config_path: Path | None = None) -> None:
         container.close()
 
 
-def run_worker(settings: Settings, config_path: Path | None = None) -> None:
+def run_worker(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """A worker process: needs only the bus (no database credentials)."""
-    reload_on_sighup(ConfigReloader(settings, config_path))
+    settings = live.settings
+    reloader = start_reloading(live, config_paths)
     if settings.message_queue.type == "memory":
         raise StartupError(
             "message_queue.type is 'memory': a separate worker process needs "
@@ -262,7 +298,9 @@ def run_worker(settings: Settings, config_path: Path | None = None) -> None:
     tracer = open_tracer(settings, "worker")
     try:
         agent = make_worker(settings, bus, ledger, user, tracer)
-        serve_metrics(settings, worker_metrics(agent, breakers))
+        registry = worker_metrics(agent, breakers)
+        reloader.register_metrics(registry)
+        serve_metrics(settings, registry)
         agent.start()
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)

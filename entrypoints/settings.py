@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from domain.secrets import is_secret_name, masked_config
 from entrypoints.config_loading import ConfigError as ConfigError  # where callers import it
-from entrypoints.config_loading import load_config
+from entrypoints.config_loading import LoadedConfig, load_config, load_layered
 from entrypoints.database_urls import (
     POSTGRES_TLS_KEYS,
     check_netloc,
@@ -33,7 +33,7 @@ from entrypoints.database_urls import (
 from entrypoints.networks import parse_networks
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from pydantic import ValidationInfo
 
@@ -585,10 +585,21 @@ class Settings(_Section):
         }
 
 
-def load_settings(config_path: str | Path | None, environ: Mapping[str, str]) -> Settings:
-    """Read the file named by `config_path` or SCHEDULER_CONFIG (else defaults), then the env.
+def load_settings(
+    config_paths: str | Path | Sequence[str | Path] | None, environ: Mapping[str, str]
+) -> Settings:
+    """Read the files of `config_paths` or SCHEDULER_CONFIG (else defaults), then the env.
+
+    Several files are laid over each other in order (config_loading.load_layered says how).
 
     Raises:
-        ConfigError: the file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
+        ConfigError: a file is missing or not TOML, a ${VAR} is undefined, or a value is bad.
     """
-    return load_config(Settings, config_path, environ)
+    return load_config(Settings, config_paths, environ)
+
+
+def load_sourced_settings(
+    config_paths: str | Path | Sequence[str | Path] | None, environ: Mapping[str, str]
+) -> LoadedConfig[Settings]:
+    """`load_settings`, with the files read and the file or variable behind each key."""
+    return load_layered(Settings, config_paths, environ)

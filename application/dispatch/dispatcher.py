@@ -93,6 +93,12 @@ class Dispatcher:
         self._last_maintenance = 0.0
         self.live = False  # True once the start-up replay is done: decisions then notify workers
 
+    def retune(self, policy: DispatchPolicy) -> None:
+        """Take new knobs from the next round on (a reload); the lease length stays."""
+        self.policy = policy
+        self.reports.batch_size = policy.batch_size
+        self.maintenance.policy = policy
+
     @property
     def position(self) -> int:
         """The newest log position applied."""

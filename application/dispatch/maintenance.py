@@ -121,7 +121,7 @@ class Maintenance:
         self._leases = leases
         self._clock = clock
         self._monotonic = monotonic
-        self._policy = policy
+        self.policy = policy
         self._observer = observer
         self._name = name
 
@@ -142,7 +142,7 @@ class Maintenance:
             self._board,
             self._courier.last_sent,
             self._monotonic(),
-            self._policy.republish_after_seconds,
+            self.policy.republish_after_seconds,
             force,
         )
         self._courier.deliver(runs)
@@ -154,7 +154,7 @@ class Maintenance:
         if not lost:
             return 0
         requeued = self._app.recover_workers(
-            lost, self._policy.max_recoveries, self._name, self._clock.now()
+            lost, self.policy.max_recoveries, self._name, self._clock.now()
         )
         for worker_id, _ in lost:
             self._bus.drop_inbox(worker_id)
@@ -166,7 +166,7 @@ class Maintenance:
     def enforce_deadlines(self) -> int:
         """Time out runs that overran timeout + grace, even if their worker went silent."""
         now = self._clock.now()
-        overdue = overdue_runs(self._board, now, self._policy.deadline_grace_seconds)
+        overdue = overdue_runs(self._board, now, self.policy.deadline_grace_seconds)
         if not overdue:
             return 0
         self._app.time_out_runs([r.run_id for r in overdue], DEADLINE_ERROR, self._name, now)
@@ -177,7 +177,7 @@ class Maintenance:
 
     def fence_heartbeats(self) -> int:
         """Tell workers to kill attempts the log superseded, and lost workers to rejoin."""
-        recent = timedelta(seconds=self._policy.maintenance_interval * FENCE_RECENT_ROUNDS)
+        recent = timedelta(seconds=self.policy.maintenance_interval * FENCE_RECENT_ROUNDS)
         leases = self._leases.store.snapshot()
         controls = fencing_controls(self._board, leases, self._clock.now() - recent)
         for control in controls:

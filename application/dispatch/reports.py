@@ -44,7 +44,7 @@ class ReportIntake:
         self._wakeup = wakeup
         self._observer = observer
         self._name = name
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         self._pumped: queue.Queue[Received[Report]] | None = None
         self._pump_stop = threading.Event()
         self._pump: threading.Thread | None = None
@@ -104,7 +104,7 @@ class ReportIntake:
 
     def start_pump(self) -> None:
         """Block on the bus in a thread, so that a report wakes the dispatcher at once."""
-        self._pumped = queue.Queue(maxsize=self._batch_size * 10)
+        self._pumped = queue.Queue(maxsize=self.batch_size * 10)
         self._pump_stop.clear()
         self._pump = threading.Thread(target=self._run_pump, name="report-pump", daemon=True)
         self._pump.start()
@@ -125,9 +125,9 @@ class ReportIntake:
 
     def _take(self) -> list[Received[Report]]:
         if self._pumped is None:
-            return self._bus.receive_reports(self._name, self._batch_size, timeout=0)
+            return self._bus.receive_reports(self._name, self.batch_size, timeout=0)
         taken: list[Received[Report]] = []
-        while len(taken) < self._batch_size:
+        while len(taken) < self.batch_size:
             try:
                 taken.append(self._pumped.get_nowait())
             except queue.Empty:
@@ -147,7 +147,7 @@ class ReportIntake:
         assert pumped is not None
         while not stop.is_set():
             try:
-                received = self._bus.receive_reports(self._name, self._batch_size, timeout=1.0)
+                received = self._bus.receive_reports(self._name, self.batch_size, timeout=1.0)
             except Exception:  # the bus is down: back off, the work waits in the bus
                 logger.warning("cannot receive reports; retrying", exc_info=True)
                 stop.wait(1.0)

@@ -14,6 +14,7 @@ from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
     audit,
     batch,
+    configuration,
     event_stream,
     events,
     history,
@@ -34,6 +35,7 @@ from entrypoints.api.permissions import ROUTE_RIGHTS, Right, authorize
 from entrypoints.api.prefer import read_prefer
 from entrypoints.api.strict import StrictRoute
 from entrypoints.bootstrap import Container
+from entrypoints.live_config import LiveConfig
 from entrypoints.settings import AuthSettings
 from entrypoints.web.install import install_web
 
@@ -66,9 +68,10 @@ def build_jwt_verifier(settings: AuthSettings) -> JwtVerifier | None:
     )
 
 
-def create_api(container: Container) -> FastAPI:
-    """The HTTP API of one process."""
+def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
+    """The HTTP API of one process; `live` is the configuration a reload swaps (else fixed)."""
     settings = container.settings
+    live = live or LiveConfig.fixed(settings)
     api = FastAPI(
         title="scheduler",
         version="0.1.0",
@@ -76,7 +79,7 @@ def create_api(container: Container) -> FastAPI:
         dependencies=[Depends(authorize), Depends(read_prefer)],
     )
     key_directory = KeyDirectory(container.database)
-    providers.attach(api, container, key_directory)
+    providers.attach(api, container, key_directory, live)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
     for module in (
@@ -89,6 +92,7 @@ def create_api(container: Container) -> FastAPI:
         event_stream,
         events,
         system,
+        configuration,
         audit,
         rebuilds,
         keys,
@@ -113,7 +117,7 @@ def create_api(container: Container) -> FastAPI:
     # The order of the middlewares matters: entrypoints/api/edge.py says why.
     api.state.rate_limiter = install_edge(
         api,
-        settings.api,
+        live,
         container.metrics,
         container.breakers.get("database"),
         authentication=Middleware(

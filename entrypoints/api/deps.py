@@ -29,6 +29,7 @@ from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
+from entrypoints.live_config import LiveConfig
 from entrypoints.rebuild_jobs import RebuildJobs
 from entrypoints.web.session import SessionSealer
 from projections.history import History
@@ -52,6 +53,7 @@ RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
 ReplicaDep = Annotated[ReplicaMonitor | None, Depends(providers.get_replica)]
+LiveConfigDep = Annotated[LiveConfig, Depends(providers.get_live_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 RebuildJobsDep = Annotated[RebuildJobs, Depends(providers.get_rebuild_jobs)]
 

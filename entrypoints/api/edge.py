@@ -9,7 +9,8 @@ From the outside in, a request meets:
    every refusal below so that they answer with `traceparent` too (a malformed one: 422).
 3. IpAllowlistMiddleware: an address outside `[api] ip_allowlist` gets 403 and learns
    nothing else, not even the CORS policy.
-4. CORSMiddleware: answers preflights; outside the limits so that a 429 or 401 reaches the
+4. LiveCorsMiddleware (Starlette's CORSMiddleware for the origins in force): answers
+   preflights; outside the limits so that a 429 or 401 reaches the
    browser's script readable (with Retry-After exposed) instead of as a network error.
 5. RetryAfterMiddleware: every 503 from inside (keys unreadable, database down, the
    breaker open) carries Retry-After.
@@ -31,6 +32,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.metrics import Metrics
 from application.circuit_breaker import CircuitBreaker
@@ -52,6 +54,7 @@ from entrypoints.api.rate_limit import (
 )
 from entrypoints.api.security_headers import SecurityHeadersMiddleware
 from entrypoints.api.tracing import TraceMiddleware
+from entrypoints.live_config import Derived, LiveConfig
 from entrypoints.networks import parse_networks
 from entrypoints.settings import ApiSettings
 
@@ -81,14 +84,20 @@ CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
 
 def install_edge(
     api: FastAPI,
-    settings: ApiSettings,
+    live: LiveConfig,
     metrics: Metrics,
     database_breaker: CircuitBreaker,
     authentication: Middleware | None = None,
     connection_timeout_seconds: float | None = None,
     tracer: Tracer = NO_TRACER,
 ) -> RateLimiter:
-    """Add the middlewares (Starlette runs the last added first, hence the reverse order)."""
+    """Add the middlewares (Starlette runs the last added first, hence the reverse order).
+
+    The rate limits, CORS origins and IP allowlist are read from `live` on each request, so
+    a configuration reload changes them (entrypoints/live_config.py RELOADABLE); the rest of
+    `[api]` is read once here.
+    """
+    settings = live.settings.api
     if connection_timeout_seconds is not None:
         api.add_middleware(ConnectionBudgetMiddleware, seconds=connection_timeout_seconds)
     api.add_middleware(DatabaseBreakerMiddleware, breaker=database_breaker)
@@ -97,30 +106,17 @@ def install_edge(
     api.add_middleware(PrincipalRateLimitMiddleware)
     if authentication is not None:
         api.add_middleware(authentication.cls, *authentication.args, **authentication.kwargs)
-    limiter = RateLimiter(
-        RateLimits(
-            per_second=settings.rate_limit_per_second,
-            burst=settings.rate_limit_burst,
-            auth_failures_per_minute=settings.auth_failure_limit_per_minute,
-            auth_failure_burst=settings.auth_failure_burst,
-        ),
-        on_throttled=metrics.throttled,
-    )
-    api.add_middleware(RateLimitMiddleware, limiter=limiter)
-    api.add_middleware(RetryAfterMiddleware)
+    limiter = RateLimiter(rate_limits(settings), on_throttled=metrics.throttled)
     api.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(settings.cors_origins),
-        allow_methods=list(CORS_METHODS),
-        allow_headers=list(CORS_REQUEST_HEADERS),
-        expose_headers=list(CORS_RESPONSE_HEADERS),
-        # Credentials travel in headers the script sets, never in cookies.
-        allow_credentials=False,
-        max_age=CORS_MAX_AGE,
+        RateLimitMiddleware,
+        limiter=limiter,
+        limits=lambda: rate_limits(live.settings.api),
     )
+    api.add_middleware(RetryAfterMiddleware)
+    api.add_middleware(LiveCorsMiddleware, live=live)
     api.add_middleware(
         IpAllowlistMiddleware,
-        networks=parse_networks(settings.ip_allowlist),
+        networks=Derived(live, lambda s: s.api.ip_allowlist, parse_networks),
         on_refused=metrics.address_refused,
     )
     api.add_middleware(TraceMiddleware, tracer=tracer)
@@ -132,3 +128,37 @@ def install_edge(
         ClientAddressMiddleware, trusted_proxies=parse_networks(settings.trusted_proxies)
     )
     return limiter
+
+
+def rate_limits(settings: ApiSettings) -> RateLimits:
+    """The limits `[api]` sets."""
+    return RateLimits(
+        per_second=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        auth_failures_per_minute=settings.auth_failure_limit_per_minute,
+        auth_failure_burst=settings.auth_failure_burst,
+    )
+
+
+class LiveCorsMiddleware:
+    """Starlette's CORSMiddleware for the `[api] cors_origins` in force, rebuilt on a change."""
+
+    def __init__(self, app: ASGIApp, live: LiveConfig) -> None:
+        self._cors = Derived(live, lambda s: s.api.cors_origins, lambda o: _cors(app, o))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a preflight, or pass on with the CORS headers of the origins in force."""
+        await self._cors.value(scope, receive, send)
+
+
+def _cors(app: ASGIApp, origins: tuple[str, ...]) -> CORSMiddleware:
+    return CORSMiddleware(
+        app,
+        allow_origins=list(origins),
+        allow_methods=list(CORS_METHODS),
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        expose_headers=list(CORS_RESPONSE_HEADERS),
+        # Credentials travel in headers the script sets, never in cookies.
+        allow_credentials=False,
+        max_age=CORS_MAX_AGE,
+    )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from entrypoints.live_config import Derived
 from entrypoints.networks import Network, in_networks, parse_address
 
 logger = logging.getLogger(__name__)
@@ -22,20 +24,28 @@ class IpAllowlistMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        networks: Sequence[Network],
+        networks: Sequence[Network] | Derived[Any, Sequence[Network]],
         on_refused: Callable[[], None] = lambda: None,
     ) -> None:
         self.app = app
-        self.networks = tuple(networks)
+        # A Derived follows the configuration in force (a reload may change the list).
+        self._networks = networks if isinstance(networks, Derived) else tuple(networks)
         self._on_refused = on_refused
+
+    @property
+    def networks(self) -> Sequence[Network]:
+        """The networks let in now."""
+        found = self._networks
+        return found.value if isinstance(found, Derived) else found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse outsiders before anything else reads their request."""
-        if scope["type"] not in ("http", "websocket") or not self.networks:
+        networks = self.networks
+        if scope["type"] not in ("http", "websocket") or not networks:
             await self.app(scope, receive, send)
             return
         address = scope.get("state", {}).get("client_address", "unknown")
-        if in_networks(parse_address(address), self.networks):
+        if in_networks(parse_address(address), networks):
             await self.app(scope, receive, send)
             return
         self._on_refused()

@@ -35,6 +35,7 @@ class Right(StrEnum):
     QUARANTINE = "quarantine"  # retry or release held aggregates
     REBUILD = "rebuild"  # rebuild a projection's read tables from the log
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
+    READ_CONFIG = "read_config"  # the effective configuration (secrets masked): admin only
     WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
 
 
@@ -86,6 +87,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{S}/audit"): Right.READ,
     ("POST", f"{S}/audit/verify"): Right.OPERATE,  # a walk over the log: not for every viewer
     ("GET", f"{S}/quarantine"): Right.READ,
+    ("GET", f"{S}/config"): Right.READ_CONFIG,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
     ("GET", f"{S}/projections/{{name}}/rebuild"): Right.READ,
     ("POST", f"{S}/projections/{{name}}/rebuild"): Right.REBUILD,

@@ -27,6 +27,7 @@ from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container
+from entrypoints.live_config import LiveConfig
 from entrypoints.rebuild_jobs import RebuildJobs
 from entrypoints.web.session import SessionSealer
 from projections.history import History
@@ -35,11 +36,22 @@ from projections.queries import ReadModel
 from projections.runner import ProjectionRunner
 
 
-def attach(api: FastAPI, container: Container, key_directory: KeyDirectory) -> None:
+def attach(
+    api: FastAPI,
+    container: Container,
+    key_directory: KeyDirectory,
+    live: LiveConfig | None = None,
+) -> None:
     """Give the API its process's objects (create_api calls it once)."""
     api.state.container = container
     api.state.key_directory = key_directory
     container.extras.setdefault("rebuild_jobs", RebuildJobs(container))  # one per process
+    api.state.live_config = live or LiveConfig.fixed(container.settings)
+
+
+def get_live_config(request: Request) -> LiveConfig:
+    """The configuration in force, as the last reload left it."""
+    return cast(LiveConfig, request.app.state.live_config)
 
 
 def attach_sealer(web: FastAPI, sealer: SessionSealer) -> None:

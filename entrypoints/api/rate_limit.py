@@ -46,24 +46,28 @@ class RateLimiter:
         on_throttled: Callable[[str], None] = lambda _reason: None,
         **bucket_options: Any,
     ) -> None:
-        self.limits = limits
         self._on_throttled = on_throttled
+        self._bucket_options = bucket_options
+        self.probes = TokenBuckets(PROBE_RATE, PROBE_BURST, **bucket_options)
+        self._use(limits)
+
+    def reconfigure(self, limits: RateLimits) -> None:
+        """Apply other limits (a configuration reload): their buckets start full."""
+        if limits != self.limits:
+            self._use(limits)
+
+    def _use(self, limits: RateLimits) -> None:
+        options = self._bucket_options
         on = limits.per_second > 0
-        self.addresses = (
-            TokenBuckets(limits.per_second, limits.burst, **bucket_options) if on else None
-        )
-        self.principals = (
-            TokenBuckets(limits.per_second, limits.burst, **bucket_options) if on else None
-        )
+        self.addresses = TokenBuckets(limits.per_second, limits.burst, **options) if on else None
+        self.principals = TokenBuckets(limits.per_second, limits.burst, **options) if on else None
         failures_on = limits.auth_failures_per_minute > 0
         self.failures = (
-            TokenBuckets(
-                limits.auth_failures_per_minute / 60, limits.auth_failure_burst, **bucket_options
-            )
+            TokenBuckets(limits.auth_failures_per_minute / 60, limits.auth_failure_burst, **options)
             if failures_on
             else None
         )
-        self.probes = TokenBuckets(PROBE_RATE, PROBE_BURST, **bucket_options)
+        self.limits = limits  # last: a request that sees these limits finds their buckets
 
     def check_request(self, path: str, address: str, principal: Any) -> tuple[str, float] | None:
         """(reason, seconds to wait) when the request must be refused, else None."""
@@ -133,15 +137,23 @@ def retry_after(wait: float) -> str:
 class RateLimitMiddleware:
     """Refuses with 429 and Retry-After before the request reaches authentication or a route."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        limits: Callable[[], RateLimits] | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
+        self._limits = limits  # the limits in force, read on each request (a reload swaps them)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the buckets, pass on, and charge a 401 to the address afterwards."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._limits is not None:
+            self.limiter.reconfigure(self._limits())
         state = scope.setdefault("state", {})
         state["rate_limiter"] = self.limiter
         path, address = scope["path"], state.get("client_address") or _peer(scope)

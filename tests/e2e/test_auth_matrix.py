@@ -130,6 +130,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ],
     ("GET", "/api/system/stats"): lambda f: [Call("/api/system/stats")],
     ("GET", "/api/system/quarantine"): lambda f: [Call("/api/system/quarantine")],
+    ("GET", "/api/system/config"): lambda f: [Call("/api/system/config")],
     ("POST", "/api/system/quarantine/{aggregate_id}/{action}"): lambda f: [
         Call(f"/api/system/quarantine/{f.run_id}/retry")
     ],

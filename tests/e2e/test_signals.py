@@ -53,6 +53,7 @@ def test_sighup_reloads_the_log_level_of_every_process_kind_and_none_dies(
     config = write_config(tmp_path / "scheduler.toml", "info")
     with redis_cluster(tmp_path) as cluster:
         cluster.defaults["SCHEDULER_CONFIG"] = str(config)
+        cluster.defaults["SCHEDULER_CONFIG_WATCH"] = "off"  # the reloads here are SIGHUP's
         start(cluster)
         for name in KINDS:
             assert DEBUG_ON not in cluster.log(name, 400)
@@ -78,7 +79,8 @@ def test_sighup_reloads_the_log_level_of_every_process_kind_and_none_dies(
 
 def test_sighup_reloads_scheduler_up_and_it_keeps_serving(tmp_path: Path) -> None:
     config = write_config(tmp_path / "scheduler.toml", "warning")
-    with running_scheduler(tmp_path, {"SCHEDULER_CONFIG": str(config)}) as scheduler:
+    env = {"SCHEDULER_CONFIG": str(config), "SCHEDULER_CONFIG_WATCH": "off"}  # SIGHUP's reload
+    with running_scheduler(tmp_path, env) as scheduler:
         write_config(config, "debug")
         assert scheduler.process is not None
         scheduler.process.send_signal(signal.SIGHUP)

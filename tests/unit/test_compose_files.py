@@ -33,7 +33,7 @@ def compose(name: str) -> dict[str, Any]:
 def service_settings(service: dict[str, Any]) -> tuple[str, Settings]:
     """The process kind a scheduler service runs, and the settings it reads in its container."""
     context = parse_cli(service["command"])
-    config = context.params["config"]
+    (config,) = context.params["config"]  # --config may be repeated; these give one
     mounts = dict(reversed(v.split(":")[:2]) for v in service.get("volumes", []))
     if config.as_posix() in mounts:
         host_file = ROOT / mounts[config.as_posix()]

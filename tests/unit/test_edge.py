@@ -8,6 +8,7 @@ running `scheduler` cannot show yet: a principal (authentication is a later part
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,8 @@ from application.circuit_breaker import CircuitBreaker
 from entrypoints.api.edge import install_edge
 from entrypoints.api.errors import install_error_handlers
 from entrypoints.api.rate_limit import enforce_principal_limit
-from entrypoints.settings import ApiSettings
+from entrypoints.live_config import LiveConfig
+from entrypoints.settings import ApiSettings, Settings
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -55,7 +57,12 @@ class StandInAuth:
         await self.app(scope, receive, send)
 
 
-def toy_api(metrics: Metrics | None = None, as_dependency: bool = False, **api: Any) -> FastAPI:
+def toy_api(
+    metrics: Metrics | None = None,
+    as_dependency: bool = False,
+    live: LiveConfig | None = None,
+    **api: Any,
+) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
 
@@ -75,7 +82,7 @@ def toy_api(metrics: Metrics | None = None, as_dependency: bool = False, **api: 
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    settings = ApiSettings(**api)
+    settings = live or LiveConfig.fixed(Settings(api=ApiSettings(**api)))
     if as_dependency:
         # Innermost, as an authentication dependency would be: the principal appears only
         # inside the app, which charges it through enforce_principal_limit.
@@ -273,3 +280,44 @@ def test_the_allowlist_believes_forwarded_for_only_from_a_trusted_proxy() -> Non
 
 def sample(metrics: Metrics, reason: str) -> float | None:
     return metrics.registry.get_sample_value("scheduler_api_throttled_total", {"reason": reason})
+
+
+def swap_api(live: LiveConfig, **api: Any) -> None:
+    """Put new [api] settings in force, as an applied reload does."""
+    current = live.current
+    fresh = Settings(api=ApiSettings(**api))
+    live.swap(dataclasses.replace(current, settings=fresh, version=current.version + 1))
+
+
+def test_a_reloaded_rate_limit_applies_to_the_next_request() -> None:
+    live = LiveConfig.fixed(Settings(api=ApiSettings(rate_limit_per_second=1, rate_limit_burst=2)))
+    app = toy_api(live=live)
+    assert [call(app, "GET", "/api/things/1").status_code for _ in range(3)] == [200, 200, 429]
+    swap_api(live, rate_limit_per_second=1, rate_limit_burst=5)
+    codes = [call(app, "GET", "/api/things/1").status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]  # new buckets, full at the new burst
+    assert "bursts of 5" in call(app, "GET", "/api/things/1").json()["detail"]
+
+
+def test_reloaded_cors_origins_apply_to_the_next_request() -> None:
+    live = LiveConfig.fixed(Settings(api=ApiSettings(cors_origins=("https://a.example",))))
+    app = toy_api(live=live)
+    origin = {"Origin": "https://b.example"}
+    assert (
+        "access-control-allow-origin"
+        not in call(app, "GET", "/api/things/1", headers=origin).headers
+    )
+    swap_api(live, cors_origins=("https://b.example",))
+    answer = call(app, "GET", "/api/things/1", headers=origin)
+    assert answer.headers["access-control-allow-origin"] == "https://b.example"
+
+
+def test_a_reloaded_allowlist_applies_to_the_next_request() -> None:
+    live = LiveConfig.fixed(Settings(api=ApiSettings(ip_allowlist=("10.0.0.0/8",))))
+    app = toy_api(live=live)
+    assert call(app, "GET", "/api/inside", ("192.0.2.10", 1)).status_code == 403
+    swap_api(live, ip_allowlist=("192.0.2.0/24",))
+    assert call(app, "GET", "/api/inside", ("192.0.2.10", 1)).status_code == 200
+    assert call(app, "GET", "/api/inside", ("10.1.2.3", 1)).status_code == 403
+    swap_api(live)  # empty: everyone
+    assert call(app, "GET", "/api/inside", ("10.1.2.3", 1)).status_code == 200

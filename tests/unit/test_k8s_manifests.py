@@ -54,7 +54,7 @@ def settings(kind: str, tmp_path: Path) -> Settings:
     """What the process of the Deployment reads: its --config from the ConfigMap, its env."""
     context = parse_cli(container(kind)["args"])
     assert context.info_name == kind, "each Deployment runs its own process kind"
-    config = context.params["config"]
+    (config,) = context.params["config"]  # --config may be repeated; these give one
     mount = next(m for m in container(kind)["volumeMounts"] if m["name"] == "config")
     assert config.parent.as_posix() == mount["mountPath"]
     text = k8s_objects("ConfigMap")["scheduler-config"]["data"][config.name]
