@@ -6,6 +6,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from adapters.audit_chain import SqlChainStore
 from application.audit import AuditChainFollower
 from application.messages import Report
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_container, rebuild_lock
+from entrypoints.bootstrap import Container, build_container, rebuild_lock
 from entrypoints.settings import load_settings
 from entrypoints.web import runs as web_runs
 from entrypoints.web.session import COOKIE, SessionSealer, derive_key
@@ -260,7 +261,9 @@ def report(api: Api, message: Report) -> None:
     api.catch_up()
 
 
-def test_an_admin_rebuilds_a_projection_from_the_system_page(tmp_path: Path) -> None:
+@contextmanager
+def browser_session(tmp_path: Path) -> Iterator[tuple[Container, TestClient]]:
+    """A loopback admin's cookie-keeping client of a fresh in-process API (forms need it)."""
     settings = load_settings(
         None,
         {
@@ -271,24 +274,27 @@ def test_an_admin_rebuilds_a_projection_from_the_system_page(tmp_path: Path) -> 
     container = build_container(settings)
     try:
         with TestClient(create_api(container), client=LOOPBACK, follow_redirects=False) as c:
-            page = c.get("/ui/system").text
-            assert 'id="rebuild-runs"' in page and "data-poll" not in page
-            with rebuild_lock(container.database, "runs"):  # as a CLI rebuild holds it
-                refused = c.post(
-                    "/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)}
-                )
-            assert refused.status_code == 409
-            assert 'id="rebuild-refused"' in refused.text and "another rebuild" in refused.text
-
-            started = c.post("/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)})
-            assert (started.status_code, started.headers["location"]) == (303, "/ui/system")
-            deadline = time.monotonic() + 20
-            while 'data-status="switched"' not in (shown := c.get("/ui/system").text):
-                assert 'data-status="failed"' not in shown and time.monotonic() < deadline
-                time.sleep(0.05)
-            assert 'id="rebuild-job-runs"' in shown and "data-poll" not in shown
+            yield container, c
     finally:
         container.close()
+
+
+def test_an_admin_rebuilds_a_projection_from_the_system_page(tmp_path: Path) -> None:
+    with browser_session(tmp_path) as (container, c):
+        page = c.get("/ui/system").text
+        assert 'id="rebuild-runs"' in page and "data-poll" not in page
+        with rebuild_lock(container.database, "runs"):  # as a CLI rebuild holds it
+            refused = c.post("/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)})
+        assert refused.status_code == 409
+        assert 'id="rebuild-refused"' in refused.text and "another rebuild" in refused.text
+
+        started = c.post("/ui/system/projections/runs/rebuild", data={"csrf": csrf_of(page)})
+        assert (started.status_code, started.headers["location"]) == (303, "/ui/system")
+        deadline = time.monotonic() + 20
+        while 'data-status="switched"' not in (shown := c.get("/ui/system").text):
+            assert 'data-status="failed"' not in shown and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert 'id="rebuild-job-runs"' in shown and "data-poll" not in shown
 
 
 def test_a_viewer_is_not_offered_a_rebuild(tmp_path: Path) -> None:
@@ -301,27 +307,16 @@ def test_a_viewer_is_not_offered_a_rebuild(tmp_path: Path) -> None:
 
 
 def test_an_operator_verifies_the_audit_chain_from_the_system_page(tmp_path: Path) -> None:
-    settings = load_settings(
-        None,
-        {
-            "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 's.db'}",
-            "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
-        },
-    )
-    container = build_container(settings)
-    try:
-        with TestClient(create_api(container), client=LOOPBACK, follow_redirects=False) as c:
-            assert c.post("/api/tasks", json={"name": "a", "command": "true"}).status_code == 201
-            store = SqlChainStore(container.database)
-            AuditChainFollower(container.app.stored_log, store).extend_once()
-            page = c.get("/ui/system").text
-            assert 'id="verify-audit"' in page
+    with browser_session(tmp_path) as (container, c):
+        assert c.post("/api/tasks", json={"name": "a", "command": "true"}).status_code == 201
+        store = SqlChainStore(container.database)
+        AuditChainFollower(container.app.stored_log, store).extend_once()
+        page = c.get("/ui/system").text
+        assert 'id="verify-audit"' in page
 
-            verified = c.post("/ui/system/audit/verify", data={"csrf": csrf_of(page)})
+        verified = c.post("/ui/system/audit/verify", data={"csrf": csrf_of(page)})
 
-            assert verified.status_code == 200
-            assert 'data-intact="true"' in verified.text
-            assert f"up to position {store.head().position}" in verified.text  # type: ignore[union-attr]
-            assert c.post("/ui/system/audit/verify", data={"csrf": "f" * 64}).status_code == 403
-    finally:
-        container.close()
+        assert verified.status_code == 200
+        assert 'data-intact="true"' in verified.text
+        assert f"up to position {store.head().position}" in verified.text  # type: ignore[union-attr]
+        assert c.post("/ui/system/audit/verify", data={"csrf": "f" * 64}).status_code == 403
