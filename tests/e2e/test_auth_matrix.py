@@ -131,6 +131,16 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/system/stats"): lambda f: [Call("/api/system/stats")],
     ("GET", "/api/system/quarantine"): lambda f: [Call("/api/system/quarantine")],
     ("GET", "/api/system/config"): lambda f: [Call("/api/system/config")],
+    ("GET", "/api/system/audit"): lambda f: [Call("/api/system/audit")],
+    ("POST", "/api/system/audit/verify"): lambda f: [
+        Call("/api/system/audit/verify", json={"from_position": 1, "to_position": 50})
+    ],
+    ("POST", "/api/system/projections/{name}/rebuild"): lambda f: [
+        Call("/api/system/projections/run_stats/rebuild")
+    ],
+    ("GET", "/api/system/projections/{name}/rebuild"): lambda f: [
+        Call("/api/system/projections/run_stats/rebuild")
+    ],
     ("POST", "/api/system/quarantine/{aggregate_id}/{action}"): lambda f: [
         Call(f"/api/system/quarantine/{f.run_id}/retry")
     ],
