@@ -24,6 +24,7 @@ from adapters.jwt_verifier import JwtKeyError
 from adapters.log_redaction import install_redaction
 from adapters.metrics_server import start_metrics_server
 from application.circuit_breaker import BreakerRegistry
+from entrypoints.alerting import start_notifier
 from entrypoints.api.app import build_jwt_verifier, create_api
 from entrypoints.api.authentication import exposure_problem, is_loopback_host
 from entrypoints.bootstrap import (
@@ -142,6 +143,7 @@ def run_up(settings: Settings, config_path: Path | None = None) -> None:
         container.start_heartbeat_collector()
         container.start_projections()
         start_audit_chain(container)
+        start_notifier(container)
         dispatcher = make_dispatcher(container)
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
@@ -223,13 +225,14 @@ def run_dispatcher(settings: Settings, config_path: Path | None = None) -> None:
 
 
 def run_projector(settings: Settings, config_path: Path | None = None) -> None:
-    """A projector process: keeps every read table up to date with the log."""
+    """A projector process: keeps every read table up to date with the log, and notifies."""
     reload_on_sighup(ConfigReloader(settings, config_path))
     container = _build(settings, "projector")
     _on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
     try:
         container.start_projections()
         start_audit_chain(container)
+        start_notifier(container)
         serve_metrics(settings, container.metrics.registry)
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)

@@ -6,6 +6,7 @@ from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
 from projections.run_stats import RunStatsProjection
 from projections.runs import RunsProjection
+from projections.subscriptions import SubscriptionsProjection
 from projections.tasks import TasksProjection
 from projections.workers import WorkersProjection
 
@@ -18,4 +19,5 @@ def all_projections() -> list[Projection]:
         WorkersProjection(),
         RunStatsProjection(),
         ApiKeysProjection(),
+        SubscriptionsProjection(),
     ]

@@ -15,6 +15,7 @@ from application.commands.workers import WorkerCommands
 from application.keys import KeyCommands
 from application.ports import IdFactory, random_ids
 from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
+from application.subscriptions.commands import SubscriptionCommands
 from application.task_numbers import TaskNumbers
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
@@ -24,7 +25,14 @@ from domain.worker import Worker
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
-class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
+class SchedulerApp(
+    KeyCommands,
+    SubscriptionCommands,
+    TaskCommands,
+    RunCommands,
+    DecisionCommands,
+    WorkerCommands,
+):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events

@@ -19,6 +19,7 @@ from entrypoints.api import (
     keys,
     providers,
     runs,
+    subscriptions,
     system,
     tasks,
     workers,
@@ -76,7 +77,18 @@ def create_api(container: Container) -> FastAPI:
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, batch, runs, workers, event_stream, events, system, keys):
+    for module in (
+        history,
+        tasks,
+        batch,
+        runs,
+        workers,
+        event_stream,
+        events,
+        system,
+        keys,
+        subscriptions,
+    ):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)

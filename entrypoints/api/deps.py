@@ -27,6 +27,7 @@ from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
+from entrypoints.settings import AlertingSettings
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -47,6 +48,7 @@ BreakersDep = Annotated[BreakerRegistry, Depends(providers.get_breakers)]
 MetricsDep = Annotated[Metrics, Depends(providers.get_metrics)]
 RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
+AlertingDep = Annotated[AlertingSettings, Depends(providers.get_alerting)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 
