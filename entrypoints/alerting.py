@@ -8,7 +8,8 @@ import threading
 from adapters.smtp_sender import SmtpSender, SmtpServer
 from adapters.subscription_book import SqlSubscriptionBook
 from adapters.webhook_sender import WebhookSender
-from application.subscriptions.notifier import Notifier, NotifierPolicy
+from application.subscriptions.notifier import Notifier
+from application.subscriptions.ports import NotifierPolicy
 from entrypoints.bootstrap import Container, projection_lease
 from entrypoints.settings import AlertingSettings
 
