@@ -260,6 +260,9 @@ class Metrics:
             ["target", "outcome"],
             registry=self.registry,
         )
+        for target in ("url", "email"):  # exported at 0 before the first delivery
+            for outcome in ("delivered", "failed", "dead_lettered"):
+                self.subscription_deliveries.labels(target=target, outcome=outcome)
         self.api_address_refused = Counter(
             "scheduler_api_address_refused",
             "API requests refused with 403 because their client address is outside "

@@ -50,6 +50,8 @@ class NotifierLog(Protocol):
         self, after: int, limit: int, topics: Sequence[str] = ()
     ) -> list[tuple[int, Any]]: ...
 
+    def head_position(self) -> int: ...
+
     def get_run(self, run_id: UUID, version: int | None = None) -> Any: ...
 
     def dead_letter(
@@ -137,7 +139,11 @@ class Notifier:
         if sub.next_attempt_at is not None and now < sub.next_attempt_at:
             return False
         event_filter = SubscriptionFilter.from_dict(sub.filter)
+        # Read before the batch: every event up to it is committed (saves are serialised),
+        # so a short batch that is handled whole has handled everything up to it.
+        head = self._log.head_position()
         batch = self._log.read_log(offset, self.policy.batch_size, event_filter.read_topics)
+        full = len(batch) == self.policy.batch_size
         streaks, handled, delivered = dict(sub.streaks), offset, 0
         failure: _Failure | None = None
         for position, event in batch:
@@ -148,12 +154,14 @@ class Notifier:
                 break
             handled, delivered = position, delivered + outcome
             sub = replace(sub, attempts=0)  # the next event starts afresh
+        if failure is None and not full:
+            handled = max(handled, head)  # nothing it selects lies between: the lag is 0
         if handled != offset:
             self._book.advance(sub.id, generation, handled, delivered, streaks, now)
         if failure is not None:
             self._record_failure(sub, failure)
             return False
-        return len(batch) == self.policy.batch_size
+        return full
 
     def _handle(
         self,

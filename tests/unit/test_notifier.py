@@ -69,6 +69,9 @@ class Log:
     def read_log(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple[int, Any]]:
         return [(p, e) for p, e in self.events if p > after][:limit]
 
+    def head_position(self) -> int:
+        return max((p for p, _ in self.events), default=0)
+
     def get_run(self, run_id: UUID, version: int | None = None) -> Any:
         raise AssertionError("no filter here needs a run's task")
 
