@@ -51,6 +51,7 @@ def make_notifier(container: Container, webhooks: WebhookSender) -> Notifier:
         wakeup=container.log_wakeup,
         lease=projection_lease(container.session, LEASE_NAME),
         on_outcome=lambda target, outcome: outcomes.labels(target=target, outcome=outcome).inc(),
+        is_outage=container.database.is_outage,
     )
 
 

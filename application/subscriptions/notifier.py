@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -20,7 +19,7 @@ from uuid import UUID
 
 from application.ports import Clock, Wakeup
 from application.quarantine import UndecodableEvent, describe, event_topic
-from application.secrets import SecretBox
+from application.secrets import SecretBox, SecretUnreadableError
 from application.subscriptions.commands import secret_context
 from application.subscriptions.payload import delivery_id, encode, event_body, headers
 from application.subscriptions.ports import (
@@ -32,15 +31,13 @@ from application.subscriptions.ports import (
     Sender,
     SubscriptionBook,
 )
+from application.subscriptions.run_tasks import RunTasks
 from domain.context import CommandContext
 from domain.subscription_filter import SubscriptionFilter, next_streak
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "system:notifier"
-RUN_TOPIC_PREFIX = "scheduler:TaskRun."
-TASK_TOPIC_PREFIX = "scheduler:Task."
-KNOWN_RUNS = 10_000  # run -> task ids remembered, for the tasks and streak filters
 
 
 class NotifierLog(Protocol):
@@ -79,6 +76,7 @@ class Notifier:
         wakeup: Wakeup | None = None,
         lease: Lease | None = None,
         on_outcome: Callable[[str, str], None] = lambda _target, _outcome: None,
+        is_outage: Callable[[BaseException], bool] = lambda _error: False,
     ) -> None:
         self._log = log
         self._book = book
@@ -89,7 +87,8 @@ class Notifier:
         self._wakeup = wakeup or Wakeup()
         self._lease = lease
         self._on_outcome = on_outcome  # (target, delivered|failed|dead_lettered): metrics
-        self._run_tasks: OrderedDict[UUID, str] = OrderedDict()
+        self._is_outage = is_outage  # a database error is retried, never dead-lettered
+        self._tasks = RunTasks(log.get_run)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Follow the log until stopped: woken by saves, and by a timer for retries."""
@@ -176,7 +175,7 @@ class Notifier:
         try:
             if isinstance(event, UndecodableEvent):
                 raise ValueError(f"cannot be decoded: {event.error}")
-            task_id = self._task_of(event, topic) if event_filter.needs_task() else None
+            task_id = self._tasks.task_of(event, topic) if event_filter.needs_task() else None
             streak = 0
             if task_id is not None and event_filter.failed_in_a_row is not None:
                 streak = next_streak(streaks.get(task_id, 0), topic)
@@ -188,7 +187,16 @@ class Notifier:
             if not event_filter.matches(topic, status and str(status), task_id, streak):
                 return 0
             delivery = self._delivery(sub, position, event, task_id)
-        except Exception as error:  # this event cannot be rendered: give it up, go on
+        except SecretUnreadableError as error:  # the subscription's key, not this event
+            attempts = sub.attempts + 1
+            if attempts < sub.max_attempts:
+                return _Failure(delivery_id(sub.id, sub.generation, position), attempts, str(error))
+            self._dead_letter(sub, position, event, topic, attempts, str(error))
+            return 0
+        except Exception as error:
+            if self._is_outage(error):
+                raise  # the database, not the event: the round fails and is tried again
+            # This event cannot be decoded or rendered: give it up, go on with the next.
             self._dead_letter(sub, position, event, topic, sub.attempts, describe(error))
             return 0
         return self._send(sub, position, event, delivery)
@@ -238,20 +246,6 @@ class Notifier:
 
     def _open(self, sub: Followed, field: str, sealed: str | None) -> str | None:
         return None if sealed is None else self._box.open(sealed, secret_context(sub.id, field))
-
-    def _task_of(self, event: Any, topic: str) -> str | None:
-        if topic.startswith(TASK_TOPIC_PREFIX):
-            return str(event.originator_id)
-        if not topic.startswith(RUN_TOPIC_PREFIX):
-            return None
-        run_id = event.originator_id
-        known = self._run_tasks.get(run_id)
-        if known is None:
-            known = str(self._log.get_run(run_id).task_id)
-            self._run_tasks[run_id] = known
-            if len(self._run_tasks) > KNOWN_RUNS:
-                self._run_tasks.popitem(last=False)
-        return known
 
     def _dead_letter(
         self, sub: Followed, position: int, event: Any, topic: str, attempts: int, error: str

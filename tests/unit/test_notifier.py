@@ -17,9 +17,11 @@ from application.secrets import NoSecretBox
 from application.subscriptions.notifier import Notifier
 from application.subscriptions.ports import Delivery, DeliveryFailedError, Followed, NotifierPolicy
 from domain.context import CommandContext
+from domain.subscription_filter import SubscriptionFilter, next_streak
 from domain.task_spec import validate_spec
 
 FAILED = "scheduler:TaskRun.Failed"
+SUCCEEDED = "scheduler:TaskRun.Succeeded"
 
 
 class Book:
@@ -167,3 +169,42 @@ def test_a_refused_delivery_backs_off_doubling_then_is_dead_lettered() -> None:
     assert len(sender.sent) == 3 and len({d.delivery_id for d in sender.sent}) == 1
     assert [p for p, _ in log.dead] == [7] and log.dead[0][1]["attempts"] == 3
     assert book.sub.offset == 7
+
+
+class OutageError(Exception):
+    """What a database error looks like to the notifier."""
+
+
+def test_a_database_outage_while_reading_a_run_is_retried_never_dead_lettered() -> None:
+    class DownLog(Log):
+        def get_run(self, run_id: UUID, version: int | None = None) -> Any:
+            raise OutageError("server closed the connection")
+
+    sub = replace(followed(), filter={"topics": [FAILED], "tasks": [str(uuid.uuid4())]})
+    book, log = Book(sub), DownLog([(7, failed_event())])
+    notifier = Notifier(
+        log,
+        book,
+        {"email": Refusing()},
+        NoSecretBox(),
+        FakeClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        is_outage=lambda error: isinstance(error, OutageError),
+    )
+
+    notifier.run_once()  # the round fails for this subscription (logged), nothing is given up
+
+    assert log.dead == [] and book.sub.offset == 0
+
+
+def test_the_filter_delivers_from_the_nth_failure_in_a_row_and_a_success_resets_it() -> None:
+    event_filter = SubscriptionFilter(topics=(FAILED,), failed_in_a_row=2)
+    streak, delivered = 0, []
+    for topic in [FAILED, FAILED, FAILED, SUCCEEDED, FAILED, FAILED]:
+        streak = next_streak(streak, topic)
+        delivered.append(event_filter.matches(topic, None, "task", streak))
+
+    assert delivered == [False, True, True, False, False, True]
+    assert SUCCEEDED in event_filter.read_topics  # read to reset streaks, never delivered
+    assert not SubscriptionFilter(topics=(FAILED,), statuses=("failed",)).matches(
+        FAILED, "timed_out", None, 0
+    )
