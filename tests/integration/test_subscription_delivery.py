@@ -20,6 +20,7 @@ from uuid import UUID
 
 import pytest
 from aiosmtpd.controller import Controller
+from eventsourcing.persistence import StoredEvent
 
 from adapters.webhook_sender import WebhookSender
 from application.messages import Report
@@ -309,3 +310,27 @@ def test_an_email_subscription_sends_mail_for_the_third_failure_in_a_row(
     signed = text.strip().splitlines()[-1].encode()
     assert verify({k: str(v).strip() for k, v in mail.items()}, signed)  # unfolded
     assert json.loads(signed)["event"]["data"]["error"] == "failure 3"
+
+
+def test_an_event_that_cannot_be_decoded_is_dead_lettered_and_the_next_one_delivered(
+    container: Container, receiver: Receiver
+) -> None:
+    task_id = new_task(container)
+    subscription_id = subscribe(
+        container, SubscriptionTarget(url=receiver.url, secret=SECRET), topics=FAILED
+    )
+    poison = StoredEvent(uuid.uuid4(), 2, "scheduler:TaskRun.Failed", b"\x00 not json")
+    container.app.recorder.insert_events([poison])  # a row no release could have written
+    failed_run(container, task_id, "after the poison")
+    sender, webhooks = notifier(container)
+
+    until(lambda: len(receiver.acked) == 1, sender.run_once)
+    sender.run_once()
+
+    webhooks.close()
+    settle(container, container.app.head_position())
+    row = read_subscription(container.database, subscription_id)
+    assert row is not None and row.dead_lettered == 1 and row.last_dead_letter is not None
+    assert "cannot be decoded" in row.last_dead_letter["error"]
+    assert row.last_dead_letter["aggregate_id"] == str(poison.originator_id)
+    assert [b["event"]["data"]["error"] for b in receiver.acked_bodies()] == ["after the poison"]
