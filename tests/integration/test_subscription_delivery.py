@@ -29,7 +29,7 @@ from application.subscriptions.notifier import Notifier
 from domain.context import CommandContext
 from domain.subscription_filter import SubscriptionFilter
 from domain.task_spec import validate_spec
-from entrypoints.alerting import make_notifier
+from entrypoints.alerting import make_notifier, start_notifier
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.settings import load_settings
 from projections.subscriptions import read_subscription
@@ -334,3 +334,25 @@ def test_an_event_that_cannot_be_decoded_is_dead_lettered_and_the_next_one_deliv
     assert "cannot be decoded" in row.last_dead_letter["error"]
     assert row.last_dead_letter["aggregate_id"] == str(poison.originator_id)
     assert [b["event"]["data"]["error"] for b in receiver.acked_bodies()] == ["after the poison"]
+
+
+def test_two_projector_processes_deliver_each_event_once(
+    container: Container, receiver: Receiver
+) -> None:
+    twin = build_container(container.settings, process="projector")  # a second process
+    try:
+        task_id = new_task(container)
+        subscribe(container, SubscriptionTarget(url=receiver.url, secret=SECRET), topics=FAILED)
+        for built in (container, twin):
+            start_notifier(built)
+        for n in range(3):
+            failed_run(container, task_id, f"failure {n}")
+            twin.log_wakeup.ring()  # the twin's other process hears of saves by NOTIFY
+        until(lambda: len(receiver.acked) >= 3, lambda: None)
+        time.sleep(0.3)  # room for a duplicate to arrive, were there one
+    finally:
+        twin.close()
+
+    assert len(receiver.received) == 3 and len(set(receiver.acked)) == 3
+    errors = [b["event"]["data"]["error"] for b in receiver.acked_bodies()]
+    assert errors == ["failure 0", "failure 1", "failure 2"]
