@@ -124,6 +124,8 @@ def create_subscription(
 ) -> dict[str, Any]:
     """Subscribe a webhook or email addresses to the log events the filter selects."""
     target = _target(body, alerting.smtp_host is not None)
+    if body.from_position is not None and body.from_position > app.head_position() + 1:
+        raise InvalidFieldError("from_position", "is beyond the log's head")
     try:
         topics = topics_named(body.event_types)
     except UnknownEventTypeError as error:

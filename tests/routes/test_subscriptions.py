@@ -71,6 +71,10 @@ def test_a_webhook_subscription_is_shown_without_its_url_path_or_secret(api: Api
         ),
         ({"email": ["not-an-address"], "event_types": ["TaskRun.Failed"]}, "email"),
         ({"url": HOOK, "secret": "short", "event_types": ["Task"]}, "secret"),
+        (
+            {"url": HOOK, "secret": SECRET, "event_types": ["Task"], "from_position": 10**12},
+            "from_position",
+        ),
         ({"url": HOOK, "secret": SECRET, "event_types": ["Task"], "colour": "red"}, "colour"),
     ],
 )
