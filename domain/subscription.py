@@ -142,7 +142,8 @@ class Subscription(SchedulerAggregate):
 
         `details`: event_type, aggregate_id, delivery_id, attempts, error.
         """
-        if self.deleted or self.last_dead_letter >= (generation, position):
+        # tuple(): a snapshot gives the pair back as a JSON list.
+        if self.deleted or tuple(self.last_dead_letter) >= (generation, position):
             return False  # a notifier that restarted before advancing its offset
         self._record(self.DeadLettered, ctx, generation=generation, position=position, **details)
         return True

@@ -18,6 +18,7 @@ from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
 from application.subscriptions.commands import SubscriptionCommands
 from application.task_numbers import TaskNumbers
 from domain.snapshot import SchedulerSnapshot
+from domain.subscription import Subscription
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.worker import Worker
@@ -42,6 +43,7 @@ class SchedulerApp(
         Task: SNAPSHOT_INTERVAL,
         TaskName: SNAPSHOT_INTERVAL,
         Worker: SNAPSHOT_INTERVAL,
+        Subscription: SNAPSHOT_INTERVAL,  # one DeadLettered per event given up on
     }
     snapshot_class = SchedulerSnapshot
 

@@ -14,6 +14,7 @@ from application.messages import Report
 from application.ports import FakeClock
 from application.quarantine import UndecodableEvent
 from application.secrets import NoSecretBox
+from application.subscriptions.commands import SubscriptionTarget
 from application.subscriptions.notifier import Notifier
 from application.subscriptions.ports import Delivery, DeliveryFailedError, Followed, NotifierPolicy
 from domain.context import CommandContext
@@ -208,3 +209,26 @@ def test_the_filter_delivers_from_the_nth_failure_in_a_row_and_a_success_resets_
     assert not SubscriptionFilter(topics=(FAILED,), statuses=("failed",)).matches(
         FAILED, "timed_out", None, 0
     )
+
+
+def test_a_subscription_with_many_dead_letters_loads_from_its_snapshot() -> None:
+    now = datetime.now(UTC)
+    ctx = CommandContext("test", now, uuid.uuid4())
+    details = {
+        "event_type": "T",
+        "aggregate_id": "a",
+        "delivery_id": "d",
+        "attempts": 1,
+        "error": "e",
+    }
+    with SchedulerApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}) as app:
+        target = SubscriptionTarget(email=("a@example.com",))
+        sub_id, _ = app.create_subscription(
+            "s", target, SubscriptionFilter(topics=(FAILED,)), 3, None, ctx
+        )
+        for position in range(1, 100):  # versions 2 to 100: a snapshot is taken at 100
+            assert app.dead_letter(sub_id, 0, position, details, ctx)
+
+        assert app.snapshots is not None and list(app.snapshots.get(sub_id))
+        assert not app.dead_letter(sub_id, 0, 99, details, ctx)  # from the snapshot: once only
+        assert app.dead_letter(sub_id, 0, 100, details, ctx)
