@@ -272,6 +272,16 @@ class Metrics:
         )
         for reason in ("address", "principal", "auth_failures", "probe"):
             self.api_throttled.labels(reason=reason)  # exported at 0 before the first refusal
+        self.subscription_deliveries = Counter(
+            "scheduler_subscription_deliveries",
+            "Subscription deliveries by target (url, email) and outcome: delivered, failed"
+            " (to be retried) or dead_lettered.",
+            ["target", "outcome"],
+            registry=self.registry,
+        )
+        for target in ("url", "email"):  # exported at 0 before the first delivery
+            for outcome in ("delivered", "failed", "dead_lettered"):
+                self.subscription_deliveries.labels(target=target, outcome=outcome)
         self.api_address_refused = Counter(
             "scheduler_api_address_refused",
             "API requests refused with 403 because their client address is outside "

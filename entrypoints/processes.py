@@ -25,6 +25,7 @@ from adapters.jwt_verifier import JwtKeyError
 from adapters.log_redaction import install_redaction
 from adapters.metrics_server import start_metrics_server
 from application.circuit_breaker import BreakerRegistry
+from entrypoints.alerting import start_notifier
 from entrypoints.api.app import build_jwt_verifier, create_api
 from entrypoints.api.authentication import exposure_problem, is_loopback_host
 from entrypoints.bootstrap import (
@@ -170,6 +171,7 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         container.start_heartbeat_collector()
         container.start_projections()
         start_audit_chain(container)
+        start_notifier(container)
         dispatcher = make_dispatcher(container)
         retune_on_reload(reloader, dispatcher)
         dispatcher_thread = container.start_thread(
@@ -257,7 +259,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
 
 
 def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
-    """A projector process: keeps every read table up to date with the log."""
+    """A projector process: keeps every read table up to date with the log, and notifies."""
     settings = live.settings
     reloader = start_reloading(live, config_paths)
     container = _build(settings, "projector")
@@ -266,6 +268,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     try:
         container.start_projections()
         start_audit_chain(container)
+        start_notifier(container)
         serve_metrics(settings, container.metrics.registry)
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)

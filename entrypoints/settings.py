@@ -450,6 +450,28 @@ class SecretsSettings(_Section):
         return keys
 
 
+class AlertingSettings(_Section):
+    """`[alerting]`: the notifier that delivers subscriptions (docs/operations.md#alerting)."""
+
+    # The projector process (and `scheduler up`) runs the deployment's one notifier.
+    notifier_enabled: bool = True
+    smtp_host: str | None = None  # unset: email subscriptions are refused
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(default="scheduler@localhost", min_length=3)
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = False
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # per webhook or SMTP call
+    max_attempts: int = Field(default=5, ge=1, le=100)  # a subscription's default
+    retry_base_seconds: float = Field(default=2.0, gt=0)  # doubles each failed attempt...
+    retry_max_seconds: float = Field(default=300.0, gt=0)  # ...up to this
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+
+    _blank = field_validator("smtp_host", "smtp_username", "smtp_password", mode="before")(
+        _blank_to_none
+    )
+
+
 class Settings(_Section):
     """The whole configuration of one process, built once by the composition root."""
 
@@ -462,6 +484,7 @@ class Settings(_Section):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
     @property
     def database_kind(self) -> Literal["sqlite", "postgres"]:

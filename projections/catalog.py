@@ -7,6 +7,7 @@ from projections.base import Projection
 from projections.event_index import EventIndexProjection
 from projections.run_stats import RunStatsProjection
 from projections.runs import RunsProjection
+from projections.subscriptions import SubscriptionsProjection
 from projections.tasks import TasksProjection
 from projections.workers import WorkersProjection
 
@@ -20,4 +21,5 @@ def all_projections() -> list[Projection]:
         RunStatsProjection(),
         ApiKeysProjection(),
         EventIndexProjection(),
+        SubscriptionsProjection(),
     ]

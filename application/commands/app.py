@@ -15,8 +15,10 @@ from application.commands.workers import WorkerCommands
 from application.keys import KeyCommands
 from application.ports import IdFactory, random_ids
 from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
+from application.subscriptions.commands import SubscriptionCommands
 from application.task_numbers import TaskNumbers
 from domain.snapshot import SchedulerSnapshot
+from domain.subscription import Subscription
 from domain.task import Task
 from domain.task_name import TaskName
 from domain.worker import Worker
@@ -24,7 +26,14 @@ from domain.worker import Worker
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
-class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
+class SchedulerApp(
+    KeyCommands,
+    SubscriptionCommands,
+    TaskCommands,
+    RunCommands,
+    DecisionCommands,
+    WorkerCommands,
+):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events
@@ -34,6 +43,7 @@ class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, Wor
         Task: SNAPSHOT_INTERVAL,
         TaskName: SNAPSHOT_INTERVAL,
         Worker: SNAPSHOT_INTERVAL,
+        Subscription: SNAPSHOT_INTERVAL,  # one DeadLettered per event given up on
     }
     snapshot_class = SchedulerSnapshot
 

@@ -22,6 +22,7 @@ from entrypoints.api import (
     providers,
     rebuilds,
     runs,
+    subscriptions,
     system,
     tasks,
     worker_protocol,
@@ -96,6 +97,7 @@ def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
         audit,
         rebuilds,
         keys,
+        subscriptions,
     ):
         api.include_router(module.router)
 

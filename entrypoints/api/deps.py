@@ -31,6 +31,7 @@ from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
 from entrypoints.live_config import LiveConfig
 from entrypoints.rebuild_jobs import RebuildJobs
+from entrypoints.settings import AlertingSettings
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -51,6 +52,7 @@ BreakersDep = Annotated[BreakerRegistry, Depends(providers.get_breakers)]
 MetricsDep = Annotated[Metrics, Depends(providers.get_metrics)]
 RunnersDep = Annotated[list[ProjectionRunner], Depends(providers.get_runners)]
 KeyDirectoryDep = Annotated[KeyDirectory, Depends(providers.get_key_directory)]
+AlertingDep = Annotated[AlertingSettings, Depends(providers.get_alerting)]
 HealthConfigDep = Annotated[HealthConfig, Depends(providers.get_health_config)]
 ReplicaDep = Annotated[ReplicaMonitor | None, Depends(providers.get_replica)]
 LiveConfigDep = Annotated[LiveConfig, Depends(providers.get_live_config)]

@@ -29,7 +29,7 @@ class Right(StrEnum):
 
     PUBLIC = "public"  # no credential at all
     READ = "read"  # every resource, events and metrics; secrets stay masked
-    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill
+    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill, subscriptions
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
     QUARANTINE = "quarantine"  # retry or release held aggregates
@@ -94,6 +94,11 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", K): Right.MANAGE_KEYS,
     ("POST", K): Right.MANAGE_KEYS,
     ("DELETE", f"{K}/{{ref}}"): Right.MANAGE_KEYS,
+    ("GET", "/api/subscriptions"): Right.READ,
+    ("POST", "/api/subscriptions"): Right.OPERATE,
+    ("GET", "/api/subscriptions/{subscription_id}"): Right.READ,
+    ("DELETE", "/api/subscriptions/{subscription_id}"): Right.OPERATE,
+    ("POST", "/api/subscriptions/{subscription_id}/replay"): Right.OPERATE,
 }
 # Served outside the route table, without a credential: they describe the API, hold no data.
 PUBLIC_PATHS = frozenset(

@@ -29,6 +29,7 @@ from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container
 from entrypoints.live_config import LiveConfig
 from entrypoints.rebuild_jobs import RebuildJobs
+from entrypoints.settings import AlertingSettings
 from entrypoints.web.session import SessionSealer
 from projections.history import History
 from projections.ports import Database
@@ -159,6 +160,11 @@ def get_key_directory(request: Request) -> KeyDirectory:
 def get_session_sealer(request: Request) -> SessionSealer:
     """The UI's session cookie sealer (set on the UI's sub-application only)."""
     return cast(SessionSealer, request.app.state.web_sealer)
+
+
+def get_alerting(request: Request) -> AlertingSettings:
+    """`[alerting]`: whether email can be sent, and the default delivery attempts."""
+    return _container(request).settings.alerting
 
 
 def get_health_config(request: Request) -> HealthConfig:

@@ -34,6 +34,7 @@ class Fixtures:
     run_id: str
     worker_id: str
     spare_key: str
+    subscription: str = ""
     names: Iterator[int] = field(default_factory=lambda: iter(range(1_000)))
 
     def name(self, prefix: str) -> str:
@@ -53,6 +54,12 @@ class Call:
 
 Builder = Callable[[Fixtures], list[Call]]
 T = "/api/tasks/{ref}"
+S = "/api/subscriptions/{subscription_id}"
+SUBSCRIPTION = {
+    "url": f"{DEAD_URL}hook",
+    "secret": "matrix-signing-secret-0123",
+    "event_types": ["TaskRun.Failed"],
+}
 
 
 def _task_body(f: Fixtures, executor: str) -> dict[str, Any]:
@@ -149,6 +156,13 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         Call("/api/keys", json={"name": f.name("k"), "role": "viewer", "expires_in": "1h"})
     ],
     ("DELETE", "/api/keys/{ref}"): lambda f: [Call(f"/api/keys/{f.spare_key}")],
+    ("GET", "/api/subscriptions"): lambda f: [Call("/api/subscriptions")],
+    ("POST", "/api/subscriptions"): lambda f: [Call("/api/subscriptions", json=SUBSCRIPTION)],
+    ("GET", S): lambda f: [Call(f"/api/subscriptions/{f.subscription}")],
+    ("DELETE", S): lambda f: [Call(f"/api/subscriptions/{f.subscription}")],
+    ("POST", f"{S}/replay"): lambda f: [
+        Call(f"/api/subscriptions/{f.subscription}/replay", json={"from_position": 1})
+    ],
 }
 
 
@@ -208,6 +222,7 @@ def fixtures_for(server: Server, role: str) -> Fixtures:
     f.spare_key = admin_call(
         server, "POST", "/api/keys", json={"name": f.name(f"spare-{role}"), "role": "viewer"}
     )["name"]
+    f.subscription = admin_call(server, "POST", "/api/subscriptions", json=SUBSCRIPTION)["id"]
     return f
 
 

@@ -120,7 +120,9 @@ def ctx() -> CommandContext:
     return CommandContext("route-test", datetime.now(UTC), uuid.uuid4())
 
 
-def open_api(directory: Path, tracer: Tracer | None = None) -> Iterator[Api]:
+def open_api(
+    directory: Path, tracer: Tracer | None = None, environ: dict[str, str] | None = None
+) -> Iterator[Api]:
     """An API over a fresh SQLite store in `directory`, projecting in threads."""
     settings = load_settings(
         None,
@@ -128,6 +130,7 @@ def open_api(directory: Path, tracer: Tracer | None = None) -> Iterator[Api]:
             "SCHEDULER_DATABASE__URL": f"sqlite:///{directory / 'routes.db'}",
             "SCHEDULER_AUTH__ALLOW_ANONYMOUS_LOOPBACK": "true",
             "SCHEDULER_API__RATE_LIMIT_PER_SECOND": "0",
+            **(environ or {}),
         },
     )
     container = build_container(settings, tracer=tracer)

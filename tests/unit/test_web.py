@@ -166,11 +166,16 @@ def projected(tmp_path: Path) -> Iterator[Caller]:
         yield api.client()
 
 
-def test_a_projected_page_streams_from_the_head_its_views_reached(projected: Caller) -> None:
-    assert (
-        projected.post("/api/tasks", json={"name": "caught", "command": "true"}).status_code == 201
-    )
-    assert head_of(projected.get("/ui/tasks").text) == log_head(projected) > 0
+def test_a_refresh_that_heard_a_position_renders_once_every_view_has_it(
+    projected: Caller,
+) -> None:
+    created = projected.post("/api/tasks", json={"name": "caught", "command": "true"})
+    assert created.status_code == 201
+    heard = log_head(projected)  # what a page's stream would have heard
+
+    page = projected.get("/ui/tasks", headers={"X-Seen-Position": str(heard)}).text
+
+    assert head_of(page) == heard > 0 and "caught" in page
 
 
 def test_the_run_list_pages_by_log_position_both_ways(
