@@ -208,6 +208,19 @@ class Dispatcher:
                 self.assign_pending()
         return len(fires) + len(misfires)
 
+    @served
+    def advance_backfills(self) -> int:
+        """Record backfill runs that ended and release their next slots up to each limit."""
+        if not (due := self.books.backfills.due()):
+            return 0
+        try:
+            self._app.advance_backfills(due, self.name, self._clock.now())
+        except Exception:
+            self.books.backfills.retry(due)
+            raise
+        self.follow_log()
+        return len(due)
+
     def _live_workers(self) -> list[WorkerSlot]:
         return [
             w
@@ -224,14 +237,12 @@ class Dispatcher:
 
     @served
     def step(self) -> int:
-        """One round: catch up, record reports, catch up, assign, maintain. Returns work done."""
-        done = self.follow_log()
-        done += self.record_reports()
-        done += self.follow_log()
-        done += self.finish_broadcasts()
-        done += self.decide_dependencies()
+        """One round: catch up, record reports, decide, assign, fire, maintain; the work done."""
+        done = self.follow_log() + self.record_reports() + self.follow_log()
+        done += self.finish_broadcasts() + self.decide_dependencies()
         done += self.assign_pending()
         done += self.fire_due_slots()  # every round: a due slot should not wait for maintenance
+        done += self.advance_backfills()
         now = self._monotonic()
         if now - self._last_maintenance >= self.policy.maintenance_interval:
             self._last_maintenance = now
