@@ -65,6 +65,7 @@ class Backfill(SchedulerAggregate):
             aggregate.requested = aggregate.existing = 0
             aggregate.finished = aggregate.failed = 0
             aggregate.reason = None
+            aggregate.started_by = self.metadata.get("actor")
 
     class SlotsRequested(SchedulerAggregate.Event):
         """Runs requested for these slots; the `existing` ones already had a run."""
@@ -130,6 +131,7 @@ class Backfill(SchedulerAggregate):
         finished: int
         failed: int
         reason: str | None
+        started_by: str | None
 
     @classmethod
     def start(

@@ -12,7 +12,7 @@ from application.results import CommandResult
 from domain.backfill import Backfill, BackfillStatus
 from domain.backfill_slots import timing_of, window_slots
 from domain.context import CommandContext
-from domain.errors import IllegalTransitionError, TaskDeletedError
+from domain.errors import IllegalTransitionError, InvalidFieldError, TaskDeletedError
 from domain.statuses import RunStatus
 from domain.task import Task
 from domain.task_run import TaskRun
@@ -30,9 +30,10 @@ class BackfillCommands(CommandsBase):
         return self._get(backfill_id, Backfill, "backfill", version)
 
     def preview_backfill(
-        self, task_id: UUID, start: datetime, end: datetime
+        self, task_id: UUID, start: datetime, end: datetime, now: datetime
     ) -> list[tuple[datetime, bool]]:
         """Every slot of the task in [start, end] and whether a run for it exists already."""
+        _ensure_past(end, now)
         task = self.get_task(task_id)
         slots = window_slots(timing_of(task.spec), start, end)
         return [(slot, self._exists(TaskRun.fire_id(task_id, slot))) for slot in slots]
@@ -47,6 +48,7 @@ class BackfillCommands(CommandsBase):
     ) -> CommandResult:
         """Start a backfill; the dispatcher requests its slots' runs, at most `concurrency`
         in flight at once."""
+        _ensure_past(window[1], ctx.now)
         task = self.get_task(task_id)
         task.ensure_can_run()
         backfill_id = self._new_id()
@@ -164,3 +166,9 @@ class BackfillCommands(CommandsBase):
         if not positions:
             raise IllegalTransitionError(f"backfill {backfill_id}", "busy", "cancel")
         return CommandResult(backfill_id, self.head_position())
+
+
+def _ensure_past(end: datetime, now: datetime) -> None:
+    # Slots still ahead are cron's to fire (or to count as misfires): a backfill is the past.
+    if end > now:
+        raise InvalidFieldError("to", f"must not be in the future (now is {now.isoformat()})")

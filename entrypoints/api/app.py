@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
+    backfills,
     batch,
     event_stream,
     events,
@@ -76,7 +77,18 @@ def create_api(container: Container) -> FastAPI:
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, batch, runs, workers, event_stream, events, system, keys):
+    for module in (
+        history,
+        tasks,
+        batch,
+        backfills,
+        runs,
+        workers,
+        event_stream,
+        events,
+        system,
+        keys,
+    ):
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)

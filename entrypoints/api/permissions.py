@@ -29,7 +29,8 @@ class Right(StrEnum):
 
     PUBLIC = "public"  # no credential at all
     READ = "read"  # every resource, events and metrics; secrets stay masked
-    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill
+    OPERATE = "operate"  # trigger, pause, resume, cancel, drain
+    BACKFILL = "backfill"  # execute or cancel a backfill (many runs at once)
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
     QUARANTINE = "quarantine"  # retry or release held aggregates
@@ -40,7 +41,7 @@ class Right(StrEnum):
 ROLE_RIGHTS: dict[str, frozenset[Right]] = {
     "viewer": frozenset({Right.READ}),
     "operator": frozenset({Right.READ, Right.OPERATE}),
-    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS}),
+    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS, Right.BACKFILL}),
     "admin": frozenset(Right) - {Right.PUBLIC},
     "worker": frozenset({Right.WORKER}),
 }
@@ -66,6 +67,9 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{T}/history"): Right.READ,
     ("GET", f"{T}/diff"): Right.READ,
     ("POST", f"{T}/rollback"): Right.EDIT_TASKS,
+    ("POST", f"{T}/backfill"): Right.READ,  # a dry run; executing needs backfill (the route)
+    ("GET", "/api/backfills/{backfill_id}"): Right.READ,
+    ("POST", "/api/backfills/{backfill_id}/cancel"): Right.BACKFILL,
     ("GET", "/api/runs"): Right.READ,
     ("GET", R): Right.READ,
     ("GET", f"{R}/events"): Right.READ,
@@ -95,6 +99,8 @@ NOTES = {
     Right.EDIT_TASKS: "editor: only tasks whose executor is http or callable (before and after)",
     Right.WORKER: "worker: heartbeats only for the workers its own key registered",
     Right.READ: "/metrics also takes `[observability] metrics_token`",
+    Right.BACKFILL: "POST /api/tasks/{ref}/backfill needs read for a dry run and backfill to "
+    "execute",
 }
 
 bearer_scheme = HTTPBearer(
