@@ -14,7 +14,7 @@ from typing import Any
 
 from application.dispatch.cron_firing import MISFIRE_THRESHOLD, plan_fires
 from domain.backfill_slots import JUST_BEFORE, timing_of, window_slots
-from domain.timing import next_slot
+from domain.timing import has_timing, next_slot
 
 Interval = tuple[datetime, datetime]
 # fired: on time, or late within the misfire rule; queued / replaced / skipped: a run of the
@@ -56,6 +56,8 @@ def simulate(
             definition has no timing (`schedule`).
     """
     timing = timing_of(spec)
+    if not has_timing(timing):
+        return {}  # manual only: no slots
     policy = str(spec.get("misfire_policy") or "fire_once")
     catchup = int(spec.get("catchup_window_seconds") or 0)
     overlap = str(spec.get("concurrency_policy") or "allow")
@@ -95,12 +97,16 @@ def counts(outcomes: Mapping[datetime, str]) -> dict[str, int]:
 def differences(
     current: Mapping[datetime, str], proposed: Mapping[datetime, str]
 ) -> list[dict[str, Any]]:
-    """The slots whose outcome differs (a slot of one definition only is null in the other)."""
+    """The slots whose outcome differs (a slot of one definition only is null in the other).
+
+    A slot that is inactive in one and absent from the other runs in neither: no difference.
+    """
     slots = sorted(set(current) | set(proposed))
+    quiet = {None, "inactive"}
     return [
         {"nominal_time": s, "current": current.get(s), "proposed": proposed.get(s)}
         for s in slots
-        if current.get(s) != proposed.get(s)
+        if current.get(s) != proposed.get(s) and not {current.get(s), proposed.get(s)} <= quiet
     ]
 
 

@@ -22,6 +22,7 @@ from entrypoints.api import (
     runs,
     system,
     tasks,
+    what_if,
     workers,
 )
 from entrypoints.api.authentication import AuthenticationMiddleware, Authenticator
@@ -80,6 +81,7 @@ def create_api(container: Container) -> FastAPI:
     for module in (
         history,
         tasks,
+        what_if,
         batch,
         backfills,
         runs,

@@ -68,6 +68,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{T}/diff"): Right.READ,
     ("POST", f"{T}/rollback"): Right.EDIT_TASKS,
     ("POST", f"{T}/backfill"): Right.READ,  # a dry run; executing needs backfill (the route)
+    ("POST", f"{T}/preview"): Right.READ,  # a what-if: saves nothing
     ("GET", "/api/backfills/{backfill_id}"): Right.READ,
     ("POST", "/api/backfills/{backfill_id}/cancel"): Right.BACKFILL,
     ("GET", "/api/runs"): Right.READ,
