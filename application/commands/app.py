@@ -17,6 +17,7 @@ from application.keys import KeyCommands
 from application.ports import IdFactory, random_ids
 from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
 from application.task_numbers import TaskNumbers
+from domain.backfill import Backfill
 from domain.snapshot import SchedulerSnapshot
 from domain.task import Task
 from domain.task_name import TaskName
@@ -37,6 +38,7 @@ class SchedulerApp(
         Task: SNAPSHOT_INTERVAL,
         TaskName: SNAPSHOT_INTERVAL,
         Worker: SNAPSHOT_INTERVAL,
+        Backfill: SNAPSHOT_INTERVAL,  # two events per slot it runs: up to 20,000
     }
     snapshot_class = SchedulerSnapshot
 

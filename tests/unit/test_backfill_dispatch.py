@@ -148,3 +148,20 @@ def test_every_backfill_decision_is_an_event_in_its_correlation(rig: Rig) -> Non
     events = rig.app.aggregate_events(backfill_id) + backfill_runs(rig, backfill_id)
     assert {e.metadata["correlation_id"] for e in events} == {str(backfill_id)}
     assert isinstance(rig.app.get_backfill(backfill_id), Backfill)
+
+
+def test_a_long_backfill_loads_from_a_snapshot_with_its_progress(rig: Rig) -> None:
+    task_id = task(rig)
+    start = rig.clock.now().replace(minute=0) - timedelta(days=10)
+    backfill_id = rig.app.start_backfill(
+        task_id, (start, start + timedelta(hours=119)), 1, "allow", rig.ctx()
+    ).aggregate_id
+    for _ in range(70):  # each round: one run ends, the next slot is requested (2 events)
+        in_flight = rig.app.get_backfill(backfill_id).in_flight
+        rig.app.advance_backfills(
+            [(backfill_id, dict.fromkeys(in_flight, False))], "dispatcher", rig.clock.now()
+        )
+    assert rig.app.snapshots is not None and list(rig.app.snapshots.get(backfill_id))
+    backfill = rig.app.get_backfill(backfill_id)
+    assert (backfill.requested, backfill.finished, len(backfill.in_flight)) == (70, 69, 1)
+    assert backfill.decided_through == start + timedelta(hours=69)
