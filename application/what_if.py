@@ -14,6 +14,7 @@ from typing import Any
 
 from application.dispatch.cron_firing import MISFIRE_THRESHOLD, plan_fires
 from domain.backfill_slots import JUST_BEFORE, timing_of, window_slots
+from domain.errors import ScheduleError
 from domain.timing import has_timing, next_slot
 
 Interval = tuple[datetime, datetime]
@@ -36,13 +37,17 @@ class Facts:
 
 
 def next_fires(spec: Mapping[str, Any], after: datetime, count: int) -> list[datetime]:
-    """The next `count` slots of the definition strictly after `after`."""
+    """The next `count` slots of the definition strictly after `after` (fewer if its timing
+    cannot be evaluated further: a stored definition the dispatcher holds as blocked)."""
     timing = timing_of(spec)
     found: list[datetime] = []
-    slot = next_slot(timing, after)
-    while slot is not None and len(found) < count:
-        found.append(slot)
-        slot = next_slot(timing, slot)
+    try:
+        slot = next_slot(timing, after)
+        while slot is not None and len(found) < count:
+            found.append(slot)
+            slot = next_slot(timing, slot)
+    except ScheduleError:
+        pass  # what was found is the answer; the task's quarantine entry says why
     return found
 
 

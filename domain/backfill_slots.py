@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import InvalidFieldError
+from domain.errors import InvalidFieldError, ScheduleError
 from domain.timing import has_timing, next_slot
 
 MAX_SLOTS = 10_000  # the most slots one backfill (or its preview) may cover
@@ -43,12 +43,15 @@ def window_slots(timing: Mapping[str, Any], start: datetime, end: datetime) -> l
             "schedule", "the task has no schedule, interval or run_at: it has no slots"
         )
     found: list[datetime] = []
-    for slot in slots_after(timing, None, start, end):
-        if len(found) == MAX_SLOTS:
-            raise InvalidFieldError(
-                "to",
-                f"the window holds more than {MAX_SLOTS} slots; the last one allowed is "
-                f"{found[-1].isoformat()}: end the window there and backfill the rest after",
-            )
-        found.append(slot)
+    try:
+        for slot in slots_after(timing, None, start, end):
+            if len(found) == MAX_SLOTS:
+                raise InvalidFieldError(
+                    "to",
+                    f"the window holds more than {MAX_SLOTS} slots; the last one allowed is "
+                    f"{found[-1].isoformat()}: end the window there and backfill the rest after",
+                )
+            found.append(slot)
+    except (OverflowError, ScheduleError) as error:  # a window at the edge of the calendar
+        raise InvalidFieldError("from", f"the slots cannot be computed so early: {error}") from None
     return found

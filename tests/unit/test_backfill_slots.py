@@ -115,3 +115,10 @@ def test_a_cancelled_backfill_requests_nothing_more() -> None:
         backfill.request_slots([T0], [], CTX)
     with pytest.raises(IllegalTransitionError):
         backfill.cancel("again", [], CTX)
+
+
+def test_a_window_at_the_start_of_the_calendar_is_refused_naming_from() -> None:
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    with pytest.raises(InvalidFieldError) as caught:
+        window_slots(HOURLY, first, first + timedelta(hours=2))
+    assert caught.value.field == "from"
