@@ -72,7 +72,10 @@ class BackfillPublic(BaseModel):
     pending: int = Field(description="Slots not decided yet.")
     in_flight: int = Field(description="Its runs requested and not ended.")
     finished: int = Field(description="Its runs that ended (succeeded or not).")
-    failed: int = Field(description="Its runs that ended without succeeding.")
+    failed: int = Field(
+        description="Its runs that ended without succeeding (failed, timed out, cancelled, "
+        "skipped, upstream failed)."
+    )
     reason: str | None = Field(None, description="Why it was cancelled.")
     started_at: datetime
     actor: str | None
