@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.auth_support import secure_scheduler
@@ -62,4 +63,7 @@ def test_no_generated_request_gets_a_server_error(
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     # The credential held for the whole run: no operation was left with only 401s.
     assert "Authentication failed" not in done.stdout, done.stdout[-4000:]
-    assert "Tested: 31" in done.stdout, done.stdout[-2000:]
+    # Every operation of the document but the two excluded above was tested.
+    document = httpx.get(f"{scheduler.url}/openapi.json", timeout=10).json()
+    operations = sum(len(item) for item in document["paths"].values())
+    assert f"Tested: {operations - 2}" in done.stdout, done.stdout[-2000:]
