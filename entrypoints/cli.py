@@ -7,6 +7,7 @@ import signal
 import click
 
 from entrypoints.cli_audit import audit
+from entrypoints.cli_backfill import backfill
 from entrypoints.cli_config import config as config_group
 from entrypoints.cli_event_query import query as events_query
 from entrypoints.cli_keys import keys
@@ -127,3 +128,4 @@ main.add_command(quarantine)
 main.add_command(keys)
 main.add_command(config_group)
 main.add_command(secrets)
+main.add_command(backfill)

@@ -8,7 +8,13 @@ from datetime import datetime
 import click
 
 from domain.errors import NotFoundError
-from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
+from entrypoints.cli_support import (
+    ConfigPaths,
+    aware_time,
+    config_option,
+    load_cli_settings,
+    open_store,
+)
 from projections.event_records import event_record
 from projections.queries.events import (
     EventFilter,
@@ -18,19 +24,6 @@ from projections.queries.events import (
 from projections.queries.events import assigned_after_lost as runs_assigned_after_lost
 
 
-def _aware(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """An ISO time with its zone (a time without one would mean different moments)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no zone: add Z or an offset such as +08:00")
-    return moment
-
-
 @click.command("query")
 @click.option("--type", "type_", help="Exact event type, e.g. TaskRun.Failed.")
 @click.option("--aggregate", help="A task, run or worker id: its events.")
@@ -38,8 +31,10 @@ def _aware(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
 @click.option("--correlation-id", help="Everything one request or bulk command caused.")
 @click.option("--task", "task_ref", help="A task's number, UUID or name: its and its runs' events.")
 @click.option("--worker", "worker_id", help="A worker's id: its events and its assignments.")
-@click.option("--since", callback=_aware, help="Recorded at or after this ISO time (with zone).")
-@click.option("--until", callback=_aware, help="Recorded before this ISO time (with zone).")
+@click.option(
+    "--since", callback=aware_time, help="Recorded at or after this ISO time (with zone)."
+)
+@click.option("--until", callback=aware_time, help="Recorded before this ISO time (with zone).")
 @click.option("--after", type=click.IntRange(min=0), default=0, help="Events after this position.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1_000, show_default=True)
 @click.option(

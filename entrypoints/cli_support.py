@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -105,3 +106,16 @@ def open_store(
         yield store.app, store.database
     finally:
         store.close()
+
+
+def aware_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO time with its zone (a time without one would mean different moments)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no zone: add Z or an offset such as +08:00")
+    return moment

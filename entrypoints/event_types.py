@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 # Imported for their event classes: a type is known once its aggregate's module is loaded.
 import domain.api_key
 import domain.api_key_name
+import domain.backfill
 import domain.subscription
 import domain.task
 import domain.task_name

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from application.commands.backfills import BackfillCommands
 from application.commands.decisions import DecisionCommands
 from application.commands.group_commit import GroupCommit
 from application.commands.runs import RunCommands
@@ -17,6 +18,7 @@ from application.ports import IdFactory, random_ids
 from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
 from application.subscriptions.commands import SubscriptionCommands
 from application.task_numbers import TaskNumbers
+from domain.backfill import Backfill
 from domain.snapshot import SchedulerSnapshot
 from domain.subscription import Subscription
 from domain.task import Task
@@ -33,6 +35,7 @@ class SchedulerApp(
     RunCommands,
     DecisionCommands,
     WorkerCommands,
+    BackfillCommands,
 ):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
@@ -44,6 +47,7 @@ class SchedulerApp(
         TaskName: SNAPSHOT_INTERVAL,
         Worker: SNAPSHOT_INTERVAL,
         Subscription: SNAPSHOT_INTERVAL,  # one DeadLettered per event given up on
+        Backfill: SNAPSHOT_INTERVAL,  # two events per slot it runs: up to 20,000
     }
     snapshot_class = SchedulerSnapshot
 

@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from application.bus import Bus
@@ -75,18 +76,8 @@ class Dispatcher:
         self.leases = Leases(liveness, clock, policy.lease_seconds)
         self.courier = Courier(bus, monotonic, self.books.hold_run, app.opener, app.tracer)
         self.reports = ReportIntake(app, bus, clock, wakeup, observer, name, policy.batch_size)
-        self.maintenance = Maintenance(
-            app,
-            bus,
-            self.books,
-            self.courier,
-            self.leases,
-            clock,
-            monotonic,
-            policy,
-            observer,
-            name,
-        )
+        parts = (self.books, self.courier, self.leases)
+        self.maintenance = Maintenance(app, bus, *parts, clock, monotonic, policy, observer, name)
         self.health = RoundHealth(name, beacon, clock, monotonic, lambda: self.position)
         self._round_robin = RoundRobin()
         self._draw = draw
@@ -214,6 +205,14 @@ class Dispatcher:
                 self.assign_pending()
         return len(fires) + len(misfires)
 
+    @served
+    def advance_backfills(self) -> int:
+        """Record backfill runs that ended and release their next slots up to each limit."""
+        decide = partial(self._app.advance_backfills, actor=self.name, now=self._clock.now())
+        if done := self.books.backfills.advance(decide):
+            self.follow_log()
+        return done
+
     def _live_workers(self) -> list[WorkerSlot]:
         return [
             w
@@ -230,14 +229,12 @@ class Dispatcher:
 
     @served
     def step(self) -> int:
-        """One round: catch up, record reports, catch up, assign, maintain. Returns work done."""
-        done = self.follow_log()
-        done += self.record_reports()
-        done += self.follow_log()
-        done += self.finish_broadcasts()
-        done += self.decide_dependencies()
+        """One round: catch up, record reports, decide, assign, fire, maintain; the work done."""
+        done = self.follow_log() + self.record_reports() + self.follow_log()
+        done += self.finish_broadcasts() + self.decide_dependencies()
         done += self.assign_pending()
         done += self.fire_due_slots()  # every round: a due slot should not wait for maintenance
+        done += self.advance_backfills()
         now = self._monotonic()
         if now - self._last_maintenance >= self.policy.maintenance_interval:
             self._last_maintenance = now

@@ -13,6 +13,7 @@ from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
     audit,
+    backfills,
     batch,
     configuration,
     event_stream,
@@ -25,6 +26,7 @@ from entrypoints.api import (
     subscriptions,
     system,
     tasks,
+    what_if,
     worker_protocol,
     workers,
 )
@@ -86,7 +88,9 @@ def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
     for module in (
         history,
         tasks,
+        what_if,
         batch,
+        backfills,
         runs,
         workers,
         worker_protocol,

@@ -29,7 +29,8 @@ class Right(StrEnum):
 
     PUBLIC = "public"  # no credential at all
     READ = "read"  # every resource, events and metrics; secrets stay masked
-    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill, subscriptions
+    OPERATE = "operate"  # trigger, pause, resume, cancel, drain, subscriptions
+    BACKFILL = "backfill"  # execute or cancel a backfill (many runs at once)
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
     QUARANTINE = "quarantine"  # retry or release held aggregates
@@ -42,7 +43,7 @@ class Right(StrEnum):
 ROLE_RIGHTS: dict[str, frozenset[Right]] = {
     "viewer": frozenset({Right.READ}),
     "operator": frozenset({Right.READ, Right.OPERATE}),
-    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS}),
+    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS, Right.BACKFILL}),
     "admin": frozenset(Right) - {Right.PUBLIC},
     "worker": frozenset({Right.WORKER}),
 }
@@ -68,6 +69,10 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{T}/history"): Right.READ,
     ("GET", f"{T}/diff"): Right.READ,
     ("POST", f"{T}/rollback"): Right.EDIT_TASKS,
+    ("POST", f"{T}/backfill"): Right.READ,  # a dry run; executing needs backfill (the route)
+    ("POST", f"{T}/preview"): Right.READ,  # a what-if: saves nothing
+    ("GET", "/api/backfills/{backfill_id}"): Right.READ,
+    ("POST", "/api/backfills/{backfill_id}/cancel"): Right.BACKFILL,
     ("GET", "/api/runs"): Right.READ,
     ("GET", R): Right.READ,
     ("GET", f"{R}/events"): Right.READ,
@@ -110,6 +115,8 @@ NOTES = {
     Right.WORKER: "worker: heartbeats, polls and reports only for the workers its own key"
     " registered",
     Right.READ: "/metrics also takes `[observability] metrics_token`",
+    Right.BACKFILL: "POST /api/tasks/{ref}/backfill needs read for a dry run and backfill to "
+    "execute",
 }
 
 bearer_scheme = HTTPBearer(

@@ -15,6 +15,7 @@ from entrypoints.api.deps import (
     ReadModelDep,
     ReferencesDep,
     ViewsDep,
+    parse_id,
     parse_run_id,
 )
 from entrypoints.api.history import AsOf, Version
@@ -28,6 +29,7 @@ RUN_STATUS_PATTERN = "^(" + "|".join(RUN_STATUSES) + ")$"
 
 @router.get("", response_model=RunsPublic)
 def list_runs(
+    app: AppDep,
     references: ReferencesDep,
     read_model: ReadModelDep,
     views: ViewsDep,
@@ -37,6 +39,9 @@ def list_runs(
     status: Annotated[
         str | None,
         Query(pattern=RUN_STATUS_PATTERN),
+    ] = None,
+    backfill: Annotated[
+        str | None, Query(max_length=100, description="A backfill's id: the runs it requested.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -60,13 +65,25 @@ def list_runs(
         ),
     ] = None,
 ) -> dict[str, Any]:
-    """Runs, newest first, by task and status; pages by `offset`, or by `before` / `after`."""
+    """Runs, newest first, by task, status and backfill; pages by `offset`, or by `before` /
+    `after`."""
     views.ensure(min_position)
-    task_uuid = None
+    task_uuid = correlation = None
     if task is not None:
         task_uuid = references.task_id(task, field="task")
+    if backfill is not None:
+        found = app.get_backfill(parse_id("backfill", backfill))
+        if task_uuid is not None and task_uuid != found.task_id:
+            return {"items": [], "total": 0, "limit": limit, "offset": offset}
+        task_uuid, correlation = found.task_id, found.id  # the task's index narrows the scan
     items, total = read_model.list_runs(
-        task_uuid=task_uuid, status=status, limit=limit, offset=offset, before=before, after=after
+        task_uuid=task_uuid,
+        status=status,
+        limit=limit,
+        offset=offset,
+        before=before,
+        after=after,
+        correlation_id=correlation,
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

@@ -99,8 +99,10 @@ class RunQueries:
         offset: int,
         before: int | None = None,
         after: int | None = None,
+        correlation_id: UUID | None = None,
     ) -> Page:
-        """Runs, newest first, filtered by task and status; the total counts the filter alone.
+        """Runs, newest first, filtered by task, status and correlation (a backfill's id);
+        the total counts the filter alone.
 
         `before` / `after` page by log position (keyset: an index seek, whatever the depth):
         the `limit` runs just older than `before`, or just newer than `after`.
@@ -110,6 +112,8 @@ class RunQueries:
             where.add("r.task_uuid = %(task)s", task=task_uuid)
         if status:
             where.add("r.status = %(status)s", status=status)
+        if correlation_id is not None:
+            where.add("r.correlation_id = %(correlation)s", correlation=str(correlation_id))
         seek = Where()
         if before is not None:
             seek.add("r.position < %(before)s", before=before)

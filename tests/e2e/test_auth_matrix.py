@@ -50,6 +50,7 @@ class Call:
     params: dict[str, Any] | None = None
     variant: str = ""
     executor: str | None = None  # the task executor an edit_tasks route touches
+    needs: Right | None = None  # a right the body asks for beyond the route's (a backfill)
 
 
 Builder = Callable[[Fixtures], list[Call]]
@@ -60,6 +61,7 @@ SUBSCRIPTION = {
     "secret": "matrix-signing-secret-0123",
     "event_types": ["TaskRun.Failed"],
 }
+WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"}
 
 
 def _task_body(f: Fixtures, executor: str) -> dict[str, Any]:
@@ -97,6 +99,22 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", f"{T}/history"): lambda f: [Call(f"/api/tasks/{f.http_task}/history")],
     ("GET", f"{T}/diff"): lambda f: [Call(f"/api/tasks/{f.http_task}/diff", params={"from": 1})],
     ("POST", f"{T}/rollback"): on_tasks("/rollback", json={"version": 1}),
+    ("POST", f"{T}/backfill"): lambda f: [
+        Call(f"/api/tasks/{f.http_task}/backfill", json={**WINDOW, "dry_run": True}),
+        Call(
+            f"/api/tasks/{f.http_task}/backfill",
+            json={**WINDOW, "dry_run": False},
+            variant="execute",
+            needs=Right.BACKFILL,
+        ),
+    ],
+    ("POST", f"{T}/preview"): lambda f: [
+        Call(f"/api/tasks/{f.http_task}/preview", json={"changes": {"description": "what if"}})
+    ],
+    ("GET", "/api/backfills/{backfill_id}"): lambda f: [Call(f"/api/backfills/{uuid.uuid4()}")],
+    ("POST", "/api/backfills/{backfill_id}/cancel"): lambda f: [
+        Call(f"/api/backfills/{uuid.uuid4()}/cancel")
+    ],
     ("GET", "/api/runs"): lambda f: [Call("/api/runs")],
     ("GET", "/api/runs/{run_id}"): lambda f: [Call(f"/api/runs/{f.run_id}")],
     ("GET", "/api/runs/{run_id}/events"): lambda f: [Call(f"/api/runs/{f.run_id}/events")],
@@ -231,6 +249,8 @@ def allowed(role: str, method: str, path: str, call: Call) -> bool:
     principal = Principal("key", role, role)
     right = ROUTE_RIGHTS[(method, path)]
     if not has_right(principal, right):
+        return False
+    if call.needs is not None and not has_right(principal, call.needs):
         return False
     if right is Right.EDIT_TASKS and call.executor in ("shell", "python"):
         return has_right(principal, Right.EDIT_CODE_TASKS)

@@ -30,7 +30,8 @@ from tests.e2e.conftest import SCHEDULER, SchedulerProcess, running_scheduler, w
 from tests.servers import fresh_postgres_database
 
 SECRETS = ("hunter2", "tok123")
-PATH_VALUES = {"ref", "run_id", "worker_id"}  # the path parameters this test knows how to fill
+# The path parameters this test knows how to fill.
+PATH_VALUES = {"ref", "run_id", "worker_id", "backfill_id"}
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -175,7 +176,25 @@ def exercise(proc: SchedulerProcess, workdir: Path) -> tuple[Surfaces, dict[str,
         )
         bad_requests(client, seen)
         worker_id = client.get("/api/workers").json()[0]["id"]
-        ids = {"ref": "prints-secrets", "run_id": runs[0], "worker_id": worker_id}
+        hourly = {"name": "backfilled", "command": "true", "schedule": "0 * * * *"}
+        assert client.post("/api/tasks", json=hourly).status_code == 201
+        window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:30:00Z", "dry_run": False}
+        backfill = seen.response(
+            "backfill", client.post("/api/tasks/backfilled/backfill", json=window)
+        ).json()
+        seen.response(
+            "what-if with a secret",
+            client.post(
+                "/api/tasks/prints-secrets/preview",
+                json={"changes": {"env": {"DB_PASSWORD": "hunter2"}, "schedule": "0 * * * *"}},
+            ),
+        )
+        ids = {
+            "ref": "prints-secrets",
+            "run_id": runs[0],
+            "worker_id": worker_id,
+            "backfill_id": backfill["id"],
+        }
         every_get_route(client, seen, ids, moment)
         seen.response("http task", client.get("/api/tasks/sends-secrets"))
         seen.response("http run", client.get(f"/api/runs/{runs[1]}"))
