@@ -15,10 +15,10 @@ from entrypoints.cli_replay import events, replay
 from entrypoints.cli_secrets import secrets
 from entrypoints.cli_support import (
     config_option,
-    configure_logging,
     load_cli_settings,
     unreachable_error,
 )
+from entrypoints.logging_setup import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +50,7 @@ def _run_process(config: Path | None, name: str) -> None:
     from entrypoints import processes
 
     settings = load_cli_settings(config)
-    configure_logging(settings)
+    configure_logging(settings, name)
     try:
         getattr(processes, f"run_{name}")(settings, config)  # config: re-read on SIGHUP
     except (processes.StartupError, OSError) as error:

@@ -17,6 +17,7 @@ from entrypoints.api import (
     events,
     history,
     keys,
+    logs,
     providers,
     runs,
     system,
@@ -76,7 +77,8 @@ def create_api(container: Container) -> FastAPI:
     providers.attach(api, container, key_directory)
     api.router.route_class = StrictRoute  # routes declared on the app itself (/metrics)
     install_error_handlers(api)
-    for module in (history, tasks, batch, runs, workers, event_stream, events, system, keys):
+    modules = (history, tasks, batch, runs, workers, event_stream, events, system, logs, keys)
+    for module in modules:
         api.include_router(module.router)
 
     @api.get("/metrics", tags=["system"], include_in_schema=True)

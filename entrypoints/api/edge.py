@@ -1,6 +1,8 @@
 """The edge of the API: every middleware, in the one order that makes each of them right.
 
 From the outside in, a request meets:
+0. RequestContextMiddleware: the request's correlation id, bound for every log line written
+   while it runs (refusals included) and returned as X-Correlation-Id.
 1. ClientAddressMiddleware: who is calling (X-Forwarded-For from trusted proxies only), on
    `request.state.client_address`, before anything uses it.
 2. SecurityHeadersMiddleware: outside every refusal below, so 403, 429, 413 and 503 carry
@@ -47,6 +49,7 @@ from entrypoints.api.rate_limit import (
     RateLimitMiddleware,
     RateLimits,
 )
+from entrypoints.api.request_context import RequestContextMiddleware
 from entrypoints.api.security_headers import SecurityHeadersMiddleware
 from entrypoints.networks import parse_networks
 from entrypoints.settings import ApiSettings
@@ -66,6 +69,7 @@ CORS_REQUEST_HEADERS = (
 CORS_RESPONSE_HEADERS = (
     "X-Log-Position",
     "X-View-Stale",
+    "X-Correlation-Id",
     "Location",
     "Retry-After",
     "WWW-Authenticate",
@@ -123,4 +127,5 @@ def install_edge(
     api.add_middleware(
         ClientAddressMiddleware, trusted_proxies=parse_networks(settings.trusted_proxies)
     )
+    api.add_middleware(RequestContextMiddleware)
     return limiter

@@ -32,6 +32,7 @@ class Right(StrEnum):
     OPERATE = "operate"  # trigger, pause, resume, cancel, drain, backfill
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
+    READ_LOGS = "read_logs"  # the log records of every process (GET /api/system/logs)
     QUARANTINE = "quarantine"  # retry or release held aggregates
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
     WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
@@ -39,8 +40,8 @@ class Right(StrEnum):
 
 ROLE_RIGHTS: dict[str, frozenset[Right]] = {
     "viewer": frozenset({Right.READ}),
-    "operator": frozenset({Right.READ, Right.OPERATE}),
-    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS}),
+    "operator": frozenset({Right.READ, Right.OPERATE, Right.READ_LOGS}),
+    "editor": frozenset({Right.READ, Right.OPERATE, Right.READ_LOGS, Right.EDIT_TASKS}),
     "admin": frozenset(Right) - {Right.PUBLIC},
     "worker": frozenset({Right.WORKER}),
 }
@@ -80,6 +81,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", "/api/events/stream"): Right.READ,
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/quarantine"): Right.READ,
+    ("GET", f"{S}/logs"): Right.READ_LOGS,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
     ("GET", K): Right.MANAGE_KEYS,
     ("POST", K): Right.MANAGE_KEYS,
@@ -94,6 +96,7 @@ NOTES = {
     Right.EDIT_TASKS: "editor: only tasks whose executor is http or callable (before and after)",
     Right.WORKER: "worker: heartbeats only for the workers its own key registered",
     Right.READ: "/metrics also takes `[observability] metrics_token`",
+    Right.READ_LOGS: "operators and above: the logs name hosts, workers and callers",
 }
 
 bearer_scheme = HTTPBearer(
