@@ -16,8 +16,8 @@ from application.log_context import LOG_FIELDS, current_log_context
 LogFormat = Literal["json", "text"]
 # The fields of a JSON line, first the fixed ones (renamed from the LogRecord's names),
 # then the context's where known, then whatever a call passed in `extra=`.
-JSON_FIELDS = ["time", "levelname", "name", "message", "process_kind", "process", "host"]
-RENAMED = {"levelname": "level", "name": "logger", "process_kind": "process", "process": "pid"}
+JSON_FIELDS = ["time", "level", "name", "message", "process_kind", "process", "host"]
+RENAMED = {"name": "logger", "process_kind": "process", "process": "pid"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # LogRecord attributes that are never a field of their own in a JSON line.
 HIDDEN = ["taskName", "color_message"]  # asyncio's task name; uvicorn's coloured copy
@@ -39,6 +39,7 @@ class LogFieldsFilter(logging.Filter):
         if not hasattr(record, "time"):
             created = datetime.fromtimestamp(record.created, UTC)
             record.time = created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        record.level = record.levelname.lower()
         record.process_kind = self.process_kind
         record.host = self.host
         if record.process is None:

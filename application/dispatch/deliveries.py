@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Container, Iterable
 from uuid import UUID
 
 from application.bus import Bus
 from application.dispatch.entries import OpenRun
+from application.log_context import log_context
 from application.messages import Delivery
 from application.secrets import Opener
+
+logger = logging.getLogger(__name__)
 
 
 def delivery_for(run: OpenRun, opener: Opener) -> Delivery:
@@ -61,12 +65,15 @@ class Courier:
 
     def deliver(self, runs: Iterable[OpenRun]) -> None:
         """Send the deliveries of the runs' current attempts to their workers, in one batch."""
+        sent: list[OpenRun] = []
         deliveries: list[Delivery] = []
         for run in runs:
             try:
                 deliveries.append(delivery_for(run, self._opener))
             except Exception as error:  # its definition cannot make a delivery: hold the run
                 self._unusable(run, error)
+                continue
+            sent.append(run)
         if not deliveries:
             return
         # Noted before sending, as one send failing should wait the republish delay, not
@@ -76,6 +83,15 @@ class Courier:
             self._sent_at[delivery.run_id] = sent_at
         # One round trip for the batch: one XADD each on the dispatcher thread was its cost.
         self._bus.publish_inbox_messages(deliveries)
+        if logger.isEnabledFor(logging.INFO):
+            for run in sent:
+                with log_context(
+                    run_id=run.run_id,
+                    attempt=run.attempt,
+                    task_id=run.task_id,
+                    worker_id=run.worker_id,
+                ):
+                    logger.info("run delivered to its worker", extra={"action": "delivered"})
 
     def last_sent(self, run_id: UUID) -> float:
         """When the run's delivery was last sent (monotonic seconds), 0.0 if never."""
