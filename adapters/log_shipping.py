@@ -28,7 +28,8 @@ Sink = Callable[[list[Line]], None]
 CAPACITY = 10_000  # records waiting to be shipped; past that they are dropped and counted
 BATCH = 500  # records per write
 INTERVAL_SECONDS = 1.0  # a record waits at most about this long before it is shipped
-COMPLAIN_EVERY_SECONDS = 60.0  # a failing sink is reported on stderr at most this often
+COMPLAIN_EVERY_SECONDS = 60.0
+CLOSE_SECONDS = 2.0  # a failing sink is reported on stderr at most this often
 
 
 class LogShipper(logging.Handler):
@@ -78,8 +79,8 @@ class LogShipper(logging.Handler):
         self._attached.set()
 
     def flush(self) -> None:
-        """Wait (a few seconds at most) until what is queued has been handed to the sink."""
-        self.drain()
+        """Wait (briefly) until what is queued has been handed to the sink."""
+        self.drain(CLOSE_SECONDS)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until what is queued now has been handed to the sink; False on timeout."""
@@ -91,10 +92,11 @@ class LogShipper(logging.Handler):
         return not self._queue.unfinished_tasks
 
     def close(self) -> None:
-        """Ship what is queued (a few seconds at most), then stop the thread."""
-        self.drain()
+        """Ship what is queued (two seconds at most: a process shutting down must not hang on
+        an unreachable database), then stop the thread."""
+        self.drain(CLOSE_SECONDS)
         self._stop.set()
-        self._thread.join(self._interval + 5.0)
+        self._thread.join(CLOSE_SECONDS)
         super().close()
 
     def _serve(self) -> None:

@@ -117,6 +117,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ],
     ("GET", "/api/system/stats"): lambda f: [Call("/api/system/stats")],
     ("GET", "/api/system/quarantine"): lambda f: [Call("/api/system/quarantine")],
+    ("GET", "/api/system/logs"): lambda f: [Call("/api/system/logs", params={"limit": 5})],
     ("POST", "/api/system/quarantine/{aggregate_id}/{action}"): lambda f: [
         Call(f"/api/system/quarantine/{f.run_id}/retry")
     ],
