@@ -56,7 +56,7 @@ class LogShipper(logging.Handler):
             self._attached.set()
         self._queue: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=capacity)
         self._batch, self._interval = batch, interval
-        self._format = JsonLineFormatter()
+        self.setFormatter(JsonLineFormatter())  # may be wrapped (entrypoints/redaction.py)
         self.dropped = 0  # records lost: queue full, or a batch the sink refused
         self._reported_dropped = 0
         self._complained_at = float("-inf")
@@ -136,7 +136,7 @@ class LogShipper(logging.Handler):
 
     def _line(self, record: logging.LogRecord) -> Line | None:
         try:
-            line: Line = orjson.loads(self._format.format(record))
+            line: Line = orjson.loads(self.format(record))
         except Exception:  # a record that cannot be formatted is not shipped
             self.dropped += 1
             return None

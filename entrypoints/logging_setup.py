@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from adapters.log_format import LogFieldsFilter, make_formatter
+from adapters.log_format import JsonLineFormatter, LogFieldsFilter, make_formatter
 from adapters.log_redaction import install_redaction
 from adapters.log_shipping import LogShipper, Sink
 from adapters.log_table import LogTable
@@ -68,6 +68,7 @@ def configure_logging(settings: Settings, process_kind: str | None = None) -> No
         shipper = _installed(LogShipper) or LogShipper(name=f"log-shipper-{process_kind}")
         if shipper not in root.handlers:
             root.addHandler(shipper)
+        shipper.setFormatter(JsonLineFormatter())  # always JSON: the table keeps fields
         handlers.append(shipper)
     kind = process_kind or "cli"
     for handler in handlers:

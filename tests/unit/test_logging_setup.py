@@ -21,10 +21,13 @@ from entrypoints.logging_setup import (
 from entrypoints.redaction import RedactingFormatter
 from entrypoints.settings import Settings, load_settings
 
+DATABASE_PASSWORD = "pw-conn-98765"
+
 
 def settings(**observability: str) -> Settings:
     environ = {f"SCHEDULER_OBSERVABILITY__{k.upper()}": v for k, v in observability.items()}
     environ["SCHEDULER_AUTH__JWT_SECRET"] = "a-jwt-secret-that-is-long-enough-to-use-0123"
+    environ["SCHEDULER_DATABASE__URL"] = f"postgresql://app:{DATABASE_PASSWORD}@db.internal/s"
     return load_settings(None, environ)
 
 
@@ -67,13 +70,15 @@ def test_a_process_ships_its_masked_json_lines_once_a_sink_is_given(
     configure_logging(settings(log_format="json"), "projector")
     shipped: list[dict[str, object]] = []
     logging.getLogger("test.setup").warning("token a-jwt-secret-that-is-long-enough-to-use-0123")
+    logging.getLogger("test.setup").error("login refused: %s", DATABASE_PASSWORD)
 
     ship_logs_to(shipped.extend)
     [shipper] = ours(root, LogShipper)
     assert isinstance(shipper, LogShipper) and shipper.drain()
 
-    [line] = [s for s in shipped if s["logger"] == "test.setup"]
-    assert line["message"] == "token ***" and line["process"] == "projector"
+    token, password = [s for s in shipped if s["logger"] == "test.setup"]
+    assert token["message"] == "token ***" and token["process"] == "projector"
+    assert password["message"] == "login refused: ***"
 
 
 def test_a_cli_command_logs_to_stderr_only(root: logging.Logger) -> None:
