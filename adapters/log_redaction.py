@@ -7,10 +7,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from application.log_context import LOG_FIELDS
 from domain.secrets import MASK, Redactor, is_secret_name, mask_text
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+# The log context's ids (`principal` is `key:<name>`, which mask_text would take for a secret).
+_CONTEXT = frozenset(LOG_FIELDS)
 # Loggers that get handlers of their own (uvicorn's dictConfig), besides the root's.
 HANDLED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 REMEMBERED = 1_000  # secrets of recent deliveries a worker's logs mask (bounded memory)
@@ -55,6 +58,10 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self._clean(record.exc_text)
         for name, value in list(vars(record).items()):
             if name in _STANDARD:
+                continue
+            if name in _CONTEXT:  # ids and actor names: only known secret values go
+                if isinstance(value, str):
+                    setattr(record, name, self._redactor.apply(value))
                 continue
             if is_secret_name(name):
                 setattr(record, name, MASK)

@@ -103,3 +103,16 @@ def test_the_text_format_is_the_readable_one() -> None:
     text = make_formatter("text").format(record)
 
     assert text.endswith(" INFO a.b hello") and not text.startswith("{")
+
+
+def test_the_context_s_ids_are_not_taken_for_secrets(
+    lines: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, buffer = lines
+
+    with log_context(principal="key:ci-deployer", correlation_id=SECRET):
+        logger.info("hello")
+
+    [line] = parsed(buffer)
+    assert line["principal"] == "key:ci-deployer"  # a key's name, never its secret
+    assert line["correlation_id"] == "***"  # a known secret value is masked wherever it is

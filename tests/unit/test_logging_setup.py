@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from adapters.log_format import JsonLineFormatter
+from adapters.log_redaction import RedactingFilter
 from adapters.log_shipping import LogShipper
 from entrypoints.logging_setup import (
     LEVEL_LOGGERS,
@@ -43,6 +44,9 @@ def root() -> Iterator[logging.Logger]:
         logger.removeHandler(handler)
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+    for handler in handlers:  # pytest's: no filter of ours left on them
+        for f in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(f)
 
 
 def ours(root: logging.Logger, kind: type[logging.Handler]) -> list[logging.Handler]:
