@@ -122,12 +122,14 @@ class LogShipper(logging.Handler):
 
     def _ship(self, records: list[logging.LogRecord]) -> None:
         lines = [line for record in records if (line := self._line(record)) is not None]
-        if self.dropped != self._reported_dropped and (dropped := self._dropped_line()):
+        reported = self._reported_dropped
+        if self.dropped != reported and (dropped := self._dropped_line()):
             lines.append(dropped)
         try:
             assert self._sink is not None  # attached before the first batch
             self._sink(lines)
         except Exception as error:  # the logs must never take the process down
+            self._reported_dropped = reported  # the count is said again with the next batch
             self.dropped += len(records)
             self._complain(error)
         finally:
