@@ -86,7 +86,8 @@ def list_logs(
 
     Each process ships its records of level info and above here (workers through a
     dispatcher, over the bus) within about a second; the table keeps the newest
-    `[observability] log_retention_records`, none older than `log_retention_hours`.
+    `[observability] log_retention_records`, none older than `log_retention_hours`. Right
+    `read_logs`: operator, editor and admin. A bad filter is a 422 naming it.
     """
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and until <= since:
