@@ -73,7 +73,12 @@ def list_logs(
     correlation_id: Annotated[UUID | None, Query()] = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=200, description="Text in the message (any case)."),
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00]*$",  # PostgreSQL text holds no NUL
+            description="Text in the message (any case).",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
