@@ -83,7 +83,8 @@ def row_of(line: Line) -> dict[str, Any]:
     for column in COLUMNS:
         value = line.get(column)
         if column in TEXT_COLUMNS and value is not None:
-            value = str(value)[:MAX_TEXT]
+            # PostgreSQL text holds no NUL: one such line would fail its whole batch.
+            value = str(value)[:MAX_TEXT].replace("\x00", "\ufffd")
         row[column] = value
     row["time"] = _time(line.get("time"))
     row["level"] = str(row["level"] or "info").lower()
