@@ -75,5 +75,8 @@ def read_logs(database: Database, wanted: LogFilter) -> Page:
 def _record(row: Row) -> dict[str, Any]:
     record = {k: v for k, v in row.items() if k != "extra"}
     record["time"] = as_datetime(row["time"])
-    record["extra"] = orjson.loads(row["extra"]) if row["extra"] else {}
+    try:
+        record["extra"] = orjson.loads(row["extra"]) if row["extra"] else {}
+    except orjson.JSONDecodeError:  # written by an older or foreign writer: shown as text
+        record["extra"] = {"unreadable": str(row["extra"])[:200]}
     return record

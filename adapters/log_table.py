@@ -36,6 +36,7 @@ COLUMNS = (
 )
 TEXT_COLUMNS = frozenset(COLUMNS) - {"time", "level_no", "pid", "attempt"}
 MAX_TEXT = 10_000  # characters kept of a message (or any text field); a traceback fits
+TOO_LARGE = '{"omitted": "the extra fields were too large"}'
 PRUNE_EVERY_SECONDS = 60.0
 INSERT = (
     f"INSERT INTO log_records ({', '.join(COLUMNS)}, extra) "
@@ -93,9 +94,20 @@ def row_of(line: Line) -> dict[str, Any]:
     row["message"] = row["message"] or ""
     row["process"] = row["process"] or "unknown"
     row["pid"], row["attempt"] = _int(row["pid"]), _int(row["attempt"])
-    rest = {k: v for k, v in line.items() if k not in COLUMNS}
-    row["extra"] = orjson.dumps(rest, default=str).decode()[:MAX_TEXT]
+    row["extra"] = extra_json({k: v for k, v in line.items() if k not in COLUMNS})
     return row
+
+
+def extra_json(extra: dict[str, Any]) -> str:
+    """The other fields as JSON of at most MAX_TEXT characters: long strings are cut, never
+    the JSON itself (it must stay readable)."""
+    text = orjson.dumps(extra, default=str).decode()
+    if len(text) <= MAX_TEXT:
+        return text
+    share = MAX_TEXT // (2 * len(extra))
+    cut = {k: v[:share] if isinstance(v, str) else v for k, v in extra.items()}
+    text = orjson.dumps(cut, default=str).decode()
+    return text if len(text) <= MAX_TEXT else TOO_LARGE
 
 
 def level_number(level: str) -> int:

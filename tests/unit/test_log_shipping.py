@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from adapters.log_format import LogFieldsFilter
@@ -144,6 +145,14 @@ def test_a_line_s_unknown_fields_go_to_extra_and_long_text_is_cut() -> None:
 
     assert row["extra"] == '{"action":"a"}' and len(row["message"]) == 10_000
     assert (row["attempt"], row["level"], row["level_no"]) == (2, "error", logging.ERROR)
+
+
+def test_a_long_traceback_is_cut_and_extra_stays_json() -> None:
+    row = row_of(line("boom", exc_info="x" * 50_000, action="crashed"))
+
+    extra = orjson.loads(row["extra"])
+    assert len(row["extra"]) <= 10_000 and extra["action"] == "crashed"
+    assert extra["exc_info"].startswith("xxx") and len(extra["exc_info"]) < 10_000
 
 
 def test_a_dispatcher_moves_the_workers_lines_from_the_bus_into_the_table(
