@@ -20,7 +20,8 @@ JSON_FIELDS = ["time", "level", "name", "message", "process_kind", "process", "h
 RENAMED = {"name": "logger", "process_kind": "process", "process": "pid"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # LogRecord attributes that are never a field of their own in a JSON line.
-HIDDEN = ["taskName", "color_message"]  # asyncio's task name; uvicorn's coloured copy
+# asyncio's task name; uvicorn's coloured copy; the mark of the redaction filter's pass.
+HIDDEN = ["taskName", "color_message", "_redacted_by"]
 
 
 class LogFieldsFilter(logging.Filter):
