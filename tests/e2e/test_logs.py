@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
-from tests.e2e.cluster import Cluster, redis_cluster, wait_until
+from tests.e2e.cluster import Cluster, bus_cluster, wait_until
 
 
 def json_lines(cluster: Cluster, name: str) -> list[dict[str, object]]:
@@ -17,10 +18,12 @@ def json_lines(cluster: Cluster, name: str) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+# A worker ships its lines over the bus: both brokers carry them to the dispatcher.
+@pytest.mark.parametrize("bus", ["redis", "rabbitmq"])
 def test_one_run_s_records_from_the_api_the_dispatcher_and_the_worker_are_found_by_run_id(
-    tmp_path: Path,
+    tmp_path: Path, bus: str
 ) -> None:
-    with redis_cluster(tmp_path) as cluster:
+    with bus_cluster(tmp_path, bus) as cluster:
         cluster.defaults["SCHEDULER_OBSERVABILITY__LOG_FORMAT"] = "json"
         cluster.start_api()
         cluster.start("projector", "projector")
