@@ -62,4 +62,4 @@ def test_no_generated_request_gets_a_server_error(
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     # The credential held for the whole run: no operation was left with only 401s.
     assert "Authentication failed" not in done.stdout, done.stdout[-4000:]
-    assert "Tested: 31" in done.stdout, done.stdout[-2000:]
+    assert "Tested: 32" in done.stdout, done.stdout[-2000:]
