@@ -7,10 +7,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from application.log_context import LOG_FIELDS
 from domain.secrets import MASK, Redactor, is_secret_name, mask_text
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "_redacted_by",
+}
+# The log context's ids (`principal` is `key:<name>`, which mask_text would take for a secret).
+_CONTEXT = frozenset(LOG_FIELDS)
+CLEANED = "_redacted_by"  # the filter that cleaned a record (formatters leave it out)
 # Loggers that get handlers of their own (uvicorn's dictConfig), besides the root's.
 HANDLED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 REMEMBERED = 1_000  # secrets of recent deliveries a worker's logs mask (bounded memory)
@@ -44,6 +51,8 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place (message, traceback, extra fields); never drop it."""
+        if getattr(record, CLEANED, None) is self:
+            return True  # this filter sits on every handler: one pass per record is enough
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: the logging module reports it itself
@@ -54,13 +63,17 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = self._clean(record.exc_text)
         for name, value in list(vars(record).items()):
-            if name in _STANDARD:
-                continue
-            if is_secret_name(name):
-                setattr(record, name, MASK)
-            elif isinstance(value, str):
-                setattr(record, name, self._clean(value))
+            if name not in _STANDARD:
+                setattr(record, name, self._field(name, value))
+        setattr(record, CLEANED, self)
         return True
+
+    def _field(self, name: str, value: object) -> object:
+        if name in _CONTEXT:  # ids and actor names: only known secret values go
+            return self._redactor.apply(value) if isinstance(value, str) else value
+        if is_secret_name(name):
+            return MASK
+        return self._clean(value) if isinstance(value, str) else value
 
     def _clean(self, text: str) -> str:
         return self._redactor.apply(mask_text(text))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -13,6 +13,8 @@ from uuid import UUID
 from application.bus import Received
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import Wakeup
+
+LOGS_MAXLEN = 10_000  # shipped log lines waiting to be taken
 
 
 class InMemoryBus:
@@ -26,6 +28,7 @@ class InMemoryBus:
         self._listeners: list[_MemoryHeartbeatListener] = []
         self._reports_wakeup = reports_wakeup
         self._lock = threading.Lock()
+        self._logs: deque[dict[str, Any]] = deque(maxlen=LOGS_MAXLEN)
 
     def publish_delivery(self, delivery: Delivery) -> None:
         """Queue a delivery for its worker."""
@@ -92,6 +95,16 @@ class InMemoryBus:
         with self._lock:
             self._listeners.append(listener)
         return listener
+
+    def publish_logs(self, lines: Sequence[dict[str, Any]]) -> None:
+        """Keep log lines for take_logs (the oldest go past LOGS_MAXLEN)."""
+        with self._lock:
+            self._logs.extend(lines)
+
+    def take_logs(self, max_count: int) -> list[dict[str, Any]]:
+        """Take up to `max_count` log lines, oldest first."""
+        with self._lock:
+            return [self._logs.popleft() for _ in range(min(max_count, len(self._logs)))]
 
     def ping(self) -> None:
         """Memory is always reachable."""

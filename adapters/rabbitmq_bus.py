@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # The inbox of a worker unused for an hour vanishes.
 INBOX_ARGUMENTS: dict[str, Any] = {"x-expires": 3_600_000}
+# Shipped log lines waiting for a dispatcher: the oldest go first past the limit.
+LOGS_ARGUMENTS: dict[str, Any] = {"x-max-length": 10_000, "x-overflow": "drop-head"}
 FANOUT = aio_pika.ExchangeType.FANOUT
 RECLAIM_SECONDS = 30.0  # like the Redis bus: a report unacked this long goes back to the queue
 
@@ -52,6 +54,7 @@ class RabbitMQBus:
         self._ssl_context = tls.context() if secure and tls is not None else None
         self._reports, self._heartbeats = f"{prefix}.reports", f"{prefix}.heartbeats"
         self._dead = f"{prefix}.dead"  # unreadable messages, kept for operators
+        self._logs = f"{prefix}.logs"  # log lines of workers, for a dispatcher to store
         self._connection: AbstractRobustConnection | None = None
         self._channels: dict[str, AbstractRobustChannel] = {}
         self._setup = asyncio.Lock()
@@ -132,6 +135,21 @@ class RabbitMQBus:
         """A queue of its own bound to the heartbeat exchange from now on."""
         return RabbitMQHeartbeatListener(self, self._run(self._listen()))
 
+    def publish_logs(self, lines: Sequence[dict[str, Any]]) -> None:
+        """Publish log lines, one message for the batch, to the shared logs queue."""
+        if lines:
+            self._run(self._publish(self._logs, {"lines": list(lines)}))
+
+    def take_logs(self, max_count: int) -> list[dict[str, Any]]:
+        """Take the log batches that have arrived (at most `max_count`), acked as taken."""
+        lines: list[dict[str, Any]] = []
+        for message in self._run(self._take(self._logs, max_count, 0.0)):
+            try:
+                lines.extend(orjson.loads(message.body)["lines"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                logger.warning("unreadable log batch on the bus skipped")
+        return lines
+
     def ping(self) -> None:
         """Open and close a channel: a round trip to the broker."""
         self._run(self._ping())
@@ -200,13 +218,14 @@ class RabbitMQBus:
     async def _declare(
         self, channel: AbstractRobustChannel, queue: str, robust: bool
     ) -> AbstractQueue:
-        inbox = queue not in (self._reports, self._dead)
+        inbox = queue not in (self._reports, self._dead, self._logs)
         if inbox:
             self._inboxes.add(queue)
+        arguments = INBOX_ARGUMENTS if inbox else LOGS_ARGUMENTS if queue == self._logs else None
         # Robust (redeclared on reconnect) only when consumed: the channel keeps every robust
         # declaration for good, and publishers declare whenever a message comes back.
         declared = await channel.declare_queue(
-            queue, durable=True, arguments=INBOX_ARGUMENTS if inbox else None, robust=robust
+            queue, durable=True, arguments=arguments, robust=robust
         )
         self._declared.add(queue)
         return declared
@@ -332,7 +351,7 @@ class RabbitMQBus:
 
     async def _delete_all(self) -> None:
         self._pending.clear()
-        for queue in [self._reports, self._dead, *sorted(self._inboxes)]:
+        for queue in [self._reports, self._dead, self._logs, *sorted(self._inboxes)]:
             await self._delete_queue(queue)
         await (await self._channel("publish")).exchange_delete(self._heartbeats)
 

@@ -25,6 +25,7 @@ HEARTBEATS_MAXLEN = 10_000
 RECLAIM_IDLE_MS = 30_000  # a report pending this long belongs to a dead dispatcher: take it
 RECLAIM_EVERY_SECONDS = 5.0
 DEAD_MAXLEN = 10_000  # unreadable messages kept for operators (docs/operations.md)
+LOGS_MAXLEN = 10_000  # shipped log lines waiting for a dispatcher; the oldest go first
 
 
 class RedisStreamsBus:
@@ -49,6 +50,7 @@ class RedisStreamsBus:
         self._reports = f"{prefix}:reports"
         self._heartbeats = f"{prefix}:heartbeats"
         self._dead = f"{prefix}:dead"
+        self._logs = f"{prefix}:logs"
         self._group_ready = False
         self._last_reclaim: dict[str, float] = {}
         self._inbox_cursors: dict[UUID, str] = {}
@@ -151,6 +153,25 @@ class RedisStreamsBus:
     def heartbeat_listener(self) -> RedisHeartbeatListener:
         """A reader of the heartbeat stream from now on."""
         return RedisHeartbeatListener(self._client, self._heartbeats)
+
+    def publish_logs(self, lines: Sequence[dict[str, Any]]) -> None:
+        """RPUSH log lines to the shared list, trimmed to the newest LOGS_MAXLEN."""
+        if lines:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.rpush(self._logs, *(orjson.dumps(line) for line in lines))
+            pipe.ltrim(self._logs, -LOGS_MAXLEN, -1)
+            pipe.execute()
+
+    def take_logs(self, max_count: int) -> list[dict[str, Any]]:
+        """LPOP up to `max_count` log lines (each taken by one caller; none waits)."""
+        taken = self._client.lpop(self._logs, max_count) or []
+        lines = []
+        for raw in taken:
+            try:
+                lines.append(orjson.loads(raw))
+            except orjson.JSONDecodeError:
+                logger.warning("unreadable log line on the bus skipped")
+        return lines
 
     def ping(self) -> None:
         """PING Redis."""

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from application.log_context import log_context
 from application.messages import Delivery
 from application.tracing import NO_SPAN, NO_TRACER, Span, Tracer
 
 Report = Callable[..., None]  # (delivery, kind, **fields): the worker's report sender
+
+
+def attempt_log_context(delivery: Delivery) -> AbstractContextManager[None]:
+    """The ids of the attempt, for every line logged while it runs."""
+    return log_context(
+        run_id=delivery.run_id, attempt=delivery.attempt, worker_id=delivery.worker_id
+    )
 
 
 class AttemptReports:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from application.attempt_reports import AttemptReports
+from application.attempt_reports import AttemptReports, attempt_log_context
 from application.bus import Bus
 from application.messages import Control, Delivery, Heartbeat, Report
 from application.ports import SystemClock
@@ -66,9 +66,7 @@ class WorkerAgent:
         self._new_id = new_id
         self._monotonic = monotonic
         self._clock = clock  # stamps the start of an attempt as this worker saw it
-        self._pool = ThreadPoolExecutor(
-            max_workers=profile.max_concurrent_tasks, thread_name_prefix="run"
-        )
+        self._pool = ThreadPoolExecutor(profile.max_concurrent_tasks, thread_name_prefix="run")
         self._lock = threading.Lock()
         self._running: dict[tuple[UUID, int], None] = {}
         self._seen: OrderedDict[tuple[UUID, int], None] = OrderedDict()
@@ -172,8 +170,9 @@ class WorkerAgent:
             while len(self._seen) > SEEN_DELIVERIES:
                 self._seen.popitem(last=False)
             self._running[key] = None
-        if self._inline is None or not self._begin(delivery):
-            self._pool.submit(self._execute, delivery)
+        with attempt_log_context(delivery):  # an inline attempt's loop task inherits it
+            if self._inline is None or not self._begin(delivery):
+                self._pool.submit(self._execute, delivery)
 
     def _rejoin(self) -> None:
         # The dispatchers declared this worker lost: its attempts were given to others.
@@ -189,12 +188,13 @@ class WorkerAgent:
     def _execute(self, delivery: Delivery) -> None:
         self._remember_secrets(delivery.secrets)
         attempt = AttemptReports(delivery, self._report, self._clock, self._tracer)
-        try:
-            attempt.finished(self._run.execute(delivery, attempt.started, attempt.output))
-        except Exception as error:  # report the failure rather than lose the run
-            self._crashed(attempt.crashed(), error)
-        finally:
-            self._release(delivery)
+        with attempt_log_context(delivery):  # what the executor logs carries the run's ids
+            try:
+                attempt.finished(self._run.execute(delivery, attempt.started, attempt.output))
+            except Exception as error:  # report the failure rather than lose the run
+                self._crashed(attempt.crashed(), error)
+            finally:
+                self._release(delivery)
 
     def _begin(self, delivery: Delivery) -> bool:
         assert self._inline is not None
@@ -246,6 +246,8 @@ class WorkerAgent:
             if report.is_final:
                 self._unconfirmed[key] = self._monotonic()
         self._sender.send(report)  # a final one is resent until confirmed
+        with attempt_log_context(delivery):  # a callback may run outside the attempt's
+            logger.info("attempt %s", kind, extra={"action": f"attempt_{kind}"})
 
     # Heartbeats and resends
 

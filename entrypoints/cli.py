@@ -18,11 +18,11 @@ from entrypoints.cli_secrets import secrets
 from entrypoints.cli_support import (
     ConfigPaths,
     config_option,
-    configure_logging,
     load_cli_config,
     load_cli_settings,
     unreachable_error,
 )
+from entrypoints.logging_setup import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,7 +59,7 @@ def _run_process(config: ConfigPaths, name: str) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     live = LiveConfig.loaded(load_cli_config(config))
     settings = live.settings
-    configure_logging(settings)
+    configure_logging(settings, name)
     try:
         getattr(processes, f"run_{name}")(live, config)  # config: re-read on a reload
     except (processes.StartupError, OSError) as error:

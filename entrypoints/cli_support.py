@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,14 +11,13 @@ from pathlib import Path
 
 import click
 
-from adapters.log_redaction import install_redaction
 from adapters.sql_store import StoreDatabase
 from application.commands.app import SchedulerApp
 from application.secrets import SecretBox
 from domain.secrets import mask_text
 from entrypoints.bootstrap import build_store
 from entrypoints.config_loading import LoadedConfig
-from entrypoints.redaction import redact, redact_handlers
+from entrypoints.redaction import redact
 from entrypoints.settings import ConfigError, Settings, load_sourced_settings
 
 CLI_APPLICATION_NAME = "scheduler-cli"  # application_name of every CLI connection
@@ -42,17 +39,6 @@ def load_cli_config(config: ConfigPaths) -> LoadedConfig[Settings]:
         return load_sourced_settings(config, os.environ)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-
-
-def configure_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level, with every secret and password masked."""
-    logging.basicConfig(
-        level=settings.observability.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    install_redaction(settings.secret_values())
-    redact_handlers([""], settings.connection_secrets)
 
 
 def unreachable_error(

@@ -22,7 +22,6 @@ from adapters.executors.task_user import (
     resolve_task_user,
 )
 from adapters.jwt_verifier import JwtKeyError
-from adapters.log_redaction import install_redaction
 from adapters.metrics_server import start_metrics_server
 from application.circuit_breaker import BreakerRegistry
 from entrypoints.alerting import start_notifier
@@ -43,7 +42,14 @@ from entrypoints.bootstrap import (
 from entrypoints.config_loading import ConfigError
 from entrypoints.config_watch import watch_config_files
 from entrypoints.live_config import LiveConfig
-from entrypoints.redaction import UVICORN_LOGGERS, redact, redact_handlers
+from entrypoints.logging_setup import (
+    LogTransport,
+    log_transport,
+    ship_logs_to,
+    ship_process_logs,
+    stop_shipping,
+)
+from entrypoints.redaction import redact
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
 
@@ -109,6 +115,9 @@ def serve_api(container: Container, live: LiveConfig) -> None:
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.observability.log_level.lower(),
+        # No handlers of uvicorn's own: its loggers propagate to the root's, which
+        # configure_logging set up (format, masking, shipping).
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
         # X-Forwarded-* are read by entrypoints/api/client_address.py, from [api]
@@ -116,9 +125,6 @@ def serve_api(container: Container, live: LiveConfig) -> None:
         proxy_headers=False,
         server_header=False,  # no "server: uvicorn": the edge names no internals
     )
-    install_redaction(settings.secret_values())  # uvicorn's config gave it handlers of its own
-    # uvicorn.Config has installed uvicorn's own log handlers: they redact too.
-    redact_handlers(UVICORN_LOGGERS, settings.connection_secrets)
     server = uvicorn.Server(config)
     _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
@@ -167,7 +173,9 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     worker_thread: threading.Thread | None = None
     dispatcher_thread: threading.Thread | None = None
     ledger: TaskGroupLedger | None = None
+    logs: LogTransport | None = None
     try:
+        logs = ship_process_logs(container, collect=True)
         container.start_heartbeat_collector()
         container.start_projections()
         start_audit_chain(container)
@@ -197,7 +205,10 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
             dispatcher_thread.join(10)
         if ledger is not None:
             ledger.close()
+        stop_shipping()
         container.close()
+        if logs is not None:
+            logs.close()
 
 
 def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
@@ -208,9 +219,11 @@ def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     container = _build(settings, "api")
     reloader.register_metrics(container.metrics.registry)
     try:
+        ship_process_logs(container)
         container.start_heartbeat_collector()
         serve_api(container, live)
     finally:
+        stop_shipping()
         container.close()
 
 
@@ -246,7 +259,9 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     # Before any thread starts: a SIGTERM while the metrics server is still starting must
     # stop the process cleanly, not kill it by the default action.
     _on_signals(container.stop.set)
+    logs: LogTransport | None = None
     try:
+        logs = ship_process_logs(container, collect=True)  # and the workers' lines
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
         retune_on_reload(reloader, dispatcher)
@@ -255,7 +270,10 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         logger.info("dispatcher %s running", dispatcher.name)
         _wait_for_signal(container.stop)
     finally:
+        stop_shipping()
         container.close()
+        if logs is not None:
+            logs.close()
 
 
 def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
@@ -266,6 +284,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     reloader.register_metrics(container.metrics.registry)
     _on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
     try:
+        ship_process_logs(container)
         container.start_projections()
         start_audit_chain(container)
         start_notifier(container)
@@ -273,6 +292,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)
     finally:
+        stop_shipping()
         container.close()
 
 
@@ -299,7 +319,11 @@ def run_worker(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     _on_signals(stop.set)  # before anything starts: an early SIGTERM still ends cleanly
     ledger = open_task_groups()
     tracer = open_tracer(settings, "worker")
+    # No database: the records go over a bus connection of their own to a dispatcher.
+    logs = log_transport(settings)
     try:
+        if logs is not None:
+            ship_logs_to(logs.publish_logs)
         agent = make_worker(settings, bus, ledger, user, tracer)
         registry = worker_metrics(agent, breakers)
         reloader.register_metrics(registry)
@@ -308,6 +332,9 @@ def run_worker(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
     finally:
+        stop_shipping()
+        if logs is not None:
+            logs.close()
         ledger.close()
         bus.close()
         tracer.shutdown()

@@ -356,6 +356,12 @@ class ObservabilitySettings(_Section):
     """`[observability]`: logs, metrics and tracing."""
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # json: one JSON object per line on stderr (production.toml); text: readable lines.
+    log_format: Literal["json", "text"] = "text"
+    # GET /api/system/logs keeps the newest records of every process, at most this many
+    # and this old (docs/operations.md#logs).
+    log_retention_records: int = Field(default=100_000, ge=100, le=10_000_000)
+    log_retention_hours: float = Field(default=168.0, gt=0, le=24 * 366)
     metrics_enabled: bool = True
     tracing_enabled: bool = False
     # Processes without the HTTP API (dispatcher, worker, projector) serve /metrics here;
@@ -372,7 +378,7 @@ class ObservabilitySettings(_Section):
 
     _blank = field_validator("metrics_token", "otlp_endpoint", mode="before")(_blank_to_none)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Container, Iterable
 from uuid import UUID
 
 from application.bus import Bus
 from application.dispatch.entries import OpenRun
+from application.log_context import log_context
 from application.messages import Delivery
 from application.secrets import Opener
 from application.tracing import NO_TRACER, Span, Tracer
+
+logger = logging.getLogger(__name__)
 
 
 def delivery_for(run: OpenRun, opener: Opener, traceparent: str | None = None) -> Delivery:
@@ -65,6 +69,7 @@ class Courier:
 
     def deliver(self, runs: Iterable[OpenRun]) -> None:
         """Send the deliveries of the runs' current attempts to their workers, in one batch."""
+        sent: list[OpenRun] = []
         deliveries: list[Delivery] = []
         spans: list[Span] = []  # the decision of each run, in its trace (with tracing on)
         for run in runs:
@@ -72,6 +77,7 @@ class Courier:
             try:
                 traceparent = span.traceparent if span is not None else None
                 deliveries.append(delivery_for(run, self._opener, traceparent))
+                sent.append(run)
             except Exception as error:  # its definition cannot make a delivery: hold the run
                 self._unusable(run, error)
                 if span is not None:
@@ -79,12 +85,12 @@ class Courier:
             if span is not None:
                 spans.append(span)
         try:
-            self._send(deliveries)
+            self._send(deliveries, sent)
         finally:
             for span in spans:
                 span.end()
 
-    def _send(self, deliveries: list[Delivery]) -> None:
+    def _send(self, deliveries: list[Delivery], sent: list[OpenRun]) -> None:
         if not deliveries:
             return
         # Noted before sending, as one send failing should wait the republish delay, not
@@ -94,6 +100,15 @@ class Courier:
             self._sent_at[delivery.run_id] = sent_at
         # One round trip for the batch: one XADD each on the dispatcher thread was its cost.
         self._bus.publish_inbox_messages(deliveries)
+        if logger.isEnabledFor(logging.INFO):
+            for run in sent:
+                with log_context(
+                    run_id=run.run_id,
+                    attempt=run.attempt,
+                    task_id=run.task_id,
+                    worker_id=run.worker_id,
+                ):
+                    logger.info("run delivered to its worker", extra={"action": "delivered"})
 
     def _decision_span(self, run: OpenRun) -> Span:
         return self._tracer.start(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from application.bus import Bus, Received
 from application.dispatch.policy import DispatchObserver
+from application.log_context import log_context
 from application.messages import Control, Report
 from application.ports import Clock, Wakeup
 from application.tracing import NO_SPAN, Span
@@ -169,9 +170,24 @@ class ReportIntake:
             logger.exception("membership report failed", extra={"kind": report.kind})
 
     def _observe(self, report: Report, outcome: ReportOutcome) -> None:
+        if outcome is ReportOutcome.APPLIED and report.run_id is not None:
+            _log_recorded(report)
         if outcome is ReportOutcome.STALE:
             self._observer.stale_report()
         elif outcome is ReportOutcome.DUPLICATE:
             self._observer.duplicate_report()
         elif outcome is ReportOutcome.APPLIED and report.is_final:
             self._observer.run_finished(report.kind, report.duration_seconds)
+
+
+def _log_recorded(report: Report) -> None:
+    """One line per recorded start and outcome, in the run's context."""
+    level = logging.WARNING if report.kind == "failed" else logging.INFO
+    if logger.isEnabledFor(level):
+        with log_context(run_id=report.run_id, attempt=report.attempt, worker_id=report.worker_id):
+            logger.log(
+                level,
+                "worker report recorded: %s",
+                report.kind,
+                extra={"action": f"report_{report.kind}", "exit_code": report.exit_code},
+            )

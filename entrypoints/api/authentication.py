@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapters.jwt_verifier import JwtVerifier, TokenError
 from adapters.key_directory import KeyDirectory, KeysUnavailableError
 from adapters.metrics import Metrics
+from application.log_context import bind_log_context, unbind_log_context
 from domain.principal import ANONYMOUS_LOOPBACK, ROLES, Principal
 from entrypoints.api.permissions import PUBLIC_PATHS
 from entrypoints.settings import AuthSettings
@@ -216,11 +217,16 @@ class AuthenticationMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            state["principal"] = await self.authenticator.authenticate(scope)
+            principal = await self.authenticator.authenticate(scope)
         except AuthenticationError as failure:
             await self._refuse(scope, send, failure)
             return
-        await self.app(scope, receive, send)
+        state["principal"] = principal
+        token = bind_log_context(principal=principal.actor)  # on every line of the request
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            unbind_log_context(token)
 
     async def _refuse(self, scope: Scope, send: Send, failure: AuthenticationError) -> None:
         client = scope.get("client")

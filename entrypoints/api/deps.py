@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
@@ -69,6 +69,7 @@ ReferencesDep = Annotated[TaskReferences, Depends(task_references)]
 
 
 def command_context(
+    request: Request,
     clock: ClockDep,
     principal: PrincipalDep,
     x_actor: Annotated[
@@ -79,14 +80,23 @@ def command_context(
             " their actor (the actor is the authenticated caller).",
         ),
     ] = None,
-    x_correlation_id: Annotated[str | None, Header(max_length=100)] = None,
+    x_correlation_id: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            description="A UUID recorded as the correlation id of the events and carried by"
+            " the request's log lines; otherwise a new one (returned as X-Correlation-Id).",
+        ),
+    ] = None,
 ) -> CommandContext:
     """Who is acting (the authenticated principal), the request's correlation id and trace."""
+    # The middleware chose it (entrypoints/api/request_context.py): the log lines say the same.
+    chosen = getattr(request.state, "correlation_id", None)
     correlation = parse_uuid(x_correlation_id) if x_correlation_id else None
     return CommandContext(
         actor=principal.actor,
         now=clock.now(),
-        correlation_id=correlation or uuid.uuid4(),
+        correlation_id=chosen or correlation or uuid.uuid4(),
         on_behalf_of=x_actor or None,
         traceparent=current_traceparent(),  # TraceMiddleware's (entrypoints/api/tracing.py)
     )

@@ -1,6 +1,8 @@
 """The edge of the API: every middleware, in the one order that makes each of them right.
 
 From the outside in, a request meets:
+0. RequestContextMiddleware: the request's correlation id, bound for every log line written
+   while it runs (refusals included) and returned as X-Correlation-Id.
 1. ClientAddressMiddleware: who is calling (X-Forwarded-For from trusted proxies only), on
    `request.state.client_address`, before anything uses it.
 2. SecurityHeadersMiddleware: outside every refusal below, so 403, 429, 413 and 503 carry
@@ -52,6 +54,7 @@ from entrypoints.api.rate_limit import (
     RateLimitMiddleware,
     RateLimits,
 )
+from entrypoints.api.request_context import RequestContextMiddleware
 from entrypoints.api.security_headers import SecurityHeadersMiddleware
 from entrypoints.api.tracing import TraceMiddleware
 from entrypoints.live_config import Derived, LiveConfig
@@ -74,6 +77,7 @@ CORS_REQUEST_HEADERS = (
 CORS_RESPONSE_HEADERS = (
     "X-Log-Position",
     "X-View-Stale",
+    "X-Correlation-Id",
     "Location",
     "Retry-After",
     "WWW-Authenticate",
@@ -127,6 +131,7 @@ def install_edge(
     api.add_middleware(
         ClientAddressMiddleware, trusted_proxies=parse_networks(settings.trusted_proxies)
     )
+    api.add_middleware(RequestContextMiddleware)
     return limiter
 
 

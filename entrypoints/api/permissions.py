@@ -33,6 +33,7 @@ class Right(StrEnum):
     BACKFILL = "backfill"  # execute or cancel a backfill (many runs at once)
     EDIT_TASKS = "edit_tasks"  # create, update, delete, roll back tasks run by http/callable
     EDIT_CODE_TASKS = "edit_code_tasks"  # the same for shell and python tasks (code on workers)
+    READ_LOGS = "read_logs"  # the log records of every process (GET /api/system/logs)
     QUARANTINE = "quarantine"  # retry or release held aggregates
     REBUILD = "rebuild"  # rebuild a projection's read tables from the log
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
@@ -42,8 +43,10 @@ class Right(StrEnum):
 
 ROLE_RIGHTS: dict[str, frozenset[Right]] = {
     "viewer": frozenset({Right.READ}),
-    "operator": frozenset({Right.READ, Right.OPERATE}),
-    "editor": frozenset({Right.READ, Right.OPERATE, Right.EDIT_TASKS, Right.BACKFILL}),
+    "operator": frozenset({Right.READ, Right.OPERATE, Right.READ_LOGS}),
+    "editor": frozenset(
+        {Right.READ, Right.OPERATE, Right.READ_LOGS, Right.EDIT_TASKS, Right.BACKFILL}
+    ),
     "admin": frozenset(Right) - {Right.PUBLIC},
     "worker": frozenset({Right.WORKER}),
 }
@@ -93,6 +96,7 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("POST", f"{S}/audit/verify"): Right.OPERATE,  # a walk over the log: not for every viewer
     ("GET", f"{S}/quarantine"): Right.READ,
     ("GET", f"{S}/config"): Right.READ_CONFIG,
+    ("GET", f"{S}/logs"): Right.READ_LOGS,
     ("POST", f"{S}/quarantine/{{aggregate_id}}/{{action}}"): Right.QUARANTINE,
     ("GET", f"{S}/projections/{{name}}/rebuild"): Right.READ,
     ("POST", f"{S}/projections/{{name}}/rebuild"): Right.REBUILD,
@@ -117,6 +121,7 @@ NOTES = {
     Right.READ: "/metrics also takes `[observability] metrics_token`",
     Right.BACKFILL: "POST /api/tasks/{ref}/backfill needs read for a dry run and backfill to "
     "execute",
+    Right.READ_LOGS: "operators and above: the logs name hosts, workers and callers",
 }
 
 bearer_scheme = HTTPBearer(

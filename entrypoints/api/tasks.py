@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
+from application.log_context import log_context
 from domain.errors import InvalidFieldError
 from domain.statuses import TaskStatus
 from domain.task_spec import TaskSpec
@@ -36,6 +38,7 @@ from projections.queries import ReadModel
 
 MAX_VERSION = 2**31 - 1  # versions are counted from 1 per aggregate
 MAX_VERSION_DIGITS = len(str(MAX_VERSION))
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], route_class=StrictRoute)
 # A task status, or the tasks held in quarantine by a projection.
 TASK_STATUS_PATTERN = "^(" + "|".join([*TaskStatus, "quarantined"]) + ")$"
@@ -223,6 +226,11 @@ def trigger_task(
     task_id = references.task_id(ref)
     params = body.params if body else {}
     result = app.trigger_task(task_id, ctx, params=params, idempotency_key=idempotency_key)
+    with log_context(run_id=result.aggregate_id, task_id=task_id):
+        logger.info(
+            "run requested" if result.created else "run already requested (same idempotency key)",
+            extra={"action": "run_requested", "position": result.position},
+        )
     fresh = views.wait(response, result.position)
     response.headers["Location"] = f"/api/runs/{result.aggregate_id}"
     run = read_model.run(result.aggregate_id) if fresh or not result.created else None

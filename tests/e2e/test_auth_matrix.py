@@ -166,6 +166,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/system/projections/{name}/rebuild"): lambda f: [
         Call("/api/system/projections/run_stats/rebuild")
     ],
+    ("GET", "/api/system/logs"): lambda f: [Call("/api/system/logs", params={"limit": 5})],
     ("POST", "/api/system/quarantine/{aggregate_id}/{action}"): lambda f: [
         Call(f"/api/system/quarantine/{f.run_id}/retry")
     ],

@@ -155,3 +155,14 @@ def test_a_batch_of_reports_arrives_in_order_and_is_acknowledged_at_once(bus: Bu
     received = receive_until(take_and_ack, 250)
     assert [r.message for r in received] == reports
     assert bus.receive_reports("d1", 10, 0.3) == []
+
+
+def test_log_lines_are_taken_once_each_oldest_first(bus: Bus) -> None:
+    logs: Any = bus  # every adapter also carries log lines (entrypoints/logging_setup.py)
+    logs.publish_logs([{"message": "one"}, {"message": "two"}])
+    logs.publish_logs([{"message": "three"}])
+
+    got = receive_until(lambda: logs.take_logs(10), 3)
+
+    assert [line["message"] for line in got] == ["one", "two", "three"]
+    assert logs.take_logs(10) == []
