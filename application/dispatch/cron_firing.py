@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from application.dispatch.slots import SLOTS
 from domain.task import Task
 from domain.task_run import TaskRun
-from domain.timing import next_slot
 
 TIMING_FIELDS = ("schedule", "timezone", "interval_seconds", "run_at")
 TIMING_EVENTS = (
@@ -53,10 +53,10 @@ def plan_fires(
     MAX_CATCH_UP). Slots on time always fire. Everything not fired is reported as missed.
     """
     due: list[datetime] = []
-    slot = next_slot(timing, after)
+    slot = SLOTS.next_slot(timing, after)
     while slot is not None and slot <= now and len(due) < MAX_SLOTS_COUNTED:
         due.append(slot)
-        slot = next_slot(timing, slot)
+        slot = SLOTS.next_slot(timing, slot)
     if not due:
         return FirePlan(fires=())
     on_time = [s for s in due if now - s <= threshold]
@@ -108,9 +108,9 @@ class ScheduledTask:
             if due is not None and following is not None and due <= self.anchor < following:
                 self.next_due, self.following = following, None  # the slot fired moved it
             elif due is None or due <= self.anchor:
-                self.next_due, self.following = next_slot(self.timing, self.anchor), None
+                self.next_due, self.following = SLOTS.next_slot(self.timing, self.anchor), None
             if self.next_due is not None and self.following is None:
-                self.following = next_slot(self.timing, self.next_due)
+                self.following = SLOTS.next_slot(self.timing, self.next_due)
             self.blocked = None
         except Exception as error:  # any spec the timing code cannot evaluate
             self.next_due = self.following = None
