@@ -82,7 +82,7 @@ def plan_fires(
     )
 
 
-@dataclass
+@dataclass(slots=True)  # one per scheduled task: 100,000 of them without a __dict__ each
 class ScheduledTask:
     """What the dispatcher knows of a scheduled task: its definition and the last slot decided."""
 
