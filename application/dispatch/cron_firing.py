@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -278,11 +279,16 @@ class CronBook:
 def _scheduled(key: UUID, spec: dict[str, Any], active: bool, anchor: datetime) -> ScheduledTask:
     task = ScheduledTask(
         task_id=key,
-        timing={name: spec.get(name) for name in TIMING_FIELDS},
-        misfire_policy=spec.get("misfire_policy") or "fire_once",
+        timing={name: _shared(spec.get(name)) for name in TIMING_FIELDS},
+        misfire_policy=_shared(spec.get("misfire_policy") or "fire_once"),
         catchup_window_seconds=int(spec.get("catchup_window_seconds") or 0),
         active=active,
         anchor=anchor,
     )
     task.refresh()
     return task
+
+
+def _shared(value: Any) -> Any:
+    # Thousands of tasks share a schedule and a zone: one string each, not one per task.
+    return sys.intern(value) if isinstance(value, str) else value
