@@ -119,3 +119,24 @@ def test_only_the_most_recently_used_scheduled_tasks_are_kept(rig: Rig) -> None:
     assert known.get(tasks[0]) is not None
     assert known.get(tasks[2]) is not None  # used after tasks[1] ...
     assert known.get(tasks[1]) is None  # ... so tasks[1] went
+
+
+def test_the_log_is_followed_past_aggregates_no_book_follows_without_decoding_them(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.dispatcher.follow_log()
+    rig.trigger("named", schedule="* * * * *")  # a task, its name reservation and a run
+    decoded: list[str] = []
+    decode = rig.app.decode
+
+    def counted(stored: Any) -> Any:
+        decoded.append(stored.topic)
+        return decode(stored)
+
+    monkeypatch.setattr(rig.app, "decode", counted)
+    before = rig.dispatcher.position
+    read = rig.dispatcher.follow_log()
+    head = rig.app.head_position()
+    assert rig.dispatcher.position == head and read == head - before  # every row was read past
+    assert "scheduler:TaskName.Created" not in decoded
+    assert {"scheduler:Task.Created", "scheduler:TaskRun.Requested"} <= set(decoded)
