@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from application.dispatch.slots import SLOTS
+from application.slots import SLOTS
 from domain.task import Task
 from domain.task_run import TaskRun
 

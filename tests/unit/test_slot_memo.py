@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.dispatch.slots import SlotMemo
+from application.slots import SlotMemo
 from domain.errors import ScheduleError
 from domain.timing import next_slot
 
