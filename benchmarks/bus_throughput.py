@@ -19,7 +19,6 @@ prefix whose keys are deleted afterwards. Target (issue 12): combined ≥ 50,000
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from run import RESULTS, fresh_redis_prefix, log, machine_info, redis_url
+from run import fresh_redis_prefix, log, machine_info, redis_url, write_results
 
 from adapters.redis_bus import RedisStreamsBus
 from application.messages import Delivery, Report
@@ -201,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.messages is not None and args.messages < 1:
         parser.error("--messages must be at least 1")
     results = run_bus(args.quick, args.messages)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = RESULTS / f"bus_throughput-{stamp}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    output = write_results("bus_throughput", results)
     print(bus_table(results))
     print(f"JSON: {output}")
     return 0

@@ -15,7 +15,6 @@ per run; for builds without the callable executor).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ import httpx
 from enqueue import MODES, enqueue
 from run import (
     CALLABLE_ENV,
-    RESULTS,
     Cluster,
     _runs_per_worker,
     _succeeded_runs,
@@ -35,6 +33,7 @@ from run import (
     distributed_cluster,
     log,
     machine_info,
+    write_results,
 )
 
 FULL = {"runs": 1_000, "sleep_s": 30.0}
@@ -155,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if (args.runs is not None and args.runs < 1) or (args.sleep is not None and args.sleep <= 0):
         parser.error("--runs and --sleep must be positive")
     results = run_concurrency(args.quick, args.runs, args.sleep, args.executor, args.enqueue)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = RESULTS / f"concurrency-{stamp}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    output = write_results("concurrency", results)
     print(concurrency_table(results))
     print(f"JSON: {output}")
     b = results["benchmark"]

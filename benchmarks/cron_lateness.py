@@ -33,7 +33,6 @@ import httpx
 
 # benchmarks/ is on sys.path when this file is run as a script (as for distributed.py).
 from run import (
-    RESULTS,
     fresh_database,
     in_process,
     latency_summary,
@@ -41,6 +40,7 @@ from run import (
     machine_info,
     percentile,
     scheduler_up,
+    write_results,
 )
 
 from application.dispatch.dispatcher import Dispatcher
@@ -478,12 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"2/2 firing throughput: {sizes['fire_tasks']} tasks, {FIRE_REPETITIONS} reps")
     results["firing"] = bench_firing(sizes["fire_tasks"])
     results["duration_s"] = round(time.perf_counter() - began, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output: Path = RESULTS / f"cron_lateness-{stamp}.json"
-    text = json.dumps(results, indent=2)
-    output.write_text(text + "\n")
-    print(text)
+    output = write_results("cron_lateness", results)
+    print(json.dumps(results, indent=2))
     log(f"JSON: {output}")
     if not results["lateness"]["all_finished"]:
         log("INCOMPLETE: not every counted slot fired and finished; see the JSON and log above")

@@ -17,7 +17,6 @@ that succeeds at once (so the numbers are the dispatcher's, not the tasks'). Mea
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -31,7 +30,6 @@ import httpx
 import psycopg
 from enqueue import MODES, enqueue
 from run import (
-    RESULTS,
     Cluster,
     _succeeded_runs,
     _timestamp,
@@ -42,6 +40,7 @@ from run import (
     log,
     machine_info,
     redis_url,
+    write_results,
 )
 
 from adapters.executors.model import ExecutionResult
@@ -222,10 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
     results = run_many_workers(args.quick, args.workers, args.enqueue)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = RESULTS / f"many_workers-{stamp}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    output = write_results("many_workers", results)
     print(many_workers_table(results))
     print(f"JSON: {output}")
     return 0 if results["lost_total"] == 0 else 1

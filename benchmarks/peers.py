@@ -10,7 +10,6 @@ through the shared peer harness in their own virtualenv. See benchmarks/README.m
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 from peers_harness import PEERS, Harness, PeersUnavailableError
 from peers_ours import Work, run_ours
-from run import CALLABLE_ENV, RESULTS, distributed_cluster, log, machine_info
+from run import CALLABLE_ENV, distributed_cluster, log, machine_info, write_results
 
 SYSTEMS = ("ours", *PEERS)
 FULL = {"n": 20_000, "single_m": 2_000}
@@ -163,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for peer in peers
     }
     results["duration_s"] = round(time.perf_counter() - began, 1)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = args.output or RESULTS / f"peers-{stamp}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    output = write_results("peers", results, args.output)
     print(table(results))
     print(f"JSON: {output}")
     return 0

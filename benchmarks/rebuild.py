@@ -14,7 +14,6 @@ database is created and always dropped; with --url an existing database is used 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # benchmarks/ is on sys.path when this file is run as a script (as for cron_lateness.py).
-from run import RESULTS, SCHEDULER, fresh_database, log
+from run import SCHEDULER, fresh_database, log, write_results
 
 from application.commands.app import SchedulerApp
 from domain.context import CommandContext
@@ -194,9 +193,7 @@ def main() -> None:
         # The whole command, process start and connections included.
         "median_wall_events_per_s": round(statistics.median(wall_rates)),
     }
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"rebuild-{stamp}.json").write_text(json.dumps(result, indent=2))
+    write_results("rebuild", result)
     print(f"rebuild of every projection, {head} events: median {result['median_events_per_s']:,}")
     print(f"events/s over {REPETITIONS} runs: {', '.join(f'{r:,.0f}' for r in rates)}")
     print(f"wall time of the command: median {result['median_wall_events_per_s']:,} events/s")

@@ -599,9 +599,17 @@ def distributed_cluster(
 
 @contextmanager
 def cluster_on(
-    url: str, prefix: str, extra_env: dict[str, str] | None = None, workers: int = DIST_WORKERS
+    url: str,
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+    workers: int = DIST_WORKERS,
+    start_timeout: float = CLUSTER_START_TIMEOUT,
 ) -> Iterator[Cluster]:
-    """The processes on database `url` and Redis `prefix`, up and healthy; always stopped."""
+    """The processes on database `url` and Redis `prefix`, up within `start_timeout` seconds.
+
+    Always stopped. A large log needs a longer `start_timeout`: the dispatcher replays it
+    before its workers can be assigned work and show as active.
+    """
     with tempfile.TemporaryDirectory(prefix="scheduler-bench-") as workdir:
         cluster = Cluster(
             workdir=Path(workdir), database_url=url, prefix=prefix, extra_env=extra_env or {}
@@ -609,14 +617,14 @@ def cluster_on(
         try:
             cluster.start("api", "api")
             # Degraded (503) until a dispatcher has beaten: serving is enough to go on.
-            cluster.wait_healthy(CLUSTER_START_TIMEOUT, accept=(200, 503))
+            cluster.wait_healthy(start_timeout, accept=(200, 503))
             cluster.start("projector", "projector")
             for i in range(DIST_DISPATCHERS):
                 cluster.start(f"dispatcher{i}", "dispatcher")
             for i in range(workers):
                 cluster.start(f"worker{i}", "worker")
-            cluster.wait_for_workers(workers, CLUSTER_START_TIMEOUT)
-            cluster.wait_healthy(CLUSTER_START_TIMEOUT)
+            cluster.wait_for_workers(workers, start_timeout)
+            cluster.wait_healthy(start_timeout)
             yield cluster
         except BaseException:
             log("process log tails:\n" + cluster.tails())
@@ -930,6 +938,15 @@ RUNNERS: dict[str, Callable[[bool, float], dict[str, Any]]] = {
     "distributed": run_distributed,
 }
 TABLES: dict[str, Callable[[dict[str, Any]], str]] = {"up": table, "distributed": distributed_table}
+
+
+def write_results(name: str, results: dict[str, Any], output: Path | None = None) -> Path:
+    """Write `results` as JSON to `output` or `RESULTS/<name>-<UTC time>.json`; the path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = output or RESULTS / f"{name}-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import Progress, Rebuild, relevant_pages
 from projections.runner import ProjectionRunner, RunnerSupervisor
 from projections.shadow_tables import ShadowDdl
+from projections.shared_log import SharedLogReads
 from projections.time_travel import TimeTravel
 from projections.waiter import PositionWaiter
 
@@ -74,6 +75,7 @@ logger = logging.getLogger(__name__)
 AGGREGATE_CACHE_SIZE = "10000"
 WAIT_POLL_SECONDS = 0.01  # read-your-writes re-reads the positions this often without NOTIFY
 WAIT_FALLBACK_SECONDS = 0.1  # ... and this often with it, in case a NOTIFY was lost
+SHARED_BATCHES = 4  # the runners' shared window of the log holds this many batches
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
@@ -406,10 +408,14 @@ def build_container(
     app.on_saved(lambda _position: log_wakeup.ring())
     breakers = BreakerRegistry(SERVER_BREAKERS)
     aggregate_log = AggregateLog(app.aggregate_events, database)
+    # The runners read each batch of the log once between them, not once each.
+    shared_log = SharedLogReads(
+        app, SHARED_BATCHES * settings.projections.batch_size, rung=log_wakeup.generation
+    )
     runners = [
         ProjectionRunner(
             projection,
-            app,
+            shared_log,
             database,
             wakeup=log_wakeup,
             committed=committed,

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.quarantine import event_topic
+from application.slots import SLOTS
 from domain.errors import ScheduleError
 from domain.task import TASK_STATUS_CHANGES, Task
 from domain.task_run import TaskRun
-from domain.timing import next_slot
 from projections.base import Projection, from_json, handles, to_json
 from projections.ports import Tx
 
@@ -72,7 +72,7 @@ def _next_slot_or_none(spec: dict[str, Any], after: datetime) -> datetime | None
     # A timing that cannot be evaluated (stored before validation refused it) has no next
     # fire: the row shows NULL instead of the projection stopping on it.
     try:
-        return next_slot(spec, after)
+        return SLOTS.next_slot(spec, after)  # tasks sharing a schedule share its slots
     except ScheduleError:
         return None
 

@@ -8,13 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from application.bus import Bus
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.dispatch.assignment import REPLACED_REASON, SKIPPED_REASON, plan_assignments
 from application.dispatch.board import DropInbox
-from application.dispatch.books import DispatchBooks
+from application.dispatch.books import SKIPPED_TOPICS, DispatchBooks
 from application.dispatch.deliveries import Courier
 from application.dispatch.entries import WorkerSlot
 from application.dispatch.health import RoundHealth
@@ -99,7 +99,10 @@ class Dispatcher:
 
     def follow_log(self) -> int:
         """Apply new events to the in-memory books; returns how many were read."""
-        return self.books.follow(self._app.read_log, self._send_notices)
+        return self.books.follow(self._read_page, self._send_notices)
+
+    def _read_page(self, after: int, limit: int) -> tuple[list[tuple[int, Any]], int, int]:
+        return self._app.read_log_except(after, limit, SKIPPED_TOPICS)
 
     def _send_notices(self) -> None:
         # Controls are for decisions read live; a worker's inbox goes whenever it left.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CREATED = (TaskRun.Requested, TaskRun.ShardRequested, Task.Created)
+# Scheduled tasks kept as aggregates, the most recently used (a task is ~4 KB in memory): a
+# busy schedule stays, and 100,000 yearly tasks do not hold 400 MB. Others load from the store.
+MAX_TASKS = 5_000
 
 
 @dataclass
@@ -46,8 +50,10 @@ class _Known:
 class KnownAggregates:
     """Open runs and scheduled tasks as aggregates, following the log (a cache of it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
         self._known: dict[UUID, _Known] = {}
+        self._tasks: OrderedDict[UUID, None] = OrderedDict()  # kept tasks, least recent first
+        self._max_tasks = max_tasks
         self.loads = 0  # loads served from here (for tests and profiles)
 
     def __len__(self) -> int:
@@ -70,7 +76,7 @@ class KnownAggregates:
             self._apply(key, event)
         except Exception as error:  # the log is the truth: load it from there next time
             logger.debug("forgetting %s: %s: %s", key, type(error).__name__, error)
-            self._known.pop(key, None)
+            self._forget(key)
 
     def _apply(self, key: UUID, event: Any) -> None:
         known = self._known.get(key)
@@ -82,18 +88,31 @@ class KnownAggregates:
         if version <= known.confirmed:
             return  # this dispatcher's own decision, applied when it was made
         if version != known.confirmed + 1 or known.aggregate.version != known.confirmed:
-            del self._known[key]  # a gap, or a decision of ours that was never saved
+            self._forget(key)  # a gap, or a decision of ours that was never saved
             return
         event.mutate(known.aggregate)
         self._keep(known.aggregate)
 
     def _keep(self, aggregate: Any) -> None:
         if isinstance(aggregate, TaskRun) and aggregate.is_finished:
-            self._known.pop(aggregate.id, None)  # reports for it now are rare: load those
+            self._forget(aggregate.id)  # reports for it now are rare: load those
         elif isinstance(aggregate, Task) and aggregate.status == TaskStatus.DELETED:
-            self._known.pop(aggregate.id, None)
+            self._forget(aggregate.id)
         else:
             self._known[aggregate.id] = _Known(aggregate, aggregate.version)
+            if isinstance(aggregate, Task):
+                self._used(aggregate.id)
+
+    def _used(self, task_id: UUID) -> None:
+        self._tasks[task_id] = None
+        self._tasks.move_to_end(task_id)
+        while len(self._tasks) > self._max_tasks:
+            oldest, _ = self._tasks.popitem(last=False)
+            self._known.pop(oldest, None)
+
+    def _forget(self, key: UUID) -> None:
+        self._known.pop(key, None)
+        self._tasks.pop(key, None)
 
     def get(self, aggregate_id: UUID) -> Any | None:
         """The aggregate as the log has it, or None when it must be loaded from the store."""
@@ -101,8 +120,10 @@ class KnownAggregates:
         if known is None:
             return None
         if known.aggregate.version != known.confirmed:
-            del self._known[aggregate_id]  # a decision about it was not saved
+            self._forget(aggregate_id)  # a decision about it was not saved
             return None
+        if aggregate_id in self._tasks:
+            self._tasks.move_to_end(aggregate_id)
         self.loads += 1
         return known.aggregate
 

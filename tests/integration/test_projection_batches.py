@@ -17,6 +17,7 @@ from entrypoints.bootstrap import Container
 from projections.ports import Database, Tx
 from projections.queries import ReadModel
 from projections.runner import ProjectionConflictError, ProjectionRunner
+from projections.shared_log import SharedLogReads
 from projections.tasks import TasksProjection
 
 
@@ -111,3 +112,19 @@ def test_after_its_own_batch_a_runner_knows_its_position_and_a_twin_cannot_fool_
     assert runner.position() == twin.position() == container.app.head_position()
     _, total = ReadModel(container.database).list_tasks(status=None, name=None, limit=1, offset=0)
     assert total == 12
+
+
+def test_the_runners_of_a_process_read_each_batch_of_the_log_once(container: Container) -> None:
+    create_tasks(container, 30)
+    logs = {id(runner._log) for runner in container.runners}
+    assert len(logs) == 1  # one shared reader
+    shared = container.runners[0]._log
+    assert isinstance(shared, SharedLogReads)
+    for runner in container.runners:
+        runner.catch_up()
+    head = container.app.head_position()
+    assert all(runner.position() == head for runner in container.runners)
+    # 30 tasks fit one batch: one read of the store, every other runner served the batch
+    # from the window, and at most one more read at the head per runner.
+    assert shared.served == head * (len(container.runners) - 1)
+    assert shared.reads <= 2 * len(container.runners)

@@ -15,6 +15,7 @@ from concurrency import peak_overlap
 from peers import ratio
 from peers_harness import Harness, PeersUnavailableError, parse_result
 from peers_ours import missing_events, spread
+from run import write_results
 
 RUN = "domain.task_run:TaskRun"
 
@@ -85,3 +86,21 @@ def test_peak_overlap_counts_runs_holding_at_one_moment() -> None:
     assert peak_overlap([(0, 10), (1, 11), (2, 12)]) == 3
     assert peak_overlap([(0, 1), (1, 2), (2, 3)]) == 1  # one ends as the next starts
     assert peak_overlap([(0, 5), (6, 8), (7, 9)]) == 2
+
+
+def test_write_results_names_the_file_by_benchmark_and_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import run
+
+    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    path = write_results("memory", {"tasks": 3})
+    assert path.parent == tmp_path / "results"
+    assert path.name.startswith("memory-") and path.name.endswith("Z.json")
+    assert json.loads(path.read_text()) == {"tasks": 3}
+
+
+def test_write_results_writes_to_a_given_path(tmp_path: Path) -> None:
+    path = write_results("peers", {"n": 1}, tmp_path / "deep" / "out.json")
+    assert path == tmp_path / "deep" / "out.json"
+    assert json.loads(path.read_text()) == {"n": 1}

@@ -105,3 +105,38 @@ def test_another_writers_save_reaches_the_known_run_through_the_log_only(rig: Ri
     with no_aggregate_reads(rig) as asked:
         assert rig.dispatcher.assign_pending() == 0  # nothing pending: no second attempt
     assert asked == []
+
+
+def test_only_the_most_recently_used_scheduled_tasks_are_kept(rig: Rig) -> None:
+    known = rig.dispatcher.books.known
+    known._max_tasks = 2
+    ticks = [rig.trigger(f"tick{i}", schedule="* * * * *") for i in range(3)]
+    rig.dispatcher.follow_log()
+    tasks = [rig.app.get_run(run_id).task_id for run_id in ticks]
+    assert known.get(tasks[0]) is None  # the oldest went: it is loaded from the store
+    assert known.get(tasks[1]) is not None and known.get(tasks[2]) is not None
+    known.loaded(rig.app.get_task(tasks[0]))  # loaded again: now the most recent
+    assert known.get(tasks[0]) is not None
+    assert known.get(tasks[2]) is not None  # used after tasks[1] ...
+    assert known.get(tasks[1]) is None  # ... so tasks[1] went
+
+
+def test_the_log_is_followed_past_aggregates_no_book_follows_without_decoding_them(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.dispatcher.follow_log()
+    rig.trigger("named", schedule="* * * * *")  # a task, its name reservation and a run
+    decoded: list[str] = []
+    decode = rig.app.decode
+
+    def counted(stored: Any) -> Any:
+        decoded.append(stored.topic)
+        return decode(stored)
+
+    monkeypatch.setattr(rig.app, "decode", counted)
+    before = rig.dispatcher.position
+    read = rig.dispatcher.follow_log()
+    head = rig.app.head_position()
+    assert rig.dispatcher.position == head and read == head - before  # every row was read past
+    assert "scheduler:TaskName.Created" not in decoded
+    assert {"scheduler:Task.Created", "scheduler:TaskRun.Requested"} <= set(decoded)
