@@ -225,6 +225,13 @@ class TaskSpec(BaseModel):
         "a batch once every upstream run of that batch succeeded.",
     )
     concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
+    pause_after_failures: Integer | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description="Pause the task after this many runs in a row ended failed or timed_out "
+        "(retries exhausted); a success resets the count. null = never.",
+    )
     misfire_policy: Literal["skip", "fire_once", "catch_up"] = "fire_once"
     catchup_window_seconds: Integer = Field(3_600, ge=0, le=31_536_000)
     routing_strategy: Literal[

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from application.commands.controls import ControlCommands
 from application.commands.decisions import DecisionCommands
 from application.commands.group_commit import GroupCommit
 from application.commands.runs import RunCommands
@@ -24,7 +25,9 @@ from domain.worker import Worker
 SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also reloads once
 
 
-class SchedulerApp(KeyCommands, TaskCommands, RunCommands, DecisionCommands, WorkerCommands):
+class SchedulerApp(
+    KeyCommands, TaskCommands, RunCommands, DecisionCommands, ControlCommands, WorkerCommands
+):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
     name = "Scheduler"  # names the event table: scheduler_events

@@ -12,6 +12,7 @@ from application.dispatch.board import DispatchBoard
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.entries import OpenRun
+from application.dispatch.failure_streaks import FailureStreakBook
 from application.dispatch.known import KnownAggregates
 from application.dispatch.policy import DispatchObserver
 from application.quarantine import (
@@ -27,6 +28,7 @@ from application.quarantine import (
 logger = logging.getLogger(__name__)
 
 BOARD, CRON, DEPENDENCIES = "dispatcher:board", "dispatcher:cron", "dispatcher:dependencies"
+FAILURES = "dispatcher:failures"  # pause after consecutive failures
 SCHEDULES = "dispatcher:schedules"  # tasks whose timing cannot be evaluated (not held events)
 REQUESTED_TOPIC = "scheduler:TaskRun.Requested"
 READ_BATCH = 1_000  # events per read of the log
@@ -35,7 +37,7 @@ ReadLog = Callable[[int, int], Sequence[tuple[int, Any]]]
 
 
 class DispatchBooks:
-    """The board, the cron book, the dependency book and the known aggregates, fed the log.
+    """The board, the cron, dependency and failure books and the known aggregates, fed the log.
 
     Each applies the log through its own guard: an event one of them cannot handle holds that
     aggregate in that book alone (docs/operations.md).
@@ -54,6 +56,7 @@ class DispatchBooks:
         self.board = DispatchBoard(observer)
         self.cron = CronBook(on_blocked=self._cron_blocked, on_unblocked=self._cron_unblocked)
         self.deps = DependencyBook()
+        self.failures = FailureStreakBook()
         self.known = KnownAggregates()  # a cache of the log, outside the guards: never fails
         self.board_guard = GuardedConsumer(BOARD, self.board.apply, ledger, now, aggregate_log)
         self.guards = [
@@ -61,6 +64,9 @@ class DispatchBooks:
             GuardedConsumer(CRON, lambda p, e: self.cron.apply(e, p), ledger, now, aggregate_log),
             GuardedConsumer(
                 DEPENDENCIES, lambda _p, e: self.deps.apply(e), ledger, now, aggregate_log
+            ),
+            GuardedConsumer(
+                FAILURES, lambda _p, e: self.failures.apply(e), ledger, now, aggregate_log
             ),
         ]
 

@@ -192,6 +192,15 @@ class Dispatcher:
         return len(decisions)
 
     @served
+    def pause_failing_tasks(self) -> int:
+        """Pause tasks whose runs failed their `pause_after_failures` times in a row."""
+        with self.books.failures.deciding() as pauses:
+            if pauses:
+                self._app.pause_failing_tasks(pauses, self.name, self._clock.now())
+                self.follow_log()
+        return len(pauses)
+
+    @served
     def fire_due_slots(self) -> int:
         """Request runs for due cron slots (deterministic ids) and record misfires."""
         fires, misfires = self.cron.due(self._clock.now())
@@ -230,6 +239,7 @@ class Dispatcher:
         done += self.follow_log()
         done += self.finish_broadcasts()
         done += self.decide_dependencies()
+        done += self.pause_failing_tasks()
         done += self.assign_pending()
         done += self.fire_due_slots()  # every round: a due slot should not wait for maintenance
         now = self._monotonic()

@@ -70,6 +70,7 @@ class TaskPublic(BaseModel):
     timeout_seconds: int = 0
     depends_on: list[str] = []
     concurrency_policy: str = "allow"
+    pause_after_failures: int | None = None
     misfire_policy: str = "fire_once"
     catchup_window_seconds: int = 0
     routing_strategy: str = "least_loaded"

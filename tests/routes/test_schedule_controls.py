@@ -1,0 +1,41 @@
+"""Schedule-control fields through the task routes: stored, shown, changed and refused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.routes.support import Api, exercises
+
+T = "/api/tasks/{ref}"
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"name": f"c-{uuid.uuid4().hex[:8]}", "command": "true", **fields}
+
+
+@exercises("POST", "/api/tasks")
+@exercises("GET", T)
+@exercises("PATCH", T)
+def test_pause_after_failures_is_stored_shown_and_changed(api: Api) -> None:
+    client = api.client()
+    created = client.post("/api/tasks", json=body(pause_after_failures=3))
+    assert created.status_code == 201, created.text
+    ref = created.json()["uuid"]
+    assert client.get(f"/api/tasks/{ref}").json()["pause_after_failures"] == 3
+
+    changed = client.patch(f"/api/tasks/{ref}", json={"pause_after_failures": 5})
+
+    assert changed.status_code == 200, changed.text
+    assert client.get(f"/api/tasks/{ref}").json()["pause_after_failures"] == 5
+
+
+@pytest.mark.parametrize("value", [0, 1_001, 2.5, True])
+@exercises("POST", "/api/tasks")
+def test_a_bad_pause_after_failures_is_a_422_naming_the_field(api: Api, value: Any) -> None:
+    response = api.client().post("/api/tasks", json=body(pause_after_failures=value))
+
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"pause_after_failures"}
