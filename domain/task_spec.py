@@ -212,6 +212,14 @@ class TaskSpec(BaseModel):
     run_at: AwareDatetime | None = Field(
         None, description="Fire once at this moment (ISO 8601 with offset); instead of schedule."
     )
+    jitter_seconds: Integer = Field(
+        0,
+        ge=0,
+        le=3_600,
+        description="Request each scheduled slot's run up to this many seconds after its "
+        "nominal time, by a fixed offset per slot (a hash of the task and the slot); "
+        "nominal_time stays the slot. 0 = on time.",
+    )
     priority: Priority = "normal"
     retry_count: Integer = Field(0, ge=0, le=100, description="Retries after the first attempt.")
     retry_delay_seconds: Number = Field(10.0, ge=0, le=86_400)

@@ -62,6 +62,7 @@ class TaskPublic(BaseModel):
     timezone: str = "UTC"
     interval_seconds: int | None = None
     run_at: datetime | None = None
+    jitter_seconds: int = 0
     priority: str
     retry_count: int = 0
     retry_delay_seconds: float = 0
@@ -80,7 +81,9 @@ class TaskPublic(BaseModel):
     status: str = Field(description="active, paused or deleted.")
     pause_reason: str | None = None
     version: int = Field(description="Aggregate version; send it as If-Match to update safely.")
-    next_fire_at: datetime | None = None
+    next_fire_at: datetime | None = Field(
+        None, description="When the next slot's run is requested: its nominal time + jitter."
+    )
     last_misfire: dict[str, Any] | None = Field(
         None,
         description="The latest slots not fired: first_nominal, last_nominal, count, reason, "

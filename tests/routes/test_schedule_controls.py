@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from domain.jitter import jitter_offset
 from tests.routes.support import Api, exercises
 
 T = "/api/tasks/{ref}"
@@ -39,3 +41,30 @@ def test_a_bad_pause_after_failures_is_a_422_naming_the_field(api: Api, value: A
 
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"pause_after_failures"}
+
+
+@exercises("POST", "/api/tasks")
+@exercises("GET", T)
+def test_the_next_fire_shows_the_slot_plus_its_jitter(api: Api) -> None:
+    client = api.client()
+    created = client.post("/api/tasks", json=body(interval_seconds=3_600, jitter_seconds=1_800))
+    assert created.status_code == 201, created.text
+    task = client.get(f"/api/tasks/{created.json()['uuid']}").json()
+
+    created_at = datetime.fromisoformat(task["created_at"]).timestamp()
+    slot = datetime.fromtimestamp((created_at // 3_600 + 1) * 3_600, UTC)  # the next hour
+    offset = jitter_offset(uuid.UUID(task["uuid"]), slot, 1_800)
+    assert task["jitter_seconds"] == 1_800
+    assert datetime.fromisoformat(task["next_fire_at"]) == slot + offset
+
+
+@pytest.mark.parametrize("value", [-1, 3_601, 2.5])
+@exercises("PATCH", T)
+def test_a_bad_jitter_is_a_422_naming_the_field(api: Api, value: Any) -> None:
+    client = api.client()
+    ref = client.post("/api/tasks", json=body()).json()["uuid"]
+
+    response = client.patch(f"/api/tasks/{ref}", json={"jitter_seconds": value})
+
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"jitter_seconds"}
