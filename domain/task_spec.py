@@ -220,6 +220,14 @@ class TaskSpec(BaseModel):
         "nominal time, by a fixed offset per slot (a hash of the task and the slot); "
         "nominal_time stays the slot. 0 = on time.",
     )
+    remaining_runs: Integer | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        description="How many more scheduled slots fire; each cron/interval/run_at fire "
+        "counts one (manual triggers do not). The fire that uses the last one pauses the task "
+        "saying so; 0 fires nothing more. null = no limit.",
+    )
     priority: Priority = "normal"
     retry_count: Integer = Field(0, ge=0, le=100, description="Retries after the first attempt.")
     retry_delay_seconds: Number = Field(10.0, ge=0, le=86_400)

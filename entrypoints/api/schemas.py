@@ -63,6 +63,9 @@ class TaskPublic(BaseModel):
     interval_seconds: int | None = None
     run_at: datetime | None = None
     jitter_seconds: int = 0
+    remaining_runs: int | None = Field(
+        None, description="Scheduled fires left (the dispatcher counts them down); null: no limit."
+    )
     priority: str
     retry_count: int = 0
     retry_delay_seconds: float = 0

@@ -68,3 +68,25 @@ def test_a_bad_jitter_is_a_422_naming_the_field(api: Api, value: Any) -> None:
 
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"jitter_seconds"}
+
+
+@pytest.mark.parametrize("value", [-1, 1_000_001, 2.5, True])
+@exercises("POST", "/api/tasks")
+def test_a_bad_remaining_runs_is_a_422_naming_the_field(api: Api, value: Any) -> None:
+    response = api.client().post("/api/tasks", json=body(remaining_runs=value))
+
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"remaining_runs"}
+
+
+@exercises("PATCH", T)
+@exercises("GET", T)
+def test_remaining_runs_is_shown_and_changed(api: Api) -> None:
+    client = api.client()
+    ref = client.post("/api/tasks", json=body(interval_seconds=3_600)).json()["uuid"]
+    assert client.get(f"/api/tasks/{ref}").json()["remaining_runs"] is None
+
+    changed = client.patch(f"/api/tasks/{ref}", json={"remaining_runs": 10})
+
+    assert changed.status_code == 200, changed.text
+    assert client.get(f"/api/tasks/{ref}").json()["remaining_runs"] == 10
