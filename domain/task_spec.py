@@ -52,6 +52,7 @@ TIMING_REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 Priority = Literal["low", "normal", "high", "critical"]
 ExecutorName = Literal["shell", "python", "http", "callable"]
+ConcurrencyPolicy = Literal["allow", "skip", "queue", "replace", "buffer_one", "buffer_all"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 
 ShortText = Annotated[str, Field(max_length=200)]
@@ -240,7 +241,12 @@ class TaskSpec(BaseModel):
         description="Upstream tasks (number, UUID or name; stored as UUIDs). This task runs in "
         "a batch once every upstream run of that batch succeeded.",
     )
-    concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
+    concurrency_policy: ConcurrencyPolicy = Field(
+        "allow",
+        description="While a run of the task is out: allow another, skip the new one, queue "
+        "it, replace the old one, buffer_one (one waits, later ones are skipped) or "
+        "buffer_all (all wait, one at a time in request order).",
+    )
     pause_after_failures: Integer | None = Field(
         None,
         ge=1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -155,7 +155,7 @@ class DecisionCommands(CommandsBase):
         self,
         skip: Sequence[UUID],
         cancel: Sequence[UUID],
-        reason_skip: str,
+        reason_skip: str | Mapping[UUID, str],
         reason_cancel: str,
         actor: str,
         now: datetime,
@@ -165,7 +165,8 @@ class DecisionCommands(CommandsBase):
         for run_id in skip:
             run = self.get_run(run_id)
             if run.status == RunStatus.PENDING:
-                run.skip(reason_skip, run_context(run, actor, now))
+                reason = reason_skip if isinstance(reason_skip, str) else reason_skip[run_id]
+                run.skip(reason, run_context(run, actor, now))
                 runs.append(run)
         for run_id in cancel:
             run = self.get_run(run_id)

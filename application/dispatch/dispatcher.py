@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from application.bus import Bus
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
-from application.dispatch.assignment import REPLACED_REASON, SKIPPED_REASON, plan_assignments
+from application.dispatch.assignment import REPLACED_REASON, plan_assignments
 from application.dispatch.board import DropInbox
 from application.dispatch.books import DispatchBooks
 from application.dispatch.deliveries import Courier
@@ -139,7 +139,7 @@ class Dispatcher:
             self.books.hold_run(run, error)
         if plan.skip or plan.replace:
             self._app.decide_overlaps(
-                plan.skip, plan.replace, SKIPPED_REASON, REPLACED_REASON, self.name, now
+                plan.skip, plan.replace, plan.skip_reasons, REPLACED_REASON, self.name, now
             )
         if plan.fanouts:
             self._app.fan_out_runs(plan.fanouts, self.name, now)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import running_scheduler, unique
+from tests.e2e.conftest import running_scheduler, unique, wait_for_run
 from tests.servers import fresh_postgres_database
 
 
@@ -52,3 +54,41 @@ def test_a_task_failing_three_times_in_a_row_is_paused_with_the_reason(
     [paused] = [e for e in history if e["type"] == "Task.Paused"]
     assert paused["actor"] != "anonymous@loopback"  # the dispatcher decided it
     assert paused["payload"]["reason"] == seen["pause_reason"]
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def trigger(client: httpx.Client, task: dict) -> str:
+    response = client.post(f"/api/tasks/{task['uuid']}/trigger")
+    assert response.status_code == 202, response.text
+    return str(response.json()["run_id"])
+
+
+def test_buffer_one_keeps_one_run_waiting_and_skips_the_rest(pg_client: httpx.Client) -> None:
+    task = create(pg_client, command="sleep 1", concurrency_policy="buffer_one")
+    first = trigger(pg_client, task)
+    deadline = time.monotonic() + 15
+    while pg_client.get(f"/api/runs/{first}").json()["status"] not in ("assigned", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    kept, dropped, also_dropped = (trigger(pg_client, task) for _ in range(3))
+    for run_id in (dropped, also_dropped):
+        run = wait_for_run(pg_client, run_id)
+        assert run["status"] == "skipped", run
+        assert "already waiting behind the running one" in run["reason"]
+    assert wait_for_run(pg_client, first)["status"] == "succeeded"
+    after = wait_for_run(pg_client, kept)
+    assert after["status"] == "succeeded"
+    ended = pg_client.get(f"/api/runs/{first}").json()["finished_at"]
+    assert moment(after["started_at"]) >= moment(ended)
+
+
+def test_buffer_all_runs_each_in_request_order_one_at_a_time(pg_client: httpx.Client) -> None:
+    task = create(pg_client, command="sleep 0.3", concurrency_policy="buffer_all")
+    run_ids = [trigger(pg_client, task) for _ in range(3)]
+    runs = [wait_for_run(pg_client, run_id) for run_id in run_ids]
+    assert [r["status"] for r in runs] == ["succeeded"] * 3
+    for earlier, later in itertools.pairwise(runs):
+        assert moment(later["started_at"]) >= moment(earlier["finished_at"]), (earlier, later)
