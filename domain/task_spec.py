@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.callable_target import callable_target_problem
+from domain.concurrency_key import key_template_problem
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
@@ -247,6 +248,17 @@ class TaskSpec(BaseModel):
         "it, replace the old one, buffer_one (one waits, later ones are skipped) or "
         "buffer_all (all wait, one at a time in request order).",
     )
+    concurrency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description='A template over the trigger\'s params, e.g. "{customer_id}": runs whose '
+        "key renders the same run at most max_concurrency_per_key at once; the others wait "
+        "(an absent or secret param renders empty). null = no key.",
+    )
+    max_concurrency_per_key: Integer = Field(
+        1, ge=1, le=10_000, description="Runs of one concurrency_key value at once."
+    )
     pause_after_failures: Integer | None = Field(
         None,
         ge=1,
@@ -338,6 +350,14 @@ class TaskSpec(BaseModel):
     def _command_has_no_nul(cls, value: str) -> str:
         if "\x00" in value or not value.strip():
             raise ValueError("must be non-blank text without NUL characters")
+        return value
+
+    @field_validator("concurrency_key")
+    @classmethod
+    def _key_is_a_template(cls, value: str | None) -> str | None:
+        problem = key_template_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("depends_on")

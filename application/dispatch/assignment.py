@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from application.dispatch.board import DispatchBoard
+from application.dispatch.concurrency_keys import KEY_WAIT, KeyCounts, interleave
 from application.dispatch.entries import OpenRun, WorkerSlot
 from application.dispatch.policy import DispatchPolicy
 from application.dispatch.routing import RoundRobin, choose_worker
@@ -83,7 +84,7 @@ def plan_assignments(
     query. `blocking(run_id)` names the upstream tasks a dependency run still waits for.
     The board is only read: reservations live in this round's seats and are thrown away.
     """
-    pending = board.pending(now)
+    pending = interleave(board.pending(now))
     planner = _Round(board, live_workers, policy.batch_size, round_robin, draw, blocking)
     planner.line_up(pending)
     for run in pending:
@@ -125,6 +126,7 @@ class _Round:
         self._busy_tasks = board.busy_tasks()
         self._out_before = frozenset(self._busy_tasks)  # tasks with a run out as the round began
         self._ahead: dict[UUID, int] = {}  # pending run -> its task's runs pending before it
+        self._keys = KeyCounts(r for r in board.open_runs.values() if r.worker_id or r.fanned_out)
         self.plan = AssignmentPlan()
 
     def line_up(self, pending: Sequence[OpenRun]) -> None:
@@ -156,6 +158,9 @@ class _Round:
                 return
             if overlap == "replace":
                 replaced = self._board.out_runs_of(run.task_id)
+        if (reason := self._keys.blocked(run)) is not None:
+            self._note(run, KEY_WAIT, reason)
+            return
         self._route(run, replaced)
 
     def _next_in_line(self, run: OpenRun, overlap: str) -> bool:
@@ -213,6 +218,7 @@ class _Round:
 
     def _reserve(self, run: OpenRun, seat: Seat) -> None:
         seat.reserved += 1  # so this round does not overfill it; the log says the rest
+        self._keys.took(run)
         self.plan.wanted.append((run.run_id, seat.worker_id))
 
     def _note(self, run: OpenRun, code: str, reason: str) -> None:

@@ -74,6 +74,8 @@ class TaskPublic(BaseModel):
     timeout_seconds: int = 0
     depends_on: list[str] = []
     concurrency_policy: str = "allow"
+    concurrency_key: str | None = None
+    max_concurrency_per_key: int = 1
     pause_after_failures: int | None = None
     misfire_policy: str = "fire_once"
     catchup_window_seconds: int = 0

@@ -90,3 +90,34 @@ def test_remaining_runs_is_shown_and_changed(api: Api) -> None:
 
     assert changed.status_code == 200, changed.text
     assert client.get(f"/api/tasks/{ref}").json()["remaining_runs"] == 10
+
+
+@exercises("POST", "/api/tasks")
+@exercises("GET", T)
+def test_a_concurrency_key_is_stored_and_shown(api: Api) -> None:
+    client = api.client()
+    fields = {"concurrency_key": "{customer_id}", "max_concurrency_per_key": 2}
+    created = client.post("/api/tasks", json=body(**fields))
+    assert created.status_code == 201, created.text
+
+    task = client.get(f"/api/tasks/{created.json()['uuid']}").json()
+
+    assert {name: task[name] for name in fields} == fields
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"concurrency_key": "customer"}, "concurrency_key"),
+        ({"concurrency_key": "{a.b}"}, "concurrency_key"),
+        ({"concurrency_key": "{c}", "max_concurrency_per_key": 0}, "max_concurrency_per_key"),
+    ],
+)
+@exercises("POST", "/api/tasks")
+def test_a_bad_concurrency_key_is_a_422_naming_the_field(
+    api: Api, fields: dict[str, Any], field: str
+) -> None:
+    response = api.client().post("/api/tasks", json=body(**fields))
+
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {field}
