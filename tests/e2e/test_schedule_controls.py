@@ -92,3 +92,38 @@ def test_buffer_all_runs_each_in_request_order_one_at_a_time(pg_client: httpx.Cl
     assert [r["status"] for r in runs] == ["succeeded"] * 3
     for earlier, later in itertools.pairwise(runs):
         assert moment(later["started_at"]) >= moment(earlier["finished_at"]), (earlier, later)
+
+
+def test_remaining_runs_fires_that_many_slots_then_pauses_saying_so(
+    pg_client: httpx.Client,
+) -> None:
+    task = create(pg_client, interval_seconds=1, remaining_runs=2)
+    deadline = time.monotonic() + 20
+    while (seen := pg_client.get(f"/api/tasks/{task['uuid']}").json())["status"] != "paused":
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.1)
+    cron = [r for r in runs_of(pg_client, task["uuid"]) if r["trigger"] == "cron"]
+    assert len(cron) == 2
+    assert seen["remaining_runs"] == 0 and seen["next_fire_at"] is None
+    assert seen["pause_reason"].startswith("remaining_runs is 0: the last one fired")
+
+
+def test_runs_of_one_concurrency_key_go_one_at_a_time_and_other_keys_beside_them(
+    pg_client: httpx.Client,
+) -> None:
+    task = create(pg_client, command="sleep 0.5", concurrency_key="{customer_id}")
+
+    def run_for(customer: str) -> str:
+        body = {"params": {"customer_id": customer}}
+        response = pg_client.post(f"/api/tasks/{task['uuid']}/trigger", json=body)
+        assert response.status_code == 202, response.text
+        return str(response.json()["run_id"])
+
+    first, second, other = run_for("acme"), run_for("acme"), run_for("globex")
+    done = {run_id: wait_for_run(pg_client, run_id) for run_id in (first, second, other)}
+    assert {r["status"] for r in done.values()} == {"succeeded"}
+    assert moment(done[second]["started_at"]) >= moment(done[first]["finished_at"])
+    assert moment(done[other]["started_at"]) < moment(done[first]["finished_at"])
+    events = pg_client.get(f"/api/runs/{second}/events").json()
+    waits = [e for e in events if e["type"] == "TaskRun.Waiting"]
+    assert [e["payload"]["code"] for e in waits] == ["concurrency_key"], events
