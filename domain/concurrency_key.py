@@ -27,11 +27,18 @@ def key_template_problem(template: str) -> str | None:
 
 
 def render_key(template: str, params: Mapping[str, Any]) -> str:
-    """The key of a run: the template with its params; a param absent or secret is empty."""
-    values = {
-        name: value if isinstance(value, str) else ""
-        for _, name, _, _ in string.Formatter().parse(template)
-        if name is not None
-        for value in (params.get(name),)
-    }
-    return template.format_map(values)[:MAX_KEY_LENGTH]
+    """The key of a run: the template with its params; a param absent or secret is empty.
+
+    Never raises: a template the spec did not validate (an old or injected event) is its own
+    key, so one bad definition cannot stop the assignment of every run.
+    """
+    try:
+        values = {
+            name: value if isinstance(value, str) else ""
+            for _, name, _, _ in string.Formatter().parse(template)
+            if name is not None
+            for value in (params.get(name) if isinstance(params, Mapping) else None,)
+        }
+        return template.format_map(values)[:MAX_KEY_LENGTH]
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+        return template[:MAX_KEY_LENGTH]

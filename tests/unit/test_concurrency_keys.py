@@ -90,3 +90,17 @@ def test_a_keyed_run_goes_out_when_a_run_of_its_key_ends(rig: Rig) -> None:
     rig.app.record_reports([Report("succeeded", first, 1, worker, exit_code=0)], rig.clock.now())
     rig.dispatcher.step()
     assert rig.app.get_run(second).status is RunStatus.ASSIGNED
+
+
+@pytest.mark.parametrize("template", ["{unclosed", "{a.b}", "{0}", "{a:{b}}", "{a!x}"])
+def test_a_template_no_validation_let_through_is_its_own_key(template: str) -> None:
+    assert render_key(template, {"a": "x"}) == template  # as an injected event could hold
+
+
+def test_a_run_with_an_unusable_key_template_does_not_stop_the_round() -> None:
+    b = Board()
+    b.worker("w", capacity=8)
+    bad = keyed(b, {"concurrency_key": "{unclosed"}, "acme")
+    fine = b.run("other")
+    plan = b.plan()
+    assert sorted(r for r, _ in plan.wanted) == sorted([bad.run_id, fine.run_id])
