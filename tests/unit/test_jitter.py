@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from application.dispatch.cron_firing import plan_fires
+from application.dispatch.dispatcher import Dispatcher
+from application.ports import Wakeup
 from domain.jitter import jitter_offset
 from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError
@@ -78,3 +80,30 @@ def cron_runs(rig: Rig) -> list[TaskRun.Requested]:
         for _, e in rig.app.read_log(0, 10_000)
         if isinstance(e, TaskRun.Requested) and e.trigger == "cron"
     ]
+
+
+def test_two_dispatchers_fire_each_jittered_slot_once_at_the_same_moment(rig: Rig) -> None:
+    other = Dispatcher(
+        rig.app,
+        rig.bus,
+        rig.liveness,
+        rig.clock,
+        Wakeup(),
+        policy=rig.dispatcher.policy,
+        monotonic=lambda: rig.ticks,
+    )
+    spec = make_spec(name="tick", interval_seconds=10, jitter_seconds=8)
+    task_id = rig.app.create_task(spec, rig.ctx()).aggregate_id
+    fired_at: dict[datetime, datetime] = {}
+    for _ in range(120):  # 60 s in half seconds
+        rig.advance(0.5)
+        for dispatcher in (other, rig.dispatcher):
+            dispatcher.follow_log()
+            dispatcher.fire_due_slots()
+        for run in cron_runs(rig):
+            fired_at.setdefault(run.nominal_time, rig.clock.now())
+    nominals = [e.nominal_time for e in cron_runs(rig)]
+    assert len(nominals) == len(set(nominals)) >= 5
+    for nominal, when in fired_at.items():
+        moment = nominal + jitter_offset(task_id, nominal, 8)
+        assert moment <= when < moment + timedelta(seconds=0.5)
