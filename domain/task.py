@@ -14,6 +14,8 @@ from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
 from domain.timing import timing_problem
 
+EXHAUSTED = "remaining_runs is 0"  # why a task with a limit stops firing
+
 
 class Task(SchedulerAggregate):
     """A schedulable unit of work; its definition changes only through these events."""
@@ -161,6 +163,27 @@ class Task(SchedulerAggregate):
             reason=reason,
         )
         return True
+
+    @property
+    def remaining_runs(self) -> int | None:
+        """How many more scheduled slots may fire, or None for no limit."""
+        value = self.spec.get("remaining_runs")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def count_scheduled_run(self, run_id: UUID, ctx: CommandContext) -> bool:
+        """Use one remaining scheduled run; the last one pauses the task, saying why."""
+        remaining = self.remaining_runs
+        if remaining is None:
+            return False
+        left = max(remaining - 1, 0)
+        self._record(self.Updated, ctx, changes={"remaining_runs": left})
+        if left == 0:
+            self._record(self.Paused, ctx, reason=f"{EXHAUSTED}: the last one fired (run {run_id})")
+        return True
+
+    def stop_exhausted(self, ctx: CommandContext) -> None:
+        """Pause an active task whose remaining scheduled runs are used up (e.g. resumed so)."""
+        self._record(self.Paused, ctx, reason=f"{EXHAUSTED}: set remaining_runs to fire again")
 
     def request_run(
         self,

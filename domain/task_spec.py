@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.callable_target import callable_target_problem
+from domain.concurrency_key import key_template_problem
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
@@ -52,6 +53,7 @@ TIMING_REFERENCE = datetime(2026, 1, 1, tzinfo=UTC)
 
 Priority = Literal["low", "normal", "high", "critical"]
 ExecutorName = Literal["shell", "python", "http", "callable"]
+ConcurrencyPolicy = Literal["allow", "skip", "queue", "replace", "buffer_one", "buffer_all"]
 PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
 
 ShortText = Annotated[str, Field(max_length=200)]
@@ -212,6 +214,22 @@ class TaskSpec(BaseModel):
     run_at: AwareDatetime | None = Field(
         None, description="Fire once at this moment (ISO 8601 with offset); instead of schedule."
     )
+    jitter_seconds: Integer = Field(
+        0,
+        ge=0,
+        le=3_600,
+        description="Request each scheduled slot's run up to this many seconds after its "
+        "nominal time, by a fixed offset per slot (a hash of the task and the slot); "
+        "nominal_time stays the slot. 0 = on time.",
+    )
+    remaining_runs: Integer | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        description="How many more scheduled slots fire; each cron/interval/run_at fire "
+        "counts one (manual triggers do not). The fire that uses the last one pauses the task "
+        "saying so; 0 fires nothing more. null = no limit.",
+    )
     priority: Priority = "normal"
     retry_count: Integer = Field(0, ge=0, le=100, description="Retries after the first attempt.")
     retry_delay_seconds: Number = Field(10.0, ge=0, le=86_400)
@@ -224,7 +242,30 @@ class TaskSpec(BaseModel):
         description="Upstream tasks (number, UUID or name; stored as UUIDs). This task runs in "
         "a batch once every upstream run of that batch succeeded.",
     )
-    concurrency_policy: Literal["allow", "skip", "queue", "replace"] = "allow"
+    concurrency_policy: ConcurrencyPolicy = Field(
+        "allow",
+        description="While a run of the task is out: allow another, skip the new one, queue "
+        "it, replace the old one, buffer_one (one waits, later ones are skipped) or "
+        "buffer_all (all wait, one at a time in request order).",
+    )
+    concurrency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description='A template over the trigger\'s params, e.g. "{customer_id}": runs whose '
+        "key renders the same run at most max_concurrency_per_key at once; the others wait "
+        "(an absent or secret param renders empty). null = no key.",
+    )
+    max_concurrency_per_key: Integer = Field(
+        1, ge=1, le=10_000, description="Runs of one concurrency_key value at once."
+    )
+    pause_after_failures: Integer | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description="Pause the task after this many runs in a row ended failed or timed_out "
+        "(retries exhausted); a success resets the count. null = never.",
+    )
     misfire_policy: Literal["skip", "fire_once", "catch_up"] = "fire_once"
     catchup_window_seconds: Integer = Field(3_600, ge=0, le=31_536_000)
     routing_strategy: Literal[
@@ -309,6 +350,14 @@ class TaskSpec(BaseModel):
     def _command_has_no_nul(cls, value: str) -> str:
         if "\x00" in value or not value.strip():
             raise ValueError("must be non-blank text without NUL characters")
+        return value
+
+    @field_validator("concurrency_key")
+    @classmethod
+    def _key_is_a_template(cls, value: str | None) -> str | None:
+        problem = key_template_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("depends_on")

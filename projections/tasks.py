@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from application.quarantine import event_topic
 from application.slots import SLOTS
 from domain.errors import ScheduleError
+from domain.jitter import jitter_offset
 from domain.task import TASK_STATUS_CHANGES, Task
 from domain.task_run import TaskRun
 from projections.base import Projection, from_json, handles, to_json
@@ -61,20 +63,26 @@ UPDATE tasks SET next_fire_at = %(next_fire_at)s WHERE uuid = %(uuid)s AND statu
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the time of an event whose time cannot be read
 
 
-def _next_fire(spec: dict[str, Any], status: str, after: datetime) -> datetime | None:
+def _next_fire(
+    task_id: UUID, spec: dict[str, Any], status: str, after: datetime
+) -> datetime | None:
     # Computed from the event's own time, so a rebuild yields the same value.
     if status != "active":
         return None
-    return _next_slot_or_none(spec, after)
+    return _next_slot_or_none(task_id, spec, after)
 
 
-def _next_slot_or_none(spec: dict[str, Any], after: datetime) -> datetime | None:
+def _next_slot_or_none(task_id: UUID, spec: dict[str, Any], after: datetime) -> datetime | None:
     # A timing that cannot be evaluated (stored before validation refused it) has no next
-    # fire: the row shows NULL instead of the projection stopping on it.
+    # fire: the row shows NULL instead of the projection stopping on it. The moment shown
+    # is when the run will be requested: the slot plus its jitter, as the dispatcher fires.
     try:
-        return SLOTS.next_slot(spec, after)  # tasks sharing a schedule share its slots
+        slot = SLOTS.next_slot(spec, after)  # tasks sharing a schedule share its slots
     except ScheduleError:
         return None
+    if slot is None:
+        return None
+    return slot + jitter_offset(task_id, slot, spec.get("jitter_seconds"))
 
 
 class TasksProjection(Projection):
@@ -116,7 +124,7 @@ class TasksProjection(Projection):
                 "version": event.originator_version,
                 "spec": to_json(spec),
                 "at": event.timestamp,
-                "next_fire_at": _next_fire(spec, "active", event.timestamp),
+                "next_fire_at": _next_fire(event.originator_id, spec, "active", event.timestamp),
                 "position": position,
             },
         )
@@ -137,7 +145,9 @@ class TasksProjection(Projection):
                 "spec": to_json(spec),
                 "version": event.originator_version,
                 "at": event.timestamp,
-                "next_fire_at": _next_fire(spec, row["status"], event.timestamp),
+                "next_fire_at": _next_fire(
+                    event.originator_id, spec, row["status"], event.timestamp
+                ),
                 "position": position,
             },
         )
@@ -155,7 +165,7 @@ class TasksProjection(Projection):
                 "pause_reason": getattr(event, "reason", None) if status == "paused" else None,
                 "version": event.originator_version,
                 "at": event.timestamp,
-                "next_fire_at": _next_fire(spec, status, event.timestamp),
+                "next_fire_at": _next_fire(event.originator_id, spec, status, event.timestamp),
                 "position": position,
             },
         )
@@ -174,7 +184,10 @@ class TasksProjection(Projection):
             return
         tx.execute(
             UPDATE_NEXT_FIRE,
-            {"uuid": task_id, "next_fire_at": _next_slot_or_none(from_json(row["spec"]), decided)},
+            {
+                "uuid": task_id,
+                "next_fire_at": _next_slot_or_none(task_id, from_json(row["spec"]), decided),
+            },
         )
 
     @handles(Task.MisfiresSkipped)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from application.commands.backfills import BackfillCommands
+from application.commands.controls import ControlCommands
 from application.commands.decisions import DecisionCommands
 from application.commands.group_commit import GroupCommit
 from application.commands.runs import RunCommands
@@ -34,6 +35,7 @@ class SchedulerApp(
     TaskCommands,
     RunCommands,
     DecisionCommands,
+    ControlCommands,
     WorkerCommands,
     BackfillCommands,
 ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -56,7 +56,7 @@ class DecisionCommands(CommandsBase):
             return tasks.get(task_id) or tasks.setdefault(task_id, self.get_task(task_id))
 
         runs: list[TaskRun] = []
-        missed: list[Task] = []
+        missed: dict[UUID, Task] = {}  # tasks with events: misfires, counted runs
         for slot in slots:
             if len(slot) == 2:
                 task_id, nominal = slot
@@ -70,7 +70,13 @@ class DecisionCommands(CommandsBase):
                     correlation_id=run_id,
                     traceparent=self._fire_trace(run_id),
                 )
+                if task.remaining_runs == 0:  # resumed or set so: it stops firing, saying why
+                    task.stop_exhausted(ctx)
+                    missed[task_id] = task
+                    continue
                 runs.append(task.request_run(run_id, "cron", ctx, nominal_time=nominal))
+                if task.count_scheduled_run(run_id, ctx):
+                    missed[task_id] = task
             else:
                 task_id, first, last, count, reason = slot
                 task = task_of(task_id)
@@ -78,8 +84,8 @@ class DecisionCommands(CommandsBase):
                 if task.status == TaskStatus.ACTIVE and task.record_misfires(
                     first, last, count, reason, ctx
                 ):
-                    missed.append(task)
-        return [*runs, *missed], [run.id for run in runs]
+                    missed[task_id] = task
+        return [*runs, *missed.values()], [run.id for run in runs]
 
     def _fire_trace(self, run_id: UUID) -> str | None:
         # A cron run begins its own trace (with tracing on): the fire is its root span.
@@ -149,7 +155,7 @@ class DecisionCommands(CommandsBase):
         self,
         skip: Sequence[UUID],
         cancel: Sequence[UUID],
-        reason_skip: str,
+        reason_skip: str | Mapping[UUID, str],
         reason_cancel: str,
         actor: str,
         now: datetime,
@@ -159,7 +165,8 @@ class DecisionCommands(CommandsBase):
         for run_id in skip:
             run = self.get_run(run_id)
             if run.status == RunStatus.PENDING:
-                run.skip(reason_skip, run_context(run, actor, now))
+                reason = reason_skip if isinstance(reason_skip, str) else reason_skip[run_id]
+                run.skip(reason, run_context(run, actor, now))
                 runs.append(run)
         for run_id in cancel:
             run = self.get_run(run_id)

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from application.dispatch.board import DispatchBoard
+from application.dispatch.concurrency_keys import KEY_WAIT, KeyCounts, interleave
 from application.dispatch.entries import OpenRun, WorkerSlot
 from application.dispatch.policy import DispatchPolicy
 from application.dispatch.routing import RoundRobin, choose_worker
@@ -16,6 +17,16 @@ from application.dispatch.routing import RoundRobin, choose_worker
 QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
 SKIPPED_REASON = "skipped: the previous run of this task is still running (concurrency_policy)"
 REPLACED_REASON = "cancelled: replaced by a newer run (concurrency_policy replace)"
+BUFFERED = ("buffer_one", "buffer_all")  # Temporal's overlap modes: strictly in request order
+BUFFERED_SKIP_REASON = (
+    "skipped: a run of this task is already waiting behind the running one "
+    "(concurrency_policy buffer_one)"
+)
+
+
+def buffered_reason(policy: str) -> str:
+    """Why a run of a buffered task waits."""
+    return f"concurrency: waiting for the earlier runs of this task to end (policy {policy})"
 
 
 @dataclass
@@ -51,6 +62,7 @@ class AssignmentPlan:
     wanted: list[tuple[UUID, UUID]] = field(default_factory=list)  # (run, worker)
     notes: list[tuple[UUID, str, str]] = field(default_factory=list)  # (run, code, reason)
     skip: list[UUID] = field(default_factory=list)  # new runs skipped by the overlap policy
+    skip_reasons: dict[UUID, str] = field(default_factory=dict)  # each skipped run's reason
     replace: list[UUID] = field(default_factory=list)  # older runs a newer one replaces
     fanouts: list[tuple[UUID, list[UUID]]] = field(default_factory=list)  # broadcast -> workers
     unreadable: list[tuple[OpenRun, Exception]] = field(default_factory=list)  # to quarantine
@@ -72,8 +84,10 @@ def plan_assignments(
     query. `blocking(run_id)` names the upstream tasks a dependency run still waits for.
     The board is only read: reservations live in this round's seats and are thrown away.
     """
+    pending = interleave(board.pending(now))
     planner = _Round(board, live_workers, policy.batch_size, round_robin, draw, blocking)
-    for run in board.pending(now):
+    planner.line_up(pending)
+    for run in pending:
         try:
             planner.take(run)
         except Exception as error:  # one run the decisions cannot read: held alone
@@ -110,7 +124,17 @@ class _Round:
         self._draw = draw
         self._blocking = blocking
         self._busy_tasks = board.busy_tasks()
+        self._out_before = frozenset(self._busy_tasks)  # tasks with a run out as the round began
+        self._ahead: dict[UUID, int] = {}  # pending run -> its task's runs pending before it
+        self._keys = KeyCounts(r for r in board.open_runs.values() if r.worker_id or r.fanned_out)
         self.plan = AssignmentPlan()
+
+    def line_up(self, pending: Sequence[OpenRun]) -> None:
+        """Number each task's pending runs in request order (for the buffered policies)."""
+        count: dict[UUID, int] = {}
+        for run in sorted(pending, key=lambda r: r.position):
+            self._ahead[run.run_id] = count.get(run.task_id, 0)
+            count[run.task_id] = self._ahead[run.run_id] + 1
 
     def take(self, run: OpenRun) -> None:
         """Decide one pending run: assign (reserving a seat), note why it waits, or skip."""
@@ -123,16 +147,37 @@ class _Round:
             return
         overlap = run.task.get("concurrency_policy") or "allow"
         replaced: list[UUID] = []
-        if run.task_id in self._busy_tasks and overlap != "allow":
+        if overlap in BUFFERED and not self._next_in_line(run, overlap):
+            return
+        if run.task_id in self._busy_tasks and overlap not in ("allow", *BUFFERED):
             if overlap == "skip":
-                self.plan.skip.append(run.run_id)
+                self._skip(run, SKIPPED_REASON)
                 return
             if overlap == "queue":
                 self._note(run, "concurrency", QUEUED_REASON)
                 return
             if overlap == "replace":
                 replaced = self._board.out_runs_of(run.task_id)
+        if (reason := self._keys.blocked(run)) is not None:
+            self._note(run, KEY_WAIT, reason)
+            return
         self._route(run, replaced)
+
+    def _next_in_line(self, run: OpenRun, overlap: str) -> bool:
+        # Its place: the task's run still out (one, at most, under these policies), then the
+        # runs requested before it. First in line goes out; buffer_one keeps one waiting.
+        place = self._ahead.get(run.run_id, 0) + (run.task_id in self._out_before)
+        if place == 0:
+            return True
+        if overlap == "buffer_one" and place > 1:
+            self._skip(run, BUFFERED_SKIP_REASON)
+        else:
+            self._note(run, "concurrency", buffered_reason(overlap))
+        return False
+
+    def _skip(self, run: OpenRun, reason: str) -> None:
+        self.plan.skip.append(run.run_id)
+        self.plan.skip_reasons[run.run_id] = reason
 
     def _route(self, run: OpenRun, replaced: list[UUID]) -> None:
         eligible = [seat for seat in self._seats if seat.slot.accepts(run.task)]
@@ -173,6 +218,7 @@ class _Round:
 
     def _reserve(self, run: OpenRun, seat: Seat) -> None:
         seat.reserved += 1  # so this round does not overfill it; the log says the rest
+        self._keys.took(run)
         self.plan.wanted.append((run.run_id, seat.worker_id))
 
     def _note(self, run: OpenRun, code: str, reason: str) -> None:

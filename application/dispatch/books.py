@@ -13,6 +13,7 @@ from application.dispatch.board import DispatchBoard
 from application.dispatch.cron_firing import CronBook
 from application.dispatch.dependencies import DependencyBook
 from application.dispatch.entries import OpenRun
+from application.dispatch.failure_streaks import FailureStreakBook
 from application.dispatch.known import KnownAggregates
 from application.dispatch.policy import DispatchObserver
 from application.quarantine import (
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 BOARD, CRON, DEPENDENCIES = "dispatcher:board", "dispatcher:cron", "dispatcher:dependencies"
 BACKFILLS = "dispatcher:backfills"
+FAILURES = "dispatcher:failures"  # pause after consecutive failures
 SCHEDULES = "dispatcher:schedules"  # tasks whose timing cannot be evaluated (not held events)
 REQUESTED_TOPIC = "scheduler:TaskRun.Requested"
 READ_BATCH = 1_000  # events per read of the log
@@ -44,7 +46,8 @@ ReadPage = Callable[[int, int], tuple[Sequence[tuple[int, Any]], int, int]]
 
 
 class DispatchBooks:
-    """The board, the cron, dependency and backfill books and the known aggregates, fed the log.
+    """The board, the cron, dependency, backfill and failure books and the known aggregates,
+    fed the log.
 
     Each applies the log through its own guard: an event one of them cannot handle holds that
     aggregate in that book alone (docs/operations.md).
@@ -64,6 +67,7 @@ class DispatchBooks:
         self.cron = CronBook(on_blocked=self._cron_blocked, on_unblocked=self._cron_unblocked)
         self.deps = DependencyBook()
         self.backfills = BackfillBook()
+        self.failures = FailureStreakBook()
         self.known = KnownAggregates()  # a cache of the log, outside the guards: never fails
         self.board_guard = GuardedConsumer(BOARD, self.board.apply, ledger, now, aggregate_log)
         self.guards = [
@@ -74,6 +78,9 @@ class DispatchBooks:
             ),
             GuardedConsumer(
                 BACKFILLS, lambda _p, e: self.backfills.apply(e), ledger, now, aggregate_log
+            ),
+            GuardedConsumer(
+                FAILURES, lambda _p, e: self.failures.apply(e), ledger, now, aggregate_log
             ),
         ]
 

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from application.slots import SLOTS
+from domain.jitter import jitter_offset, jitter_seconds_of
 from domain.task import Task
 from domain.task_run import TaskRun
 
@@ -46,24 +47,26 @@ def plan_fires(
     policy: str,
     catchup_window_seconds: int,
     threshold: timedelta = MISFIRE_THRESHOLD,
+    fire_at: Callable[[datetime], datetime] = lambda slot: slot,
 ) -> FirePlan:
     """Decide the slots of `timing` (schedule/interval/run_at) after `after` up to `now`.
 
     skip: late slots are not fired. fire_once: of the late slots inside the catch-up window,
     only the newest fires. catch_up: every late slot inside the window fires (at most
     MAX_CATCH_UP). Slots on time always fire. Everything not fired is reported as missed.
+    Slots come due in order, each at `fire_at(slot)` (plus jitter); late counts from then.
     """
-    due: list[datetime] = []
+    due: dict[datetime, datetime] = {}  # slot -> when it fires
     slot = SLOTS.next_slot(timing, after)
-    while slot is not None and slot <= now and len(due) < MAX_SLOTS_COUNTED:
-        due.append(slot)
+    while slot is not None and (moment := fire_at(slot)) <= now and len(due) < MAX_SLOTS_COUNTED:
+        due[slot] = moment  # a slot fires no earlier than its nominal time
         slot = SLOTS.next_slot(timing, slot)
     if not due:
         return FirePlan(fires=())
-    on_time = [s for s in due if now - s <= threshold]
-    late = [s for s in due if now - s > threshold]
+    on_time = [s for s, moment in due.items() if now - moment <= threshold]
+    late = [s for s, moment in due.items() if now - moment > threshold]
     window = timedelta(seconds=catchup_window_seconds)
-    in_window = [s for s in late if now - s <= window]
+    in_window = [s for s in late if now - due[s] <= window]
     if policy == "catch_up":
         chosen = in_window[-MAX_CATCH_UP:]
         reason = "misfire: older than catchup_window_seconds"
@@ -98,6 +101,11 @@ class ScheduledTask:
     # finds next_due on time and this one still ahead fires without evaluating the timing.
     following: datetime | None = None
     blocked: str | None = None  # why its timing cannot be evaluated: it fires nothing
+    jitter_seconds: int = 0
+
+    def fire_at(self, slot: datetime) -> datetime:
+        """When a slot's run is requested: its nominal time plus its jitter."""
+        return slot + jitter_offset(self.task_id, slot, self.jitter_seconds)
 
     def refresh(self) -> None:
         """Recompute the next slots after the anchor; a timing that cannot be read blocks it."""
@@ -119,9 +127,9 @@ class ScheduledTask:
 
     def on_time_slot(self, now: datetime, threshold: timedelta) -> datetime | None:
         """next_due when it is the only due slot and not late (no evaluation needed), else None."""
-        if self.next_due is None or self.next_due > now or now - self.next_due > threshold:
+        if self.next_due is None or not now >= self.fire_at(self.next_due) >= now - threshold:
             return None
-        if self.following is not None and self.following <= now:
+        if self.following is not None and self.fire_at(self.following) <= now:
             return None
         return self.next_due
 
@@ -162,7 +170,7 @@ class CronBook:
     def next_due_at(self) -> datetime | None:
         """The earliest undecided slot over every task, or None when nothing is scheduled."""
         if not self._earliest_known:
-            dues = [t.next_due for t in self.tasks.values() if t.next_due is not None]
+            dues = [t.fire_at(t.next_due) for t in self.tasks.values() if t.next_due is not None]
             self._earliest, self._earliest_known = (min(dues) if dues else None), True
         return self._earliest
 
@@ -182,6 +190,7 @@ class CronBook:
                 **old.timing,
                 "misfire_policy": old.misfire_policy,
                 "catchup_window_seconds": old.catchup_window_seconds,
+                "jitter_seconds": old.jitter_seconds,
                 **event.changes,
             }
             # A new schedule starts from the change; slots before it belong to the old one.
@@ -217,7 +226,7 @@ class CronBook:
         if earliest is None or earliest > now:
             return fires, misfires  # the common case, without looking at every task
         for task in self.tasks.values():
-            if task.next_due is None or task.next_due > now:
+            if task.next_due is None or task.fire_at(task.next_due) > now:
                 continue
             if (slot := task.on_time_slot(now, MISFIRE_THRESHOLD)) is not None:
                 fires.append((task.task_id, slot))  # the common tick: nothing to evaluate
@@ -229,6 +238,7 @@ class CronBook:
                     now,
                     task.misfire_policy,
                     task.catchup_window_seconds,
+                    fire_at=task.fire_at,
                 )
             except Exception as error:  # its later slots cannot be evaluated: block it alone
                 task.next_due = None
@@ -238,15 +248,8 @@ class CronBook:
                 continue
             fires += [(task.task_id, nominal) for nominal in plan.fires]
             if plan.missed_count and plan.missed_first and plan.missed_last:
-                misfires.append(
-                    (
-                        task.task_id,
-                        plan.missed_first,
-                        plan.missed_last,
-                        plan.missed_count,
-                        plan.reason or "misfire",
-                    )
-                )
+                missed = (plan.missed_first, plan.missed_last, plan.missed_count)
+                misfires.append((task.task_id, *missed, plan.reason or "misfire"))
         return fires, misfires
 
     def _set(
@@ -284,6 +287,7 @@ def _scheduled(key: UUID, spec: dict[str, Any], active: bool, anchor: datetime) 
         catchup_window_seconds=int(spec.get("catchup_window_seconds") or 0),
         active=active,
         anchor=anchor,
+        jitter_seconds=jitter_seconds_of(spec),
     )
     task.refresh()
     return task

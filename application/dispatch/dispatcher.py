@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from application.bus import Bus
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
-from application.dispatch.assignment import REPLACED_REASON, SKIPPED_REASON, plan_assignments
+from application.dispatch.assignment import REPLACED_REASON, plan_assignments
 from application.dispatch.board import DropInbox
 from application.dispatch.books import SKIPPED_TOPICS, DispatchBooks
 from application.dispatch.deliveries import Courier
@@ -126,20 +126,13 @@ class Dispatcher:
     def assign_pending(self) -> int:
         """Plan this round, save its decisions in batches, then deliver what the log assigned."""
         now = self._clock.now()
-        plan = plan_assignments(
-            self.board,
-            self._live_workers(),
-            now,
-            self.policy,
-            self._round_robin,
-            self._draw,
-            self.deps.blocking,
-        )
+        parts = (self.policy, self._round_robin, self._draw, self.deps.blocking)
+        plan = plan_assignments(self.board, self._live_workers(), now, *parts)
         for run, error in plan.unreadable:
             self.books.hold_run(run, error)
         if plan.skip or plan.replace:
             self._app.decide_overlaps(
-                plan.skip, plan.replace, SKIPPED_REASON, REPLACED_REASON, self.name, now
+                plan.skip, plan.replace, plan.skip_reasons, REPLACED_REASON, self.name, now
             )
         if plan.fanouts:
             self._app.fan_out_runs(plan.fanouts, self.name, now)
@@ -158,10 +151,8 @@ class Dispatcher:
         current = []  # only runs the log still has on the assigned worker and attempt
         for assignment in assignments:
             run = self.board.open_runs.get(assignment.run_id)
-            if run is not None and (run.worker_id, run.attempt) == (
-                assignment.worker_id,
-                assignment.attempt,
-            ):
+            wanted = (assignment.worker_id, assignment.attempt)
+            if run is not None and (run.worker_id, run.attempt) == wanted:
                 current.append(run)
         self.courier.deliver(current)
 
@@ -190,6 +181,15 @@ class Dispatcher:
             raise
         self.follow_log()
         return len(decisions)
+
+    @served
+    def pause_failing_tasks(self) -> int:
+        """Pause tasks whose runs failed their `pause_after_failures` times in a row."""
+        with self.books.failures.deciding() as pauses:
+            if pauses:
+                self._app.pause_failing_tasks(pauses, self.name, self._clock.now())
+                self.follow_log()
+        return len(pauses)
 
     @served
     def fire_due_slots(self) -> int:
@@ -235,6 +235,7 @@ class Dispatcher:
         """One round: catch up, record reports, decide, assign, fire, maintain; the work done."""
         done = self.follow_log() + self.record_reports() + self.follow_log()
         done += self.finish_broadcasts() + self.decide_dependencies()
+        done += self.pause_failing_tasks()
         done += self.assign_pending()
         done += self.fire_due_slots()  # every round: a due slot should not wait for maintenance
         done += self.advance_backfills()

@@ -62,6 +62,10 @@ class TaskPublic(BaseModel):
     timezone: str = "UTC"
     interval_seconds: int | None = None
     run_at: datetime | None = None
+    jitter_seconds: int = 0
+    remaining_runs: int | None = Field(
+        None, description="Scheduled fires left (the dispatcher counts them down); null: no limit."
+    )
     priority: str
     retry_count: int = 0
     retry_delay_seconds: float = 0
@@ -70,6 +74,9 @@ class TaskPublic(BaseModel):
     timeout_seconds: int = 0
     depends_on: list[str] = []
     concurrency_policy: str = "allow"
+    concurrency_key: str | None = None
+    max_concurrency_per_key: int = 1
+    pause_after_failures: int | None = None
     misfire_policy: str = "fire_once"
     catchup_window_seconds: int = 0
     routing_strategy: str = "least_loaded"
@@ -79,7 +86,9 @@ class TaskPublic(BaseModel):
     status: str = Field(description="active, paused or deleted.")
     pause_reason: str | None = None
     version: int = Field(description="Aggregate version; send it as If-Match to update safely.")
-    next_fire_at: datetime | None = None
+    next_fire_at: datetime | None = Field(
+        None, description="When the next slot's run is requested: its nominal time + jitter."
+    )
     last_misfire: dict[str, Any] | None = Field(
         None,
         description="The latest slots not fired: first_nominal, last_nominal, count, reason, "

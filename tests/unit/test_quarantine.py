@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from application.dispatch.books import BACKFILLS, BOARD, CRON, DEPENDENCIES, SCHEDULES
+from application.dispatch.books import BACKFILLS, BOARD, CRON, DEPENDENCIES, FAILURES, SCHEDULES
 from application.messages import Delivery
 from application.quarantine import (
     HELD,
@@ -142,12 +142,8 @@ def test_an_undecodable_event_is_held_by_every_book_and_stops_nothing(rig: Rig) 
     rig.dispatcher.step()
     assert [m.run_id for m in rig.inbox(worker) if isinstance(m, Delivery)] == [run_id]
     held = {(e.consumer, e.aggregate_id) for e in rig.dispatcher.quarantine.entries()}
-    assert held == {
-        (BOARD, str(bad)),
-        (CRON, str(bad)),
-        (DEPENDENCIES, str(bad)),
-        (BACKFILLS, str(bad)),
-    }
+    consumers = (BOARD, CRON, DEPENDENCIES, BACKFILLS, FAILURES)
+    assert held == {(consumer, str(bad)) for consumer in consumers}
 
 
 def test_an_impossible_schedule_blocks_its_task_alone_until_it_is_corrected(rig: Rig) -> None:
