@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.audit_check import AuditCheck, CheckTooLongError, parse_anchor
+from domain.scalars import Integer
 from entrypoints.api import providers
 from entrypoints.api.deps import AppDep
 from entrypoints.api.json_response import OrjsonResponse
@@ -23,8 +24,8 @@ class VerifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    from_position: int | None = Field(None, ge=1, le=MAX_POSITION)
-    to_position: int | None = Field(None, ge=1, le=MAX_POSITION)
+    from_position: Integer | None = Field(None, ge=1, le=MAX_POSITION)
+    to_position: Integer | None = Field(None, ge=1, le=MAX_POSITION)
     anchors: list[str] = Field(
         default_factory=list,
         max_length=100,

@@ -77,21 +77,32 @@ def dispatch_check(database: Database, stale_after: timedelta) -> dict[str, Any]
 
 
 def quarantine_check(quarantine: QuarantineLedger) -> dict[str, Any]:
-    """How many aggregates are held, and the first HEALTH_SHOWN of them."""
+    """How many aggregates are held, and the first HEALTH_SHOWN of them with their consumers.
+
+    One aggregate is often held by several consumers (every view and book that reads it):
+    it is named once, so the first aggregates shown are distinct ones.
+    """
     entries = quarantine.entries()
-    return {
-        "status": "ok" if not entries else "quarantined",
-        "count": len(entries),
-        "aggregates": [
-            {
+    held: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        shown = held.get(e.aggregate_id)
+        if shown is None:
+            held[e.aggregate_id] = {
                 "consumer": e.consumer,
+                "consumers": [e.consumer],
                 "aggregate_id": e.aggregate_id,
                 "aggregate_type": e.aggregate_type,
                 "position": e.position,
                 "error": e.error,
             }
-            for e in entries[:HEALTH_SHOWN]
-        ],
+        else:
+            shown["consumers"].append(e.consumer)
+            shown["position"] = min(shown["position"], e.position)
+    return {
+        "status": "ok" if not entries else "quarantined",
+        "count": len(held),
+        "entries": len(entries),
+        "aggregates": list(held.values())[:HEALTH_SHOWN],
     }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.commands.app import SchedulerApp
 from application.subscriptions.commands import SubscriptionTarget
 from domain.errors import InvalidFieldError, NotFoundError
+from domain.scalars import Integer
 from domain.subscription_filter import SubscriptionFilter
 from entrypoints.api.deps import AlertingDep, AppDep, ContextDep, ReadDatabaseDep, ViewsDep
 from entrypoints.api.strict import StrictRoute
@@ -59,13 +60,13 @@ class SubscriptionCreate(BaseModel):
     statuses: list[str] = Field(
         default_factory=list, max_length=20, description="Run statuses the event sets."
     )
-    failed_in_a_row: int | None = Field(
+    failed_in_a_row: Integer | None = Field(
         None, ge=1, le=1_000, description="Only failures that make a task's streak this long."
     )
-    max_attempts: int | None = Field(
+    max_attempts: Integer | None = Field(
         None, ge=1, le=100, description="Before a dead letter; default [alerting] max_attempts."
     )
-    from_position: int | None = Field(
+    from_position: Integer | None = Field(
         None, ge=1, description="Deliver from this log position on; default: from now."
     )
 
@@ -75,7 +76,7 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    from_position: int = Field(ge=1, description="Deliver again from this log position on.")
+    from_position: Integer = Field(ge=1, description="Deliver again from this log position on.")
 
 
 class SubscriptionPublic(BaseModel):

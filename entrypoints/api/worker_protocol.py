@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.bus import Bus
 from application.commands.app import SchedulerApp
 from application.messages import Control, Delivery, Report
+from domain.scalars import Integer, Number
 from domain.statuses import WorkerStatus
 from entrypoints.api.deps import AppDep, BusDep, parse_id, parse_run_id
 from entrypoints.api.permissions import PrincipalDep
@@ -44,8 +45,8 @@ class PollRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_messages: int = Field(10, ge=1, le=100)
-    wait_seconds: float = Field(
+    max_messages: Integer = Field(10, ge=1, le=100)
+    wait_seconds: Number = Field(
         20.0, ge=0, le=30, description="Long-poll: answer at once when a message comes."
     )
 
@@ -64,12 +65,12 @@ class AttemptReport(BaseModel):
 
     worker_id: UUID = Field(description="The worker the attempt was delivered to.")
     status: Literal["started", "succeeded", "failed"]
-    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    exit_code: Integer | None = Field(None, ge=-(2**31), le=2**31 - 1)
     output: str = Field("", max_length=1_048_576, description="Its tail is kept (64 KiB).")
     error: str | None = Field(None, max_length=8_192)
-    duration_seconds: float = Field(0.0, ge=0, le=10**7)
+    duration_seconds: Number = Field(0.0, ge=0, le=10**7)
     timed_out: bool = False
-    pid: int | None = Field(None, ge=0)
+    pid: Integer | None = Field(None, ge=0)
     hostname: str | None = Field(None, max_length=255)
 
 

@@ -119,6 +119,7 @@ def test_metrics_expose_tasks_runs_and_latency_histograms(client: httpx.Client) 
         "run_stats",
         "api_keys",
         "event_index",
+        "subscriptions",
     }
 
 

@@ -31,7 +31,7 @@ from tests.servers import fresh_postgres_database
 
 SECRETS = ("hunter2", "tok123")
 # The path parameters this test knows how to fill.
-PATH_VALUES = {"ref", "run_id", "worker_id", "backfill_id"}
+PATH_VALUES = {"ref", "run_id", "worker_id", "backfill_id", "name", "subscription_id"}
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -194,7 +194,23 @@ def exercise(proc: SchedulerProcess, workdir: Path) -> tuple[Surfaces, dict[str,
             "run_id": runs[0],
             "worker_id": worker_id,
             "backfill_id": backfill["id"],
+            "name": "run_stats",  # a projection whose rebuild was started above
         }
+        subscription = seen.response(
+            "subscription",
+            client.post(
+                "/api/subscriptions",
+                json={
+                    "url": "http://127.0.0.1:9/hook?token=hunter2",
+                    "secret": "hunter2-hunter2-hunter2",
+                    "event_types": ["TaskRun.Failed"],
+                },
+            ),
+        )
+        assert subscription.status_code == 201, subscription.text
+        ids["subscription_id"] = subscription.json()["id"]
+        started = client.post("/api/system/projections/run_stats/rebuild")
+        seen.response("rebuild", started)
         every_get_route(client, seen, ids, moment)
         seen.response("http task", client.get("/api/tasks/sends-secrets"))
         seen.response("http run", client.get(f"/api/runs/{runs[1]}"))
