@@ -25,7 +25,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports  # the layering contracts in pyproject.toml [tool.importlinter]
 	$(BIN)/mypy  # the packages in [tool.mypy] files; strict on domain/ and application/
-	$(BIN)/pytest -n 2 --dist loadfile  # two workers, a test module each: e2e tests mostly wait
+	$(BIN)/pytest -n 3 --dist loadfile  # three workers on two cores, a test module each: e2e tests mostly wait
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -26,7 +26,7 @@ def runs_of(client: httpx.Client, ref: str, count: int = 1, timeout: float = 20.
 def test_a_chain_runs_in_one_batch_and_a_join_waits_for_both_upstreams(
     client: httpx.Client,
 ) -> None:
-    extract = create(client, name="extract", command="sleep 0.3")
+    extract = create(client, name="extract", command="sleep 2")  # still running when `other` ends
     other = create(client, name="other")
     load = create(client, name="load", depends_on=[extract["name"], str(other["id"])])
     assert load["depends_on"] == [extract["uuid"], other["uuid"]]
