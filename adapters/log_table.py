@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from adapters.log_shipping import Line
+from application.log_context import LOG_FIELDS
 from projections.ports import Database
 
 logger = logging.getLogger(__name__)
@@ -25,14 +26,7 @@ COLUMNS = (
     "process",
     "pid",
     "host",
-    "correlation_id",
-    "trace_id",
-    "span_id",
-    "run_id",
-    "attempt",
-    "task_id",
-    "worker_id",
-    "principal",
+    *LOG_FIELDS,  # the context's ids, in the order a line shows them
 )
 TEXT_COLUMNS = frozenset(COLUMNS) - {"time", "level_no", "pid", "attempt"}
 MAX_TEXT = 10_000  # characters kept of a message (or any text field); a traceback fits
