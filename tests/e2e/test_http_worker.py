@@ -30,7 +30,7 @@ class ForeignWorker:
             answers.append(client.post("/api/workers", json=body, headers=self.headers))
             return answers[-1].status_code != 401
 
-        wait_until(registered, 5, "the new worker key was never accepted")
+        wait_until(registered, 15, "the new worker key was never accepted")
         assert answers[-1].status_code == 201, answers[-1].text
         self.id = answers[-1].json()["id"]
         self.dead = threading.Event()
