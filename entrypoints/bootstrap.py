@@ -87,7 +87,10 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     tls = TlsFiles(queue.tls_ca_file, queue.tls_cert_file, queue.tls_key_file)
     if queue.type == "redis":
         return RedisStreamsBus(
-            queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix, tls=tls
+            queue.effective_url or "redis://127.0.0.1:6379/0",
+            queue.prefix,
+            tls=tls,
+            batch_entries=queue.batch_entries,
         )
     if queue.type == "rabbitmq":
         from adapters.rabbitmq_bus import RabbitMQBus
