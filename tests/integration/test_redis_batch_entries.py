@@ -14,22 +14,16 @@ import redis
 from adapters.redis_bus import RedisStreamsBus
 from adapters.redis_entries import ENTRY_MAX
 from application.messages import Control, Delivery, Report
-from tests.servers import redis_url, server_missing, unique_prefix
+from tests.bus_factories import open_bus
+from tests.servers import redis_url
 
 
 @pytest.fixture
 def bus() -> Iterator[RedisStreamsBus]:
     """A Redis bus on a fresh prefix, its keys deleted after."""
-    opened = RedisStreamsBus(redis_url(), prefix=unique_prefix())
-    try:
-        opened.ping()
-    except redis.RedisError as error:
-        server_missing("Redis", error)
-    try:
+    with open_bus("redis") as opened:
+        assert isinstance(opened, RedisStreamsBus)
         yield opened
-    finally:
-        opened.delete_all()
-        opened.close()
 
 
 @cache
