@@ -33,25 +33,6 @@ VALUES (%(position)s, %(type)s, %(aggregate_id)s, %(version)s, %(at)s, %(actor)s
         %(worker_id)s)
 ON CONFLICT (position) DO NOTHING
 """
-COLUMNS = (
-    "position",
-    "type",
-    "aggregate_id",
-    "version",
-    "recorded_at",
-    "actor",
-    "correlation_id",
-    "task_id",
-    "worker_id",
-)
-# Each column's key in index_row's dict.
-KEYS = dict(zip(COLUMNS, (*COLUMNS[:4], "at", *COLUMNS[5:]), strict=True))
-# The task of an aggregate's first earlier row with one (INSERT_EVENT's subselect), row `i`.
-FIRST_TASK = """(SELECT f.task_id FROM event_index f
-    WHERE f.aggregate_id = %(aggregate_id_{i})s AND f.task_id IS NOT NULL
-      AND f.position < %(position_{i})s
-    ORDER BY f.position LIMIT 1)"""
-ROWS_PER_STATEMENT = 200  # 9 values a row: far below SQLite's 32,766 variables
 TASK_PREFIX = "Task."
 WORKER_PREFIX = "Worker."
 
@@ -75,6 +56,7 @@ class EventIndexProjection(Projection):
 
     name = "event_index"
     tables = ("event_index",)
+    batched = True  # a batch's rows in one executemany
     _every: ClassVar[dict[type, int] | None] = None
 
     @classmethod
@@ -96,69 +78,14 @@ class EventIndexProjection(Projection):
         """Every event, decodable or not."""
         return True
 
-    batched = True
-
     def process(self, event: Any, position: int, tx: Tx) -> None:
         """Index one event."""
         tx.execute(INSERT_EVENT, index_row(event, position))
 
     def process_many(self, events: Sequence[tuple[int, Any]], tx: Tx) -> None:
-        """Index a batch with a few multi-row INSERTs: one statement costs about what a row does.
-
-        Rows whose task the batch settles go first; then the rest, which look theirs up among
-        the earlier rows (the first ones included), as INSERT_EVENT does row by row.
-        """
-        known, lookup = split_rows([index_row(event, position) for position, event in events])
-        for rows, looked_up in ((known, False), (lookup, True)):
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                sql, params = insert_many(rows[start : start + ROWS_PER_STATEMENT], looked_up)
-                tx.execute(sql, params)
-
-
-def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows whose task the batch settles (given the task its aggregate's first row with
-    one names), and the rows that must look it up among the rows indexed before them.
-
-    A row settles it with a task of its own, or when its aggregate's first event (version 1)
-    is in the batch: no earlier row exists, so the batch's earlier rows are all there is.
-    """
-    first_task: dict[str, str] = {}
-    born_here: set[str] = set()
-    known: list[dict[str, Any]] = []
-    lookup: list[dict[str, Any]] = []
-    for row in rows:
-        key = row["aggregate_id"]
-        if row["version"] == 1:
-            born_here.add(key)
-        if row["task_id"] is not None:
-            first_task.setdefault(key, row["task_id"])
-            known.append(row)
-        elif key in born_here:
-            row["task_id"] = first_task.get(key)
-            known.append(row)
-        else:
-            lookup.append(row)
-    return known, lookup
-
-
-def insert_many(rows: Sequence[dict[str, Any]], looked_up: bool) -> tuple[str, dict[str, Any]]:
-    """One INSERT of many event_index rows (their task looked up, or as given), with params."""
-    values: list[str] = []
-    params: dict[str, Any] = {}
-    for i, row in enumerate(rows):
-        fields = []
-        for column, key in KEYS.items():
-            if looked_up and column == "task_id":
-                fields.append(FIRST_TASK.format(i=i))
-                continue
-            params[f"{column}_{i}"] = row[key]
-            fields.append(f"%({column}_{i})s")
-        values.append(f"({', '.join(fields)})")
-    sql = (
-        f"INSERT INTO event_index ({', '.join(COLUMNS)}) VALUES {', '.join(values)} "
-        "ON CONFLICT (position) DO NOTHING"
-    )
-    return sql, params
+        """Index a batch with one `executemany`: the statement is prepared and converted once,
+        the rows go out pipelined, and each still sees the rows before it (its task)."""
+        tx.executemany(INSERT_EVENT, [index_row(event, position) for position, event in events])
 
 
 def index_row(event: Any, position: int) -> dict[str, Any]:
