@@ -76,7 +76,11 @@ class JointProjector:
         alone = [r for r in members if r.breaker.state is not CircuitState.CLOSED]
         together = [r for r in members if r.breaker.state is CircuitState.CLOSED]
         most = max((self._alone(r) for r in alone), default=0)
-        groups = self._groups(together)
+        try:
+            groups = self._groups(together)
+        except Exception as error:  # the positions cannot be read: the database, surely
+            self._all_failed(together, error)
+            return most
         for index, (position, group) in enumerate(groups):
             ahead = groups[index + 1][0] if index + 1 < len(groups) else None
             most = max(most, self._together(group, position, ahead))
@@ -159,14 +163,18 @@ class JointProjector:
         return count
 
     def _together(self, group: list[ProjectionRunner], old: int, ahead: int | None) -> int:
-        read = self._log.read_log(old, self._batch_size)
+        try:
+            read = self._log.read_log(old, self._batch_size)
+        except Exception as error:  # the log cannot be read: every runner's batch failed
+            self._all_failed(group, error)
+            return 0
         if not read:
             for runner in group:
                 runner.caught_up(old)
             self._handle_requests(group, old)
             return 0
         # Behind another group: stop where it stands, so that the two join for the next batch.
-        batch = [(p, e) for p, e in read if p <= ahead] if ahead is not None else read
+        batch = [(p, e) for p, e in read if ahead is None or p <= ahead] or read
         new = batch[-1][0]
         try:
             applied = self._commit(group, batch, old, new, careful=False)
@@ -230,17 +238,31 @@ class JointProjector:
         return found
 
     def _apart(self, group: list[ProjectionRunner], error: Exception) -> int:
-        """After a joint batch failed twice: each runner on its own, or all fail together."""
-        self._failed = True
-        if self._db.is_outage(error):
-            stored = True
-            for runner in group:
-                runner.breaker.record_failure(error)
-                # The first one tries to store the error; the others only if that worked.
-                stored = runner.failed(error, store=stored)
+        """After a joint batch failed twice: each runner on its own, unless the database is
+        down (then they all failed, and trying each would wait for it once per runner)."""
+        if self._db.is_outage(error) and not self._answers():
+            self._all_failed(group, error)
             return 0
-        # Not the database: one projection's trouble must not hold the others back.
+        # One projection's trouble (a bug, a table gone) must not hold the others back.
+        self._failed = True
         return max((self._alone(runner) for runner in group), default=0)
+
+    def _answers(self) -> bool:
+        """Whether the database answers at all."""
+        try:
+            self._db.one("SELECT 1 AS up")
+        except Exception:
+            return False
+        return True
+
+    def _all_failed(self, group: list[ProjectionRunner], error: Exception) -> None:
+        """Every runner of the group failed this round (their breakers count it)."""
+        self._failed = True
+        stored = True
+        for runner in group:
+            runner.breaker.record_failure(error)
+            # The first one tries to store the error; the others only if that worked.
+            stored = runner.failed(error, store=stored)
 
     def _handle_requests(self, group: list[ProjectionRunner], position: int) -> None:
         """Act on operator requests while caught up: one query says which runners have some."""

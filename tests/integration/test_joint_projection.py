@@ -208,3 +208,25 @@ def test_a_projection_whose_lease_another_process_holds_is_left_to_it(
         assert not mine["tasks"].status.waiting_for_lease and mine["tasks"].position() == head
     finally:
         other.close()
+
+
+def test_a_projection_that_keeps_failing_does_not_hold_the_others_back(
+    container: Container,
+) -> None:
+    workload(container, runs=3)  # assignments and outcomes: workers events
+    joint = joint_on(container, AnnouncedDatabase(container))
+    with container.database.transaction() as tx:
+        tx.execute("ALTER TABLE worker_runs RENAME TO worker_runs_away")
+    try:
+        joint.run_once()
+        state = {runner.name: runner for runner in joint.runners}
+        head = container.app.head_position()
+        assert state["workers"].position() < head
+        assert "worker_runs" in (state["workers"].status.last_error or "")
+        assert all(r.position() == head for n, r in state.items() if n != "workers")
+    finally:
+        with container.database.transaction() as tx:
+            tx.execute("ALTER TABLE worker_runs_away RENAME TO worker_runs")
+    joint.catch_up()
+    assert set(positions(joint).values()) == {container.app.head_position()}
+    assert state["workers"].status.last_error is None
