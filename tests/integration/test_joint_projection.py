@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +15,7 @@ from entrypoints.bootstrap import Container, all_projections, build_container
 from entrypoints.settings import load_settings
 from projections.joint import JointProjector
 from projections.runner import ProjectionRunner
-from projections.tracking import lock_position
+from projections.tracking import ProjectionConflictError, advance_positions, lock_position
 from tests import poison
 from tests.integration.test_projection_batches import CountedDatabase
 from tests.integration.test_projection_rebuild import ctx, rebuild, workload
@@ -230,3 +231,17 @@ def test_a_projection_that_keeps_failing_does_not_hold_the_others_back(
     joint.catch_up()
     assert set(positions(joint).values()) == {container.app.head_position()}
     assert state["workers"].status.last_error is None
+
+
+def test_positions_move_together_or_not_at_all(container: Container) -> None:
+    create_tasks(container, 2)
+    joint = joint_on(container, AnnouncedDatabase(container))
+    joint.catch_up()
+    head = container.app.head_position()
+    with pytest.raises(ProjectionConflictError), container.database.pipelined() as tx:
+        tx.execute(
+            "UPDATE projection_tracking SET position = %(p)s WHERE projection = 'runs'",
+            {"p": head - 1},
+        )  # as if a twin had moved it
+        advance_positions(tx, ["tasks", "runs"], head, head + 1, datetime.now(UTC))
+    assert set(positions(joint).values()) == {head}  # the transaction rolled back whole
