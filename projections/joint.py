@@ -72,9 +72,11 @@ class JointProjector:
     def run_once(self) -> int:
         """One round: each group applies its next batch; returns the most events one read."""
         self._failed = False
-        members = self._leased()
-        alone = [r for r in members if r.breaker.state is not CircuitState.CLOSED]
-        together = [r for r in members if r.breaker.state is CircuitState.CLOSED]
+        together: list[ProjectionRunner] = []
+        alone: list[ProjectionRunner] = []
+        for runner in self._leased():
+            closed = runner.breaker.state is CircuitState.CLOSED
+            (together if closed else alone).append(runner)
         most = max((self._alone(r) for r in alone), default=0)
         try:
             groups = self._groups(together)
