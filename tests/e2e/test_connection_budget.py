@@ -11,7 +11,7 @@ import pytest
 from tests.bus_factories import open_bus
 from tests.e2e.cluster import Cluster, redis_cluster, wait_until
 from tests.e2e.conftest import running_scheduler
-from tests.e2e.test_distributed import runs_of
+from tests.e2e.test_distributed import run_count
 from tests.pg_activity import ConnectionSampler
 from tests.servers import fresh_postgres_database, fresh_role_database, redis_url
 
@@ -44,9 +44,9 @@ def busy(client: httpx.Client, task: str, runs: int) -> list[str]:
             )
         )
     wait_until(
-        lambda: runs_of(client, task, "succeeded")["total"] == runs,
+        lambda: run_count(client, task, "succeeded") == runs,
         120,
-        f"not all runs succeeded: {runs_of(client, task)['total']}",
+        f"not all runs succeeded: {run_count(client, task)}",
     )
     return triggered
 
