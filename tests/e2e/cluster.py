@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.bus_factories import open_bus
-from tests.e2e.conftest import SCHEDULER, base_env, free_port
+from tests.e2e.conftest import SCHEDULER, STARTUP_SECONDS, base_env, free_port
 from tests.servers import amqp_url, fresh_postgres_database, redis_url
 
 
@@ -67,7 +67,7 @@ class Cluster:
     def start_api(self) -> None:
         """Start the API and wait for /health."""
         self.start("api", "api")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503):
@@ -76,7 +76,7 @@ class Cluster:
                 time.sleep(0.1)
         raise AssertionError(f"api did not start:\n{self.log('api')}")
 
-    def wait_for_workers(self, count: int, timeout: float = 20.0) -> list[dict]:
+    def wait_for_workers(self, count: int, timeout: float = STARTUP_SECONDS) -> list[dict]:
         """Wait until `count` workers are active in the read model."""
         deadline = time.monotonic() + timeout
         workers: list[dict] = []
