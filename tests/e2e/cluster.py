@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,9 +115,17 @@ class Cluster:
         return "\n".join(f"--- {n}\n{self.log(n, 15)}" for n in self.processes)
 
     def stop_all(self) -> None:
-        """Stop every process, workers first."""
-        for name in sorted(self.processes, key=lambda n: not n.startswith("worker")):
-            self.stop(name)
+        """Stop every process, workers first: all workers together, then all the others.
+
+        Each process takes about 2 s to exit after SIGTERM, nearly all of it waiting; one
+        after the other, a cluster took 10 s or more to stop.
+        """
+        workers = [n for n in self.processes if n.startswith("worker")]
+        others = [n for n in self.processes if n not in workers]
+        for group in (workers, others):
+            if group:
+                with ThreadPoolExecutor(len(group)) as pool:
+                    list(pool.map(self.stop, group))
 
 
 @contextmanager
