@@ -19,6 +19,10 @@ import httpx
 import pytest
 
 SCHEDULER = Path(sys.executable).with_name("scheduler")
+# How long a starting process may take to answer (or a worker to register): importing the
+# project takes ~2 s of CPU, and a cluster starts five or more processes at once on a
+# machine the suite shares, where 20 s ran out. A poll: a quick start is not slowed down.
+STARTUP_SECONDS = 60.0
 
 
 def free_port() -> int:
@@ -44,7 +48,7 @@ class SchedulerProcess:
         """Base URL of its API."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = STARTUP_SECONDS) -> None:
         """Start it and wait until /health answers."""
         with (self.workdir / "scheduler.log").open("ab") as log:
             self.process = subprocess.Popen(
