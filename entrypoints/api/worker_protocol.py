@@ -21,7 +21,7 @@ from application.messages import Control, Delivery, Report
 from application.ports import Wakeup
 from domain.scalars import Integer, Number
 from domain.statuses import WorkerStatus
-from entrypoints.api.deps import AppDep, BusDep, LogWakeupDep, parse_id, parse_run_id
+from entrypoints.api.deps import AppDep, BusDep, LogWakeupDep, ViewsDep, parse_id, parse_run_id
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.stream_slots import StreamSlots
 from entrypoints.api.strict import StrictRoute
@@ -164,12 +164,15 @@ def report_attempt(
     app: AppDep,
     bus: BusDep,
     saved: LogWakeupDep,
+    views: ViewsDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Report an attempt's start or end; fenced by attempt like a bus worker's report.
 
     A final report answers 200 with `recorded: true` once the log has it (within a few
-    seconds), else 202 `recorded: false`: send it again, it is recorded once.
+    seconds), else 202 `recorded: false`: send it again, it is recorded once. Like a
+    command, a recorded report is answered once the read views show it too (bounded;
+    `X-View-Stale: true` when not, or with `Prefer: return=minimal`).
     """
     parsed = parse_run_id(run_id)
     _own_active_worker(app, request, principal, body.worker_id)
@@ -196,7 +199,10 @@ def report_attempt(
         )
     )
     recorded, now = _recorded(app, saved, parsed, attempt, body.status)
-    if not recorded:
+    if recorded:
+        # The head covers the recording: GET /api/runs/{id} right after shows what was said.
+        views.wait(response, app.head_position())
+    else:
         response.status_code = status.HTTP_202_ACCEPTED
     return {"recorded": recorded, "status": now}
 
