@@ -25,6 +25,7 @@ from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
 from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.event_partitions import PostgresLiveStore
 from adapters.postgres.listener import LISTEN, LISTEN_VIEWS, NOTIFY_VIEWS, keep_session
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
@@ -33,10 +34,13 @@ from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.live_store import SqliteLiveStore
 from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
 from adapters.tracing import build_tracer
+from application.archive.ports import LiveStore
+from application.archive.service import Archiving
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
@@ -178,9 +182,13 @@ def build_store(
         **(env or {}),
     }
     guarded = create if guard is None else guard
+    retention = settings.retention
+    partition = retention.partition_events if retention.enabled and create else None
 
     def prepare(store: Store) -> Store:
-        return _prepare(store, migrate=migrate, guard=guarded, announce=announce)
+        return _prepare(
+            store, migrate=migrate, guard=guarded, announce=announce, partition=partition
+        )
 
     new_app = partial(SchedulerApp, env=app_env, secrets=secrets)
     if settings.database_kind == "postgres":
@@ -217,10 +225,16 @@ def _open_postgres_store(
         raise
 
 
-def _prepare(store: Store, *, migrate: bool, guard: bool, announce: bool) -> Store:
+def _prepare(
+    store: Store, *, migrate: bool, guard: bool, announce: bool, partition: int | None = None
+) -> Store:
     try:
         if migrate:
             apply_migrations(store.database, announce=announce)
+        if partition is not None and isinstance(store.database, PostgresDatabase):
+            # [retention]: the log partitioned by position, so archived ranges can be detached.
+            for change in PostgresLiveStore(store.database, partition).ensure_partitioned():
+                logger.info(change, extra={"action": "partitioned"})
         if guard:
             # The log is append-only even for its owner (docs/audit.md); idempotent.
             ensure_append_only(store.database)
@@ -284,6 +298,24 @@ def _rebuild(
         head=app.head_position,
         batch_size=batch_size,
         on_progress=on_progress,
+    )
+
+
+def build_live_store(settings: Settings, database: StoreDatabase) -> LiveStore:
+    """The event store as archiving sees it: partitions on PostgreSQL, files only on SQLite."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresLiveStore(database, settings.retention.partition_events)
+    assert isinstance(database, SqliteDatabase)
+    return SqliteLiveStore(database)
+
+
+def build_archiving(settings: Settings, app: SchedulerApp, database: StoreDatabase) -> Archiving:
+    """Retention and archive files for the store, in `[retention] archive_dir`."""
+    return Archiving(
+        app,
+        SqlChainStore(database),
+        build_live_store(settings, database),
+        Path(settings.retention.archive_dir),
     )
 
 

@@ -6,6 +6,7 @@ import signal
 
 import click
 
+from entrypoints.cli_archive import archive
 from entrypoints.cli_audit import audit
 from entrypoints.cli_backfill import backfill
 from entrypoints.cli_config import config as config_group
@@ -129,3 +130,4 @@ main.add_command(keys)
 main.add_command(config_group)
 main.add_command(secrets)
 main.add_command(backfill)
+main.add_command(archive)

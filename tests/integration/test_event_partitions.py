@@ -1,0 +1,193 @@
+"""scheduler_events partitioned by position on PostgreSQL: conflicts, guards, and detaching."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from adapters.audit_chain import SqlChainStore
+from adapters.postgres.event_partitions import PostgresLiveStore
+from application.archive.merged_log import ArchivedLog
+from application.archive.verify import verify_archives
+from application.audit import verify_chain
+from domain.context import CommandContext
+from domain.task_run import TaskRun
+from entrypoints.bootstrap import Container, build_archiving, build_container
+from entrypoints.settings import Settings, load_settings
+from tests.servers import fresh_postgres_database
+
+PARTITION = 1000
+WORKER = uuid.uuid4()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    with fresh_postgres_database() as url:
+        yield load_settings(
+            None,
+            {
+                "SCHEDULER_DATABASE__URL": url,
+                "SCHEDULER_RETENTION__ENABLED": "true",
+                "SCHEDULER_RETENTION__PARTITION_EVENTS": str(PARTITION),
+                "SCHEDULER_RETENTION__ARCHIVE_DIR": str(tmp_path / "archive"),
+            },
+        )
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    built = build_container(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def context(now: datetime) -> CommandContext:
+    return CommandContext(actor="test", now=now, correlation_id=uuid.uuid4())
+
+
+def requested(ctx: CommandContext) -> TaskRun:
+    task = {"name": "t", "command": "true", "executor": "shell", "priority": "normal"}
+    return TaskRun.request(
+        uuid.uuid4(), task_id=uuid.uuid4(), task_version=1, task=task, trigger="manual", ctx=ctx
+    )
+
+
+def finished_runs(container: Container, count: int, ctx: CommandContext) -> list[uuid.UUID]:
+    runs = []
+    for _ in range(count):
+        run = requested(ctx)
+        attempt = run.assign(WORKER, ctx)
+        run.record_started(attempt, WORKER, 1, ctx)
+        run.record_succeeded(attempt, 0, 0.1, "ok", ctx)
+        runs.append(run)
+    container.app.save(*runs)
+    return [run.id for run in runs]
+
+
+def jump_to(settings: Settings, position: int) -> None:
+    """Move the id sequence on, so the next event lands in a later partition."""
+    with psycopg.connect(settings.database.url, autocommit=True) as connection:
+        connection.execute("SELECT setval('scheduler_events_notification_id_seq', %s)", [position])
+
+
+def sql(settings: Settings, statement: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(settings.database.url, autocommit=True) as connection:
+        return list(connection.execute(statement).fetchall())
+
+
+def catch_up(container: Container) -> None:
+    for runner in container.runners:
+        runner.catch_up()
+
+
+def test_the_event_table_is_partitioned_with_spares_ahead_and_a_default(
+    container: Container, settings: Settings
+) -> None:
+    kinds = sql(settings, "SELECT relkind FROM pg_class WHERE relname = 'scheduler_events'")
+    assert kinds == [(b"p",)] or kinds == [("p",)]
+    names = {row["name"] for row in PostgresLiveStore(container.database, PARTITION).partitions()}  # type: ignore[arg-type]
+    assert {"scheduler_events_p0", "scheduler_events_p1000", "scheduler_events_p2000"} <= names
+
+
+def test_a_version_saved_in_another_partition_still_conflicts(
+    container: Container, settings: Settings
+) -> None:
+    originator = uuid.uuid4()
+    event = StoredEvent(originator, 1, "scheduler:Test", b"{}")
+    container.app.recorder.insert_events([event])
+    jump_to(settings, PARTITION + 5)
+    with pytest.raises(IntegrityError):
+        container.app.recorder.insert_events([StoredEvent(originator, 1, "scheduler:Test", b"{}")])
+    container.app.recorder.insert_events([StoredEvent(originator, 2, "scheduler:Test", b"{}")])
+    where = sql(
+        settings,
+        "SELECT tableoid::regclass::text FROM scheduler_events "
+        f"WHERE originator_id = '{originator}' ORDER BY originator_version",
+    )
+    assert where == [("scheduler_events_p0",), ("scheduler_events_p1000",)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE scheduler_events SET topic = 'x'",
+        "DELETE FROM scheduler_events",
+        "UPDATE scheduler_events_p0 SET topic = 'x'",
+        "DELETE FROM scheduler_events_p0",
+        "TRUNCATE scheduler_events_p0",
+        "TRUNCATE scheduler_events",
+    ],
+)
+def test_every_partition_is_append_only(
+    container: Container, settings: Settings, statement: str
+) -> None:
+    finished_runs(container, 1, context(datetime.now(UTC)))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        sql(settings, statement)
+
+
+def test_detaching_removes_the_archived_runs_and_keeps_open_ones_at_their_positions(
+    container: Container, settings: Settings, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    old = context(now - timedelta(days=3))
+    archived = finished_runs(container, 30, old)
+    still_open = requested(old)
+    container.app.save(still_open)
+    open_positions = container.database.event_tables.positions(still_open.id)
+    jump_to(settings, PARTITION + 10)
+    late = finished_runs(container, 5, old)  # above the horizon: not archived yet
+    catch_up(container)
+    archiving = build_archiving(settings, container.app, container.database)
+    outcome = archiving.export(now - timedelta(days=1), 24, context(now), detach=True, keep=False)
+
+    assert outcome.horizon == PARTITION
+    assert outcome.file is not None
+    assert (outcome.file["events"], outcome.file["aggregates"]) == (120, 30)
+    assert outcome.removal is not None
+    assert (outcome.removal.removed, outcome.removal.kept) == (120, 1)
+    for run_id in archived:
+        with pytest.raises(AggregateNotFoundError):
+            container.app.repository.get(run_id)
+    assert container.database.event_tables.positions(still_open.id) == open_positions
+    assert container.app.repository.get(still_open.id).id == still_open.id
+    assert container.app.repository.get(late[0]).is_finished
+    catch_up(container)
+    gone = container.database.query("SELECT count(*) AS n FROM runs WHERE status = 'succeeded'")
+    assert gone[0]["n"] == 0  # Retention.Applied: finished three days ago, outside one day
+    chain = SqlChainStore(container.database)
+    assert verify_archives(archiving.directory, chain).intact
+    # The audit chain still verifies: the archive supplies the positions no longer live.
+    log = ArchivedLog(container.app.stored_log, archiving.directory)
+    assert verify_chain(log, chain).broken is None
+    assert verify_chain(container.app.stored_log, chain).broken is not None
+    # New saves still work, and land above the horizon.
+    assert finished_runs(container, 1, context(now))
+
+
+def test_a_tampered_archive_file_is_named(container: Container, settings: Settings) -> None:
+    now = datetime.now(UTC)
+    finished_runs(container, 3, context(now - timedelta(days=3)))
+    jump_to(settings, PARTITION + 10)
+    finished_runs(container, 1, context(now))  # the consumers pass the partition's bound
+    catch_up(container)
+    archiving = build_archiving(settings, container.app, container.database)
+    outcome = archiving.export(now - timedelta(days=1), 24, context(now), detach=False, keep=False)
+    assert outcome.file is not None
+    events_file = archiving.directory / outcome.file["file"]
+    lines = gzip.decompress(events_file.read_bytes()).replace(
+        b'"originator_version":1', b'"originator_version":9'
+    )
+    events_file.write_bytes(gzip.compress(lines))
+    result = verify_archives(archiving.directory, SqlChainStore(container.database))
+    assert [p.file for p in result.problems] == [events_file.name]
