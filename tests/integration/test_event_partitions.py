@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from adapters.audit_chain import SqlChainStore
 from adapters.postgres.event_partitions import PostgresLiveStore
+from application.archive.export import ArchiveError
 from application.archive.merged_log import ArchivedLog
 from application.archive.verify import verify_archives
 from application.audit import verify_chain
@@ -191,3 +192,56 @@ def test_a_tampered_archive_file_is_named(container: Container, settings: Settin
     events_file.write_bytes(gzip.compress(lines))
     result = verify_archives(archiving.directory, SqlChainStore(container.database))
     assert [p.file for p in result.problems] == [events_file.name]
+
+
+def test_a_plain_event_table_with_events_becomes_the_first_partition(tmp_path: Path) -> None:
+    with fresh_postgres_database() as url:
+        plain = build_container(load_settings(None, {"SCHEDULER_DATABASE__URL": url}))
+        try:
+            runs = finished_runs(plain, 3, context(datetime.now(UTC)))
+            before = plain.database.event_tables.positions(runs[0])
+        finally:
+            plain.close()
+        env = {
+            "SCHEDULER_DATABASE__URL": url,
+            "SCHEDULER_RETENTION__ENABLED": "true",
+            "SCHEDULER_RETENTION__PARTITION_EVENTS": str(PARTITION),
+        }
+        partitioned = build_container(load_settings(None, env))
+        try:
+            assert partitioned.database.event_tables.positions(runs[0]) == before
+            assert partitioned.app.repository.get(runs[0]).is_finished
+            run = partitioned.app.repository.get(runs[1])
+            with pytest.raises(IntegrityError):  # the old partition's own key still holds
+                partitioned.app.recorder.insert_events(
+                    [StoredEvent(run.id, 1, "scheduler:Test", b"{}")]
+                )
+            parts = PostgresLiveStore(partitioned.database, PARTITION).partitions()
+            assert parts[0]["name"] == "scheduler_events_p0"
+            assert (parts[0]["from"], parts[0]["to"]) == (None, PARTITION)
+            finished_runs(partitioned, 1, context(datetime.now(UTC)))
+        finally:
+            partitioned.close()
+
+
+def test_on_sqlite_files_are_exported_and_the_events_stay(tmp_path: Path) -> None:
+    env = {
+        "SCHEDULER_DATABASE__URL": f"sqlite:///{tmp_path / 'scheduler.db'}",
+        "SCHEDULER_RETENTION__ENABLED": "true",
+        "SCHEDULER_RETENTION__ARCHIVE_DIR": str(tmp_path / "archive"),
+    }
+    settings = load_settings(None, env)
+    container = build_container(settings)
+    try:
+        now = datetime.now(UTC)
+        runs = finished_runs(container, 4, context(now - timedelta(days=3)))
+        catch_up(container)
+        archiving = build_archiving(settings, container.app, container.database)
+        with pytest.raises(ArchiveError, match="SQLite keeps them"):
+            archiving.export(now - timedelta(days=1), 24, context(now), detach=True, keep=False)
+        outcome = archiving.export(now - timedelta(days=1), 24, context(now), False, False)
+        assert outcome.file is not None and outcome.file["aggregates"] == 4
+        assert container.app.repository.get(runs[0]).is_finished
+        assert verify_archives(archiving.directory, SqlChainStore(container.database)).intact
+    finally:
+        container.close()
