@@ -39,6 +39,7 @@ from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
 from adapters.tracing import build_tracer
+from application.archive.keeper import RetentionKeeper
 from application.archive.ports import LiveStore
 from application.archive.service import Archiving
 from application.audit import AuditChainFollower
@@ -629,6 +630,22 @@ def start_audit_chain(container: Container) -> None:
         container.log_wakeup,
         container.settings.projections.poll_interval_seconds,
     )
+
+
+def start_retention(container: Container, actor: str) -> None:
+    """With `[retention] enabled`: apply the window every interval (docs/retention.md)."""
+    retention = container.settings.retention
+    if not retention.enabled:
+        return
+    keeper = RetentionKeeper(
+        container.app,
+        build_live_store(container.settings, container.database),
+        container.clock,
+        actor,
+        retention.window_hours,
+        retention.interval_seconds,
+    )
+    container.start_thread("retention", keeper.run_forever, container.stop)
 
 
 def open_task_groups() -> TaskGroupLedger:

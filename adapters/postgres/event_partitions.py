@@ -87,6 +87,13 @@ class PostgresLiveStore:
             done += self._ensure_spares(tx)
         return done
 
+    def keep_ahead(self) -> list[str]:
+        """Spare ranges ahead of the head, if the table is partitioned (else nothing)."""
+        with self._database.transaction() as tx:
+            tx.execute(LOCK_TIMEOUT)
+            kind = tx.one(KIND, {"t": EVENTS_TABLE})
+            return self._ensure_spares(tx) if kind and kind["relkind"] == "p" else []
+
     def _convert(self, tx: Tx) -> str:
         tx.execute(f"LOCK TABLE {EVENTS_TABLE} IN ACCESS EXCLUSIVE MODE")
         head = tx.one(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")

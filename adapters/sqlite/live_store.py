@@ -37,6 +37,10 @@ class SqliteLiveStore:
         """
         raise ArchiveError("SQLite keeps archived events in the live store (docs/retention.md)")
 
+    def keep_ahead(self) -> list[str]:
+        """Nothing: one table."""
+        return []
+
     def live_bytes(self) -> int | None:
         """Unknown: the events share the file with everything else."""
         return None

@@ -38,6 +38,10 @@ class LiveStore(Protocol):
         """
         ...
 
+    def keep_ahead(self) -> list[str]:
+        """Create the ranges new events will need (PostgreSQL); returns what it created."""
+        ...
+
     def live_bytes(self) -> int | None:
         """The event table's size on disk, when the store can say."""
         ...

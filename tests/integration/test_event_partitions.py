@@ -235,12 +235,18 @@ def test_on_sqlite_files_are_exported_and_the_events_stay(tmp_path: Path) -> Non
     try:
         now = datetime.now(UTC)
         runs = finished_runs(container, 4, context(now - timedelta(days=3)))
+        recent = finished_runs(container, 1, context(now - timedelta(hours=1)))
+        pending = requested(context(now - timedelta(days=3)))
+        container.app.save(pending)
         catch_up(container)
         archiving = build_archiving(settings, container.app, container.database)
         with pytest.raises(ArchiveError, match="SQLite keeps them"):
             archiving.export(now - timedelta(days=1), 24, context(now), detach=True, keep=False)
         outcome = archiving.export(now - timedelta(days=1), 24, context(now), False, False)
         assert outcome.file is not None and outcome.file["aggregates"] == 4
+        catch_up(container)
+        left = container.database.query("SELECT id FROM runs ORDER BY requested_at")
+        assert {uuid.UUID(str(row["id"])) for row in left} == {pending.id, recent[0]}
         assert container.app.repository.get(runs[0]).is_finished
         assert verify_archives(archiving.directory, SqlChainStore(container.database)).intact
     finally:
