@@ -40,6 +40,7 @@ from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
 from adapters.tracing import build_tracer
 from application.archive.keeper import RetentionKeeper
+from application.archive.lookup import ArchivedAggregates, LogWithArchive
 from application.archive.ports import LiveStore
 from application.archive.service import Archiving
 from application.audit import AuditChainFollower
@@ -320,13 +321,19 @@ def build_archiving(settings: Settings, app: SchedulerApp, database: StoreDataba
     )
 
 
-def build_history(app: SchedulerApp, database: StoreDatabase | None = None) -> History:
+def build_history(
+    app: SchedulerApp, database: StoreDatabase | None = None, settings: Settings | None = None
+) -> History:
     """History and time travel over the log; with `database`, records carry log positions.
 
     Past states are replayed into in-memory SQLite copies of the read tables (any store).
     """
     positions = partial(event_positions, database) if database is not None else None
-    return History(app, TimeTravel(scratch_database), positions)
+    if settings is None or not settings.retention.enabled:
+        return History(app, TimeTravel(scratch_database), positions)
+    # Runs archived out of the live store are read from the files (docs/retention.md).
+    log = LogWithArchive(app, ArchivedAggregates(Path(settings.retention.archive_dir)))
+    return History(log, TimeTravel(scratch_database), log.positions(positions))
 
 
 @dataclass
@@ -488,7 +495,7 @@ def build_container(
         ),
         quarantine=SqlQuarantineLedger(database),
         aggregate_log=aggregate_log,
-        history=build_history(app, database),
+        history=build_history(app, database, settings),
         breakers=breakers,
         session=session,
         tracer=tracer,

@@ -172,6 +172,12 @@ def test_detaching_removes_the_archived_runs_and_keeps_open_ones_at_their_positi
     log = ArchivedLog(container.app.stored_log, archiving.directory)
     assert verify_chain(log, chain).broken is None
     assert verify_chain(container.app.stored_log, chain).broken is not None
+    # Time travel into the archived range answers from the files.
+    replay = container.history.replay(
+        "run", archived[0], as_of=(now - timedelta(days=2)).isoformat()
+    )
+    assert replay.state is not None and replay.state["status"] == "succeeded"
+    assert [r["position"] for r in container.history.records(archived[0], "run")] == [1, 2, 3, 4]
     # New saves still work, and land above the horizon.
     assert finished_runs(container, 1, context(now))
 
