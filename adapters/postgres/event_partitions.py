@@ -128,30 +128,30 @@ class PostgresLiveStore:
             f"ALTER TABLE {EVENTS_TABLE} ATTACH PARTITION {first} "
             f"FOR VALUES FROM (MINVALUE) TO ({bound})"
         )
-        tx.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {EVENTS_TABLE} DEFAULT")
-        tx.execute(
-            f"CREATE UNIQUE INDEX ON {DEFAULT_PARTITION} (originator_id, originator_version)"
-        )
-        _guard_partition(tx, DEFAULT_PARTITION)
+        _create_default(tx)
         _guard_partition(tx, first)  # its old guard (renamed) may be there already
         return f"{EVENTS_TABLE} partitioned: positions below {bound} in {first}"
 
     def _ensure_spares(self, tx: Tx) -> list[str]:
         ranges = self._ranges(tx)
         top = max((high for _name, _low, high in ranges if high is not None), default=0)
+        overflow = _default_top(tx)  # rows the DEFAULT took when the spares fell behind
+        if overflow >= top:  # a range may not cover them: the next one starts just above
+            top = overflow + 1
         head = tx.one(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
         wanted = (int((head or {})["head"]) // self._size + 1 + SPARE_PARTITIONS) * self._size
         created = []
         while top < wanted:
+            upper = (top // self._size + 1) * self._size  # bounds stay multiples of the size
             name = f"{EVENTS_TABLE}_p{top}"
             tx.execute(
                 f"CREATE TABLE {name} PARTITION OF {EVENTS_TABLE} "
-                f"FOR VALUES FROM ({top}) TO ({top + self._size})"
+                f"FOR VALUES FROM ({top}) TO ({upper})"
             )
             tx.execute(f"CREATE UNIQUE INDEX ON {name} (originator_id, originator_version)")
             _guard_partition(tx, name)
-            created.append(f"partition {name} for positions {top}..{top + self._size - 1}")
-            top += self._size
+            created.append(f"partition {name} for positions {top}..{upper - 1}")
+            top = upper
         return created
 
     def _ranges(self, tx: Tx) -> list[tuple[str, int | None, int | None]]:
@@ -201,14 +201,21 @@ class PostgresLiveStore:
                     "restart once (docs/retention.md)"
                 )
             tx.execute(f"LOCK TABLE {EVENTS_TABLE} IN ACCESS EXCLUSIVE MODE")
-            if tx.one(f"SELECT 1 AS found FROM {DEFAULT_PARTITION} LIMIT 1"):
+            old = [n for n, _low, high in self._ranges(tx) if high and high <= horizon]
+            overflow = _default_top(tx)
+            if overflow >= horizon:
                 raise ArchiveError(
-                    f"rows in {DEFAULT_PARTITION}: raise [retention] partition_events"
+                    f"{DEFAULT_PARTITION} holds positions up to {overflow}, at or above the "
+                    f"horizon {horizon}: export again once the consumers pass it"
                 )
-            old = [(n, low, high) for n, low, high in self._ranges(tx) if high and high <= horizon]
+            if overflow:  # the spares fell behind once: those rows are copied like the rest
+                old.append(DEFAULT_PARTITION)
             if not old:
                 return Removal(horizon, 0, 0, ())
-            return _replace_below(tx, horizon, ids, [name for name, *_ in old], keep)
+            removal = _replace_below(tx, horizon, ids, old, keep)
+            if overflow:
+                _create_default(tx)
+            return removal
 
 
 def _replace_below(tx: Tx, horizon: int, ids: set[UUID], old: list[str], keep: bool) -> Removal:
@@ -247,6 +254,17 @@ def _replace_below(tx: Tx, horizon: int, ids: set[UUID], old: list[str], keep: b
             tx.execute(f"DROP TABLE {name}")
     names = tuple(f"{n}_archived" if keep else n for n in old)
     return Removal(horizon, int((total or {})["n"]) - kept, kept, names)
+
+
+def _default_top(tx: Tx) -> int:
+    row = tx.one(f"SELECT coalesce(max(notification_id), 0) AS top FROM {DEFAULT_PARTITION}")
+    return int((row or {"top": 0})["top"])
+
+
+def _create_default(tx: Tx) -> None:
+    tx.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {EVENTS_TABLE} DEFAULT")
+    tx.execute(f"CREATE UNIQUE INDEX ON {DEFAULT_PARTITION} (originator_id, originator_version)")
+    _guard_partition(tx, DEFAULT_PARTITION)
 
 
 def _ensure_parent_triggers(tx: Tx) -> list[str]:

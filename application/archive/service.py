@@ -55,6 +55,7 @@ class Archiving:
                 "this store cannot remove archived events (SQLite keeps them): drop --detach"
             )
         self.app.apply_retention(cutoff, window_hours, ctx)
+        self.live.keep_ahead()
         AuditChainFollower(self.app.stored_log, self.chain).catch_up()
         previous = self._previous_file()
         chained = self.chain.head()

@@ -257,3 +257,28 @@ def test_on_sqlite_files_are_exported_and_the_events_stay(tmp_path: Path) -> Non
         assert verify_archives(archiving.directory, SqlChainStore(container.database)).intact
     finally:
         container.close()
+
+
+def test_rows_the_default_partition_took_are_compacted_with_the_rest(
+    container: Container, settings: Settings
+) -> None:
+    now = datetime.now(UTC)
+    old = context(now - timedelta(days=3))
+    jump_to(settings, 5 * PARTITION)  # past the spare ranges: into the DEFAULT partition
+    archived = finished_runs(container, 2, old)
+    still_open = requested(old)
+    container.app.save(still_open)
+    live = PostgresLiveStore(container.database, PARTITION)
+    assert live.keep_ahead()[0] == "partition scheduler_events_p5010 for positions 5010..5999"
+    jump_to(settings, 6 * PARTITION + 10)
+    finished_runs(container, 1, context(now))  # the consumers pass 6000
+    catch_up(container)
+    archiving = build_archiving(settings, container.app, container.database)
+    outcome = archiving.export(now - timedelta(days=1), 24, context(now), detach=True, keep=True)
+    assert outcome.removal is not None and outcome.horizon == 6 * PARTITION
+    assert "scheduler_events_default_archived" in outcome.removal.partitions
+    assert (outcome.removal.removed, outcome.removal.kept) == (8, 1)
+    assert container.database.event_tables.positions(archived[0]) == {}
+    assert container.app.repository.get(still_open.id).id == still_open.id
+    assert sql(settings, "SELECT count(*) FROM scheduler_events_default") == [(0,)]
+    finished_runs(container, 1, context(now))
