@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from application.archive.keeper import RetentionKeeper
+from application.archive.ports import Removal
 from domain.errors import InvalidFieldError
 from domain.retention import RETENTION_ID, Retention
 from tests.unit.rig import Rig, make_spec
@@ -50,3 +52,43 @@ def test_a_backfill_before_the_archived_cutoff_is_refused_naming_why(rig: Rig) -
         rig.app.preview_backfill(task.aggregate_id, *early, rig.clock.now())
     later = (cutoff, cutoff + timedelta(hours=2))
     assert rig.app.start_backfill(task.aggregate_id, later, 1, "allow", rig.ctx()).position
+
+
+class FilesOnly:
+    """A live store that removes nothing and creates no ranges (as SQLite's)."""
+
+    removes = False
+
+    def __init__(self) -> None:
+        self.kept_ahead = 0
+
+    def horizon_at_or_below(self, position: int) -> int:
+        return position
+
+    def consumer_floor(self) -> int:
+        return 0
+
+    def remove_archived(self, horizon: int, ids: set, keep: bool) -> Removal:
+        raise AssertionError("never asked to remove")
+
+    def keep_ahead(self) -> list[str]:
+        self.kept_ahead += 1
+        return []
+
+    def live_bytes(self) -> int | None:
+        return None
+
+
+def test_the_keeper_records_the_window_on_its_clock_and_keeps_ranges_ahead(rig: Rig) -> None:
+    live = FilesOnly()
+    keeper = RetentionKeeper(rig.app, live, rig.clock, "dispatcher-1", 48, 3600)
+    keeper.once()
+    rig.clock.advance(3600)
+    keeper.once()
+    applied = [e for _, e in rig.app.read_log(0, 100) if isinstance(e, Retention.Applied)]
+    assert [e.cutoff for e in applied] == [
+        rig.clock.now() - timedelta(hours=49),
+        rig.clock.now() - timedelta(hours=48),
+    ]
+    assert {e.metadata["actor"] for e in applied} == {"dispatcher-1"}
+    assert live.kept_ahead == 2
