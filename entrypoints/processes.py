@@ -42,6 +42,7 @@ from entrypoints.bootstrap import (
 )
 from entrypoints.config_loading import ConfigError
 from entrypoints.config_watch import watch_config_files
+from entrypoints.heap import settle_heap
 from entrypoints.live_config import LiveConfig
 from entrypoints.logging_setup import (
     LogTransport,
@@ -193,6 +194,7 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         worker_thread = container.start_thread(
             "worker", agent.run_forever, worker_stop, settings.worker.shutdown_grace_seconds
         )
+        settle_heap()
         logger.info("scheduler up on http://%s:%s", settings.api.host, settings.api.port)
         serve_api(container, live)
     finally:
@@ -223,6 +225,7 @@ def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     try:
         ship_process_logs(container)
         container.start_heartbeat_collector()
+        settle_heap()
         serve_api(container, live)
     finally:
         stop_shipping()
@@ -270,6 +273,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         retune_on_reload(reloader, dispatcher)
         container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
         serve_metrics(settings, container.metrics.registry)
+        settle_heap()
         logger.info("dispatcher %s running", dispatcher.name)
         _wait_for_signal(container.stop)
     finally:
@@ -292,6 +296,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         start_audit_chain(container)
         start_notifier(container)
         serve_metrics(settings, container.metrics.registry)
+        settle_heap()
         logger.info("projector running: %s", ", ".join(container.projection_names))
         _wait_for_signal(container.stop)
     finally:
@@ -332,6 +337,7 @@ def run_worker(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         reloader.register_metrics(registry)
         serve_metrics(settings, registry)
         agent.start()
+        settle_heap()
         logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
         agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
     finally:

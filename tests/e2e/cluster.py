@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.bus_factories import open_bus
-from tests.e2e.conftest import SCHEDULER, base_env, free_port
+from tests.e2e.conftest import SCHEDULER, STARTUP_SECONDS, base_env, free_port
 from tests.servers import amqp_url, fresh_postgres_database, redis_url
 
 
@@ -67,7 +68,7 @@ class Cluster:
     def start_api(self) -> None:
         """Start the API and wait for /health."""
         self.start("api", "api")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503):
@@ -76,7 +77,7 @@ class Cluster:
                 time.sleep(0.1)
         raise AssertionError(f"api did not start:\n{self.log('api')}")
 
-    def wait_for_workers(self, count: int, timeout: float = 20.0) -> list[dict]:
+    def wait_for_workers(self, count: int, timeout: float = STARTUP_SECONDS) -> list[dict]:
         """Wait until `count` workers are active in the read model."""
         deadline = time.monotonic() + timeout
         workers: list[dict] = []
@@ -114,9 +115,17 @@ class Cluster:
         return "\n".join(f"--- {n}\n{self.log(n, 15)}" for n in self.processes)
 
     def stop_all(self) -> None:
-        """Stop every process, workers first."""
-        for name in sorted(self.processes, key=lambda n: not n.startswith("worker")):
-            self.stop(name)
+        """Stop every process, workers first: all workers together, then all the others.
+
+        Each process takes about 2 s to exit after SIGTERM, nearly all of it waiting; one
+        after the other, a cluster took 10 s or more to stop.
+        """
+        workers = [n for n in self.processes if n.startswith("worker")]
+        others = [n for n in self.processes if n not in workers]
+        for group in (workers, others):
+            if group:
+                with ThreadPoolExecutor(len(group)) as pool:
+                    list(pool.map(self.stop, group))
 
 
 @contextmanager

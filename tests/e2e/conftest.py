@@ -19,6 +19,10 @@ import httpx
 import pytest
 
 SCHEDULER = Path(sys.executable).with_name("scheduler")
+# How long a starting process may take to answer (or a worker to register): importing the
+# project takes ~2 s of CPU, and a cluster starts five or more processes at once on a
+# machine the suite shares, where 20 s ran out. A poll: a quick start is not slowed down.
+STARTUP_SECONDS = 60.0
 
 
 def free_port() -> int:
@@ -44,7 +48,7 @@ class SchedulerProcess:
         """Base URL of its API."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = STARTUP_SECONDS) -> None:
         """Start it and wait until /health answers."""
         with (self.workdir / "scheduler.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -98,8 +102,16 @@ def base_env() -> dict[str, str]:
     (docs/security.md), which cannot write the tests' temporary folders. Every test client
     calls from 127.0.0.1, so the per-address limits are raised far above any test's load
     (the limiter still runs); tests/e2e/test_edge.py sets its own.
+
+    Test processes cache their bytecode (__pycache__, ignored by git) even where the shell
+    says PYTHONDONTWRITEBYTECODE: otherwise each of the suite's hundreds of processes
+    compiles every module of the project again, about 0.3 s of CPU per start.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SCHEDULER_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return {
         **env,
         ANONYMOUS_LOOPBACK: "true",
