@@ -189,7 +189,8 @@ def build_store(
     }
     guarded = create if guard is None else guard
     retention = settings.retention
-    partition = retention.partition_events if retention.enabled and create else None
+    # After the migrations only: the guards need their trigger function (migration 0004).
+    partition = retention.partition_events if retention.enabled and create and migrate else None
 
     def prepare(store: Store) -> Store:
         return _prepare(
@@ -237,10 +238,8 @@ def _prepare(
     try:
         if migrate:
             apply_migrations(store.database, announce=announce)
-        if partition is not None and isinstance(store.database, PostgresDatabase):
-            # [retention]: the log partitioned by position, so archived ranges can be detached.
-            for change in PostgresLiveStore(store.database, partition).ensure_partitioned():
-                logger.info(change, extra={"action": "partitioned"})
+        if partition is not None:
+            partition_event_table(store.database, partition)
         if guard:
             # The log is append-only even for its owner (docs/audit.md); idempotent.
             ensure_append_only(store.database)
@@ -305,6 +304,16 @@ def _rebuild(
         batch_size=batch_size,
         on_progress=on_progress,
     )
+
+
+def partition_event_table(database: StoreDatabase, partition_events: int) -> list[str]:
+    """[retention] on PostgreSQL: the log partitioned by position (docs/retention.md)."""
+    if not isinstance(database, PostgresDatabase):
+        return []  # SQLite keeps one table: nothing is detached there
+    changes = PostgresLiveStore(database, partition_events).ensure_partitioned()
+    for change in changes:
+        logger.info(change, extra={"action": "partitioned"})
+    return changes
 
 
 def build_live_store(settings: Settings, database: StoreDatabase) -> LiveStore:

@@ -98,7 +98,7 @@ def migrate(config: ConfigPaths) -> None:
     """
     from adapters.event_store_role import ensure_append_only
     from adapters.migrations import apply_migrations
-    from entrypoints.bootstrap import build_store
+    from entrypoints.bootstrap import build_store, partition_event_table
     from entrypoints.cli_support import CLI_APPLICATION_NAME
 
     settings = load_cli_settings(config)
@@ -110,6 +110,11 @@ def migrate(config: ConfigPaths) -> None:
         )
         try:
             applied = apply_migrations(store.database)
+            if settings.retention.enabled:
+                for change in partition_event_table(
+                    store.database, settings.retention.partition_events
+                ):
+                    click.echo(change)
             ensure_append_only(store.database)
         finally:
             store.close()

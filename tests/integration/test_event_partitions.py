@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
@@ -22,10 +23,12 @@ from application.audit import verify_chain
 from domain.context import CommandContext
 from domain.task_run import TaskRun
 from entrypoints.bootstrap import Container, build_archiving, build_container
+from entrypoints.cli import main
 from entrypoints.settings import Settings, load_settings
 from tests.servers import fresh_postgres_database
 
 PARTITION = 1000
+KIND_OF_EVENTS = "SELECT relkind FROM pg_class WHERE relname = 'scheduler_events'"
 WORKER = uuid.uuid4()
 
 
@@ -282,3 +285,22 @@ def test_rows_the_default_partition_took_are_compacted_with_the_rest(
     assert container.app.repository.get(still_open.id).id == still_open.id
     assert sql(settings, "SELECT count(*) FROM scheduler_events_default") == [(0,)]
     finished_runs(container, 1, context(now))
+
+
+def test_migrate_on_a_fresh_database_partitions_the_log_after_the_migrations(
+    tmp_path: Path,
+) -> None:
+    with fresh_postgres_database() as url:
+        env = {
+            "SCHEDULER_DATABASE__URL": url,
+            "SCHEDULER_RETENTION__ENABLED": "true",
+            "SCHEDULER_RETENTION__PARTITION_EVENTS": str(PARTITION),
+        }
+        result = CliRunner().invoke(main, ["migrate"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "scheduler_events partitioned: positions below 1000" in result.output
+        kinds = sql(
+            load_settings(None, env),
+            "SELECT relkind FROM pg_class WHERE relname = 'scheduler_events'",
+        )
+        assert kinds in ([("p",)], [(b"p",)])
