@@ -9,6 +9,11 @@ from uuid import UUID
 
 from projections.ports import Database
 
+# Every log consumer's position: the projections' tracking rows and the running dispatchers.
+CONSUMER_FLOOR = (
+    "SELECT (SELECT min(position) FROM projection_tracking) AS projections, "
+    "(SELECT min(position) FROM dispatcher_status WHERE stopped_at IS NULL) AS dispatchers"
+)
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -65,3 +70,10 @@ class StoreDatabase(Database, Protocol):
     def event_tables(self) -> EventTables:
         """The event store's tables in this database."""
         ...
+
+
+def consumer_floor(database: Database) -> int:
+    """The lowest log position every projection and running dispatcher has passed."""
+    row = database.one(CONSUMER_FLOOR) or {}
+    values = [int(v) for v in (row.get("projections"), row.get("dispatchers")) if v is not None]
+    return min(values, default=0)

@@ -25,6 +25,7 @@ from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
 from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.event_partitions import PostgresLiveStore
 from adapters.postgres.listener import LISTEN, LISTEN_VIEWS, NOTIFY_VIEWS, keep_session
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
@@ -33,10 +34,15 @@ from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
+from adapters.sqlite.live_store import SqliteLiveStore
 from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
 from adapters.tls import TlsFiles
 from adapters.tracing import build_tracer
+from application.archive.keeper import RetentionKeeper
+from application.archive.lookup import ArchivedAggregates, LogWithArchive
+from application.archive.ports import LiveStore
+from application.archive.service import Archiving
 from application.audit import AuditChainFollower
 from application.bus import Bus
 from application.circuit_breaker import BreakerPolicy, BreakerRegistry
@@ -182,9 +188,14 @@ def build_store(
         **(env or {}),
     }
     guarded = create if guard is None else guard
+    retention = settings.retention
+    # After the migrations only: the guards need their trigger function (migration 0004).
+    partition = retention.partition_events if retention.enabled and create and migrate else None
 
     def prepare(store: Store) -> Store:
-        return _prepare(store, migrate=migrate, guard=guarded, announce=announce)
+        return _prepare(
+            store, migrate=migrate, guard=guarded, announce=announce, partition=partition
+        )
 
     new_app = partial(SchedulerApp, env=app_env, secrets=secrets)
     if settings.database_kind == "postgres":
@@ -221,10 +232,14 @@ def _open_postgres_store(
         raise
 
 
-def _prepare(store: Store, *, migrate: bool, guard: bool, announce: bool) -> Store:
+def _prepare(
+    store: Store, *, migrate: bool, guard: bool, announce: bool, partition: int | None = None
+) -> Store:
     try:
         if migrate:
             apply_migrations(store.database, announce=announce)
+        if partition is not None:
+            partition_event_table(store.database, partition)
         if guard:
             # The log is append-only even for its owner (docs/audit.md); idempotent.
             ensure_append_only(store.database)
@@ -291,13 +306,47 @@ def _rebuild(
     )
 
 
-def build_history(app: SchedulerApp, database: StoreDatabase | None = None) -> History:
+def partition_event_table(database: StoreDatabase, partition_events: int) -> list[str]:
+    """[retention] on PostgreSQL: the log partitioned by position (docs/retention.md)."""
+    if not isinstance(database, PostgresDatabase):
+        return []  # SQLite keeps one table: nothing is detached there
+    changes = PostgresLiveStore(database, partition_events).ensure_partitioned()
+    for change in changes:
+        logger.info(change, extra={"action": "partitioned"})
+    return changes
+
+
+def build_live_store(settings: Settings, database: StoreDatabase) -> LiveStore:
+    """The event store as archiving sees it: partitions on PostgreSQL, files only on SQLite."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresLiveStore(database, settings.retention.partition_events)
+    assert isinstance(database, SqliteDatabase)
+    return SqliteLiveStore(database)
+
+
+def build_archiving(settings: Settings, app: SchedulerApp, database: StoreDatabase) -> Archiving:
+    """Retention and archive files for the store, in `[retention] archive_dir`."""
+    return Archiving(
+        app,
+        SqlChainStore(database),
+        build_live_store(settings, database),
+        Path(settings.retention.archive_dir),
+    )
+
+
+def build_history(
+    app: SchedulerApp, database: StoreDatabase | None = None, settings: Settings | None = None
+) -> History:
     """History and time travel over the log; with `database`, records carry log positions.
 
     Past states are replayed into in-memory SQLite copies of the read tables (any store).
     """
     positions = partial(event_positions, database) if database is not None else None
-    return History(app, TimeTravel(scratch_database), positions)
+    if settings is None or not settings.retention.enabled:
+        return History(app, TimeTravel(scratch_database), positions)
+    # Runs archived out of the live store are read from the files (docs/retention.md).
+    log = LogWithArchive(app, ArchivedAggregates(Path(settings.retention.archive_dir)))
+    return History(log, TimeTravel(scratch_database), log.positions(positions))
 
 
 @dataclass
@@ -460,7 +509,7 @@ def build_container(
         ),
         quarantine=SqlQuarantineLedger(database),
         aggregate_log=aggregate_log,
-        history=build_history(app, database),
+        history=build_history(app, database, settings),
         breakers=breakers,
         session=session,
         tracer=tracer,
@@ -611,6 +660,22 @@ def start_audit_chain(container: Container) -> None:
         container.log_wakeup,
         container.settings.projections.poll_interval_seconds,
     )
+
+
+def start_retention(container: Container, actor: str) -> None:
+    """With `[retention] enabled`: apply the window every interval (docs/retention.md)."""
+    retention = container.settings.retention
+    if not retention.enabled:
+        return
+    keeper = RetentionKeeper(
+        container.app,
+        build_live_store(container.settings, container.database),
+        container.clock,
+        actor,
+        retention.window_hours,
+        retention.interval_seconds,
+    )
+    container.start_thread("retention", keeper.run_forever, container.stop)
 
 
 def open_task_groups() -> TaskGroupLedger:

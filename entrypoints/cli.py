@@ -6,6 +6,7 @@ import signal
 
 import click
 
+from entrypoints.cli_archive import archive
 from entrypoints.cli_audit import audit
 from entrypoints.cli_backfill import backfill
 from entrypoints.cli_config import config as config_group
@@ -97,7 +98,7 @@ def migrate(config: ConfigPaths) -> None:
     """
     from adapters.event_store_role import ensure_append_only
     from adapters.migrations import apply_migrations
-    from entrypoints.bootstrap import build_store
+    from entrypoints.bootstrap import build_store, partition_event_table
     from entrypoints.cli_support import CLI_APPLICATION_NAME
 
     settings = load_cli_settings(config)
@@ -109,6 +110,11 @@ def migrate(config: ConfigPaths) -> None:
         )
         try:
             applied = apply_migrations(store.database)
+            if settings.retention.enabled:
+                for change in partition_event_table(
+                    store.database, settings.retention.partition_events
+                ):
+                    click.echo(change)
             ensure_append_only(store.database)
         finally:
             store.close()
@@ -129,3 +135,4 @@ main.add_command(keys)
 main.add_command(config_group)
 main.add_command(secrets)
 main.add_command(backfill)
+main.add_command(archive)

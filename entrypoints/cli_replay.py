@@ -44,11 +44,14 @@ def replay(
 
     REF is a task's number, UUID or name, or a run's or worker's UUID.
     """
-    with open_store(load_cli_settings(config), migrate=True) as (app, _database):
-        history = build_history(app)  # records as stored, without their log positions
-        events = app.aggregate_events(_resolve(app, kind, ref))
-        if not events:
-            raise click.ClickException(f"no {kind} {ref!r}")
+    settings = load_cli_settings(config)
+    with open_store(settings, migrate=True) as (app, _database):
+        # Records as stored, without their log positions; archived runs from the files.
+        history = build_history(app, None, settings)
+        try:
+            events = history.events(_resolve(app, kind, ref), kind)
+        except NotFoundError:
+            raise click.ClickException(f"no {kind} {ref!r}") from None
         try:
             replayed = history.replay_of(kind, events, as_of, version)
         except InvalidFieldError as error:

@@ -37,6 +37,7 @@ from entrypoints.bootstrap import (
     open_task_groups,
     open_tracer,
     start_audit_chain,
+    start_retention,
     worker_metrics,
 )
 from entrypoints.config_loading import ConfigError
@@ -182,6 +183,7 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         start_audit_chain(container)
         start_notifier(container)
         dispatcher = make_dispatcher(container)
+        start_retention(container, dispatcher.name)
         retune_on_reload(reloader, dispatcher)
         dispatcher_thread = container.start_thread(
             "dispatcher", dispatcher.run_forever, dispatcher_stop
@@ -267,6 +269,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         logs = ship_process_logs(container, collect=True)  # and the workers' lines
         container.start_heartbeat_collector()
         dispatcher = make_dispatcher(container)
+        start_retention(container, dispatcher.name)
         retune_on_reload(reloader, dispatcher)
         container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
         serve_metrics(settings, container.metrics.registry)

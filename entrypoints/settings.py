@@ -355,6 +355,16 @@ class ProjectionsSettings(_Section):
     poll_interval_seconds: float = Field(default=1.0, gt=0)
 
 
+class RetentionSettings(_Section):
+    """`[retention]`: finished runs kept in the read tables for a window, older ones archived."""
+
+    enabled: bool = False
+    window_hours: float = Field(default=720.0, gt=0)
+    archive_dir: str = "var/archive"
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    partition_events: int = Field(default=1_000_000, ge=1_000)
+
+
 class ObservabilitySettings(_Section):
     """`[observability]`: logs, metrics and tracing."""
 
@@ -494,6 +504,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @property
     def database_kind(self) -> Literal["sqlite", "postgres"]:

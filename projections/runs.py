@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.retention import Retention
 from domain.statuses import AttemptStatus
 from domain.task_run import ATTEMPT_ENDINGS, TaskRun
 from projections.base import Projection, handles, to_json
@@ -102,6 +103,12 @@ UPDATE run_attempts SET exit_code = %(exit_code)s, duration_seconds = %(duration
                         output = %(output)s
 WHERE run_id = %(id)s AND attempt = %(attempt)s
 """
+# Retention.Applied: the finished runs older than the window leave, with their attempts.
+FORGET_ATTEMPTS = """
+DELETE FROM run_attempts WHERE run_id IN (
+    SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < %(cutoff)s)
+"""
+FORGET_RUNS = "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < %(cutoff)s"
 ATTEMPT_STATUS: dict[type[Any], AttemptStatus] = {
     event: event.attempt_status for event in ATTEMPT_ENDINGS
 }
@@ -294,6 +301,12 @@ class RunsProjection(Projection):
                 "output": getattr(event, "output", None),
             },
         )
+
+    @handles(Retention.Applied)
+    def retention_applied(self, event: Retention.Applied, position: int, tx: Tx) -> None:
+        """Runs that finished before the cutoff leave, with their attempts (docs/retention.md)."""
+        tx.execute(FORGET_ATTEMPTS, {"cutoff": event.cutoff})
+        tx.execute(FORGET_RUNS, {"cutoff": event.cutoff})
 
 
 def started_at(event: TaskRun.Started) -> Any:

@@ -10,6 +10,7 @@ from application.commands.backfills import BackfillCommands
 from application.commands.controls import ControlCommands
 from application.commands.decisions import DecisionCommands
 from application.commands.group_commit import GroupCommit
+from application.commands.retention import RetentionCommands
 from application.commands.runs import RunCommands
 from application.commands.saved_topics import SavedTopics
 from application.commands.tasks import TaskCommands
@@ -20,6 +21,7 @@ from application.secrets import NoSecretBox, Opener, Sealer, SecretBox
 from application.subscriptions.commands import SubscriptionCommands
 from application.task_numbers import TaskNumbers
 from domain.backfill import Backfill
+from domain.retention import Retention
 from domain.snapshot import SchedulerSnapshot
 from domain.subscription import Subscription
 from domain.task import Task
@@ -38,6 +40,7 @@ class SchedulerApp(
     ControlCommands,
     WorkerCommands,
     BackfillCommands,
+    RetentionCommands,
 ):
     """Tasks, runs and workers: every change is an event saved here, and only here."""
 
@@ -50,6 +53,7 @@ class SchedulerApp(
         Worker: SNAPSHOT_INTERVAL,
         Subscription: SNAPSHOT_INTERVAL,  # one DeadLettered per event given up on
         Backfill: SNAPSHOT_INTERVAL,  # two events per slot it runs: up to 20,000
+        Retention: SNAPSHOT_INTERVAL,  # one Applied an interval, for as long as the store lives
     }
     snapshot_class = SchedulerSnapshot
 

@@ -34,9 +34,14 @@ class BackfillCommands(CommandsBase):
     ) -> list[tuple[datetime, bool]]:
         """Every slot of the task in [start, end] and whether a run for it exists already."""
         _ensure_past(end, now)
+        self._ensure_not_archived(start)
         task = self.get_task(task_id)
         slots = window_slots(timing_of(task.spec), start, end)
         return [(slot, self._exists(TaskRun.fire_id(task_id, slot))) for slot in slots]
+
+    def _ensure_not_archived(self, start: datetime) -> None:
+        if (problem := _archived_problem(start, self.archived_before())) is not None:
+            raise InvalidFieldError("from", problem)
 
     def start_backfill(
         self,
@@ -49,6 +54,7 @@ class BackfillCommands(CommandsBase):
         """Start a backfill; the dispatcher requests its slots' runs, at most `concurrency`
         in flight at once."""
         _ensure_past(window[1], ctx.now)
+        self._ensure_not_archived(window[0])
         task = self.get_task(task_id)
         task.ensure_can_run()
         backfill_id = self._new_id()
@@ -166,6 +172,17 @@ class BackfillCommands(CommandsBase):
         if not positions:
             raise IllegalTransitionError(f"backfill {backfill_id}", "busy", "cancel")
         return CommandResult(backfill_id, self.head_position())
+
+
+def _archived_problem(start: datetime, archived_before: datetime | None) -> str | None:
+    # An archived run left the live store: its slot's run id (uuid5 of the slot) would be free
+    # again, and a backfill would run the slot a second time.
+    if archived_before is None or start >= archived_before:
+        return None
+    return (
+        f"runs that ended before {archived_before.isoformat()} are archived (docs/retention.md): "
+        "a backfill there could run a slot again; start from that moment"
+    )
 
 
 def _ensure_past(end: datetime, now: datetime) -> None:

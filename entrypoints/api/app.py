@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from adapters.jwt_verifier import JwtVerifier
 from adapters.key_directory import KeyDirectory
 from entrypoints.api import (
+    archives,
     audit,
     backfills,
     batch,
@@ -101,6 +102,7 @@ def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
         logs,
         configuration,
         audit,
+        archives,
         rebuilds,
         keys,
         subscriptions,

@@ -94,6 +94,8 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", f"{S}/stats"): Right.READ,
     ("GET", f"{S}/audit"): Right.READ,
     ("POST", f"{S}/audit/verify"): Right.OPERATE,  # a walk over the log: not for every viewer
+    ("GET", f"{S}/archives"): Right.READ,
+    ("POST", f"{S}/archives/verify"): Right.OPERATE,  # reads every archive file
     ("GET", f"{S}/quarantine"): Right.READ,
     ("GET", f"{S}/config"): Right.READ_CONFIG,
     ("GET", f"{S}/logs"): Right.READ_LOGS,

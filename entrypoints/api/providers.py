@@ -8,6 +8,7 @@ whose providers are these functions. A test replaces any of them with
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, cast
 
 from fastapi import Depends, FastAPI, Request
@@ -17,6 +18,8 @@ from adapters.key_directory import KeyDirectory
 from adapters.metrics import Metrics
 from adapters.postgres.read_route import ReadRoute
 from adapters.postgres.replica_monitor import ReplicaMonitor
+from application.archive.merged_log import ArchivedLog
+from application.archive.service import Archiving
 from application.audit_check import AuditCheck
 from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
@@ -26,7 +29,7 @@ from application.ports import Clock, Wakeup
 from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.views import Views
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, build_archiving
 from entrypoints.live_config import LiveConfig
 from entrypoints.rebuild_jobs import RebuildJobs
 from entrypoints.settings import AlertingSettings
@@ -185,7 +188,17 @@ def get_health_config(request: Request) -> HealthConfig:
 def get_audit_check(request: Request) -> AuditCheck:
     """The tamper-evidence chain of this deployment's log, on the primary."""
     container = _container(request)
-    return AuditCheck(container.app.stored_log, SqlChainStore(container.database))
+    # Archived events left the live store; the files still hold them for the check.
+    directory = Path(container.settings.retention.archive_dir)
+    return AuditCheck(
+        ArchivedLog(container.app.stored_log, directory), SqlChainStore(container.database)
+    )
+
+
+def get_archiving(request: Request) -> Archiving:
+    """Retention and the archive files of this deployment's store."""
+    container = _container(request)
+    return build_archiving(container.settings, container.app, container.database)
 
 
 def get_rebuild_jobs(request: Request) -> RebuildJobs:

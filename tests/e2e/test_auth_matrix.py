@@ -160,6 +160,8 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("POST", "/api/system/audit/verify"): lambda f: [
         Call("/api/system/audit/verify", json={"from_position": 1, "to_position": 50})
     ],
+    ("GET", "/api/system/archives"): lambda f: [Call("/api/system/archives")],
+    ("POST", "/api/system/archives/verify"): lambda f: [Call("/api/system/archives/verify")],
     ("POST", "/api/system/projections/{name}/rebuild"): lambda f: [
         Call("/api/system/projections/run_stats/rebuild")
     ],

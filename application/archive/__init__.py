@@ -1,0 +1,1 @@
+"""Archives of closed aggregates' events: chained, hashed files checked against the audit chain."""
