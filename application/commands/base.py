@@ -55,6 +55,8 @@ class CommandsBase(EventLog):
 
         def get_run(self, run_id: UUID, version: int | None = None) -> TaskRun: ...
 
+        def ensure_namespace(self, name: str, field: str = "namespace") -> None: ...
+
     def saved_topics(self, position: int) -> frozenset[str] | None:
         """The topics of this process's save that ended at `position` (None if unknown)."""
         return self.recent_saves.at(position)

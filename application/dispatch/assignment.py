@@ -13,6 +13,7 @@ from application.dispatch.concurrency_keys import KEY_WAIT, KeyCounts, interleav
 from application.dispatch.entries import OpenRun, WorkerSlot
 from application.dispatch.policy import DispatchPolicy
 from application.dispatch.routing import RoundRobin, choose_worker
+from domain.namespace import DEFAULT_NAMESPACE, namespace_of
 
 QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
 SKIPPED_REASON = "skipped: the previous run of this task is still running (concurrency_policy)"
@@ -100,6 +101,8 @@ def no_eligible_reason(task: dict[str, Any]) -> str:
     """Why no worker can take the task: what it asks for."""
     labels = task.get("labels") or {}
     wants = f"executor {task.get('executor')!r}, queue {task.get('queue', 'default')!r}"
+    if (namespace := namespace_of(task)) != DEFAULT_NAMESPACE:
+        wants += f", namespace {namespace!r}"
     if labels:
         wants += f", labels {labels}"
     return f"no_eligible_worker: no live active worker offers {wants}"

@@ -169,6 +169,7 @@ class DispatchBoard:
             queues=frozenset(event.queues),
             labels=dict(event.labels),
             capacity=event.max_concurrent_tasks,
+            namespaces=frozenset(event.namespaces),
         )
 
     @when.register

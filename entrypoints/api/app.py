@@ -21,6 +21,7 @@ from entrypoints.api import (
     history,
     keys,
     logs,
+    namespaces,
     providers,
     rebuilds,
     runs,
@@ -103,6 +104,7 @@ def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
         audit,
         rebuilds,
         keys,
+        namespaces,
         subscriptions,
     ):
         api.include_router(module.router)
