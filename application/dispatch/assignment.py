@@ -11,6 +11,7 @@ from uuid import UUID
 from application.dispatch.board import DispatchBoard
 from application.dispatch.concurrency_keys import KEY_WAIT, KeyCounts, interleave
 from application.dispatch.entries import OpenRun, WorkerSlot
+from application.dispatch.namespace_limits import NAMESPACE_WAIT, NamespaceCounts
 from application.dispatch.policy import DispatchPolicy
 from application.dispatch.routing import RoundRobin, choose_worker
 from domain.namespace import DEFAULT_NAMESPACE, namespace_of
@@ -130,6 +131,8 @@ class _Round:
         self._out_before = frozenset(self._busy_tasks)  # tasks with a run out as the round began
         self._ahead: dict[UUID, int] = {}  # pending run -> its task's runs pending before it
         self._keys = KeyCounts(r for r in board.open_runs.values() if r.worker_id or r.fanned_out)
+        out = (r for r in board.open_runs.values() if r.worker_id)
+        self._namespaces = NamespaceCounts(out, board.namespace_limits)
         self.plan = AssignmentPlan()
 
     def line_up(self, pending: Sequence[OpenRun]) -> None:
@@ -163,6 +166,9 @@ class _Round:
                 replaced = self._board.out_runs_of(run.task_id)
         if (reason := self._keys.blocked(run)) is not None:
             self._note(run, KEY_WAIT, reason)
+            return
+        if (reason := self._namespaces.blocked(run)) is not None:
+            self._note(run, NAMESPACE_WAIT, reason)
             return
         self._route(run, replaced)
 
@@ -222,6 +228,7 @@ class _Round:
     def _reserve(self, run: OpenRun, seat: Seat) -> None:
         seat.reserved += 1  # so this round does not overfill it; the log says the rest
         self._keys.took(run)
+        self._namespaces.took(run)
         self.plan.wanted.append((run.run_id, seat.worker_id))
 
     def _note(self, run: OpenRun, code: str, reason: str) -> None:
