@@ -27,6 +27,7 @@ from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
+from entrypoints.api.namespace_rates import NamespaceRates
 from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
@@ -59,6 +60,7 @@ ReplicaDep = Annotated[ReplicaMonitor | None, Depends(providers.get_replica)]
 LiveConfigDep = Annotated[LiveConfig, Depends(providers.get_live_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 RebuildJobsDep = Annotated[RebuildJobs, Depends(providers.get_rebuild_jobs)]
+NamespaceRatesDep = Annotated[NamespaceRates, Depends(providers.get_namespace_rates)]
 
 
 def task_references(

@@ -16,6 +16,7 @@ from entrypoints.api.deps import (
     AppDep,
     ContextDep,
     HistoryDep,
+    NamespaceRatesDep,
     ReadModelDep,
     ReferencesDep,
     ViewsDep,
@@ -217,6 +218,7 @@ def trigger_task(
     views: ViewsDep,
     ctx: ContextDep,
     response: Response,
+    rates: NamespaceRatesDep,
     body: Annotated[TriggerRequest | None, Body()] = None,
     idempotency_key: Annotated[
         str | None,
@@ -229,6 +231,7 @@ def trigger_task(
 ) -> dict[str, Any]:
     """Request a run now. 202: the run is pending; follow it at /api/runs/{run_id}."""
     task_id = references.task_id(ref)
+    rates.charge_task(app, task_id)
     params = body.params if body else {}
     result = app.trigger_task(task_id, ctx, params=params, idempotency_key=idempotency_key)
     with log_context(run_id=result.aggregate_id, task_id=task_id):

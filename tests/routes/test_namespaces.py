@@ -172,3 +172,26 @@ def test_workers_serve_namespaces_and_a_scoped_worker_key_registers_only_for_its
     assert [w["id"] for w in listed] == [made.json()["id"]]
     assert viewer.get(f"/api/workers/{default.json()['id']}").status_code == 404
     assert viewer.get(f"/api/workers/{made.json()['id']}").status_code == 200
+
+
+@exercises("POST", "/api/tasks/{ref}/trigger")
+@exercises("POST", "/api/tasks/{ref}/trigger/batch")
+def test_a_namespace_trigger_rate_is_a_429_naming_it(api: Api) -> None:
+    client = api.client()
+    namespace = _namespace(api, trigger_rate_per_minute=3)
+    task = client.post("/api/tasks", json=_task("rated", namespace)).json()
+    api.catch_up()
+    api.container.extras["namespace_rates"].refresh()
+
+    first = [client.post(f"/api/tasks/{task['uuid']}/trigger").status_code for _ in range(3)]
+    refused = client.post(f"/api/tasks/{task['uuid']}/trigger")
+    batch = client.post(f"/api/tasks/{task['uuid']}/trigger/batch", json={"runs": [{}, {}, {}, {}]})
+    elsewhere = client.post(f"/api/tasks/{task['uuid']}/trigger/batch", json={"runs": [{}]})
+
+    assert first == [202, 202, 202]
+    assert refused.status_code == 429 and f"namespace {namespace!r}" in refused.json()["detail"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 20
+    assert batch.status_code == 429 and "a batch of 4 runs" in batch.json()["detail"]
+    assert elsewhere.status_code == 429
+    other = client.post("/api/tasks", json=_task(f"free-{uuid.uuid4().hex[:6]}")).json()
+    assert client.post(f"/api/tasks/{other['uuid']}/trigger").status_code == 202
