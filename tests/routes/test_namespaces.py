@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+from collections.abc import Iterator
 
-from tests.routes.support import Api, ctx, exercises
+import pytest
+
+from tests.routes.support import Api, ctx, exercises, open_api
+
+KEY_TEXT = base64.b64encode(bytes(range(32))).decode()
+
+
+@pytest.fixture(scope="module")
+def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """An API that can seal secrets (a subscription's webhook URL is one)."""
+    yield from open_api(
+        tmp_path_factory.mktemp("namespaces"), environ={"SCHEDULER_SECRET_KEY": KEY_TEXT}
+    )
 
 
 def _namespace(api: Api, **limits: int | None) -> str:
@@ -195,3 +209,25 @@ def test_a_namespace_trigger_rate_is_a_429_naming_it(api: Api) -> None:
     assert elsewhere.status_code == 429
     other = client.post("/api/tasks", json=_task(f"free-{uuid.uuid4().hex[:6]}")).json()
     assert client.post(f"/api/tasks/{other['uuid']}/trigger").status_code == 202
+
+
+@exercises("POST", "/api/subscriptions")
+@exercises("GET", "/api/subscriptions")
+@exercises("GET", "/api/subscriptions/{subscription_id}")
+def test_a_subscription_belongs_to_a_namespace_and_a_scoped_key_needs_one(api: Api) -> None:
+    namespace = _namespace(api)
+    body = {"url": "http://127.0.0.1:9/hook", "secret": "s" * 20, "event_types": ["TaskRun"]}
+    scoped = api.client(_scoped_key(api, "operator", namespace))
+
+    everywhere = scoped.post("/api/subscriptions", json=body)
+    own = scoped.post("/api/subscriptions", json={**body, "namespace": namespace})
+    other = scoped.post("/api/subscriptions", json={**body, "namespace": "default"})
+    global_one = api.client().post("/api/subscriptions", json=body).json()["id"]
+    api.catch_up()
+    listed = scoped.get("/api/subscriptions").json()
+
+    assert everywhere.status_code == 403 and other.status_code == 403
+    assert own.status_code == 201
+    assert [s["id"] for s in listed] == [own.json()["id"]]
+    assert listed[0]["namespace"] == namespace
+    assert scoped.get(f"/api/subscriptions/{global_one}").status_code == 404

@@ -9,10 +9,12 @@ import pytest
 
 from application.dispatch.namespace_limits import NAMESPACE_WAIT
 from application.messages import Report
+from application.subscriptions.run_tasks import RunTasks
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.namespace import checked_namespaces, covers, namespace_problem
 from domain.namespace_limits import Namespace, checked_limit
 from domain.statuses import RunStatus
+from domain.subscription_filter import SubscriptionFilter
 from domain.task_name import TaskName
 from domain.task_spec import SpecValidationError
 from domain.worker import Worker, WorkerProfile
@@ -150,3 +152,22 @@ def test_a_held_run_goes_out_when_a_run_of_its_namespace_ends(rig: Rig) -> None:
     rig.app.record_reports([report], rig.clock.now())
     rig.dispatcher.step()
     assert rig.app.get_run(second).status is RunStatus.ASSIGNED
+
+
+def test_a_subscription_of_a_namespace_matches_only_its_tasks_and_runs_events(rig: Rig) -> None:
+    rig.app.create_namespace("a", {}, rig.ctx())
+    in_a = rig.app.create_task(make_spec(name="t", namespace="a"), rig.ctx()).aggregate_id
+    in_default = rig.app.create_task(make_spec(name="t"), rig.ctx()).aggregate_id
+    runs = [rig.app.trigger_task(t, rig.ctx()).aggregate_id for t in (in_a, in_default)]
+    events = [e for _, e in rig.app.read_log(0, 1_000) if e.originator_id in runs]
+    tasks = RunTasks(rig.app.get_run, get_task=rig.app.get_task)
+    topic = "scheduler:TaskRun.Requested"
+    found = [tasks.namespace_of(e, topic) for e in events]
+    only_a = SubscriptionFilter(topics=(topic,), namespace="a")
+
+    assert found == ["a", "default"]
+    assert [only_a.matches(topic, None, None, 0, ns) for ns in found] == [True, False]
+    assert SubscriptionFilter.from_dict(only_a.as_dict()) == only_a
+    assert SubscriptionFilter.from_dict({"topics": [topic]}).namespace is None  # stored before
+    with pytest.raises(InvalidFieldError):
+        SubscriptionFilter(topics=(topic,), namespace="Not A Namespace")
