@@ -13,7 +13,13 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 
 from domain.errors import NotFoundError
-from domain.namespace import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, NAMESPACE_RULE, namespace_of
+from domain.namespace import (
+    DEFAULT_NAMESPACE,
+    NAMESPACE_PATTERN,
+    NAMESPACE_RULE,
+    covers,
+    namespace_of,
+)
 from domain.principal import Principal
 from entrypoints.api.permissions import PrincipalDep, count_forbidden
 
@@ -69,6 +75,14 @@ class NamespaceScope:
         """404 unless the caller sees the resource's `namespace`."""
         self.ensure_sees(namespace_of(resource), kind, ref)
 
+    def ensure_worker(self, worker: dict[str, Any], ref: object) -> None:
+        """404 unless the worker serves a namespace the caller sees (or every namespace)."""
+        if self.visible is None:
+            return
+        served = worker.get("namespaces") or [DEFAULT_NAMESPACE]
+        if not any(covers(served, namespace) for namespace in self.visible):
+            raise NotFoundError("worker", ref)
+
     def ensure_may_act(self, request: Request, namespace: str, what: str) -> None:
         """403 naming the namespace when the caller's key is not scoped to it.
 
@@ -92,3 +106,22 @@ def namespace_scope(principal: PrincipalDep, namespace: NamespaceQuery = None) -
 
 
 ScopeDep = Annotated[NamespaceScope, Depends(namespace_scope)]
+
+
+def every_namespace(request: Request, principal: PrincipalDep) -> None:
+    """Refuse (403) a key scoped to namespaces on a route that spans them all (the log).
+
+    Raises:
+        HTTPException: 403, for a scoped key.
+    """
+    if principal.namespaces is not None:
+        count_forbidden(request)
+        raise HTTPException(
+            status_code=403,
+            detail=f"forbidden: {request.url.path} holds every namespace's events; "
+            f"{principal.actor} is scoped to the namespaces "
+            f"{', '.join(sorted(principal.namespaces))}",
+        )
+
+
+EVERY_NAMESPACE = [Depends(every_namespace)]  # a route's `dependencies`

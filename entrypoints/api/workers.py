@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from application.dispatch.liveness import LivenessStore
 from application.messages import Heartbeat
 from domain.errors import NotFoundError
-from domain.namespace import DEFAULT_NAMESPACE, covers
 from domain.statuses import WorkerStatus
 from entrypoints.api.deps import (
     AppDep,
@@ -23,7 +22,7 @@ from entrypoints.api.deps import (
     parse_id,
 )
 from entrypoints.api.history import AsOf, Version
-from entrypoints.api.namespace_scope import NamespaceScope, ScopeDep
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, count_forbidden
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
@@ -53,14 +52,6 @@ def list_workers(
     return [_with_liveness(liveness, w) for w in workers]
 
 
-def _ensure_visible(scope: NamespaceScope, worker: dict[str, Any], ref: str) -> None:
-    # A worker is seen by a scoped key when it serves one of the key's namespaces.
-    if scope.visible is not None and not any(
-        covers(worker.get("namespaces") or [DEFAULT_NAMESPACE], ns) for ns in scope.visible
-    ):
-        raise NotFoundError("worker", ref)
-
-
 @router.get("/{worker_id}", response_model=WorkerPublic)
 def get_worker(
     worker_id: str,
@@ -78,7 +69,7 @@ def get_worker(
     worker = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
     if worker is None:
         raise NotFoundError("worker", worker_id)
-    _ensure_visible(scope, worker, worker_id)
+    scope.ensure_worker(worker, worker_id)
     if as_of is not None or version is not None:
         return history.state_at("worker", key, as_of, version)
     worker["quarantine"] = views.quarantine_of(key)
@@ -167,7 +158,7 @@ def drain_worker(
         found = views.view_or_log(response, worker_key, read_model.worker, history.worker_from_log)
         if found is None:
             raise NotFoundError("worker", worker_id)
-        _ensure_visible(scope, found, worker_id)
+        scope.ensure_worker(found, worker_id)
     result = app.drain_worker(parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx)
     worker = views.after_command(
         response,

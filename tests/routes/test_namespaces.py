@@ -231,3 +231,16 @@ def test_a_subscription_belongs_to_a_namespace_and_a_scoped_key_needs_one(api: A
     assert [s["id"] for s in listed] == [own.json()["id"]]
     assert listed[0]["namespace"] == namespace
     assert scoped.get(f"/api/subscriptions/{global_one}").status_code == 404
+
+
+@exercises("GET", "/api/events")
+@exercises("GET", "/api/system/logs")
+def test_a_scoped_key_cannot_read_the_log_of_every_namespace(api: Api) -> None:
+    scoped = api.client(_scoped_key(api, "operator", _namespace(api)))
+
+    events = scoped.get("/api/events")
+    logs = scoped.get("/api/system/logs")
+
+    assert events.status_code == 403 and "every namespace" in events.json()["detail"]
+    assert logs.status_code == 403
+    assert api.client().get("/api/events").status_code == 200
