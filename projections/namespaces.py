@@ -1,4 +1,4 @@
-"""The `namespaces` read table: the namespaces created through the API and their limits."""
+"""The `namespace_limits` read table: the namespaces created through the API and their limits."""
 
 from __future__ import annotations
 
@@ -11,26 +11,26 @@ from projections.ports import Database, Row, Tx
 from projections.queries.rows import as_datetime
 
 INSERT_NAMESPACE = """
-INSERT INTO namespaces (name, max_concurrent_runs, trigger_rate_per_minute, created_at,
+INSERT INTO namespace_limits (name, max_concurrent_runs, trigger_rate_per_minute, created_at,
                         updated_at, position)
 VALUES (%(name)s, %(max_concurrent_runs)s, %(trigger_rate_per_minute)s, %(at)s, %(at)s,
         %(position)s)
 ON CONFLICT (name) DO NOTHING
 """
 UPDATE_LIMITS = """
-UPDATE namespaces SET max_concurrent_runs = %(max_concurrent_runs)s,
+UPDATE namespace_limits SET max_concurrent_runs = %(max_concurrent_runs)s,
                       trigger_rate_per_minute = %(trigger_rate_per_minute)s,
                       updated_at = %(at)s, position = %(position)s
 WHERE name = %(name)s
 """
-SELECT_NAMESPACES = "SELECT * FROM namespaces ORDER BY name"
+SELECT_NAMESPACES = "SELECT * FROM namespace_limits ORDER BY name"
 
 
 class NamespacesProjection(Projection):
-    """Keeps the namespaces table (the default namespace has a row once its limits changed)."""
+    """Keeps the namespace_limits table (default has a row once its limits changed)."""
 
     name = "namespaces"
-    tables = ("namespaces",)
+    tables = ("namespace_limits",)
 
     @handles(Namespace.Created)
     def namespace_created(self, event: Namespace.Created, position: int, tx: Tx) -> None:

@@ -2,7 +2,7 @@
 
 Each API process keeps its own buckets (a cluster of N API processes admits up to N times
 the rate; docs/scaling.md), like the request rate limits (entrypoints/api/rate_limit.py).
-The limits are read from the namespaces table at most every REFRESH_SECONDS.
+The limits are read from the namespace_limits table at most every REFRESH_SECONDS.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class NamespaceRates:
             try:
                 rows = read_namespaces(self._db)
             except Exception:  # the last limits stand while the table cannot be read
-                logger.warning("cannot read the namespaces table", exc_info=True)
+                logger.warning("cannot read the namespace_limits table", exc_info=True)
             else:
                 self._rates = {
                     r["name"]: r["trigger_rate_per_minute"]

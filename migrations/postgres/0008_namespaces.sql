@@ -9,7 +9,7 @@ ALTER TABLE workers ADD COLUMN namespaces text NOT NULL DEFAULT '["default"]';
 ALTER TABLE api_keys ADD COLUMN namespaces text NOT NULL DEFAULT '["*"]';
 
 -- The namespaces created through the API ("default" exists without a row) and their limits.
-CREATE TABLE IF NOT EXISTS namespaces (
+CREATE TABLE IF NOT EXISTS namespace_limits (
     name                     text PRIMARY KEY,
     max_concurrent_runs      integer,
     trigger_rate_per_minute  integer,
