@@ -68,7 +68,7 @@ def task_references(
 ) -> TaskReferences:
     """Task references: the log for commands, the view (then the log) for queries; a name is
     looked up in the request's namespace, and a task the caller may not see is not found."""
-    sees = None if scope.visible is None else scope.sees
+    sees = scope.sees if scope.narrowed else None
     return TaskReferences(read_model, app, history, scope.name_namespace, sees)
 
 

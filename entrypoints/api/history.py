@@ -53,7 +53,7 @@ def worker_history(
     response: Response,
 ) -> list[dict[str, Any]]:
     """Every event of the worker: registration, draining, lost, deregistered."""
-    if scope.visible is not None:
+    if scope.narrowed:
         key = parse_id("worker", worker_id)
         found = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
         if found is None:

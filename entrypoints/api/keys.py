@@ -92,6 +92,7 @@ def create_key(
     """Issue an API key; the answer holds the key itself, which is never shown again."""
     expires_in = parse_duration(body.expires_in) if body.expires_in is not None else None
     namespaces = checked_namespaces(body.namespaces)
+    scope.ensure_asked_among(namespaces, "namespaces")
     for namespace in namespaces:  # a scoped key never issues a key wider than itself
         scope.ensure_may_act(request, namespace, "issuing a key")
     issued = app.create_api_key(body.name, body.role, ctx, expires_in, namespaces)
@@ -126,7 +127,7 @@ def list_keys(
     if scope.requested is not None:
         keys = [k for k in keys if covers(k["namespaces"], scope.requested)]
     if scope.visible is not None:
-        keys = [k for k in keys if all(scope.sees(ns) for ns in k["namespaces"])]
+        keys = [k for k in keys if all(scope.within(ns) for ns in k["namespaces"])]
     return [k for k in keys if status_filter in (None, k["status"])]
 
 
@@ -144,7 +145,7 @@ def revoke_key(
 ) -> dict[str, Any]:
     """Revoke a key by id or name: every API process refuses it within 5 seconds."""
     key_id = app.resolve_api_key_ref(ref)
-    if not all(scope.sees(ns) for ns in app.get_api_key(key_id).namespaces):
+    if not all(scope.within(ns) for ns in app.get_api_key(key_id).namespaces):
         raise NotFoundError("API key", ref)  # wider than the caller's key: not its to see
     position = app.revoke_api_key(key_id, reason or f"revoked by {ctx.actor}", ctx)
     fresh = views.wait(response, position)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from domain.errors import NotFoundError
+from domain.errors import InvalidFieldError, NotFoundError
 from domain.namespace import (
     DEFAULT_NAMESPACE,
     NAMESPACE_PATTERN,
@@ -53,8 +53,37 @@ class NamespaceScope:
         return DEFAULT_NAMESPACE
 
     def sees(self, namespace: str) -> bool:
-        """Whether the caller may see `namespace`."""
+        """Whether the caller may see `namespace` (and it is the one asked for, if any)."""
+        if self.requested is not None and namespace != self.requested:
+            return False
         return self.visible is None or namespace in self.visible
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether a resource must be checked at all (a scoped key, or `?namespace=`)."""
+        return self.visible is not None or self.requested is not None
+
+    def within(self, namespace: str) -> bool:
+        """Whether the caller's key covers `namespace` (whatever `?namespace=` says)."""
+        return self.visible is None or namespace in self.visible
+
+    def ensure_asked_among(self, namespaces: list[str], field: str) -> None:
+        """422 when `?namespace=` names a namespace the body's list does not cover."""
+        if self.requested is not None and not covers(namespaces, self.requested):
+            raise InvalidFieldError(
+                field, f"{namespaces}, but the query asks for namespace {self.requested!r}"
+            )
+
+    def ensure_asked(self, namespace: str, field: str = "namespace") -> None:
+        """422 when `?namespace=` names another namespace than the body does (never ignored).
+
+        Raises:
+            InvalidFieldError: naming `field`.
+        """
+        if self.requested is not None and self.requested != namespace:
+            raise InvalidFieldError(
+                field, f"{namespace!r}, but the query asks for namespace {self.requested!r}"
+            )
 
     def listed(self) -> list[str] | None:
         """The namespaces a list shows (None: every one); [] when the caller sees none asked."""
@@ -77,10 +106,10 @@ class NamespaceScope:
 
     def ensure_worker(self, worker: dict[str, Any], ref: object) -> None:
         """404 unless the worker serves a namespace the caller sees (or every namespace)."""
-        if self.visible is None:
-            return
         served = worker.get("namespaces") or [DEFAULT_NAMESPACE]
-        if not any(covers(served, namespace) for namespace in self.visible):
+        if self.requested is not None and not covers(served, self.requested):
+            raise NotFoundError("worker", ref)
+        if self.visible is not None and not any(covers(served, ns) for ns in self.visible):
             raise NotFoundError("worker", ref)
 
     def ensure_may_act(self, request: Request, namespace: str, what: str) -> None:
@@ -89,7 +118,7 @@ class NamespaceScope:
         Raises:
             HTTPException: 403.
         """
-        if self.sees(namespace):
+        if self.visible is None or namespace in self.visible:
             return
         count_forbidden(request)
         shown = ", ".join(sorted(self.visible or ())) or "none"

@@ -71,6 +71,7 @@ def create_namespace(
 ) -> dict[str, Any]:
     """Create a namespace; its tasks' names are its own, and workers serve it by name."""
     name = checked_namespace(body.name, "name")
+    scope.ensure_asked(name, "name")
     scope.ensure_may_act(request, name, "creating a namespace")
     limits = body.model_dump(exclude={"name"})
     result = app.create_namespace(name, limits, ctx)

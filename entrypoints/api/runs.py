@@ -147,7 +147,7 @@ def run_events(
     response: Response,
 ) -> list[dict[str, Any]]:
     """The run's events in order, straight from the event store, with their log positions."""
-    if scope.visible is not None:
+    if scope.narrowed:
         _visible_run(run_id, scope, views, read_model, history, response)
     return history.records(parse_run_id(run_id), "run")
 
@@ -164,7 +164,7 @@ def cancel_run(
     response: Response,
 ) -> dict[str, Any]:
     """Cancel a pending, assigned, running or retrying run; a running process is killed."""
-    if scope.visible is not None:
+    if scope.narrowed:
         _visible_run(run_id, scope, views, read_model, history, response)
     result = app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
     return views.after_command(

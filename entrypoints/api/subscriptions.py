@@ -135,6 +135,8 @@ def create_subscription(
     scope: ScopeDep,
 ) -> dict[str, Any]:
     """Subscribe a webhook or email addresses to the log events the filter selects."""
+    if scope.requested is not None:
+        scope.ensure_asked(str(body.namespace))
     if body.namespace is not None:
         checked_namespace(body.namespace)
         scope.ensure_may_act(request, body.namespace, "subscribing")
@@ -195,7 +197,7 @@ def get_subscription(
 ) -> dict[str, Any]:
     """One subscription: offset, lag, delivered and dead-lettered counts, last error."""
     found = _public(database, app, _id(subscription_id))
-    if scope.visible is not None and not scope.sees(found["namespace"] or "*"):
+    if scope.narrowed and not scope.sees(found["namespace"] or "*"):
         raise NotFoundError("subscription", subscription_id)  # not the scoped key's to see
     return found
 

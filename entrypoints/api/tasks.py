@@ -66,6 +66,7 @@ def create_task(
 ) -> dict[str, Any]:
     """Create a task. The answer is read back from the tasks view after it applied the event."""
     require_executors(request, principal, {body.executor})
+    scope.ensure_asked(body.namespace)
     scope.ensure_may_act(request, body.namespace, "creating a task")
     if body.depends_on:
         upstreams = references.within(body.namespace).upstreams(body.depends_on)

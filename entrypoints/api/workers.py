@@ -92,6 +92,7 @@ def register_worker(
 ) -> dict[str, Any]:
     """Register a worker (for workers that join over HTTP); then send heartbeats. A key
     scoped to namespaces registers workers only for those."""
+    scope.ensure_asked_among(body.namespaces, "namespaces")
     for namespace in body.namespaces:
         scope.ensure_may_act(request, namespace, "registering a worker")
     result = app.register_worker_profile(body.to_profile(), ctx)
@@ -153,7 +154,7 @@ def drain_worker(
     response: Response,
 ) -> dict[str, Any]:
     """Ask a worker to take no new work, finish what it runs, then deregister."""
-    if scope.visible is not None:
+    if scope.narrowed:
         worker_key = parse_id("worker", worker_id)
         found = views.view_or_log(response, worker_key, read_model.worker, history.worker_from_log)
         if found is None:

@@ -102,6 +102,12 @@ def test_two_namespaces_hold_the_same_task_name(api: Api) -> None:
     assert found["uuid"] == in_other.json()["uuid"]
     listed = client.get("/api/tasks", params={"namespace": namespace}).json()
     assert [t["name"] for t in listed["items"]] == [name] and listed["total"] == 1
+    elsewhere = client.get(
+        f"/api/tasks/{in_default.json()['uuid']}", params={"namespace": namespace}
+    )
+    assert elsewhere.status_code == 404, "?namespace= is a filter on every route, never ignored"
+    mismatch = client.post("/api/tasks", json=_task("y"), params={"namespace": namespace})
+    assert mismatch.status_code == 422 and mismatch.json()["errors"][0]["field"] == "namespace"
 
 
 @exercises("PATCH", "/api/tasks/{ref}")
