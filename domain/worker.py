@@ -13,6 +13,8 @@ from domain.errors import IllegalTransitionError, InvalidFieldError
 from domain.namespace import DEFAULT_NAMESPACE, checked_namespaces
 from domain.statuses import WORKER_LEFT, WorkerStatus
 
+DEFAULT_SERVED = (DEFAULT_NAMESPACE,)  # what a worker serves unless configured otherwise
+
 
 @dataclass(frozen=True)
 class WorkerProfile:
@@ -55,7 +57,8 @@ class WorkerProfile:
             "queues": list(self.queues),
             "labels": dict(self.labels),
             "max_concurrent_tasks": self.max_concurrent_tasks,
-            "namespaces": list(self.namespaces),
+            # Only when not the default: a default worker's report is what it always was.
+            **({"namespaces": list(self.namespaces)} if self.namespaces != DEFAULT_SERVED else {}),
         }
 
 

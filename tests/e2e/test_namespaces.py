@@ -112,7 +112,7 @@ def test_a_key_scoped_to_a_cannot_see_or_trigger_bs_task(client: httpx.Client) -
     theirs = client.post("/api/tasks", json={"name": name, "namespace": "b", "command": "true"})
     key = client.post(
         "/api/keys",
-        json={"name": f"only-a-{uuid.uuid4().hex[:6]}", "role": "operator", "namespaces": ["a"]},
+        json={"name": f"only-a-{uuid.uuid4().hex[:6]}", "role": "admin", "namespaces": ["a"]},
     ).json()["key"]
     scoped = {"Authorization": f"Bearer {key}"}
 

@@ -50,7 +50,6 @@ def test_a_registration_report_carries_the_profile_across_the_wire() -> None:
         "queues": ["gpu"],
         "labels": {"zone": "a"},
         "max_concurrent_tasks": 4,
-        "namespaces": ["default"],
     }
     assert Report.from_dict(wire) == report
     assert Report("registered", None, 0, worker_id, profile=PROFILE.as_dict()).profile == PROFILE
