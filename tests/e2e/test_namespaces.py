@@ -6,6 +6,8 @@ One cluster for the module (API, projector, dispatcher; workers serving only nam
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import Cluster, redis_cluster, wait_until
-from tests.e2e.conftest import FINISHED
+from tests.e2e.conftest import FINISHED, SCHEDULER, base_env
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +176,43 @@ def test_a_trigger_rate_gives_429(client: httpx.Client) -> None:
     assert [a.status_code for a in answers] == [202, 202, 429]
     assert namespace in answers[2].json()["detail"]
     assert int(answers[2].headers["Retry-After"]) >= 1
+
+
+def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**base_env(), "SCHEDULER_DATABASE__URL": cluster.database_url}
+    return subprocess.run(
+        [str(SCHEDULER), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_namespaces_and_scoped_keys_from_the_command_line(
+    cluster: Cluster, client: httpx.Client
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+
+    made = cli(cluster, "namespaces", "create", name, "--max-concurrent-runs", "3")
+    changed = cli(cluster, "namespaces", "set-limits", name, "--trigger-rate-per-minute", "9")
+    bad = cli(cluster, "namespaces", "create", "Not_A_Label")
+    key = cli(
+        cluster, "keys", "create", "--name", f"k-{name}", "--role", "viewer", "--namespace", name
+    )
+
+    assert made.returncode == 0, made.stderr
+    assert changed.returncode == 0 and "trigger_rate_per_minute 9" in changed.stdout
+    assert bad.returncode != 0 and "name" in bad.stderr
+    assert key.returncode == 0 and f"namespaces {name}" in key.stdout
+
+    def listed() -> bool:
+        rows = json.loads(cli(cluster, "namespaces", "list", "--json").stdout)
+        return any(r["name"] == name and r["trigger_rate_per_minute"] == 9 for r in rows)
+
+    wait_until(listed, 15, "the namespace never reached the namespace_limits table")
+    shown = client.get(f"/api/namespaces/{name}").json()
+    assert (shown["max_concurrent_runs"], shown["trigger_rate_per_minute"]) == (3, 9)
+    scoped = {"Authorization": f"Bearer {key.stdout.splitlines()[-1]}"}
+    wait_until(
+        lambda: client.get("/api/namespaces", headers=scoped).status_code == 200,
+        15,
+        "the key never reached the API",
+    )
+    assert [n["name"] for n in client.get("/api/namespaces", headers=scoped).json()] == [name]
