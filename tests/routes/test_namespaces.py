@@ -250,3 +250,13 @@ def test_a_scoped_key_cannot_read_the_log_of_every_namespace(api: Api) -> None:
     assert events.status_code == 403 and "every namespace" in events.json()["detail"]
     assert logs.status_code == 403
     assert api.client().get("/api/events").status_code == 200
+
+
+def test_the_web_ui_refuses_a_key_scoped_to_namespaces(api: Api) -> None:
+    scoped = api.client(_scoped_key(api, "viewer", _namespace(api)))
+    every = api.client(api.key("viewer"))
+
+    refused = scoped.get("/ui/tasks")
+
+    assert refused.status_code == 403 and "every namespace" in refused.text
+    assert every.get("/ui/tasks").status_code == 200
