@@ -12,9 +12,19 @@ from uuid import UUID
 import orjson
 import redis
 
+from adapters.redis_dead_letters import DeadLetters
+from adapters.redis_entries import PartialAcks, block_ms, entry_fields, token, unpack
+from adapters.redis_heartbeats import RedisHeartbeatListener
+from adapters.redis_inbox import InboxReader
 from adapters.tls import TlsFiles
 from application.bus import Received
-from application.messages import Control, Delivery, Heartbeat, Report, inbox_message_from_dict
+from application.messages import (
+    BusMessage,
+    Control,
+    Delivery,
+    Heartbeat,
+    Report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +34,6 @@ INBOX_MAXLEN = 10_000
 HEARTBEATS_MAXLEN = 10_000
 RECLAIM_IDLE_MS = 30_000  # a report pending this long belongs to a dead dispatcher: take it
 RECLAIM_EVERY_SECONDS = 5.0
-DEAD_MAXLEN = 10_000  # unreadable messages kept for operators (docs/operations.md)
 LOGS_MAXLEN = 10_000  # shipped log lines waiting for a dispatcher; the oldest go first
 
 
@@ -37,6 +46,7 @@ class RedisStreamsBus:
         prefix: str = "scheduler",
         socket_timeout: float = 5.0,
         tls: TlsFiles | None = None,
+        batch_entries: bool = True,
     ) -> None:
         # rediss:// only: redis-py's plain connections take no TLS options.
         secure = url.lower().startswith("rediss://")
@@ -53,8 +63,16 @@ class RedisStreamsBus:
         self._logs = f"{prefix}:logs"
         self._group_ready = False
         self._last_reclaim: dict[str, float] = {}
-        self._inbox_cursors: dict[UUID, str] = {}
+        # Where each inbox was read to: an entry id, and how many of its messages were taken
+        # when a read stopped inside a batch entry (0: all of them).
         self._lock = threading.Lock()
+        # Several messages per entry (docs/architecture.md#bus); off while a release that reads
+        # only single entries shares the bus.
+        self._batched = batch_entries
+        self._entry_sizes: dict[str, int] = {}  # messages in the last entry read, per stream
+        self._acks = PartialAcks()
+        self._dead_letters = DeadLetters(self._client, self._dead)
+        self._inbox = InboxReader(self._client, self._dead_letters)
 
     def inbox_key(self, worker_id: UUID) -> str:
         """The stream of one worker's deliveries and controls."""
@@ -69,33 +87,20 @@ class RedisStreamsBus:
         self._add(self.inbox_key(control.worker_id), control.to_dict(), INBOX_MAXLEN)
 
     def publish_inbox_messages(self, messages: Sequence[Delivery | Control]) -> None:
-        """XADD each message to its worker's stream, all in one pipeline."""
-        self._add_many([(self.inbox_key(m.worker_id), m.to_dict()) for m in messages], INBOX_MAXLEN)
+        """XADD the messages to their workers' streams (in order per worker), one pipeline."""
+        by_key: dict[str, list[BusMessage]] = {}
+        for message in messages:
+            by_key.setdefault(self.inbox_key(message.worker_id), []).append(message)
+        self._add_many(
+            [(key, f) for key, ms in by_key.items() for f in entry_fields(ms, self._batched)],
+            INBOX_MAXLEN,
+        )
 
     def receive_inbox(
         self, worker_id: UUID, max_count: int, timeout: float
     ) -> list[Delivery | Control]:
-        """XREAD the worker's stream after the last entry it saw (from the start at first)."""
-        key = self.inbox_key(worker_id)
-        with self._lock:
-            cursor = self._inbox_cursors.get(worker_id, "0-0")
-        answer = self._client.xread({key: cursor}, count=max_count, block=_ms(timeout))
-        messages: list[Delivery | Control] = []
-        for _stream, entries in answer or []:
-            for entry_id, fields in entries:
-                cursor = entry_id.decode()
-                try:
-                    messages.append(inbox_message_from_dict(_decode(fields)))
-                except Exception as error:  # one unreadable message must not stop the inbox
-                    self._bury(key, entry_id, fields, error)
-        if messages:
-            with self._lock:
-                self._inbox_cursors[worker_id] = cursor
-        elif cursor != "0-0" and not self._client.exists(key):
-            # The stream vanished (FLUSHALL or a restart): start again from the beginning.
-            with self._lock:
-                self._inbox_cursors[worker_id] = "0-0"
-        return messages
+        """At most `max_count` messages after the last one taken (from the start at first)."""
+        return self._inbox.receive(self.inbox_key(worker_id), worker_id, max_count, timeout)
 
     def drop_inbox(self, worker_id: UUID) -> None:
         """Delete a gone worker's stream."""
@@ -107,12 +112,14 @@ class RedisStreamsBus:
 
     def publish_reports(self, reports: Sequence[Report]) -> None:
         """XADD the reports to the shared reports stream, all in one pipeline."""
-        self._add_many([(self._reports, r.to_dict()) for r in reports], REPORTS_MAXLEN)
+        fields = entry_fields(reports, self._batched)
+        self._add_many([(self._reports, f) for f in fields], REPORTS_MAXLEN)
 
     def receive_reports(
         self, consumer: str, max_count: int, timeout: float
     ) -> list[Received[Report]]:
-        """XREADGROUP new reports; every few seconds also XAUTOCLAIM long-pending ones."""
+        """XREADGROUP new reports; every few seconds also XAUTOCLAIM long-pending ones. A read
+        takes whole entries, so it may return up to one batch entry more than `max_count`."""
         self._ensure_group()
         received = self._reclaim(consumer, max_count)
         if len(received) < max_count:
@@ -121,8 +128,8 @@ class RedisStreamsBus:
                     GROUP,
                     consumer,
                     {self._reports: ">"},
-                    count=max_count - len(received),
-                    block=_ms(timeout) if not received else None,
+                    count=self._entries_for(self._reports, max_count - len(received)),
+                    block=block_ms(timeout) if not received else None,
                 )
             except redis.ResponseError as error:
                 if "NOGROUP" not in str(error):
@@ -135,15 +142,14 @@ class RedisStreamsBus:
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest unreadable messages taken out of the streams, newest first."""
-        rows = self._client.xrevrange(self._dead, count=limit)
-        return [{k.decode(): v.decode(errors="replace") for k, v in f.items()} for _id, f in rows]
+        return self._dead_letters.newest(limit)
 
     def ack_reports(self, tokens: list[str]) -> None:
-        """XACK recorded reports and delete them from the stream."""
-        if tokens:
+        """XACK the entries whose every report is recorded and delete them from the stream."""
+        if done := self._acks.complete(tokens):
             pipe = self._client.pipeline(transaction=False)
-            pipe.xack(self._reports, GROUP, *tokens)
-            pipe.xdel(self._reports, *tokens)
+            pipe.xack(self._reports, GROUP, *done)
+            pipe.xdel(self._reports, *done)
             pipe.execute()
 
     def publish_heartbeat(self, heartbeat: Heartbeat) -> None:
@@ -190,14 +196,14 @@ class RedisStreamsBus:
     def _add(self, key: str, data: dict[str, Any], maxlen: int) -> None:
         self._client.xadd(key, {"m": orjson.dumps(data)}, maxlen=maxlen, approximate=True)
 
-    def _add_many(self, entries: list[tuple[str, dict[str, Any]]], maxlen: int) -> None:
+    def _add_many(self, entries: list[tuple[str, dict[str, bytes]]], maxlen: int) -> None:
         if not entries:
             return
         # Not a transaction: one round trip, in order; a retry after a failure may repeat
         # some entries, which every reader already tolerates (at-least-once).
         pipe = self._client.pipeline(transaction=False)
-        for key, data in entries:
-            pipe.xadd(key, {"m": orjson.dumps(data)}, maxlen=maxlen, approximate=True)
+        for key, fields in entries:
+            pipe.xadd(key, fields, maxlen=maxlen, approximate=True)
         pipe.execute()
 
     def _ensure_group(self) -> None:
@@ -230,75 +236,22 @@ class RedisStreamsBus:
     def _readable(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Received[Report]]:
         """Reports that parse; an unreadable one is moved to the dead stream and acked, so it
         cannot block the stream or be claimed again and again."""
-        received = []
+        received: list[Received[Report]] = []
+        buried: list[str] = []
         for entry_id, fields in entries:
-            try:
-                received.append(Received(Report.from_dict(_decode(fields)), entry_id.decode()))
-            except Exception as error:
-                self._bury(self._reports, entry_id, fields, error)
-                pipe = self._client.pipeline(transaction=False)
-                pipe.xack(self._reports, GROUP, entry_id)
-                pipe.xdel(self._reports, entry_id)
-                pipe.execute()
+            unpacked = unpack(fields, Report.from_dict, (Report,))
+            self._entry_sizes[self._reports] = max(unpacked.count, 1)
+            entry, batched = entry_id.decode(), b"b" in fields
+            for index, report in unpacked.messages:
+                tag = token(entry, index, unpacked.count, batched)
+                received.append(Received(report, tag))
+            for index, error in unpacked.failures:
+                self._dead_letters.bury(self._reports, entry_id, fields, error, index)
+                buried.append(token(entry, index, unpacked.count, batched))
+        if buried:
+            self.ack_reports(buried)
         return received
 
-    def _bury(
-        self, source: str, entry_id: bytes, fields: dict[bytes, bytes], error: Exception
-    ) -> None:
-        raw = fields.get(b"m", b"") if isinstance(fields, dict) else b""
-        logger.error(
-            "unreadable message %s in %s moved to %s: %s: %s",
-            entry_id.decode(),
-            source,
-            self._dead,
-            type(error).__name__,
-            error,
-        )
-        self._client.xadd(
-            self._dead,
-            {
-                "source": source,
-                "id": entry_id,
-                "error": f"{type(error).__name__}: {error}"[:1000],
-                "m": raw,
-            },
-            maxlen=DEAD_MAXLEN,
-            approximate=True,
-        )
-
-
-class RedisHeartbeatListener:
-    """Reads the heartbeat stream after the last entry it saw."""
-
-    def __init__(self, client: redis.Redis, key: str) -> None:
-        self._client = client
-        self._key = key
-        # Pin "from now on" to the current last entry: XREAD's "$" would be re-read on every
-        # call and miss what arrives between two calls.
-        newest = client.xrevrange(key, count=1)
-        self._cursor = newest[0][0].decode() if newest else "0-0"
-
-    def receive(self, max_count: int, timeout: float) -> list[Heartbeat]:
-        """Heartbeats since the last call (blocking up to `timeout` for the first)."""
-        answer = self._client.xread({self._key: self._cursor}, count=max_count, block=_ms(timeout))
-        beats: list[Heartbeat] = []
-        for _stream, entries in answer or []:
-            for entry_id, fields in entries:
-                self._cursor = entry_id.decode()
-                try:
-                    beats.append(Heartbeat.from_dict(_decode(fields)))
-                except Exception as error:  # a heartbeat is a hint: skip it, say so
-                    logger.warning("unreadable heartbeat %s skipped: %s", entry_id, error)
-        return beats
-
-    def close(self) -> None:
-        """Nothing to release: the client belongs to the bus."""
-
-
-def _decode(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    return orjson.loads(fields[b"m"])
-
-
-def _ms(timeout: float) -> int | None:
-    # XREAD BLOCK 0 waits forever; a zero timeout means "do not block" here.
-    return max(1, int(timeout * 1000)) if timeout > 0 else None
+    def _entries_for(self, key: str, wanted: int) -> int:
+        """How many entries to read for `wanted` messages, by the size of the last one read."""
+        return max(1, -(-wanted // self._entry_sizes.get(key, 1)))

@@ -9,6 +9,10 @@ and prints the median rate in log events per second.
 Run: `.venv/bin/python benchmarks/rebuild.py [--events 200000] [--url URL]`. Without --url the
 database is created and always dropped; with --url an existing database is used and kept
 (and filled only when its log is shorter than --events).
+
+With `--projector` it times the live projector instead: the read tables emptied, a
+`scheduler projector` process started on the whole log, the time from its first applied
+batch until every projection stands at the head (its batches, `[projections] batch_size`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ import os
 import platform
 import random
 import re
+import signal
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
 
 # benchmarks/ is on sys.path when this file is run as a script (as for cron_lateness.py).
 from run import SCHEDULER, fresh_database, log, write_results
@@ -36,6 +44,7 @@ from domain.task_run import TaskRun
 from domain.task_spec import validate_spec
 from entrypoints.bootstrap import Container, build_container
 from entrypoints.settings import load_settings
+from projections.catalog import all_projections
 
 REPETITIONS = 3
 TASKS = 500
@@ -149,6 +158,63 @@ def time_rebuild(url: str, batch_size: int) -> dict[str, Any]:
     return {"wall_seconds": round(wall, 2), "output": done.stdout.strip()}
 
 
+def time_projector(url: str, head: int) -> dict[str, Any]:
+    """A `scheduler projector` started on emptied read tables, until it reaches `head`."""
+    empty_views(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+    env["SCHEDULER_DATABASE__URL"] = url
+    # Its log goes to a file: a pipe nobody reads could fill up and stall the projector.
+    with tempfile.TemporaryFile("w+") as errors:
+        spawned = time.perf_counter()
+        process = subprocess.Popen(
+            [str(SCHEDULER), "projector"], env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        try:
+            first, done = _until_caught_up(url, head, process, errors)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    elapsed = done - first
+    log(f"  projector: {head} events in {elapsed:.1f}s ({head / elapsed:,.0f} events/s)")
+    return {
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(head / elapsed),
+        "wall_seconds": round(done - spawned, 2),
+    }
+
+
+def _until_caught_up(
+    url: str, head: int, process: subprocess.Popen[Any], errors: Any
+) -> tuple[float, float]:
+    """When the first batch showed and when every projection reached `head`."""
+    first: float | None = None
+    with psycopg.connect(url, autocommit=True) as connection:
+        while True:
+            if process.poll() is not None:
+                errors.seek(0)
+                raise RuntimeError(f"the projector exited: {errors.read()[-2000:]}")
+            low, high, count = connection.execute(POSITIONS).fetchone() or (0, 0, 0)
+            now = time.perf_counter()
+            if first is None and (high or 0) > 0:
+                first = now
+            if first is not None and count >= len(all_projections()) and (low or 0) >= head:
+                return first, now
+            time.sleep(0.05)
+
+
+POSITIONS = "SELECT min(position), max(position), count(*) FROM projection_tracking"
+
+
+def empty_views(url: str) -> None:
+    """Every read table empty and every projection at 0, as before its first batch."""
+    tables = [table for projection in all_projections() for table in projection.tables]
+    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
+        connection.execute(f"TRUNCATE {', '.join(tables)}")
+        connection.execute("DELETE FROM projection_tracking")
+        connection.execute("DELETE FROM projection_status")
+        connection.execute("DELETE FROM quarantine WHERE consumer LIKE 'projection:%'")
+
+
 def rate_of(output: str) -> float:
     """The events/s figure the rebuild printed."""
     found = re.search(r"\(([\d,]+) events/s\)", output)
@@ -163,6 +229,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="log size to rebuild")
     parser.add_argument("--url", help="use (and keep) this PostgreSQL database")
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument(
+        "--projector", action="store_true", help="time the live projector, not a rebuild"
+    )
     args = parser.parse_args()
     with _database(args.url) as url:
         container = build_container(load_settings(None, {"SCHEDULER_DATABASE__URL": url}))
@@ -175,6 +244,9 @@ def main() -> None:
                 log(f"  {head} events in {time.perf_counter() - started:.1f}s")
         finally:
             container.close()
+        if args.projector:
+            project(url, head)
+            return
         runs = []
         for rep in range(1, REPETITIONS + 1):
             log(f"rebuild {rep}/{REPETITIONS}")
@@ -197,6 +269,26 @@ def main() -> None:
     print(f"rebuild of every projection, {head} events: median {result['median_events_per_s']:,}")
     print(f"events/s over {REPETITIONS} runs: {', '.join(f'{r:,.0f}' for r in rates)}")
     print(f"wall time of the command: median {result['median_wall_events_per_s']:,} events/s")
+
+
+def project(url: str, head: int) -> None:
+    """The projector's rate over REPETITIONS runs, printed and saved."""
+    runs = []
+    for rep in range(1, REPETITIONS + 1):
+        log(f"projector {rep}/{REPETITIONS}")
+        runs.append(time_projector(url, head))
+    rates = [r["events_per_s"] for r in runs]
+    result = {
+        "benchmark": "projector_catch_up",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "events": head,
+        "runs": runs,
+        "median_events_per_s": round(statistics.median(rates)),
+    }
+    write_results("projector", result)
+    print(f"projector from 0 to {head} events: median {result['median_events_per_s']:,} events/s")
+    print(f"events/s over {REPETITIONS} runs: {', '.join(f'{r:,}' for r in rates)}")
 
 
 @contextmanager

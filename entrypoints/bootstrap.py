@@ -53,6 +53,7 @@ from projections.base import Projection
 from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
 from projections.history import History
+from projections.joint import JointProjector
 from projections.ports import Database, Lease, Tx
 from projections.quarantine import SqlQuarantineLedger
 from projections.rebuild import Progress, Rebuild, relevant_pages
@@ -87,7 +88,10 @@ def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
     tls = TlsFiles(queue.tls_ca_file, queue.tls_cert_file, queue.tls_key_file)
     if queue.type == "redis":
         return RedisStreamsBus(
-            queue.effective_url or "redis://127.0.0.1:6379/0", queue.prefix, tls=tls
+            queue.effective_url or "redis://127.0.0.1:6379/0",
+            queue.prefix,
+            tls=tls,
+            batch_entries=queue.batch_entries,
         )
     if queue.type == "rabbitmq":
         from adapters.rabbitmq_bus import RabbitMQBus
@@ -321,6 +325,7 @@ class Container:
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    projector: JointProjector | None = None  # the runners, a batch in one transaction
 
     @property
     def projection_names(self) -> list[str]:
@@ -343,13 +348,13 @@ class Container:
     def start_projections(self) -> None:
         """Catch up the projections this process holds, then follow the log in threads.
 
-        A projection whose lease another process holds is left to it; its thread waits for
-        the lease. A supervisor restarts any runner thread that dies.
+        One thread applies each batch to every projection in one transaction (the joint
+        projector). A projection whose lease another process holds is left to it, and asked
+        for again every few seconds. A supervisor restarts the thread if it dies.
         """
-        for runner in self.runners:
-            if runner.hold_lease():
-                runner.catch_up()
-        supervisor = RunnerSupervisor(self.runners, self.start_thread)
+        assert self.projector is not None, "build_container wires the projector"
+        self.projector.catch_up()
+        supervisor = RunnerSupervisor([self.projector], self.start_thread)
         self.extras["projection_supervisor"] = supervisor
         self.start_thread("projection-supervisor", supervisor.run, self.stop)
 
@@ -459,6 +464,15 @@ def build_container(
         breakers=breakers,
         session=session,
         tracer=tracer,
+        projector=JointProjector(
+            runners,
+            shared_log,
+            database,
+            wakeup=log_wakeup,
+            committed=committed,
+            batch_size=settings.projections.batch_size,
+            poll_interval=settings.projections.poll_interval_seconds,
+        ),
     )
     container.replica = build_replica(settings, process, name, database, container.metrics.registry)
     if container.replica is not None:

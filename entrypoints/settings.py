@@ -147,6 +147,9 @@ class MessageQueueSettings(_Section):
     tls_ca_file: str | None = None  # CA bundle to verify the broker (default: the system's)
     tls_cert_file: str | None = None  # client certificate, for brokers that require one
     tls_key_file: str | None = None  # its private key, unless inside tls_cert_file
+    # Redis: several messages per stream entry (docs/architecture.md#bus). Turn off while a
+    # process of a release before it shares the bus (it reads one message per entry).
+    batch_entries: bool = True
 
     _blank = field_validator(
         "url",

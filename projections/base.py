@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -19,6 +19,8 @@ class Projection:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
+    # True: a batch's events go to `process_many` together (outside careful mode).
+    batched: ClassVar[bool] = False
     _handlers: ClassVar[dict[type, list[Handler]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,6 +75,11 @@ class Projection:
             return
         for handler in self._handlers.get(type(event), ()):
             handler(self, event, position, tx)
+
+    def process_many(self, events: Sequence[tuple[int, Any]], tx: Tx) -> None:
+        """Apply a batch's events in order, those the guard let through (default: one by one)."""
+        for position, event in events:
+            self.process(event, position, tx)
 
     def on_quarantined(self, event: Any, position: int, tx: Tx) -> None:
         """Do the little that must happen even for an event that failed (default: nothing).

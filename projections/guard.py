@@ -84,6 +84,11 @@ class ProjectionGuard:
             and e.released_through > after
         }
         self._changed: set[str] = set()
+        # A projection that writes a batch cheaper than its events one by one gets them at
+        # `flush`; a careful guard applies each on its own, to isolate the one that fails.
+        self._pending: list[tuple[int, Any]] | None = (
+            [] if projection.batched and not careful else None
+        )
 
     @property
     def failed(self) -> bool:
@@ -107,6 +112,9 @@ class ProjectionGuard:
             hold.last_position = position
             self._changed.add(key)
             return
+        if self._pending is not None:
+            self._pending.append((position, event))
+            return
         if not self.careful:
             self.projection.process(event, position, self._tx)
             return
@@ -117,6 +125,16 @@ class ProjectionGuard:
             if self._is_outage(error):
                 raise
             self._hold(key, position, event, describe(error))
+
+    def flush(self) -> None:
+        """Apply the events a batched projection was given (none for the others).
+
+        Raises:
+            Exception: what the projection raised; the caller redoes the batch carefully.
+        """
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.projection.process_many(pending, self._tx)
 
     def apply_again(self, events: Sequence[tuple[int, Any]]) -> tuple[int, str] | None:
         """Re-apply held events in order (a retry); the first failure, or None if all applied."""

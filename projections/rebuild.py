@@ -36,7 +36,6 @@ from projections.quarantine import (
     select_entries,
 )
 from projections.quarantine import note_held as note_held_sql
-from projections.runner import lock_position
 from projections.shadow_tables import (
     SHADOW_SUFFIX,
     Difference,
@@ -47,6 +46,7 @@ from projections.shadow_tables import (
     table_renamer,
 )
 from projections.status import note_rebuilt
+from projections.tracking import lock_position
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,7 @@ def _apply_page(
         for guard in guards:
             for event_position, event in events:
                 guard.process(event, event_position)
+            guard.flush()
         for guard in guards:
             guard.finish()
 

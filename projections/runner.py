@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from application.circuit_breaker import CircuitBreaker, CircuitOpenError
 from application.ports import Wakeup
-from application.quarantine import HELD, RELEASED
+from application.quarantine import HELD, RELEASED, QuarantineEntry
 from application.tracing import NO_TRACER, Tracer
 from projections.base import Projection
 from projections.guard import AggregateLog, ProjectionGuard
@@ -20,21 +20,15 @@ from projections.ports import Database, EventLog, Lease, Tx
 from projections.quarantine import TxQuarantineLedger
 from projections.status import clear_error, record_error
 from projections.tracing import traced
+from projections.tracking import (
+    ADVANCE_POSITION,
+    SELECT_POSITION,
+    ProjectionConflictError,
+    try_lock_position,
+)
 
 logger = logging.getLogger(__name__)
 
-SELECT_POSITION = "SELECT position FROM projection_tracking WHERE projection = %(name)s"
-INIT_POSITION = """
-INSERT INTO projection_tracking (projection, position) VALUES (%(name)s, 0)
-ON CONFLICT (projection) DO NOTHING
-"""
-# Compare-and-set: belt and braces behind the row lock taken at the start of the batch.
-# RETURNING, because a pipelined transaction knows no row counts: no row back is a conflict.
-ADVANCE_POSITION = """
-UPDATE projection_tracking SET position = %(new)s, updated_at = %(at)s
-WHERE projection = %(name)s AND position = %(old)s
-RETURNING position
-"""
 ANY_REQUEST = """
 SELECT 1 AS found FROM quarantine
 WHERE consumer = %(consumer)s AND status = 'held' AND request IS NOT NULL LIMIT 1
@@ -43,36 +37,17 @@ MOVED_RETRIES = 3
 LEASE_RETRY_SECONDS = 2.0
 
 
-class ProjectionConflictError(Exception):
-    """Another runner of the same projection advanced the position first."""
-
-
 class _PositionMovedError(Exception):
     """The position changed between reading the batch and locking the tracking row."""
 
 
-def lock_position(tx: Tx, database: Database, name: str) -> int:
-    """Lock a projection's tracking row for this transaction and return its position.
+class Follower(Protocol):
+    """Something that follows the log in a thread of its own: a runner, or the joint projector."""
 
-    Every writer of a projection's tables takes this lock first (runner batches and the
-    rebuild's swap), so they queue on it and never deadlock on the tables.
-    """
-    sql = database.for_update(SELECT_POSITION)
-    row = tx.one(sql, {"name": name})
-    if row is None:
-        tx.execute(INIT_POSITION, {"name": name})
-        row = tx.one(sql, {"name": name})
-    return int(row["position"]) if row else 0
+    @property
+    def name(self) -> str: ...
 
-
-def try_lock_position(tx: Tx, database: Database, name: str) -> int | None:
-    """`lock_position`, or None at once while another transaction holds the row."""
-    row = tx.one(database.for_update(SELECT_POSITION, skip_locked=True), {"name": name})
-    if row is not None:
-        return int(row["position"])
-    if tx.one(SELECT_POSITION, {"name": name}) is not None:
-        return None  # the row exists, so someone holds it
-    return lock_position(tx, database, name)
+    def run_forever(self, stop: threading.Event) -> None: ...
 
 
 @dataclass
@@ -123,6 +98,16 @@ class ProjectionRunner:
         self._aggregate_log = aggregate_log  # a retry reads the held aggregate back from it
         self._announce = announce  # tells other processes, in the batch's transaction
 
+    @property
+    def name(self) -> str:
+        """The projection's name."""
+        return self.projection.name
+
+    @property
+    def announce(self) -> Callable[[Tx], None] | None:
+        """What tells other processes of a batch, inside its transaction (None: nothing)."""
+        return self._announce
+
     def position(self) -> int:
         """The last log position this projection has applied."""
         row = self._db.one(SELECT_POSITION, {"name": self.projection.name})
@@ -166,10 +151,10 @@ class ProjectionRunner:
                     stop.wait(max(error.retry_after, 0.05))
                     continue
                 except Exception as error:  # keep following: a database blip must not stop it
-                    self._failed(error)
+                    self.failed(error)
                     stop.wait(self.breaker.retry_after() or 0.2)
                     continue
-                self._succeeded()
+                self.succeeded()
                 if count < self._batch_size:
                     # The timer is the fallback for a lost wake-up (a NOTIFY can be lost).
                     self._wakeup.wait(generation, self._poll_interval)
@@ -184,7 +169,7 @@ class ProjectionRunner:
         self._next_after = None
         batch = self._log.read_log(old, self._batch_size)
         if not batch:
-            self.status.position = old
+            self.caught_up(old)
             self._handle_requests(old)
             return 0
         new = batch[-1][0]
@@ -206,9 +191,7 @@ class ProjectionRunner:
             )
             if not self._commit(batch, old, new, careful=True):
                 return 0
-        self.status.position = self._next_after = new
-        self.status.events_processed += len(batch)
-        self.status.last_batch_at = time.monotonic()
+        self.applied(new, len(batch))
         self._committed.ring()
         return len(batch)
 
@@ -229,26 +212,59 @@ class ProjectionRunner:
                 return False
             if locked != old:
                 raise _PositionMovedError
-            guard = self._guard(tx, old, careful)
-            process = traced(guard.process, self._tracer, self.projection)
-            for position, event in batch:
-                process(event, position)
-            guard.finish()
-            if guard.failed:
-                logger.warning(
-                    "projection %s quarantined %s",
-                    self.projection.name,
-                    ", ".join(k for k, h in guard.holds.items() if h.new),
-                    extra={"projection": self.projection.name, "action": "quarantined"},
-                )
+            self.apply(tx, batch, old, careful)
             self._advance(tx, old, new)
             if self._announce is not None:
                 self._announce(tx)
         return True
 
-    def _guard(self, tx: Tx, old: int, careful: bool) -> ProjectionGuard:
+    def apply(
+        self,
+        tx: Tx,
+        batch: list[tuple[int, Any]],
+        old: int,
+        careful: bool,
+        entries: list[QuarantineEntry] | None = None,
+    ) -> None:
+        """Apply a batch read after `old` inside `tx` (whose caller holds the tracking row).
+
+        `entries` are this projection's held and released quarantine entries, when the
+        caller read them already (a joint batch reads every projection's at once).
+        """
+        guard = self._guard(tx, old, careful, entries)
+        process = traced(guard.process, self._tracer, self.projection)
+        for position, event in batch:
+            process(event, position)
+        guard.flush()
+        guard.finish()
+        if guard.failed:
+            logger.warning(
+                "projection %s quarantined %s",
+                self.projection.name,
+                ", ".join(k for k, h in guard.holds.items() if h.new),
+                extra={"projection": self.projection.name, "action": "quarantined"},
+            )
+
+    def applied(self, new: int, count: int) -> None:
+        """Note a batch of `count` events committed up to `new` (by this runner or jointly)."""
+        self.status.position = self._next_after = new
+        self.status.events_processed += count
+        self.status.last_batch_at = time.monotonic()
+
+    def known_position(self) -> int | None:
+        """The position this runner's last batch committed, while nothing else may have moved it."""
+        return self._next_after
+
+    def forget_position(self) -> None:
+        """Read the position again before the next batch (it moved under this runner)."""
+        self._next_after = None
+
+    def _guard(
+        self, tx: Tx, old: int, careful: bool, entries: list[QuarantineEntry] | None = None
+    ) -> ProjectionGuard:
         ledger = TxQuarantineLedger(tx)
-        entries = ledger.entries(self.projection.consumer, statuses=(HELD, RELEASED))
+        if entries is None:
+            entries = ledger.entries(self.projection.consumer, statuses=(HELD, RELEASED))
         guard = ProjectionGuard(
             self.projection,
             tx,
@@ -268,10 +284,18 @@ class ProjectionRunner:
         """Act on operator requests while caught up (no batch would carry them)."""
         if self._db.one(ANY_REQUEST, {"consumer": self.projection.consumer}) is None:
             return
+        self.handle_requests(position)
+
+    def handle_requests(self, position: int) -> None:
+        """Act on this projection's operator requests at `position`, if it still stands there."""
         with self._db.transaction() as tx:
             if try_lock_position(tx, self._db, self.projection.name) != position:
                 return  # moved on meanwhile (or a rebuild holds it): the next batch handles them
             self._guard(tx, position, careful=True).finish()
+
+    def caught_up(self, position: int) -> None:
+        """Note that the log holds nothing after `position` for now."""
+        self.status.position = position
 
     def hold_lease(self) -> bool:
         """Take the lease or confirm it is still held (always, without one)."""
@@ -288,7 +312,11 @@ class ProjectionRunner:
         self.status.waiting_for_lease = not held
         return held
 
-    def _failed(self, error: Exception) -> None:
+    def failed(self, error: Exception, store: bool = True) -> bool:
+        """Note a failed batch; unless `store` is False, store the error for other processes.
+
+        Returns whether the error was stored.
+        """
         self.status.last_error = f"{type(error).__name__}: {error}"
         logger.warning(
             "projection batch failed: %s",
@@ -296,12 +324,14 @@ class ProjectionRunner:
             extra={"projection": self.projection.name},
         )
         # Stored for other processes (status, /health); cleared by the next good batch.
-        self._error_stored = (
-            record_error(self._db, self.projection.name, self.status.last_error, _now())
-            or self._error_stored
+        stored = store and record_error(
+            self._db, self.projection.name, self.status.last_error, _now()
         )
+        self._error_stored = stored or self._error_stored
+        return stored
 
-    def _succeeded(self) -> None:
+    def succeeded(self) -> None:
+        """Note a good batch: forget the last error, here and where it was stored."""
         self.status.last_error = None
         if self._error_stored:
             self._error_stored = not clear_error(self._db, self.projection.name)
@@ -331,7 +361,7 @@ class RunnerSupervisor:
 
     def __init__(
         self,
-        runners: list[ProjectionRunner],
+        runners: Sequence[Follower],
         start_thread: Callable[[str, Callable[..., None], threading.Event], threading.Thread],
         *,
         min_backoff: float = 1.0,
@@ -344,17 +374,17 @@ class RunnerSupervisor:
         self._min, self._max = min_backoff, max_backoff
         self._check = check_interval
         self._healthy_after = healthy_after
-        self.restarts: dict[str, int] = {r.projection.name: 0 for r in runners}
+        self.restarts: dict[str, int] = {r.name: 0 for r in runners}
 
     def run(self, stop: threading.Event) -> None:
         """Start every runner's thread, then restart dead ones until stopped."""
-        threads = {r.projection.name: self._start(r, stop) for r in self._runners}
+        threads = {r.name: self._start(r, stop) for r in self._runners}
         started = dict.fromkeys(threads, time.monotonic())
         backoff = dict.fromkeys(threads, self._min)
         due: dict[str, float] = {}
         while not stop.wait(self._check):
             for runner in self._runners:
-                name, now = runner.projection.name, time.monotonic()
+                name, now = runner.name, time.monotonic()
                 if threads[name].is_alive():
                     continue
                 if name not in due:
@@ -374,15 +404,15 @@ class RunnerSupervisor:
                     self.restarts[name] += 1
                     logger.warning("projection runner %s restarted", name)
 
-    def _start(self, runner: ProjectionRunner, stop: threading.Event) -> threading.Thread:
-        return self._start_thread(f"projection-{runner.projection.name}", _logged(runner), stop)
+    def _start(self, runner: Follower, stop: threading.Event) -> threading.Thread:
+        return self._start_thread(f"projection-{runner.name}", _logged(runner), stop)
 
 
-def _logged(runner: ProjectionRunner) -> Callable[[threading.Event], None]:
+def _logged(runner: Follower) -> Callable[[threading.Event], None]:
     def run(stop: threading.Event) -> None:
         try:
             runner.run_forever(stop)
         except Exception:  # logged here with its traceback; the supervisor restarts it
-            logger.exception("projection runner %s crashed", runner.projection.name)
+            logger.exception("projection runner %s crashed", runner.name)
 
     return run

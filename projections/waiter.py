@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Sequence
 
@@ -18,6 +19,8 @@ class PositionWaiter:
     Woken by `committed`: runners in this process ring it after each batch, and on
     PostgreSQL the LISTEN adapter rings it when a runner in another process commits
     (adapters/postgres/listener.py). `poll_seconds` is only the fallback for a lost wake-up.
+    Concurrent waits share reads: one woken by the same ring as a read that began after it
+    uses that read's positions (eight requests woken by one commit read the table once).
     """
 
     def __init__(
@@ -31,6 +34,9 @@ class PositionWaiter:
         self._committed = committed
         self._poll = poll_seconds
         self._topics = {projection.name: projection.topics() for projection in projections}
+        self._lock = threading.Lock()
+        # (the ring's generation when the read began, when it began, what it read)
+        self._last_read: tuple[int, float, dict[str, int]] | None = None
 
     def views_for(self, topics: frozenset[str] | None, names: Iterable[str]) -> list[str]:
         """The named views that handle one of `topics`: the ones a save of them changes.
@@ -58,9 +64,24 @@ class PositionWaiter:
         deadline = time.monotonic() + timeout
         while True:
             generation = self._committed.generation()
-            if self.reached(position, names):
+            positions = self._positions_since(generation)
+            if all(positions.get(name, 0) >= position for name in names):
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             self._committed.wait(generation, min(remaining, self._poll))
+
+    def _positions_since(self, generation: int) -> dict[str, int]:
+        """The positions, read again unless a read began at this ring's generation (and less
+        than a poll ago: a timed-out wait for a lost ring reads again)."""
+        with self._lock:
+            last = self._last_read
+        now = time.monotonic()
+        if last is not None and last[0] == generation and now - last[1] < self._poll:
+            return last[2]
+        positions = self.positions()
+        with self._lock:
+            if self._last_read is None or self._last_read[1] < now:
+                self._last_read = (generation, now, positions)
+        return positions

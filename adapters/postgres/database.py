@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.postgres.event_store import event_store_pool
 from adapters.postgres.event_tables import PostgresEventTables
-from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool
+from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool, check_unless_fresh
 from adapters.sql_store import MIGRATIONS_ROOT, Migrations
 from projections.ports import Params, Row
 
@@ -93,7 +93,7 @@ class PostgresDatabase:
             max_size=size,
             timeout=timeout_seconds,
             kwargs={**options, "autocommit": True, "row_factory": dict_row},
-            check=ConnectionPool.check_connection,
+            check=check_unless_fresh,
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             open=True,
             name=str(options.get("application_name", "scheduler-views")),

@@ -25,7 +25,12 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg_pool import PoolTimeout
 
-from adapters.postgres.pool import RECONNECT_GIVE_UP_SECONDS, BudgetPool, connection_options
+from adapters.postgres.pool import (
+    RECONNECT_GIVE_UP_SECONDS,
+    BudgetPool,
+    check_unless_fresh,
+    connection_options,
+)
 
 APPLICATION_NAME = "POSTGRES_APPLICATION_NAME"  # application_name of every connection
 # The env keys Settings.eventstore_env() renders, and the libpq TLS options they become: the
@@ -114,7 +119,7 @@ class SchedulerPostgresFactory(PostgresFactory):
             max_size=size,
             open=False,
             configure=datastore.after_connect_func(),
-            check=ConnectionPool.check_connection if datastore.pre_ping else None,
+            check=check_unless_fresh if datastore.pre_ping else None,
             timeout=timeout,
             max_lifetime=library_pool.max_lifetime,
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,

@@ -30,6 +30,10 @@ KEEPALIVE = {
     "keepalives_count": 3,
 }
 APPLICATION_NAME_LIMIT = 63  # PostgreSQL truncates longer names (NAMEDATALEN - 1)
+# A connection given back less than this long ago is handed out again without a ping: under
+# load every checkout paid a round trip for it. One that sat idle longer is pinged first.
+FRESH_SECONDS = 1.0
+RETURNED_AT = "_scheduler_returned_at"  # when the pool last took the connection back
 
 
 class BudgetPool(ConnectionPool[Connection[Any]]):
@@ -45,6 +49,25 @@ class BudgetPool(ConnectionPool[Connection[Any]]):
             return super().getconn(max(min(self.timeout, budget.remaining), MIN_WAIT_SECONDS))
         finally:
             budget.spend(time.monotonic() - started)
+
+    def putconn(self, conn: Connection[Any]) -> None:
+        """Take a connection back, noting when (a checkout soon after need not ping it)."""
+        setattr(conn, RETURNED_AT, time.monotonic())
+        super().putconn(conn)
+
+
+def check_unless_fresh(conn: Connection[Any]) -> None:
+    """The pool's checkout check: ping a connection that sat idle, trust one just returned.
+
+    A connection lost while idle (a server restart) fails its ping and is replaced; one that
+    was in use a moment ago is only checked for being closed or broken, without a round trip.
+    The process's session also has every idle connection checked after it reconnects.
+    """
+    returned_at = getattr(conn, RETURNED_AT, None)
+    if returned_at is None or time.monotonic() - returned_at >= FRESH_SECONDS:
+        ConnectionPool.check_connection(conn)
+    elif conn.closed or conn.broken:
+        raise ConnectionError("the connection was closed while in the pool")
 
 
 def application_name(process: str, name: str | None = None) -> str:

@@ -233,7 +233,9 @@ class Dispatcher:
     @served
     def step(self) -> int:
         """One round: catch up, record reports, decide, assign, fire, maintain; the work done."""
-        done = self.follow_log() + self.record_reports() + self.follow_log()
+        done = self.follow_log()
+        if recorded := self.record_reports():  # read back only when something was saved
+            done += recorded + self.follow_log()
         done += self.finish_broadcasts() + self.decide_dependencies()
         done += self.pause_failing_tasks()
         done += self.assign_pending()

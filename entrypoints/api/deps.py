@@ -20,7 +20,7 @@ from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.commands.app import SchedulerApp
 from application.dispatch.liveness import LivenessStore
-from application.ports import Clock
+from application.ports import Clock, Wakeup
 from application.quarantine import QuarantineLedger
 from domain.context import CommandContext
 from domain.errors import NotFoundError
@@ -47,6 +47,7 @@ ReadDatabaseDep = Annotated[Database, Depends(providers.get_read_database)]
 HistoryDep = Annotated[History, Depends(providers.get_history)]
 ViewsDep = Annotated[Views, Depends(providers.get_views)]
 BusDep = Annotated[Bus, Depends(providers.get_bus)]
+LogWakeupDep = Annotated[Wakeup, Depends(providers.get_log_wakeup)]
 LivenessDep = Annotated[LivenessStore, Depends(providers.get_liveness)]
 ClockDep = Annotated[Clock, Depends(providers.get_clock)]
 QuarantineDep = Annotated[QuarantineLedger, Depends(providers.get_quarantine)]

@@ -22,7 +22,7 @@ from application.bus import Bus
 from application.circuit_breaker import BreakerRegistry
 from application.commands.app import SchedulerApp
 from application.dispatch.liveness import LivenessStore
-from application.ports import Clock
+from application.ports import Clock, Wakeup
 from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
 from entrypoints.api.namespace_rates import NamespaceRates
@@ -122,6 +122,11 @@ def get_replica(request: Request) -> ReplicaMonitor | None:
 def get_bus(request: Request) -> Bus:
     """The message bus (heartbeats of HTTP workers, the health ping)."""
     return _container(request).bus
+
+
+def get_log_wakeup(request: Request) -> Wakeup:
+    """The doorbell a save anywhere rings (in-process saves, and NOTIFY from other processes)."""
+    return _container(request).log_wakeup
 
 
 def get_liveness(request: Request) -> LivenessStore:

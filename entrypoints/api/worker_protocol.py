@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.bus import Bus
 from application.commands.app import SchedulerApp
 from application.messages import Control, Delivery, Report
+from application.ports import Wakeup
 from domain.scalars import Integer, Number
 from domain.statuses import WorkerStatus
-from entrypoints.api.deps import AppDep, BusDep, parse_id, parse_run_id
+from entrypoints.api.deps import AppDep, BusDep, LogWakeupDep, parse_id, parse_run_id
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.stream_slots import StreamSlots
 from entrypoints.api.strict import StrictRoute
@@ -30,7 +31,7 @@ router = APIRouter(tags=["workers"], route_class=StrictRoute)
 MAX_OPEN_POLLS = 64  # per process: each waiting poll holds a thread for up to a second at a time
 POLL_STEP_SECONDS = 1.0  # one bus wait; between steps the poll sees a client that went away
 RECORD_WAIT_SECONDS = 5.0  # how long a final report waits to be recorded before a 202
-RECORD_CHECK_SECONDS = 0.05
+RECORD_RECHECK_SECONDS = 1.0  # only for a lost wake-up: a save anywhere rings the log's bell
 OUTPUT_TAIL = 65_536  # characters of output kept, as workers keep ([worker] output_tail_bytes)
 POLL_SLOTS = StreamSlots(MAX_OPEN_POLLS)
 
@@ -162,6 +163,7 @@ def report_attempt(
     response: Response,
     app: AppDep,
     bus: BusDep,
+    saved: LogWakeupDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
     """Report an attempt's start or end; fenced by attempt like a bus worker's report.
@@ -193,20 +195,28 @@ def report_attempt(
             hostname=body.hostname,
         )
     )
-    recorded, now = _recorded(app, parsed, attempt, body.status)
+    recorded, now = _recorded(app, saved, parsed, attempt, body.status)
     if not recorded:
         response.status_code = status.HTTP_202_ACCEPTED
     return {"recorded": recorded, "status": now}
 
 
-def _recorded(app: SchedulerApp, run_id: UUID, attempt: int, kind: str) -> tuple[bool, str]:
-    """Wait (bounded) until the log has the report: the attempt's start, or its end."""
+def _recorded(
+    app: SchedulerApp, saved: Wakeup, run_id: UUID, attempt: int, kind: str
+) -> tuple[bool, str]:
+    """Wait (bounded) until the log has the report: the attempt's start, or its end.
+
+    The run is read again only when something was saved since it was last read (the log's
+    doorbell: a dispatcher's save reaches this process as a NOTIFY), not on a timer.
+    """
     deadline = time.monotonic() + RECORD_WAIT_SECONDS
     while True:
+        generation = saved.generation()  # before the read: a save after it rings again
         run = app.get_run(run_id)
         done = (
             run.started_attempt >= attempt if kind == "started" else run.reported_attempt >= attempt
         )
-        if done or run.attempt != attempt or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if done or run.attempt != attempt or remaining <= 0:
             return done, str(run.status)
-        time.sleep(RECORD_CHECK_SECONDS)
+        saved.wait(generation, min(remaining, RECORD_RECHECK_SECONDS))

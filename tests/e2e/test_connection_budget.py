@@ -11,7 +11,7 @@ import pytest
 from tests.bus_factories import open_bus
 from tests.e2e.cluster import Cluster, redis_cluster, wait_until
 from tests.e2e.conftest import running_scheduler
-from tests.e2e.test_distributed import runs_of
+from tests.e2e.test_distributed import run_count
 from tests.pg_activity import ConnectionSampler
 from tests.servers import fresh_postgres_database, fresh_role_database, redis_url
 
@@ -44,22 +44,21 @@ def busy(client: httpx.Client, task: str, runs: int) -> list[str]:
             )
         )
     wait_until(
-        lambda: runs_of(client, task, "succeeded")["total"] == runs,
+        lambda: run_count(client, task, "succeeded") == runs,
         120,
-        f"not all runs succeeded: {runs_of(client, task)['total']}",
+        f"not all runs succeeded: {run_count(client, task)}",
     )
     return triggered
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("pool_size", [None, 3, 8])
+@pytest.mark.parametrize("pool_size", [3, 8])  # the default (5): the 300-run test below
 def test_api_projector_and_dispatcher_each_stay_within_pool_size(
-    tmp_path: Path, pool_size: int | None
+    tmp_path: Path, pool_size: int
 ) -> None:
-    budget = pool_size or DEFAULT_BUDGET
+    budget = pool_size
     with redis_cluster(tmp_path) as cluster:
-        if pool_size is not None:
-            cluster.defaults["SCHEDULER_DATABASE__POOL_SIZE"] = str(pool_size)
+        cluster.defaults["SCHEDULER_DATABASE__POOL_SIZE"] = str(pool_size)
         with ConnectionSampler(cluster.database_url) as sampler:
             cluster.start_api()
             cluster.start("projector", "projector")
@@ -117,6 +116,7 @@ def test_a_cluster_completes_300_runs_under_a_role_limited_to_20_connections(
                 cluster.wait_for_workers(3)
                 with httpx.Client(base_url=cluster.url, timeout=30) as client:
                     triggered = busy(client, "limited", 300)
+                idle = sampler.now()
             assert len(set(triggered)) == 300
             for name, process in cluster.processes.items():
                 assert process.poll() is None, f"{name} died: {cluster.logs()}"
@@ -130,3 +130,5 @@ def test_a_cluster_completes_300_runs_under_a_role_limited_to_20_connections(
         sampler.peaks
     )
     assert all(n <= DEFAULT_BUDGET for n in sampler.peaks.values()), sampler.peaks
+    # Without a pool_size setting each process keeps its pool (at most the default) when idle.
+    assert all(1 <= idle.get(name, 0) <= DEFAULT_BUDGET for name in sampler.peaks), idle

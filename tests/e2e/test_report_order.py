@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.cluster import bus_cluster, wait_until
 from tests.e2e.conftest import free_port
-from tests.e2e.test_distributed import runs_of
+from tests.e2e.test_distributed import run_count
 
 RUNS = 300
 HISTORY = ["TaskRun.Requested", "TaskRun.Assigned", "TaskRun.Started", "TaskRun.Succeeded"]
@@ -44,7 +44,7 @@ def test_with_three_dispatchers_every_finished_run_has_its_start_recorded(
                     )
                 )
             wait_until(
-                lambda: runs_of(client, "quick", "succeeded")["total"] == RUNS,
+                lambda: run_count(client, "quick", "succeeded") == RUNS,
                 180,
                 f"not all runs succeeded: {client.get('/api/system/stats').json()}",
             )
@@ -91,15 +91,15 @@ def test_a_dispatcher_killed_with_reports_in_hand_loses_none_of_them(
                     )
                 )
             wait_until(
-                lambda: runs_of(client, "steady", "succeeded")["total"] >= 20,
+                lambda: run_count(client, "steady", "succeeded") >= 20,
                 60,
                 "no run finished",
             )
             cluster.signal("dispatcher1", signal.SIGKILL)  # holding unacknowledged reports
             wait_until(
-                lambda: runs_of(client, "steady", "succeeded")["total"] == 150,
+                lambda: run_count(client, "steady", "succeeded") == 150,
                 120,
-                f"runs were lost with the dispatcher: {runs_of(client, 'steady')['total']}",
+                f"runs were lost with the dispatcher: {run_count(client, 'steady')}",
             )
             with ThreadPoolExecutor(8) as pool:
                 histories = list(pool.map(lambda r: _history(client, r), run_ids))

@@ -176,10 +176,9 @@ def guard_of(worker_pid: int) -> int:
     raise AssertionError(f"worker {worker_pid} has no guard")
 
 
-def test_a_timed_out_run_keeps_its_output_tail_and_duration(
-    fresh_scheduler: SchedulerProcess,
-) -> None:
-    with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
+def test_a_timed_out_run_keeps_its_output_tail_and_duration(scheduler: SchedulerProcess) -> None:
+    # The module's shared `scheduler up` (this test and the next name their own tasks).
+    with httpx.Client(base_url=scheduler.url, timeout=10) as client:
         body = {
             "name": "overrun",
             "command": "echo before the limit; sleep 30",
@@ -199,10 +198,8 @@ def test_a_timed_out_run_keeps_its_output_tail_and_duration(
         assert timed_out["payload"]["output"] == "before the limit\n"
 
 
-def test_a_cancelled_run_keeps_its_output_tail_and_duration(
-    fresh_scheduler: SchedulerProcess,
-) -> None:
-    with httpx.Client(base_url=fresh_scheduler.url, timeout=10) as client:
+def test_a_cancelled_run_keeps_its_output_tail_and_duration(scheduler: SchedulerProcess) -> None:
+    with httpx.Client(base_url=scheduler.url, timeout=10) as client:
         body = {"name": "stopped", "command": "echo working; sleep 30"}
         assert client.post("/api/tasks", json=body).status_code == 201
         run_id = client.post("/api/tasks/stopped/trigger").json()["run_id"]

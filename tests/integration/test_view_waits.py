@@ -8,7 +8,7 @@ import uuid
 
 from domain.context import CommandContext
 from domain.task_spec import validate_spec
-from entrypoints.bootstrap import build_container
+from entrypoints.bootstrap import Container, build_container
 from entrypoints.settings import load_settings
 from projections.waiter import PositionWaiter
 from tests.servers import fresh_postgres_database
@@ -60,3 +60,34 @@ def test_a_save_waits_only_for_the_views_that_handle_its_event_types(container) 
     # a wait for views that handle none of its events is over at once.
     assert not waiter.wait(run.position, ["runs"], timeout=0.05)
     assert waiter.wait(run.position, [], timeout=0.05)
+
+
+class CountingWaiter(PositionWaiter):
+    """The waiter, counting its reads of the tracking table."""
+
+    reads = 0
+
+    def positions(self) -> dict[str, int]:
+        self.reads += 1
+        return super().positions()
+
+
+def test_waits_after_the_same_ring_share_one_read_and_a_timed_out_wait_reads_again(
+    container: Container,
+) -> None:
+    ctx = CommandContext("tester", container.clock.now(), uuid.uuid4())
+    task = container.app.create_task(validate_spec({"name": "t", "command": "true"}), ctx)
+    for runner in container.runners:
+        runner.catch_up()
+    waiter = CountingWaiter(container.database, container.committed, poll_seconds=0.05)
+    assert task.position is not None
+
+    assert waiter.wait(task.position, ["tasks"], timeout=1)
+    assert waiter.wait(task.position, ["tasks"], timeout=1)
+    assert waiter.reads == 1, "no ring since the first read: the second wait used it"
+    container.committed.ring()
+    assert waiter.wait(task.position, ["tasks"], timeout=1)
+    assert waiter.reads == 2, "a ring since: read again"
+    # A position nothing rings for: each poll (a lost ring) reads the table again.
+    assert not waiter.wait(task.position + 1_000, ["tasks"], timeout=0.3)
+    assert waiter.reads >= 4

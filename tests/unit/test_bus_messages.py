@@ -227,3 +227,14 @@ def test_each_signature_declared_for_type_checkers_lists_the_fields_in_order() -
         assert [a.arg for a in args.args[1:]] == list(fields), name
         required = [f for f, info in fields.items() if info.is_required()]
         assert [a.arg for a in args.args[1 : len(args.args) - len(args.defaults)]] == required
+
+
+def test_validation_does_not_go_through_the_positional_init_again() -> None:
+    # Off the wire a message is validated once: pydantic calls a model's own __init__ (which
+    # validates again) unless it is marked as pydantic's. Built in order, it is still checked.
+    for kind in (Delivery, Control, Report, Heartbeat):
+        assert kind.__pydantic_custom_init__ is False
+    worker = uuid.uuid4()
+    assert Report.from_dict(Report("started", uuid.uuid4(), 1, worker, pid=3).to_dict()).pid == 3
+    with pytest.raises(ValueError, match="run_id"):
+        Report("started", "not-a-uuid", 1, worker)
