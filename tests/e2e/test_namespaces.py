@@ -35,7 +35,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             SCHEDULER_WORKER__NAMESPACES='["lim"]',
             SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="4",
         )
-        cluster.wait_for_workers(3)
+        cluster.wait_for_workers(3, timeout=90)  # five processes start on a shared machine
         yield cluster
 
 
