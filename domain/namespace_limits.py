@@ -61,16 +61,13 @@ class Namespace(SchedulerAggregate):
             InvalidFieldError: the name or a limit is not acceptable.
         """
         checked_namespace(name, "name")
+        _ensure_limits_only(limits)
         chosen = {field: checked_limit(field, limits.get(field)) for field in LIMIT_FIELDS}
         return cls._create_with(cls.Created, cls.id_for(name), ctx, name=name, **chosen)
 
     def change_limits(self, changes: dict[str, Any], ctx: CommandContext) -> bool:
         """Change the limits named in `changes` (null: unlimited); False when none changed."""
-        unknown = sorted(set(changes) - set(LIMIT_FIELDS))
-        if unknown:
-            raise InvalidFieldError(
-                unknown[0], f"not a limit; limits are {', '.join(LIMIT_FIELDS)}"
-            )
+        _ensure_limits_only(changes)
         current = {field: getattr(self, field) for field in LIMIT_FIELDS}
         wanted = {**current, **{f: checked_limit(f, v) for f, v in changes.items()}}
         if wanted == current:
@@ -81,6 +78,13 @@ class Namespace(SchedulerAggregate):
     def limits(self) -> dict[str, int | None]:
         """The limits as a mapping."""
         return {field: getattr(self, field) for field in LIMIT_FIELDS}
+
+
+def _ensure_limits_only(limits: dict[str, Any]) -> None:
+    unknown = sorted(set(limits) - set(LIMIT_FIELDS))
+    if unknown:
+        names = ", ".join(LIMIT_FIELDS)
+        raise InvalidFieldError(unknown[0], f"not a limit; the limits are {names}")
 
 
 def checked_limit(field: str, value: Any) -> int | None:

@@ -12,7 +12,7 @@ from application.results import CommandResult
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NamespaceExistsError, NotFoundError
 from domain.namespace import DEFAULT_NAMESPACE, checked_namespace
-from domain.namespace_limits import Namespace
+from domain.namespace_limits import LIMIT_FIELDS, Namespace
 
 
 class NamespaceCommands(CommandsBase):
@@ -46,6 +46,8 @@ class NamespaceCommands(CommandsBase):
         if namespace is None:
             if name != DEFAULT_NAMESPACE:
                 raise NotFoundError("namespace", name)
+            if set(changes) <= set(LIMIT_FIELDS) and all(v is None for v in changes.values()):
+                return CommandResult(Namespace.id_for(name), None, created=False)  # unlimited
             namespace = Namespace.create(name, changes, ctx)
         elif not namespace.change_limits(changes, ctx):
             return CommandResult(namespace.id, None, created=False)

@@ -171,3 +171,21 @@ def test_a_subscription_of_a_namespace_matches_only_its_tasks_and_runs_events(ri
     assert SubscriptionFilter.from_dict({"topics": [topic]}).namespace is None  # stored before
     with pytest.raises(InvalidFieldError):
         SubscriptionFilter(topics=(topic,), namespace="Not A Namespace")
+
+
+def test_default_has_a_record_only_once_a_limit_is_set(rig: Rig) -> None:
+    app = rig.app
+    unchanged = app.set_namespace_limits("default", {"max_concurrent_runs": None}, rig.ctx())
+    assert unchanged.position is None and app.get_namespace("default") is None
+    with pytest.raises(InvalidFieldError):
+        app.set_namespace_limits("default", {"max_concurent_runs": 1}, rig.ctx())
+    app.set_namespace_limits("default", {"trigger_rate_per_minute": 5}, rig.ctx())
+    assert app.get_namespace("default").limits() == {
+        "max_concurrent_runs": None,
+        "trigger_rate_per_minute": 5,
+    }
+    with pytest.raises(InvalidFieldError) as error:
+        app.set_namespace_limits("default", {"max_concurent_runs": 1}, rig.ctx())
+    assert error.value.field == "max_concurent_runs"
+    with pytest.raises(NotFoundError):
+        app.set_namespace_limits("never-made", {"max_concurrent_runs": 1}, rig.ctx())
