@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from domain.api_key_name import ApiKeyName
 from domain.context import CommandContext
 from domain.errors import ApiKeyNameTakenError, InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
+from domain.namespace import ALL_NAMESPACES
 
 if TYPE_CHECKING:
     pass
@@ -80,6 +82,7 @@ class IssuedKey:
     secret: str
     expires_at: datetime | None
     position: int | None
+    namespaces: tuple[str, ...] = (ALL_NAMESPACES,)
 
 
 class KeyCommands(CommandsBase):
@@ -92,7 +95,12 @@ class KeyCommands(CommandsBase):
         return new_key_secret()
 
     def create_api_key(
-        self, name: str, role: str, ctx: CommandContext, expires_in: timedelta | None = None
+        self,
+        name: str,
+        role: str,
+        ctx: CommandContext,
+        expires_in: timedelta | None = None,
+        namespaces: Sequence[str] = (ALL_NAMESPACES,),
     ) -> IssuedKey:
         """Issue a key and reserve its name in one save; the secret is returned only here.
 
@@ -104,13 +112,16 @@ class KeyCommands(CommandsBase):
             raise ApiKeyNameTakenError(name)
         secret = self.new_key_secret()
         expires_at = ctx.now + expires_in if expires_in is not None else None
-        key = ApiKey.create(self._new_id(), name, role, key_digest(secret), expires_at, ctx)
+        key = ApiKey.create(
+            self._new_id(), name, role, key_digest(secret), expires_at, ctx, namespaces
+        )
         index = ApiKeyName.create(name, key.id, ctx)
         try:
             recordings = self.save(key, index)
         except IntegrityError:
             raise ApiKeyNameTakenError(name) from None  # claimed concurrently
-        return IssuedKey(key.id, name, role, secret, expires_at, recordings[-1].notification.id)
+        position = recordings[-1].notification.id
+        return IssuedKey(key.id, name, role, secret, expires_at, position, key.namespaces)
 
     def revoke_api_key(self, key_id: UUID, reason: str, ctx: CommandContext) -> int | None:
         """Revoke a key; returns the log position of the event.

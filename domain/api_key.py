@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, InvalidFieldError
+from domain.namespace import ALL_NAMESPACES, checked_namespaces
 from domain.principal import ROLES
 
 # The name is part of the actor (`key:NAME`) in every event the key causes: keep it plain.
@@ -27,8 +29,16 @@ class ApiKey(SchedulerAggregate):
         role: str
         key_hash: str  # sha256 of the secret (application/keys.py); the secret is never stored
         expires_at: datetime | None
+        namespaces: list[str]  # where it may see and act; ["*"]: every namespace
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 scopes keys to namespaces: a key from before covers them all."""
+            state.setdefault("namespaces", [ALL_NAMESPACES])
 
         def apply(self, aggregate: ApiKey) -> None:
+            aggregate.namespaces = tuple(self.namespaces)
             aggregate.name = self.name
             aggregate.role = self.role
             aggregate.key_hash = self.key_hash
@@ -48,6 +58,7 @@ class ApiKey(SchedulerAggregate):
         role: str
         key_hash: str
         expires_at: datetime | None
+        namespaces: tuple[str, ...]
         created_at: datetime
         revoked_at: datetime | None
 
@@ -60,6 +71,7 @@ class ApiKey(SchedulerAggregate):
         key_hash: str,
         expires_at: datetime | None,
         ctx: CommandContext,
+        namespaces: Sequence[str] = (ALL_NAMESPACES,),
     ) -> Self:
         """Record a new key.
 
@@ -76,6 +88,7 @@ class ApiKey(SchedulerAggregate):
             raise InvalidFieldError("role", f"{role[:40]!r} is not one of {', '.join(ROLES)}")
         if expires_at is not None and expires_at <= ctx.now:
             raise InvalidFieldError("expires_in", "the key would expire before it is created")
+        scope = checked_namespaces(namespaces)
         return cls._create_with(
             cls.Created,
             key_id,
@@ -84,6 +97,7 @@ class ApiKey(SchedulerAggregate):
             role=role,
             key_hash=key_hash,
             expires_at=expires_at,
+            namespaces=scope,
         )
 
     def revoke(self, reason: str, ctx: CommandContext) -> None:

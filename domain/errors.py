@@ -24,6 +24,14 @@ class TaskNameTakenError(DomainError):
         self.name = name
 
 
+class NamespaceExistsError(DomainError):
+    """A namespace of this name exists already (the default one always does)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the namespace {name!r} exists already")
+        self.name = name
+
+
 class ApiKeyNameTakenError(DomainError):
     """An API key has had this name; names are never reused (the audit trail names keys)."""
 

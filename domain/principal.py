@@ -19,6 +19,11 @@ class Principal:
     name: str
     role: str
     key_id: UUID | None = None
+    namespaces: frozenset[str] | None = None  # where it may see and act; None: everywhere
+
+    def sees(self, namespace: str) -> bool:
+        """Whether the principal may see and act in `namespace`."""
+        return self.namespaces is None or namespace in self.namespaces
 
     @property
     def actor(self) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import InvalidFieldError
+from domain.namespace import checked_namespace
 from domain.statuses import RunStatus
 
 MAX_IN_A_ROW = 1_000
@@ -22,8 +23,11 @@ class SubscriptionFilter:
     tasks: tuple[str, ...] = ()  # task UUIDs; empty: every task
     statuses: tuple[str, ...] = ()  # run statuses the event sets; empty: any
     failed_in_a_row: int | None = None  # only failures that make a streak this long or longer
+    namespace: str | None = None  # only its tasks' and runs' events; None: every namespace
 
     def __post_init__(self) -> None:
+        if self.namespace is not None:
+            checked_namespace(self.namespace)
         if not self.topics:
             raise InvalidFieldError("event_types", "name at least one event type")
         if any(t.startswith("scheduler:Subscription") for t in self.topics):
@@ -53,9 +57,19 @@ class SubscriptionFilter:
         """Whether matching needs the task an event's run belongs to."""
         return bool(self.tasks) or self.failed_in_a_row is not None
 
-    def matches(self, topic: str, status: str | None, task_id: str | None, streak: int) -> bool:
-        """Whether an event is delivered; `streak` counts its task's failures, this included."""
+    def matches(
+        self,
+        topic: str,
+        status: str | None,
+        task_id: str | None,
+        streak: int,
+        namespace: str | None = None,
+    ) -> bool:
+        """Whether an event is delivered; `streak` counts its task's failures, this included,
+        and `namespace` is the event's task's (None: not a task's or a run's event)."""
         if topic not in self.topics:
+            return False
+        if self.namespace is not None and namespace != self.namespace:
             return False
         if self.tasks and task_id not in self.tasks:
             return False
@@ -72,6 +86,7 @@ class SubscriptionFilter:
             "tasks": list(self.tasks),
             "statuses": list(self.statuses),
             "failed_in_a_row": self.failed_in_a_row,
+            "namespace": self.namespace,
         }
 
     @classmethod
@@ -82,6 +97,7 @@ class SubscriptionFilter:
             tasks=tuple(stored.get("tasks") or ()),
             statuses=tuple(stored.get("statuses") or ()),
             failed_in_a_row=stored.get("failed_in_a_row"),
+            namespace=stored.get("namespace"),
         )
 
 

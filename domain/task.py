@@ -8,7 +8,8 @@ from uuid import UUID
 
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
-from domain.errors import IllegalTransitionError, TaskDeletedError
+from domain.errors import IllegalTransitionError, InvalidFieldError, TaskDeletedError
+from domain.namespace import namespace_of
 from domain.statuses import TaskStatus
 from domain.task_run import TaskRun
 from domain.task_spec import SpecValidationError, TaskSpec, validate_spec, with_timing_fields
@@ -101,6 +102,11 @@ class Task(SchedulerAggregate):
         return str(self.spec["name"])
 
     @property
+    def namespace(self) -> str:
+        """The namespace the task belongs to, for good."""
+        return namespace_of(self.spec)
+
+    @property
     def depends_on(self) -> list[str]:
         """The tasks (UUIDs as text) this task waits for in a batch."""
         return list(self.spec.get("depends_on") or [])
@@ -113,6 +119,12 @@ class Task(SchedulerAggregate):
     def update(self, changes: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         """Apply a partial definition change; returns only the fields that really changed."""
         self._ensure_not_deleted()
+        if "namespace" in changes and changes["namespace"] != self.namespace:
+            raise InvalidFieldError(
+                "namespace",
+                f"a task's namespace cannot change (it is {self.namespace!r}); create the task "
+                "in the other namespace and delete this one",
+            )
         # The merged definition is what is validated, not the stored one first: a task stored
         # before a rule existed (a schedule that never fires) is repaired by this very update.
         definition = validate_spec({**self.spec, **changes})

@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import TaskNameTakenError
+from domain.namespace import DEFAULT_NAMESPACE
 
 
 class TaskName(SchedulerAggregate):
@@ -42,14 +43,23 @@ class TaskName(SchedulerAggregate):
         task_id: UUID | None
 
     @staticmethod
-    def id_for(name: str) -> UUID:
-        """The deterministic id of a name's index aggregate."""
-        return uuid5(NAMESPACE_URL, f"/task-names/{name}")
+    def id_for(name: str, namespace: str = DEFAULT_NAMESPACE) -> UUID:
+        """The deterministic id of a name's index aggregate in a namespace.
+
+        The default namespace keeps the id names had before namespaces, so the names stored
+        then are the default namespace's; another namespace's names are paths under it.
+        """
+        if namespace == DEFAULT_NAMESPACE:
+            return uuid5(NAMESPACE_URL, f"/task-names/{name}")
+        return uuid5(NAMESPACE_URL, f"/namespaces/{namespace}/task-names/{name}")
 
     @classmethod
-    def create(cls, name: str, task_id: UUID, ctx: CommandContext) -> TaskName:
+    def create(
+        cls, name: str, task_id: UUID, ctx: CommandContext, namespace: str = DEFAULT_NAMESPACE
+    ) -> TaskName:
         """Claim a never-used name; a concurrent claim collides on the id and fails."""
-        return cls._create_with(cls.Created, cls.id_for(name), ctx, name=name, task_id=task_id)
+        index_id = cls.id_for(name, namespace)
+        return cls._create_with(cls.Created, index_id, ctx, name=name, task_id=task_id)
 
     def reserve(self, task_id: UUID, ctx: CommandContext) -> None:
         """Claim a released name for a task."""

@@ -30,6 +30,7 @@ from domain.concurrency_key import key_template_problem
 from domain.cron import cron_problem, timezone_problem
 from domain.errors import DomainError
 from domain.ids import parse_uuid
+from domain.namespace import DEFAULT_NAMESPACE, NAMESPACE_RULE, namespace_problem
 from domain.scalars import Integer, Number
 from domain.secrets import INPUT_KEY, SEALED_KEY, is_secret_name
 from domain.timing import timing_problem
@@ -162,7 +163,12 @@ class TaskSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
-    name: str = Field(description="Unique name, 1–200 printable characters.")
+    name: str = Field(description="Unique in its namespace, 1–200 printable characters.")
+    namespace: str = Field(
+        DEFAULT_NAMESPACE,
+        description=f"The namespace the task and its runs belong to ({NAMESPACE_RULE}); it "
+        "must exist (POST /api/namespaces; default always does) and never changes.",
+    )
     description: str = Field("", max_length=4_000)
     task_type: ShortText = Field("batch", description="Free-form category, e.g. batch.")
     executor: ExecutorName = Field(
@@ -290,6 +296,14 @@ class TaskSpec(BaseModel):
             raise ValueError("must not be only digits (numbers refer to tasks by id)")
         if parse_uuid(value) is not None:
             raise ValueError("must not be a UUID (UUIDs refer to tasks by uuid)")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_a_label(cls, value: str) -> str:
+        problem = namespace_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("schedule")

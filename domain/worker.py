@@ -10,7 +10,10 @@ from uuid import UUID
 from domain.aggregate import SchedulerAggregate
 from domain.context import CommandContext
 from domain.errors import IllegalTransitionError, InvalidFieldError
+from domain.namespace import DEFAULT_NAMESPACE, checked_namespaces
 from domain.statuses import WORKER_LEFT, WorkerStatus
+
+DEFAULT_SERVED = (DEFAULT_NAMESPACE,)  # what a worker serves unless configured otherwise
 
 
 @dataclass(frozen=True)
@@ -23,11 +26,13 @@ class WorkerProfile:
     queues: Sequence[str] = ("default",)
     labels: Mapping[str, str] = field(default_factory=dict)
     max_concurrent_tasks: int = 5
+    namespaces: Sequence[str] = (DEFAULT_NAMESPACE,)  # the namespaces whose runs it takes
 
     def __post_init__(self) -> None:
         # A value: its sequences are tuples and its labels a copy, whatever it was given.
         object.__setattr__(self, "executors", tuple(self.executors))
         object.__setattr__(self, "queues", tuple(self.queues))
+        object.__setattr__(self, "namespaces", tuple(self.namespaces))
         object.__setattr__(self, "labels", dict(self.labels))
 
     @classmethod
@@ -40,6 +45,7 @@ class WorkerProfile:
             queues=list(data.get("queues") or ["default"]),
             labels=dict(data.get("labels") or {}),
             max_concurrent_tasks=int(data.get("max_concurrent_tasks") or 1),
+            namespaces=list(data.get("namespaces") or [DEFAULT_NAMESPACE]),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,6 +57,8 @@ class WorkerProfile:
             "queues": list(self.queues),
             "labels": dict(self.labels),
             "max_concurrent_tasks": self.max_concurrent_tasks,
+            # Only when not the default: a default worker's report is what it always was.
+            **({"namespaces": list(self.namespaces)} if self.namespaces != DEFAULT_SERVED else {}),
         }
 
 
@@ -66,14 +74,22 @@ class Worker(SchedulerAggregate):
     class Registered(SchedulerAggregate.Created):
         TOPIC = "scheduler:Worker.Registered"
         status: ClassVar[WorkerStatus] = WorkerStatus.ACTIVE
+        class_version = 2
         name: str
         hostname: str
         executors: list[str]
         queues: list[str]
         labels: dict[str, str]
         max_concurrent_tasks: int
+        namespaces: list[str]  # ["*"]: every namespace
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 names the namespaces served: a worker from before served the default one."""
+            state.setdefault("namespaces", [DEFAULT_NAMESPACE])
 
         def apply(self, aggregate: Worker) -> None:
+            aggregate.namespaces = tuple(self.namespaces)
             aggregate.name = self.name
             aggregate.hostname = self.hostname
             aggregate.executors = tuple(self.executors)
@@ -115,6 +131,7 @@ class Worker(SchedulerAggregate):
         queues: tuple[str, ...]
         labels: dict[str, str]
         max_concurrent_tasks: int
+        namespaces: tuple[str, ...]
         status: WorkerStatus
 
     @classmethod
@@ -126,6 +143,7 @@ class Worker(SchedulerAggregate):
             raise InvalidFieldError("max_concurrent_tasks", "must be between 1 and 10000")
         if not profile.executors:
             raise InvalidFieldError("executors", "must name at least one executor")
+        namespaces = checked_namespaces(profile.namespaces)
         return cls._create_with(
             cls.Registered,
             worker_id,
@@ -136,6 +154,7 @@ class Worker(SchedulerAggregate):
             queues=list(profile.queues or ["default"]),
             labels=dict(profile.labels),
             max_concurrent_tasks=profile.max_concurrent_tasks,
+            namespaces=namespaces,
         )
 
     def drain(self, reason: str, ctx: CommandContext) -> bool:

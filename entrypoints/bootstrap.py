@@ -630,6 +630,7 @@ def make_worker(
         queues=list(worker.queues),
         labels=dict(worker.labels),
         max_concurrent_tasks=worker.max_concurrent_tasks,
+        namespaces=list(worker.namespaces),
     )
     return WorkerAgent(
         profile,

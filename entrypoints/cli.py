@@ -12,6 +12,7 @@ from entrypoints.cli_backfill import backfill
 from entrypoints.cli_config import config as config_group
 from entrypoints.cli_event_query import query as events_query
 from entrypoints.cli_keys import keys
+from entrypoints.cli_namespaces import namespaces
 from entrypoints.cli_projections import projections
 from entrypoints.cli_quarantine import quarantine
 from entrypoints.cli_replay import events, replay
@@ -132,6 +133,7 @@ main.add_command(events)
 main.add_command(audit)
 main.add_command(quarantine)
 main.add_command(keys)
+main.add_command(namespaces)
 main.add_command(config_group)
 main.add_command(secrets)
 main.add_command(backfill)

@@ -17,6 +17,7 @@ from application.keys import parse_duration
 from domain.api_key import ApiKey
 from domain.context import CommandContext
 from domain.errors import DomainError
+from domain.namespace import ALL_NAMESPACES, checked_namespaces
 from domain.principal import ROLES
 from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from projections.api_keys import read_keys
@@ -42,17 +43,27 @@ def keys() -> None:
 @click.option("--name", required=True, help="Unique, never reused; the actor is key:NAME.")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the key may do.")
 @click.option("--expires-in", default=None, help="e.g. 90d, 12h, 1w2d (default: never).")
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="A namespace the key may see and act in (repeat it for more; default: all).",
+)
 @config_option
-def create(name: str, role: str, expires_in: str | None, config: ConfigPaths) -> None:
+def create(
+    name: str, role: str, expires_in: str | None, namespaces: tuple[str, ...], config: ConfigPaths
+) -> None:
     """Issue a key; it is printed once, alone on the last line, and stored only as a hash."""
     with open_store(load_cli_settings(config), migrate=True) as (app, _database):
         try:
             duration = parse_duration(expires_in, "--expires-in") if expires_in else None
-            issued = app.create_api_key(name, role, cli_context(), duration)
+            scope = checked_namespaces(namespaces or [ALL_NAMESPACES], "--namespace")
+            issued = app.create_api_key(name, role, cli_context(), duration, scope)
         except DomainError as error:
             raise click.ClickException(str(error)) from None
     expiry = f"expires {issued.expires_at.isoformat()}" if issued.expires_at else "no expiry"
-    click.echo(f"created API key {name!r} (id {issued.key_id}, role {role}, {expiry})")
+    where = "all namespaces" if scope == [ALL_NAMESPACES] else "namespaces " + ", ".join(scope)
+    click.echo(f"created API key {name!r} (id {issued.key_id}, role {role}, {where}, {expiry})")
     click.echo("store it now: it is shown this once and cannot be recovered")
     click.echo(issued.secret)
 
@@ -78,7 +89,16 @@ def list_keys(as_json: bool, config: ConfigPaths) -> None:
     if not rows:
         click.echo("no API keys")
         return
-    columns = ("id", "name", "role", "status", "created_at", "expires_at", "last_used_at")
+    columns = (
+        "id",
+        "name",
+        "role",
+        "namespaces",
+        "status",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    )
     table = [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
@@ -118,6 +138,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
     return str(value)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 import domain.api_key
 import domain.api_key_name
 import domain.backfill
+import domain.namespace_limits
 import domain.subscription
 import domain.task
 import domain.task_name

@@ -14,6 +14,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.errors import InvalidFieldError
+from domain.namespace import checked_namespaces
 from domain.secrets import is_secret_name, masked_config
 from entrypoints.config_loading import ConfigError as ConfigError  # where callers import it
 from entrypoints.config_loading import LoadedConfig, load_config, load_layered
@@ -300,6 +302,8 @@ class WorkerSettings(_Section):
     callable_modules: tuple[str, ...] = ()
     queues: tuple[str, ...] = Field(default=("default",), min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
+    # The namespaces whose runs it takes; ["*"]: every namespace.
+    namespaces: tuple[str, ...] = Field(default=("default",), min_length=1)
     output_tail_bytes: int = Field(default=65536, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
@@ -317,6 +321,14 @@ class WorkerSettings(_Section):
         if value is not None and value != "$worker" and not _USER.match(value):
             raise ValueError(f"{value!r} is not a user name or a uid")
         return value
+
+    @field_validator("namespaces")
+    @classmethod
+    def _check_namespaces(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(checked_namespaces(values))
+        except InvalidFieldError as error:
+            raise ValueError(error.message) from None
 
     @field_validator("callable_modules")
     @classmethod

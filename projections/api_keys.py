@@ -12,14 +12,16 @@ from typing import Any
 from uuid import UUID
 
 from domain.api_key import ApiKey
-from projections.base import Projection, handles
+from domain.namespace import ALL_NAMESPACES
+from projections.base import Projection, from_json, handles, to_json
 from projections.ports import Database, Row, Tx
 from projections.queries.rows import as_datetime
 
 INSERT_KEY = """
-INSERT INTO api_keys (id, name, role, key_hash, created_at, created_by, expires_at, position)
+INSERT INTO api_keys (id, name, role, key_hash, created_at, created_by, expires_at, position,
+                      namespaces)
 VALUES (%(id)s, %(name)s, %(role)s, %(key_hash)s, %(at)s, %(actor)s, %(expires_at)s,
-        %(position)s)
+        %(position)s, %(namespaces)s)
 ON CONFLICT (id) DO NOTHING
 """
 REVOKE_KEY = """
@@ -28,7 +30,7 @@ WHERE id = %(id)s AND revoked_at IS NULL
 """
 SELECT_KEYS = """
 SELECT k.id, k.name, k.role, k.key_hash, k.created_at, k.created_by, k.expires_at,
-       k.revoked_at, k.revoked_by, u.last_used_at
+       k.revoked_at, k.revoked_by, u.last_used_at, k.namespaces
 FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id
 """
 
@@ -52,6 +54,7 @@ class ApiKeysProjection(Projection):
                 "actor": _actor(event),
                 "expires_at": event.expires_at,
                 "position": position,
+                "namespaces": to_json(event.namespaces),
             },
         )
 
@@ -86,6 +89,7 @@ class KeyRow:
     revoked_at: datetime | None
     revoked_by: str | None
     last_used_at: datetime | None
+    namespaces: tuple[str, ...] = (ALL_NAMESPACES,)  # ("*",): every namespace
 
     def status(self, now: datetime) -> str:
         """active, expired or revoked."""
@@ -108,6 +112,7 @@ class KeyRow:
             "revoked_at": self.revoked_at,
             "revoked_by": self.revoked_by,
             "last_used_at": self.last_used_at,
+            "namespaces": list(self.namespaces),
         }
 
 
@@ -130,4 +135,5 @@ def _row(row: Row) -> KeyRow:
         revoked_at=as_datetime(row["revoked_at"]),
         revoked_by=row["revoked_by"],
         last_used_at=as_datetime(row["last_used_at"]),
+        namespaces=tuple(from_json(row["namespaces"]) or [ALL_NAMESPACES]),
     )

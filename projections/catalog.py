@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections.api_keys import ApiKeysProjection
 from projections.base import Projection
 from projections.event_index import EventIndexProjection
+from projections.namespaces import NamespacesProjection
 from projections.run_stats import RunStatsProjection
 from projections.runs import RunsProjection
 from projections.subscriptions import SubscriptionsProjection
@@ -22,4 +23,5 @@ def all_projections() -> list[Projection]:
         ApiKeysProjection(),
         EventIndexProjection(),
         SubscriptionsProjection(),
+        NamespacesProjection(),
     ]

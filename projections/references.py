@@ -8,12 +8,14 @@ so that an answer is honest rather than a 404 for a task that exists.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import is_task_number, parse_uuid
+from domain.namespace import DEFAULT_NAMESPACE, namespace_of
 from projections.history import History
 from projections.queries import ReadModel
 
@@ -24,9 +26,17 @@ MAX_TASK_NUMBER = 2**31 - 1  # the tasks.number column is a 32-bit integer
 class TaskIndex(Protocol):
     """The write side's name and number indexes."""
 
-    def resolve_task_ref(self, ref: str) -> UUID:
-        """The task a number, UUID or name names (raises NotFoundError)."""
+    def resolve_task_ref(self, ref: str, namespace: str = DEFAULT_NAMESPACE) -> UUID:
+        """The task a number, UUID or name (in `namespace`) names (raises NotFoundError)."""
         ...
+
+    def task_namespace(self, task_id: UUID) -> str:
+        """The namespace a task belongs to (raises NotFoundError)."""
+        ...
+
+
+def _everywhere(_namespace: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,30 @@ class FoundTask:
 class TaskReferences:
     """Resolves task references for commands (the log) and for queries (the view, then the log)."""
 
-    def __init__(self, read_model: ReadModel, index: TaskIndex, history: History) -> None:
+    def __init__(
+        self,
+        read_model: ReadModel,
+        index: TaskIndex,
+        history: History,
+        namespace: str = DEFAULT_NAMESPACE,
+        sees: Callable[[str], bool] | None = None,
+    ) -> None:
         self._read = read_model
         self._index = index
         self._history = history
+        self._namespace = namespace  # where a name is looked up
+        self._sees = sees  # the namespaces the caller may see; None: every one
+
+    def within(self, namespace: str) -> TaskReferences:
+        """The same references with names looked up in `namespace` (a new task's own)."""
+        return TaskReferences(self._read, self._index, self._history, namespace, self._sees)
+
+    def _visible(self, ref: str, task_id: UUID, namespace: str | None = None) -> UUID:
+        # A task of a namespace the caller may not see is not found: its existence is hidden.
+        if self._sees is not None:
+            if not self._sees(namespace or self._index.task_namespace(task_id)):
+                raise NotFoundError("task", ref)
+        return task_id
 
     def task_id(self, ref: str, field: str = "ref") -> UUID:
         """The UUID a reference names, from the write side, never the tasks view.
@@ -54,7 +84,7 @@ class TaskReferences:
         """
         if is_task_number(ref):
             task_number(ref, field)
-        return self._index.resolve_task_ref(ref)
+        return self._visible(ref, self._index.resolve_task_ref(ref, self._namespace))
 
     def in_view(self, ref: str, field: str = "ref") -> dict[str, Any]:
         """The task resource the tasks view holds.
@@ -69,9 +99,10 @@ class TaskReferences:
         elif (task_uuid := parse_uuid(ref)) is not None:
             task = self._read.task_by_uuid(task_uuid)
         else:
-            task = self._read.task_by_name(ref)
+            task = self._read.task_by_name(ref, self._namespace)
         if task is None:
             raise NotFoundError("task", ref)
+        self._visible(ref, UUID(task["uuid"]), namespace_of(task))
         return task
 
     def resource(self, ref: str) -> FoundTask:
@@ -88,9 +119,11 @@ class TaskReferences:
         except Exception as error:  # not in the view, or the view cannot be read
             if not isinstance(error, NotFoundError):
                 logger.warning("tasks view unreadable; answering from the log", exc_info=True)
-            task = self._history.task_from_log(self._index.resolve_task_ref(ref))
+            task_id = self._index.resolve_task_ref(ref, self._namespace)
+            task = self._history.task_from_log(task_id)
             if task is None:
                 raise
+            self._visible(ref, task_id, namespace_of(task))
             return FoundTask(task, from_log=True)
 
     def upstreams(self, refs: list[str]) -> list[str]:

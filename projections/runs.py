@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.namespace import namespace_of
 from domain.retention import Retention
 from domain.statuses import AttemptStatus
 from domain.task_run import ATTEMPT_ENDINGS, TaskRun
@@ -13,10 +14,10 @@ from projections.ports import Tx
 INSERT_RUN = """
 INSERT INTO runs (id, task_uuid, task_name, task_version, status, attempt, trigger, nominal_time,
                   priority, params, requested_at, reason, correlation_id, position,
-                  parent_run_id, shard_index, shard_total)
+                  parent_run_id, shard_index, shard_total, namespace)
 VALUES (%(id)s, %(task_uuid)s, %(task_name)s, %(task_version)s, 'pending', 0, %(trigger)s,
         %(nominal_time)s, %(priority)s, %(params)s, %(at)s, %(reason)s, %(correlation_id)s,
-        %(position)s, %(parent_run_id)s, %(shard_index)s, %(shard_total)s)
+        %(position)s, %(parent_run_id)s, %(shard_index)s, %(shard_total)s, %(namespace)s)
 ON CONFLICT (id) DO NOTHING
 """
 MARK_ASSIGNED = """
@@ -128,6 +129,7 @@ class RunsProjection(Projection):
                 "id": event.originator_id,
                 "task_uuid": event.task_id,
                 "task_name": event.task["name"],
+                "namespace": namespace_of(event.task),
                 "task_version": event.task_version,
                 "trigger": event.trigger,
                 "nominal_time": event.nominal_time,

@@ -151,6 +151,7 @@ class SubscriptionRow:
             "tasks": list(stored.get("tasks") or ()),
             "statuses": list(stored.get("statuses") or ()),
             "failed_in_a_row": stored.get("failed_in_a_row"),
+            "namespace": stored.get("namespace"),
             "max_attempts": self.max_attempts,
             "status": "deleted" if self.deleted_at else "active",
             "offset": offset,

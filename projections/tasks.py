@@ -10,6 +10,7 @@ from application.quarantine import event_topic
 from application.slots import SLOTS
 from domain.errors import ScheduleError
 from domain.jitter import jitter_offset
+from domain.namespace import DEFAULT_NAMESPACE, namespace_of
 from domain.task import TASK_STATUS_CHANGES, Task
 from domain.task_run import TaskRun
 from projections.base import Projection, from_json, handles, to_json
@@ -17,13 +18,14 @@ from projections.ports import Tx
 
 INSERT_TASK = """
 INSERT INTO tasks (uuid, number, name, status, pause_reason, priority, schedule, version, spec,
-                   created_at, updated_at, next_fire_at, position)
+                   created_at, updated_at, next_fire_at, position, namespace)
 VALUES (%(uuid)s,
         (SELECT COALESCE(MAX(number), 0) + 1 FROM tasks),
         %(name)s, 'active', NULL, %(priority)s, %(schedule)s, %(version)s, %(spec)s,
-        %(at)s, %(at)s, %(next_fire_at)s, %(position)s)
+        %(at)s, %(at)s, %(next_fire_at)s, %(position)s, %(namespace)s)
 ON CONFLICT (uuid) DO UPDATE SET
     name = EXCLUDED.name, status = EXCLUDED.status, priority = EXCLUDED.priority,
+    namespace = EXCLUDED.namespace,
     schedule = EXCLUDED.schedule, version = EXCLUDED.version, spec = EXCLUDED.spec,
     next_fire_at = EXCLUDED.next_fire_at
 WHERE tasks.status = 'quarantined'
@@ -32,11 +34,11 @@ WHERE tasks.status = 'quarantined'
 # later task keeps the number the log order gives it (and a retry fills the row in).
 INSERT_QUARANTINED = """
 INSERT INTO tasks (uuid, number, name, status, pause_reason, priority, schedule, version, spec,
-                   created_at, updated_at, next_fire_at, position)
+                   created_at, updated_at, next_fire_at, position, namespace)
 VALUES (%(uuid)s,
         (SELECT COALESCE(MAX(number), 0) + 1 FROM tasks),
         %(name)s, 'quarantined', NULL, 'normal', NULL, %(version)s, %(spec)s,
-        %(at)s, %(at)s, NULL, %(position)s)
+        %(at)s, %(at)s, NULL, %(position)s, %(namespace)s)
 ON CONFLICT (uuid) DO NOTHING
 """
 CREATED_TOPIC = "scheduler:Task.Created"
@@ -99,11 +101,13 @@ class TasksProjection(Projection):
         name = spec.get("name") if isinstance(spec, dict) else None
         name = name if isinstance(name, str) and name else f"quarantined-{event.originator_id}"
         stub = {"name": name, "executor": "unknown", "command": "", "priority": "normal"}
+        namespace = namespace_of(spec) if isinstance(spec, dict) else DEFAULT_NAMESPACE
         tx.execute(
             INSERT_QUARANTINED,
             {
                 "uuid": event.originator_id,
                 "name": name,
+                "namespace": namespace,
                 "version": event.originator_version,
                 "spec": to_json(stub),
                 "at": getattr(event, "timestamp", None) or _EPOCH,
@@ -119,6 +123,7 @@ class TasksProjection(Projection):
             {
                 "uuid": event.originator_id,
                 "name": spec["name"],
+                "namespace": namespace_of(spec),
                 "priority": spec["priority"],
                 "schedule": spec.get("schedule"),
                 "version": event.originator_version,

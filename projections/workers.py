@@ -12,9 +12,10 @@ from projections.ports import Tx
 
 INSERT_WORKER = """
 INSERT INTO workers (id, name, hostname, status, executors, queues, labels,
-                     max_concurrent_tasks, running, registered_at, updated_at, position)
+                     max_concurrent_tasks, running, registered_at, updated_at, position,
+                     namespaces)
 VALUES (%(id)s, %(name)s, %(hostname)s, 'active', %(executors)s, %(queues)s, %(labels)s,
-        %(max_concurrent_tasks)s, 0, %(at)s, %(at)s, %(position)s)
+        %(max_concurrent_tasks)s, 0, %(at)s, %(at)s, %(position)s, %(namespaces)s)
 ON CONFLICT (id) DO NOTHING
 """
 SET_STATUS = """
@@ -64,6 +65,7 @@ class WorkersProjection(Projection):
                 "executors": to_json(event.executors),
                 "queues": to_json(event.queues),
                 "labels": to_json(event.labels),
+                "namespaces": to_json(event.namespaces),
                 "max_concurrent_tasks": event.max_concurrent_tasks,
                 "at": event.timestamp,
                 "position": position,

@@ -10,6 +10,7 @@ from application.commands.backfills import BackfillCommands
 from application.commands.controls import ControlCommands
 from application.commands.decisions import DecisionCommands
 from application.commands.group_commit import GroupCommit
+from application.commands.namespaces import NamespaceCommands
 from application.commands.retention import RetentionCommands
 from application.commands.runs import RunCommands
 from application.commands.saved_topics import SavedTopics
@@ -33,6 +34,7 @@ SNAPSHOT_INTERVAL = 100  # events between snapshots; a save that takes one also 
 
 class SchedulerApp(
     KeyCommands,
+    NamespaceCommands,
     SubscriptionCommands,
     TaskCommands,
     RunCommands,

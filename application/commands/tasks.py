@@ -14,6 +14,7 @@ from application.results import CommandResult
 from domain.context import CommandContext
 from domain.errors import InvalidFieldError, NotFoundError, TaskNameTakenError, VersionMismatchError
 from domain.ids import is_task_number, parse_uuid
+from domain.namespace import DEFAULT_NAMESPACE
 from domain.statuses import TaskStatus
 from domain.task import Task
 from domain.task_name import TaskName
@@ -31,12 +32,13 @@ class TaskCommands(CommandsBase):
         Raises:
             TaskNameTakenError: another live task has the name.
         """
+        self.ensure_namespace(spec.namespace)
         task_id = self._new_id()
         if spec.secret_inputs():  # validated again once sealed; without secrets, as it is
             spec = validate_spec(self._sealer.definition(task_id, spec.model_dump()))
         task = Task.create(task_id, spec, ctx)
-        self._check_upstreams(task.id, spec.name, spec.depends_on)
-        name = self._claim_name(spec.name, task.id, ctx)
+        self._check_upstreams(task.id, spec.name, spec.depends_on, spec.namespace)
+        name = self._claim_name(spec.name, task.id, ctx, spec.namespace)
         return CommandResult(task.id, self._save_or_name_taken(spec.name, task, name))
 
     def update_task(
@@ -53,12 +55,12 @@ class TaskCommands(CommandsBase):
         old_name = task.name
         effective = task.update(self._sealer.changes(task.id, task.spec, changes), ctx)
         if "depends_on" in effective:
-            self._check_upstreams(task.id, task.name, task.depends_on)
+            self._check_upstreams(task.id, task.name, task.depends_on, task.namespace)
         touched: list[Any] = [task]
         if "name" in effective:
-            old_index: TaskName = self.repository.get(TaskName.id_for(old_name))
+            old_index: TaskName = self.repository.get(TaskName.id_for(old_name, task.namespace))
             old_index.release(ctx)
-            touched += [old_index, self._claim_name(task.name, task.id, ctx)]
+            touched += [old_index, self._claim_name(task.name, task.id, ctx, task.namespace)]
         position = self._save_or_name_taken(task.name, *touched) if effective else None
         return CommandResult(task.id, position, created=False)
 
@@ -99,7 +101,7 @@ class TaskCommands(CommandsBase):
         """Delete a task and free its name for reuse."""
         task = self.get_task(task_id)
         task.delete(reason, ctx)
-        index: TaskName = self.repository.get(TaskName.id_for(task.name))
+        index: TaskName = self.repository.get(TaskName.id_for(task.name, task.namespace))
         index.release(ctx)
         return CommandResult(task.id, self._position(self.save(task, index)), created=False)
 
@@ -107,8 +109,9 @@ class TaskCommands(CommandsBase):
         """Load a task from its events."""
         return self._get(task_id, Task, "task", version)
 
-    def resolve_task_ref(self, ref: str) -> UUID:
-        """The task a number, UUID or name names, from the write side (never a view).
+    def resolve_task_ref(self, ref: str, namespace: str = DEFAULT_NAMESPACE) -> UUID:
+        """The task a number, UUID or name names, from the write side (never a view); a name
+        is looked up in `namespace`, numbers and UUIDs are global.
 
         Raises:
             NotFoundError: no task has that number, UUID or name.
@@ -119,24 +122,31 @@ class TaskCommands(CommandsBase):
         elif (parsed := parse_uuid(ref)) is not None:
             task_id = parsed if self._exists(parsed) else None
         else:
-            task_id = self.task_id_for_name(ref)
+            task_id = self.task_id_for_name(ref, namespace)
         if task_id is None:
             raise NotFoundError("task", ref)
         return task_id
+
+    def task_namespace(self, task_id: UUID) -> str:
+        """The namespace a task belongs to, from its events."""
+        return self.get_task(task_id).namespace
 
     def task_number(self, task_id: UUID) -> int | None:
         """A task's sequential number (1, 2, 3… in creation order), from the log."""
         return self.task_numbers.number_of(task_id)
 
-    def task_id_for_name(self, name: str) -> UUID | None:
-        """The live task holding a name, from the index aggregate (consistent, not a view)."""
+    def task_id_for_name(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> UUID | None:
+        """The live task holding a name in a namespace, from the index aggregate (consistent,
+        not a view)."""
         try:
-            index: TaskName = self.repository.get(TaskName.id_for(name))
+            index: TaskName = self.repository.get(TaskName.id_for(name, namespace))
         except AggregateNotFoundError:
             return None
         return index.task_id
 
-    def _check_upstreams(self, task_id: UUID, name: str, upstreams: Sequence[str]) -> None:
+    def _check_upstreams(
+        self, task_id: UUID, name: str, upstreams: Sequence[str], namespace: str
+    ) -> None:
         # Upstreams arrive as task UUIDs (the API resolves numbers and names first).
         for ref in upstreams:
             upstream_id = parse_uuid(ref)
@@ -148,6 +158,12 @@ class TaskCommands(CommandsBase):
                 upstream = None
             if upstream is None or upstream.status == TaskStatus.DELETED:
                 raise InvalidFieldError("depends_on", f"no task {ref!r}")
+            if upstream.namespace != namespace:  # a batch runs within one namespace
+                raise InvalidFieldError(
+                    "depends_on",
+                    f"task {upstream.name!r} is in namespace {upstream.namespace!r}, "
+                    f"not {namespace!r}",
+                )
         cycle = self._cycle_through(task_id, name, upstreams)
         if cycle:
             raise InvalidFieldError("depends_on", f"would make a cycle: {' -> '.join(cycle)}")
@@ -173,11 +189,13 @@ class TaskCommands(CommandsBase):
                 return found
         return []
 
-    def _claim_name(self, name: str, task_id: UUID, ctx: CommandContext) -> TaskName:
+    def _claim_name(
+        self, name: str, task_id: UUID, ctx: CommandContext, namespace: str
+    ) -> TaskName:
         try:
-            index: TaskName = self.repository.get(TaskName.id_for(name))
+            index: TaskName = self.repository.get(TaskName.id_for(name, namespace))
         except AggregateNotFoundError:
-            return TaskName.create(name, task_id, ctx)
+            return TaskName.create(name, task_id, ctx, namespace)
         index.reserve(task_id, ctx)
         return index
 

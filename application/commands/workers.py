@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from application.commands.base import CommandsBase
 from application.results import CommandResult
 from domain.context import CommandContext
+from domain.namespace import DEFAULT_NAMESPACE
 from domain.statuses import WORKER_LEFT
 from domain.worker import Worker, WorkerProfile
 
@@ -29,9 +30,12 @@ class WorkerCommands(CommandsBase):
         max_concurrent_tasks: int,
         ctx: CommandContext,
         worker_id: UUID | None = None,
+        namespaces: Sequence[str] = (DEFAULT_NAMESPACE,),
     ) -> CommandResult:
         """Register a worker process in the pool, its profile given field by field."""
-        profile = WorkerProfile(name, hostname, executors, queues, labels, max_concurrent_tasks)
+        profile = WorkerProfile(
+            name, hostname, executors, queues, labels, max_concurrent_tasks, namespaces
+        )
         return self.register_worker_profile(profile, ctx, worker_id)
 
     def register_worker_profile(

@@ -11,8 +11,10 @@ from uuid import UUID
 from application.dispatch.board import DispatchBoard
 from application.dispatch.concurrency_keys import KEY_WAIT, KeyCounts, interleave
 from application.dispatch.entries import OpenRun, WorkerSlot
+from application.dispatch.namespace_limits import NAMESPACE_WAIT, NamespaceCounts
 from application.dispatch.policy import DispatchPolicy
 from application.dispatch.routing import RoundRobin, choose_worker
+from domain.namespace import DEFAULT_NAMESPACE, namespace_of
 
 QUEUED_REASON = "concurrency: waiting for the previous run of this task to end (policy queue)"
 SKIPPED_REASON = "skipped: the previous run of this task is still running (concurrency_policy)"
@@ -100,6 +102,8 @@ def no_eligible_reason(task: dict[str, Any]) -> str:
     """Why no worker can take the task: what it asks for."""
     labels = task.get("labels") or {}
     wants = f"executor {task.get('executor')!r}, queue {task.get('queue', 'default')!r}"
+    if (namespace := namespace_of(task)) != DEFAULT_NAMESPACE:
+        wants += f", namespace {namespace!r}"
     if labels:
         wants += f", labels {labels}"
     return f"no_eligible_worker: no live active worker offers {wants}"
@@ -127,6 +131,8 @@ class _Round:
         self._out_before = frozenset(self._busy_tasks)  # tasks with a run out as the round began
         self._ahead: dict[UUID, int] = {}  # pending run -> its task's runs pending before it
         self._keys = KeyCounts(r for r in board.open_runs.values() if r.worker_id or r.fanned_out)
+        out = (r for r in board.open_runs.values() if r.worker_id)
+        self._namespaces = NamespaceCounts(out, board.namespace_limits)
         self.plan = AssignmentPlan()
 
     def line_up(self, pending: Sequence[OpenRun]) -> None:
@@ -160,6 +166,9 @@ class _Round:
                 replaced = self._board.out_runs_of(run.task_id)
         if (reason := self._keys.blocked(run)) is not None:
             self._note(run, KEY_WAIT, reason)
+            return
+        if (reason := self._namespaces.blocked(run)) is not None:
+            self._note(run, NAMESPACE_WAIT, reason)
             return
         self._route(run, replaced)
 
@@ -219,6 +228,7 @@ class _Round:
     def _reserve(self, run: OpenRun, seat: Seat) -> None:
         seat.reserved += 1  # so this round does not overfill it; the log says the rest
         self._keys.took(run)
+        self._namespaces.took(run)
         self.plan.wanted.append((run.run_id, seat.worker_id))
 
     def _note(self, run: OpenRun, code: str, reason: str) -> None:

@@ -15,6 +15,7 @@ from application.dispatch.entries import OpenRun, WorkerSlot
 from application.dispatch.policy import DispatchObserver, NullObserver
 from application.messages import Control
 from application.run_definition import check_definition
+from domain.namespace_limits import Namespace
 from domain.task_run import TaskRun
 from domain.task_spec import PRIORITY_RANK
 from domain.worker import Worker
@@ -46,6 +47,7 @@ class DispatchBoard:
         self.broadcasts: dict[UUID, dict[UUID, str | None]] = {}  # run -> shard -> final status
         self.finished_attempts: OrderedDict[UUID, int] = OrderedDict()
         self.notices: deque[Notice] = deque()
+        self.namespace_limits: dict[str, int] = {}  # max_concurrent_runs of limited namespaces
         self._observer = observer or NullObserver()
         self._when = self.when  # bound once: the descriptor would rebind on every event
 
@@ -160,6 +162,22 @@ class DispatchBoard:
         return run
 
     @when.register
+    def namespace_created(self, event: Namespace.Created, position: int) -> None:
+        """A namespace and its limit of runs out at once (None: unlimited)."""
+        self._limit_namespace(event.name, event.max_concurrent_runs)
+
+    @when.register
+    def namespace_limits_changed(self, event: Namespace.LimitsChanged, position: int) -> None:
+        """Its limit changed: runs held by it go out as the new limit allows."""
+        self._limit_namespace(event.name, event.max_concurrent_runs)
+
+    def _limit_namespace(self, name: str, limit: int | None) -> None:
+        if limit is None:
+            self.namespace_limits.pop(name, None)
+        else:
+            self.namespace_limits[name] = limit
+
+    @when.register
     def worker_registered(self, event: Worker.Registered, position: int) -> None:
         """A worker joins with its capabilities."""
         self.workers[event.originator_id] = WorkerSlot(
@@ -169,6 +187,7 @@ class DispatchBoard:
             queues=frozenset(event.queues),
             labels=dict(event.labels),
             capacity=event.max_concurrent_tasks,
+            namespaces=frozenset(event.namespaces),
         )
 
     @when.register

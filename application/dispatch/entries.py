@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.namespace import DEFAULT_NAMESPACE, covers, namespace_of
+
 
 @dataclass
 class OpenRun:
@@ -48,12 +50,14 @@ class WorkerSlot:
     capacity: int
     status: str = "active"
     running: set[UUID] = field(default_factory=set)
+    namespaces: frozenset[str] = frozenset({DEFAULT_NAMESPACE})  # {"*"}: every namespace
 
     def accepts(self, task: dict[str, Any]) -> bool:
         """Whether this worker can run the task at all."""
         labels = task.get("labels") or {}
         return (
-            task.get("executor") in self.executors
+            covers(self.namespaces, namespace_of(task))
+            and task.get("executor") in self.executors
             and task.get("queue", "default") in self.queues
             and all(self.labels.get(k) == v for k, v in labels.items())
         )

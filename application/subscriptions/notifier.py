@@ -88,7 +88,7 @@ class Notifier:
         self._lease = lease
         self._on_outcome = on_outcome  # (target, delivered|failed|dead_lettered): metrics
         self._is_outage = is_outage  # a database error is retried, never dead-lettered
-        self._tasks = RunTasks(log.get_run)
+        self._tasks = RunTasks(log.get_run, get_task=getattr(log, "get_task", None))
 
     def run_forever(self, stop: threading.Event) -> None:
         """Follow the log until stopped: woken by saves, and by a timer for retries."""
@@ -184,7 +184,8 @@ class Notifier:
                 else:
                     streaks.pop(task_id, None)
             status = getattr(type(event), "status", None)
-            if not event_filter.matches(topic, status and str(status), task_id, streak):
+            namespace = self._tasks.namespace_of(event, topic) if event_filter.namespace else None
+            if not event_filter.matches(topic, status and str(status), task_id, streak, namespace):
                 return 0
             delivery = self._delivery(sub, position, event, task_id)
         except SecretUnreadableError as error:  # the subscription's key, not this event

@@ -22,6 +22,7 @@ from entrypoints.api import (
     history,
     keys,
     logs,
+    namespaces,
     providers,
     rebuilds,
     runs,
@@ -105,6 +106,7 @@ def create_api(container: Container, live: LiveConfig | None = None) -> FastAPI:
         archives,
         rebuilds,
         keys,
+        namespaces,
         subscriptions,
     ):
         api.include_router(module.router)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import orjson
 from anyio import to_thread
@@ -24,6 +25,8 @@ from adapters.jwt_verifier import JwtVerifier, TokenError
 from adapters.key_directory import KeyDirectory, KeysUnavailableError
 from adapters.metrics import Metrics
 from application.log_context import bind_log_context, unbind_log_context
+from domain.errors import InvalidFieldError
+from domain.namespace import ALL_NAMESPACES, checked_namespaces
 from domain.principal import ANONYMOUS_LOOPBACK, ROLES, Principal
 from entrypoints.api.permissions import PUBLIC_PATHS
 from entrypoints.settings import AuthSettings
@@ -135,7 +138,8 @@ class Authenticator:
         if status != "active":
             raise AuthenticationError(f"{status}_key", f"the API key {row.name!r} is {status}")
         self._keys.note_used(row.id, now)
-        return Principal(kind="key", name=row.name, role=row.role, key_id=row.id)
+        scope = None if ALL_NAMESPACES in row.namespaces else frozenset(row.namespaces)
+        return Principal(kind="key", name=row.name, role=row.role, key_id=row.id, namespaces=scope)
 
     def _from_token(self, token: str) -> Principal:
         if self._verifier is None:
@@ -152,7 +156,26 @@ class Authenticator:
                 f"the token's {self._settings.jwt_role_claim!r} claim names none of the roles"
                 f" {', '.join(ROLES)}",
             )
-        return Principal(kind="jwt", name=str(claims["sub"])[:200], role=role)
+        name = str(claims["sub"])[:200]
+        return Principal(kind="jwt", name=name, role=role, namespaces=_namespaces_of(claims))
+
+
+def _namespaces_of(claims: dict[str, Any]) -> frozenset[str] | None:
+    """The token's `namespaces` claim: a list of names (or "*"); absent: every namespace.
+
+    Raises:
+        AuthenticationError: the claim is there but names no namespace properly.
+    """
+    if "namespaces" not in claims:
+        return None
+    claim = claims["namespaces"]
+    names = [claim] if isinstance(claim, str) else claim if isinstance(claim, list) else None
+    try:
+        chosen = checked_namespaces(names if names is not None else [])
+    except InvalidFieldError as error:
+        detail = f"the token's namespaces claim: {error.message}"
+        raise AuthenticationError("token_namespaces", detail) from None
+    return None if ALL_NAMESPACES in chosen else frozenset(chosen)
 
 
 def _role_of(claim: object) -> str | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 from domain.backfill import Backfill
 from domain.task_run import TaskRun
 from entrypoints.api.backfill_schemas import BackfillPreview, BackfillPublic, BackfillRequest
-from entrypoints.api.deps import AppDep, ContextDep, ReferencesDep, parse_id
+from entrypoints.api.deps import AppDep, ContextDep, NamespaceRatesDep, ReferencesDep, parse_id
 from entrypoints.api.permissions import PrincipalDep, Right, forbid, has_right
 from entrypoints.api.schemas import ReasonRequest
 from entrypoints.api.strict import StrictRoute
@@ -32,6 +32,7 @@ def backfill_task(
     request: Request,
     response: Response,
     principal: PrincipalDep,
+    rates: NamespaceRatesDep,
 ) -> dict[str, Any]:
     """Preview (`dry_run: true`, 200) or start (202) a backfill of the task's slots in the
     window. Its runs have the ids cron uses, so a slot never runs twice; the dispatcher
@@ -57,6 +58,7 @@ def backfill_task(
         }
     if not has_right(principal, Right.BACKFILL):
         raise forbid(request, principal, Right.BACKFILL, "executing a backfill")
+    rates.charge_task(app, task_id)  # one start: its runs go out `concurrency` at a time
     result = app.start_backfill(task_id, window, body.concurrency, body.overlap_policy, ctx)
     response.headers["Location"] = f"/api/backfills/{result.aggregate_id}"
     return backfill_resource(app.get_backfill(result.aggregate_id), result.position)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands.runs import RunRequest
-from entrypoints.api.deps import AppDep, ContextDep, ReferencesDep, ViewsDep
+from entrypoints.api.deps import AppDep, ContextDep, NamespaceRatesDep, ReferencesDep, ViewsDep
 from entrypoints.api.schemas import TriggerRequest
 from entrypoints.api.strict import StrictRoute
 
@@ -58,9 +58,11 @@ def trigger_batch(
     views: ViewsDep,
     ctx: ContextDep,
     response: Response,
+    rates: NamespaceRatesDep,
 ) -> dict[str, Any]:
     """Request 1 to 1,000 runs now, saved together; follow each at /api/runs/{run_id}."""
     task_id = references.task_id(ref)
+    rates.charge_task(app, task_id, len(body.runs))
     requests = [RunRequest(run.params, run.idempotency_key) for run in body.runs]
     results = app.trigger_many(task_id, ctx, requests)
     position = max((r.position for r in results if r.position is not None), default=None)

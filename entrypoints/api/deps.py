@@ -27,6 +27,8 @@ from domain.errors import NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.api import providers
 from entrypoints.api.health_checks import HealthConfig
+from entrypoints.api.namespace_rates import NamespaceRates
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep
 from entrypoints.api.views import Views
 from entrypoints.live_config import LiveConfig
@@ -59,11 +61,16 @@ ReplicaDep = Annotated[ReplicaMonitor | None, Depends(providers.get_replica)]
 LiveConfigDep = Annotated[LiveConfig, Depends(providers.get_live_config)]
 SessionSealerDep = Annotated[SessionSealer, Depends(providers.get_session_sealer)]
 RebuildJobsDep = Annotated[RebuildJobs, Depends(providers.get_rebuild_jobs)]
+NamespaceRatesDep = Annotated[NamespaceRates, Depends(providers.get_namespace_rates)]
 
 
-def task_references(read_model: ReadModelDep, app: AppDep, history: HistoryDep) -> TaskReferences:
-    """Task references: the log for commands, the view (then the log) for queries."""
-    return TaskReferences(read_model, app, history)
+def task_references(
+    read_model: ReadModelDep, app: AppDep, history: HistoryDep, scope: ScopeDep
+) -> TaskReferences:
+    """Task references: the log for commands, the view (then the log) for queries; a name is
+    looked up in the request's namespace, and a task the caller may not see is not found."""
+    sees = scope.sees if scope.narrowed else None
+    return TaskReferences(read_model, app, history, scope.name_namespace, sees)
 
 
 ReferencesDep = Annotated[TaskReferences, Depends(task_references)]

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from entrypoints.api.deps import AppDep
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.stream_slots import Slot, StreamSlots
 from entrypoints.api.strict import StrictRoute
 from projections.event_records import event_record
@@ -37,6 +38,7 @@ def stream_slots() -> StreamSlots:
 
 @router.get(
     "/stream",
+    dependencies=EVERY_NAMESPACE,
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "An event stream."},

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime
 
 from entrypoints.api.deps import AppDep, ReadDatabaseDep, ReferencesDep
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.schemas import AssignedAfterLostPublic, EventsPublic
 from entrypoints.api.strict import StrictRoute
 from projections.event_records import event_record
@@ -85,7 +86,9 @@ def event_filter(
 EventFilterDep = Annotated[EventFilter, Depends(event_filter)]
 
 
-@router.get("", response_model=EventsPublic, response_model_exclude_none=True)
+@router.get(
+    "", response_model=EventsPublic, response_model_exclude_none=True, dependencies=EVERY_NAMESPACE
+)
 def list_events(
     app: AppDep,
     database: ReadDatabaseDep,
@@ -116,7 +119,11 @@ def list_events(
     }
 
 
-@router.get("/forensics/assigned-after-lost", response_model=AssignedAfterLostPublic)
+@router.get(
+    "/forensics/assigned-after-lost",
+    response_model=AssignedAfterLostPublic,
+    dependencies=EVERY_NAMESPACE,
+)
 def runs_assigned_after_lost(
     database: ReadDatabaseDep,
     query: EventFilterDep,

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
+from domain.errors import NotFoundError
 from domain.scalars import Integer
 from entrypoints.api.deps import (
     AppDep,
@@ -16,6 +17,7 @@ from entrypoints.api.deps import (
     ViewsDep,
     parse_id,
 )
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
@@ -42,8 +44,21 @@ def task_history(ref: str, references: ReferencesDep, history: HistoryDep) -> li
 
 
 @router.get("/api/workers/{worker_id}/history", response_model=list[EventPublic])
-def worker_history(worker_id: str, history: HistoryDep) -> list[dict[str, Any]]:
+def worker_history(
+    worker_id: str,
+    history: HistoryDep,
+    scope: ScopeDep,
+    views: ViewsDep,
+    read_model: ReadModelDep,
+    response: Response,
+) -> list[dict[str, Any]]:
     """Every event of the worker: registration, draining, lost, deregistered."""
+    if scope.narrowed:
+        key = parse_id("worker", worker_id)
+        found = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
+        if found is None:
+            raise NotFoundError("worker", worker_id)
+        scope.ensure_worker(found, worker_id)
     return history.records(parse_id("worker", worker_id), "worker")
 
 

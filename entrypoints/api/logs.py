@@ -13,6 +13,7 @@ from adapters.log_query import LogFilter, read_logs
 from domain.errors import InvalidFieldError
 from entrypoints.api.deps import ReadDatabaseDep
 from entrypoints.api.json_response import OrjsonResponse
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.strict import StrictRoute
 
 router = APIRouter(tags=["system"], route_class=StrictRoute)
@@ -56,7 +57,12 @@ class LogsPublic(BaseModel):
     offset: int
 
 
-@router.get("/api/system/logs", response_model=LogsPublic, response_class=OrjsonResponse)
+@router.get(
+    "/api/system/logs",
+    response_model=LogsPublic,
+    response_class=OrjsonResponse,
+    dependencies=EVERY_NAMESPACE,
+)
 def list_logs(
     database: ReadDatabaseDep,
     level: Annotated[

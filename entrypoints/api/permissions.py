@@ -37,6 +37,7 @@ class Right(StrEnum):
     QUARANTINE = "quarantine"  # retry or release held aggregates
     REBUILD = "rebuild"  # rebuild a projection's read tables from the log
     MANAGE_KEYS = "manage_keys"  # create, list, revoke API keys
+    MANAGE_NAMESPACES = "manage_namespaces"  # create namespaces, change their limits
     READ_CONFIG = "read_config"  # the effective configuration (secrets masked): admin only
     WORKER = "worker"  # register a worker and heartbeat for it (HTTP workers)
 
@@ -105,6 +106,10 @@ ROUTE_RIGHTS: dict[tuple[str, str], Right] = {
     ("GET", K): Right.MANAGE_KEYS,
     ("POST", K): Right.MANAGE_KEYS,
     ("DELETE", f"{K}/{{ref}}"): Right.MANAGE_KEYS,
+    ("GET", "/api/namespaces"): Right.READ,
+    ("POST", "/api/namespaces"): Right.MANAGE_NAMESPACES,
+    ("GET", "/api/namespaces/{name}"): Right.READ,
+    ("PATCH", "/api/namespaces/{name}"): Right.MANAGE_NAMESPACES,
     ("GET", "/api/subscriptions"): Right.READ,
     ("POST", "/api/subscriptions"): Right.OPERATE,
     ("GET", "/api/subscriptions/{subscription_id}"): Right.READ,

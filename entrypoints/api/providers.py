@@ -28,6 +28,7 @@ from application.dispatch.liveness import LivenessStore
 from application.ports import Clock, Wakeup
 from application.quarantine import QuarantineLedger
 from entrypoints.api.health_checks import HealthConfig
+from entrypoints.api.namespace_rates import NamespaceRates
 from entrypoints.api.views import Views
 from entrypoints.bootstrap import Container, build_archiving
 from entrypoints.live_config import LiveConfig
@@ -50,6 +51,7 @@ def attach(
     api.state.container = container
     api.state.key_directory = key_directory
     container.extras.setdefault("rebuild_jobs", RebuildJobs(container))  # one per process
+    container.extras.setdefault("namespace_rates", NamespaceRates(container.database))
     api.state.live_config = live or LiveConfig.fixed(container.settings)
 
 
@@ -158,6 +160,11 @@ def get_metrics(request: Request) -> Metrics:
 def get_runners(request: Request) -> list[ProjectionRunner]:
     """The projections this process runs (their in-process errors are not stored yet)."""
     return _container(request).runners
+
+
+def get_namespace_rates(request: Request) -> NamespaceRates:
+    """The trigger rates of the namespaces, as this process counts them."""
+    return cast(NamespaceRates, _container(request).extras["namespace_rates"])
 
 
 def get_key_directory(request: Request) -> KeyDirectory:

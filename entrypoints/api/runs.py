@@ -19,8 +19,12 @@ from entrypoints.api.deps import (
     parse_run_id,
 )
 from entrypoints.api.history import AsOf, Version
+from entrypoints.api.namespace_scope import NamespaceScope, ScopeDep
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
 from entrypoints.api.strict import StrictRoute
+from entrypoints.api.views import Views
+from projections.history import History
+from projections.queries import ReadModel
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
 RUN_STATUSES = tuple(RunStatus)
@@ -31,6 +35,7 @@ RUN_STATUS_PATTERN = "^(" + "|".join(RUN_STATUSES) + ")$"
 def list_runs(
     app: AppDep,
     references: ReferencesDep,
+    scope: ScopeDep,
     read_model: ReadModelDep,
     views: ViewsDep,
     task: Annotated[
@@ -65,8 +70,8 @@ def list_runs(
         ),
     ] = None,
 ) -> dict[str, Any]:
-    """Runs, newest first, by task, status and backfill; pages by `offset`, or by `before` /
-    `after`."""
+    """Runs, newest first, by namespace, task, status and backfill; pages by `offset`, or by
+    `before` / `after`."""
     views.ensure(min_position)
     task_uuid = correlation = None
     if task is not None:
@@ -84,6 +89,7 @@ def list_runs(
         before=before,
         after=after,
         correlation_id=correlation,
+        namespaces=scope.listed(),
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -91,6 +97,7 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunPublic)
 def get_run(
     run_id: str,
+    scope: ScopeDep,
     read_model: ReadModelDep,
     history: HistoryDep,
     views: ViewsDep,
@@ -103,28 +110,52 @@ def get_run(
     `as_of` or `version`, as it was then, rebuilt from its events. While the runs view lacks
     it, it is rebuilt from its events and marked `X-View-Stale: true`."""
     views.ensure(min_position)
+    run = _visible_run(run_id, scope, views, read_model, history, response)
     if as_of is not None or version is not None:
         then = history.state_at("run", parse_run_id(run_id), as_of, version)
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None
         return then
+    run["quarantine"] = views.quarantine_of(parse_run_id(run_id))
+    return run
+
+
+def _visible_run(
+    run_id: str,
+    scope: NamespaceScope,
+    views: Views,
+    read_model: ReadModel,
+    history: History,
+    response: Response,
+) -> dict[str, Any]:
+    """The run from its view (else its events), 404 unless the caller sees its namespace."""
     key = parse_run_id(run_id)
     run = views.view_or_log(response, key, read_model.run, history.run_from_log)
     if run is None:
         raise NotFoundError("run", run_id)
-    run["quarantine"] = views.quarantine_of(key)
+    scope.ensure_resource(run, "run", run_id)
     return run
 
 
 @router.get("/{run_id}/events", response_model=list[EventPublic])
-def run_events(run_id: str, history: HistoryDep) -> list[dict[str, Any]]:
+def run_events(
+    run_id: str,
+    scope: ScopeDep,
+    views: ViewsDep,
+    read_model: ReadModelDep,
+    history: HistoryDep,
+    response: Response,
+) -> list[dict[str, Any]]:
     """The run's events in order, straight from the event store, with their log positions."""
+    if scope.narrowed:
+        _visible_run(run_id, scope, views, read_model, history, response)
     return history.records(parse_run_id(run_id), "run")
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
 def cancel_run(
     run_id: str,
+    scope: ScopeDep,
     app: AppDep,
     read_model: ReadModelDep,
     history: HistoryDep,
@@ -133,6 +164,8 @@ def cancel_run(
     response: Response,
 ) -> dict[str, Any]:
     """Cancel a pending, assigned, running or retrying run; a running process is killed."""
+    if scope.narrowed:
+        _visible_run(run_id, scope, views, read_model, history, response)
     result = app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
     return views.after_command(
         response, "run", result.aggregate_id, result.position, read_model.run, history.run_from_log

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from domain.errors import InvalidFieldError
+from domain.namespace import DEFAULT_NAMESPACE, MAX_NAMESPACES, checked_namespaces
 from domain.scalars import Integer
 from domain.secrets import mask_text, masked_entries, masked_payload, masked_spec
 from domain.task_spec import (
@@ -50,6 +52,7 @@ class TaskPublic(BaseModel):
     id: int | None = Field(description="Sequential number, 1, 2, 3… in creation order.")
     uuid: str
     name: str
+    namespace: str = DEFAULT_NAMESPACE
     description: str = ""
     task_type: str = "batch"
     executor: str
@@ -179,6 +182,7 @@ class RunPublic(BaseModel):
     task_id: int | None
     task_uuid: str
     task_name: str
+    namespace: str = DEFAULT_NAMESPACE
     task_version: int
     status: str
     attempt: int
@@ -311,6 +315,21 @@ class WorkerRegister(BaseModel):
     queues: list[ShortText] = Field(default_factory=lambda: ["default"], max_length=100)
     labels: Labels = Field(default_factory=dict)
     max_concurrent_tasks: Integer = Field(5, ge=1, le=10_000)
+    namespaces: list[Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=lambda: [DEFAULT_NAMESPACE],
+        min_length=1,
+        max_length=MAX_NAMESPACES,
+        description='The namespaces whose runs it takes; ["*"]: every namespace (a key scoped '
+        "to namespaces may register only for those).",
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces_are_names(cls, value: list[str]) -> list[str]:
+        try:
+            return checked_namespaces(value)
+        except InvalidFieldError as error:
+            raise ValueError(error.message) from None
 
     @field_validator("executors")
     @classmethod
@@ -356,6 +375,7 @@ class WorkerPublic(BaseModel):
     executors: list[str]
     queues: list[str]
     labels: dict[str, str]
+    namespaces: list[str] = Field([DEFAULT_NAMESPACE], description='["*"]: every namespace.')
     max_concurrent_tasks: int
     running: int
     registered_at: datetime | None

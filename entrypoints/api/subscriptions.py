@@ -8,15 +8,17 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.commands.app import SchedulerApp
 from application.subscriptions.commands import SubscriptionTarget
 from domain.errors import InvalidFieldError, NotFoundError
+from domain.namespace import DEFAULT_NAMESPACE, checked_namespace
 from domain.scalars import Integer
 from domain.subscription_filter import SubscriptionFilter
 from entrypoints.api.deps import AlertingDep, AppDep, ContextDep, ReadDatabaseDep, ViewsDep
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.strict import StrictRoute
 from entrypoints.event_types import UnknownEventTypeError, topics_named
 from projections.ports import Database
@@ -63,6 +65,12 @@ class SubscriptionCreate(BaseModel):
     failed_in_a_row: Integer | None = Field(
         None, ge=1, le=1_000, description="Only failures that make a task's streak this long."
     )
+    namespace: str | None = Field(
+        None,
+        max_length=63,
+        description="Only events of this namespace's tasks and runs (and `tasks` named in it);"
+        " none: every namespace. A key scoped to namespaces must name one of its own.",
+    )
     max_attempts: Integer | None = Field(
         None, ge=1, le=100, description="Before a dead letter; default [alerting] max_attempts."
     )
@@ -90,6 +98,7 @@ class SubscriptionPublic(BaseModel):
     tasks: list[str]
     statuses: list[str]
     failed_in_a_row: int | None
+    namespace: str | None = None
     max_attempts: int
     status: Literal["active", "deleted"]
     offset: int = Field(description="The last log position handled.")
@@ -122,8 +131,17 @@ def create_subscription(
     alerting: AlertingDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    scope: ScopeDep,
 ) -> dict[str, Any]:
     """Subscribe a webhook or email addresses to the log events the filter selects."""
+    if scope.requested is not None:
+        scope.ensure_asked(str(body.namespace))
+    if body.namespace is not None:
+        checked_namespace(body.namespace)
+        scope.ensure_may_act(request, body.namespace, "subscribing")
+    elif scope.visible is not None:  # every namespace's events: wider than the key
+        scope.ensure_may_act(request, "*", "subscribing to every namespace")
     target = _target(body, alerting.smtp_host is not None)
     if body.from_position is not None and body.from_position > app.head_position() + 1:
         raise InvalidFieldError("from_position", "is beyond the log's head")
@@ -133,9 +151,10 @@ def create_subscription(
         raise InvalidFieldError("event_types", str(error)) from None
     event_filter = SubscriptionFilter(
         topics=tuple(topics),
-        tasks=tuple(str(_task(app, ref)) for ref in body.tasks),
+        tasks=tuple(str(_task(app, ref, body.namespace)) for ref in body.tasks),
         statuses=tuple(body.statuses),
         failed_in_a_row=body.failed_in_a_row,
+        namespace=body.namespace,
     )
     name = body.name or (
         ", ".join(target.email) if target.email else urlsplit(body.url or "").netloc
@@ -156,22 +175,31 @@ def create_subscription(
 def list_subscriptions(
     app: AppDep,
     database: ReadDatabaseDep,
+    scope: ScopeDep,
     status_filter: Annotated[
         str | None, Query(alias="status", pattern="^(active|deleted)$")
     ] = None,
 ) -> list[dict[str, Any]]:
-    """Every subscription, with its offset, lag, counts and last error."""
+    """Every subscription, with its offset, lag, counts and last error; with `namespace`, those
+    of that namespace (a scoped key sees only its namespaces')."""
     head = app.head_position()
     found = [row.public(head) for row in read_subscriptions(database)]
+    if scope.requested is not None:
+        found = [s for s in found if s["namespace"] == scope.requested]
+    if scope.visible is not None:
+        found = [s for s in found if s["namespace"] is not None and scope.sees(s["namespace"])]
     return [s for s in found if status_filter in (None, s["status"])]
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic)
 def get_subscription(
-    subscription_id: str, app: AppDep, database: ReadDatabaseDep
+    subscription_id: str, app: AppDep, database: ReadDatabaseDep, scope: ScopeDep
 ) -> dict[str, Any]:
     """One subscription: offset, lag, delivered and dead-lettered counts, last error."""
-    return _public(database, app, _id(subscription_id))
+    found = _public(database, app, _id(subscription_id))
+    if scope.narrowed and not scope.sees(found["namespace"] or "*"):
+        raise NotFoundError("subscription", subscription_id)  # not the scoped key's to see
+    return found
 
 
 @router.delete("/{subscription_id}", response_model=SubscriptionPublic)
@@ -235,9 +263,12 @@ def _target(body: SubscriptionCreate, can_mail: bool) -> SubscriptionTarget:
     return SubscriptionTarget(email=emails, secret=body.secret)
 
 
-def _task(app: SchedulerApp, ref: str) -> UUID:
+def _task(app: SchedulerApp, ref: str, namespace: str | None) -> UUID:
     try:
-        return app.resolve_task_ref(ref)
+        task_id = app.resolve_task_ref(ref, namespace or DEFAULT_NAMESPACE)
+        if namespace is not None and app.task_namespace(task_id) != namespace:
+            raise NotFoundError("task", ref)
+        return task_id
     except NotFoundError:
         raise InvalidFieldError("tasks", f"no task {ref[:80]!r}") from None
 

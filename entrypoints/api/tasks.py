@@ -16,11 +16,13 @@ from entrypoints.api.deps import (
     AppDep,
     ContextDep,
     HistoryDep,
+    NamespaceRatesDep,
     ReadModelDep,
     ReferencesDep,
     ViewsDep,
 )
 from entrypoints.api.history import AsOf, Version
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, check_task_executors, require_executors
 from entrypoints.api.schemas import (
     ReasonRequest,
@@ -60,11 +62,14 @@ def create_task(
     response: Response,
     request: Request,
     principal: PrincipalDep,
+    scope: ScopeDep,
 ) -> dict[str, Any]:
     """Create a task. The answer is read back from the tasks view after it applied the event."""
     require_executors(request, principal, {body.executor})
+    scope.ensure_asked(body.namespace)
+    scope.ensure_may_act(request, body.namespace, "creating a task")
     if body.depends_on:
-        upstreams = references.upstreams(body.depends_on)
+        upstreams = references.within(body.namespace).upstreams(body.depends_on)
         body = body.model_copy(update={"depends_on": upstreams})
     result = app.create_task(body, ctx)
     response.headers["Location"] = f"/api/tasks/{result.aggregate_id}"
@@ -75,16 +80,18 @@ def create_task(
 def list_tasks(
     read_model: ReadModelDep,
     views: ViewsDep,
+    scope: ScopeDep,
     status_filter: Annotated[str | None, Query(alias="status", pattern=TASK_STATUS_PATTERN)] = None,
     name: Annotated[str | None, Query(max_length=200, description="Substring of the name.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    """List tasks by number; deleted tasks only with status=deleted."""
+    """List tasks by number (of one namespace with `namespace`); deleted tasks only with
+    status=deleted."""
     views.ensure(min_position)
     items, total = read_model.list_tasks(
-        status=status_filter, name=name, limit=limit, offset=offset
+        status=status_filter, name=name, limit=limit, offset=offset, namespaces=scope.listed()
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -212,6 +219,7 @@ def trigger_task(
     views: ViewsDep,
     ctx: ContextDep,
     response: Response,
+    rates: NamespaceRatesDep,
     body: Annotated[TriggerRequest | None, Body()] = None,
     idempotency_key: Annotated[
         str | None,
@@ -224,6 +232,7 @@ def trigger_task(
 ) -> dict[str, Any]:
     """Request a run now. 202: the run is pending; follow it at /api/runs/{run_id}."""
     task_id = references.task_id(ref)
+    rates.charge_task(app, task_id)
     params = body.params if body else {}
     result = app.trigger_task(task_id, ctx, params=params, idempotency_key=idempotency_key)
     with log_context(run_id=result.aggregate_id, task_id=task_id):

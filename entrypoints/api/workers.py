@@ -22,6 +22,7 @@ from entrypoints.api.deps import (
     parse_id,
 )
 from entrypoints.api.history import AsOf, Version
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, count_forbidden
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
@@ -40,17 +41,21 @@ def _with_liveness(liveness: LivenessStore, worker: dict[str, Any]) -> dict[str,
 def list_workers(
     liveness: LivenessDep,
     read_model: ReadModelDep,
+    scope: ScopeDep,
     status_filter: Annotated[
         str | None, Query(alias="status", pattern=WORKER_STATUS_PATTERN)
     ] = None,
 ) -> list[dict[str, Any]]:
-    """Workers with load (running / max_concurrent_tasks), status and last heartbeat."""
-    return [_with_liveness(liveness, w) for w in read_model.list_workers(status=status_filter)]
+    """Workers with load (running / max_concurrent_tasks), status and last heartbeat; with
+    `namespace`, those serving it."""
+    workers = read_model.list_workers(status=status_filter, namespaces=scope.listed())
+    return [_with_liveness(liveness, w) for w in workers]
 
 
 @router.get("/{worker_id}", response_model=WorkerPublic)
 def get_worker(
     worker_id: str,
+    scope: ScopeDep,
     liveness: LivenessDep,
     read_model: ReadModelDep,
     history: HistoryDep,
@@ -60,12 +65,13 @@ def get_worker(
     version: Version = None,
 ) -> dict[str, Any]:
     """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
-    if as_of is not None or version is not None:
-        return history.state_at("worker", parse_id("worker", worker_id), as_of, version)
     key = parse_id("worker", worker_id)
     worker = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
     if worker is None:
         raise NotFoundError("worker", worker_id)
+    scope.ensure_worker(worker, worker_id)
+    if as_of is not None or version is not None:
+        return history.state_at("worker", key, as_of, version)
     worker["quarantine"] = views.quarantine_of(key)
     return _with_liveness(liveness, worker)
 
@@ -81,8 +87,14 @@ def register_worker(
     views: ViewsDep,
     ctx: ContextDep,
     response: Response,
+    request: Request,
+    scope: ScopeDep,
 ) -> dict[str, Any]:
-    """Register a worker (for workers that join over HTTP); then send heartbeats."""
+    """Register a worker (for workers that join over HTTP); then send heartbeats. A key
+    scoped to namespaces registers workers only for those."""
+    scope.ensure_asked_among(body.namespaces, "namespaces")
+    for namespace in body.namespaces:
+        scope.ensure_may_act(request, namespace, "registering a worker")
     result = app.register_worker_profile(body.to_profile(), ctx)
     bus.publish_heartbeat(Heartbeat(worker_id=result.aggregate_id, name=body.name))
     worker = views.after_command(
@@ -132,6 +144,7 @@ def ensure_registered_by(request: Request, registered: Any, worker_id: UUID, act
 @router.post("/{worker_id}/drain", response_model=WorkerPublic)
 def drain_worker(
     worker_id: str,
+    scope: ScopeDep,
     app: AppDep,
     liveness: LivenessDep,
     read_model: ReadModelDep,
@@ -141,6 +154,12 @@ def drain_worker(
     response: Response,
 ) -> dict[str, Any]:
     """Ask a worker to take no new work, finish what it runs, then deregister."""
+    if scope.narrowed:
+        worker_key = parse_id("worker", worker_id)
+        found = views.view_or_log(response, worker_key, read_model.worker, history.worker_from_log)
+        if found is None:
+            raise NotFoundError("worker", worker_id)
+        scope.ensure_worker(found, worker_id)
     result = app.drain_worker(parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx)
     worker = views.after_command(
         response,

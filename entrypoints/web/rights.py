@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 
-from entrypoints.api.permissions import Right, current_principal, forbid, has_right
+from entrypoints.api.permissions import (
+    Right,
+    count_forbidden,
+    current_principal,
+    forbid,
+    has_right,
+)
 
 T, R = "/tasks/{ref}", "/runs/{run_id}"
 UI_RIGHTS: dict[tuple[str, str], Right] = {
@@ -51,3 +57,11 @@ def authorize_page(request: Request) -> None:
     principal = current_principal(request)
     if not has_right(principal, right):
         raise forbid(request, principal, right, f"{request.method} /ui{route.path}")
+    if principal.namespaces is not None:
+        # The pages show every namespace (and the live log): not for a key scoped to some.
+        count_forbidden(request)
+        raise HTTPException(
+            status_code=403,
+            detail=f"forbidden: the web UI shows every namespace; {principal.actor} is scoped "
+            "to some (use the API with ?namespace=)",
+        )

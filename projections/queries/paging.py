@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,18 @@ class Where:
     def sql(self) -> str:
         """The conditions as a WHERE clause's body (always true when there are none)."""
         return " AND ".join(self.clauses) or "1 = 1"
+
+
+def in_list(column: str, prefix: str, values: Sequence[Any]) -> str:
+    """`column IN (...)` over named parameters `prefix0`, `prefix1`... (never true when empty)."""
+    if not values:
+        return "1 = 0"
+    return f"{column} IN ({', '.join(f'%({prefix}{i})s' for i in range(len(values)))})"
+
+
+def list_params(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters `in_list` names."""
+    return {f"{prefix}{i}": value for i, value in enumerate(values)}
 
 
 def page(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from domain.secrets import masked_entries
 from domain.statuses import RunStatus
 from projections.base import from_json
 from projections.ports import Database, Row
-from projections.queries.paging import Page, Resource, Where, page
+from projections.queries.paging import Page, Resource, Where, in_list, list_params, page
 from projections.queries.rows import as_datetime, id_text
 
 RUN_COLUMNS = """
 r.id, r.task_uuid, t.number AS task_number, r.task_name, r.task_version, r.status, r.attempt,
 r.worker_id, r.trigger, r.nominal_time, r.priority, r.params, r.requested_at, r.assigned_at,
 r.started_at, r.finished_at, r.duration_seconds, r.exit_code, r.output, r.error, r.reason,
-r.correlation_id, r.position, r.parent_run_id, r.shard_index, r.shard_total
+r.correlation_id, r.position, r.parent_run_id, r.shard_index, r.shard_total, r.namespace
 """
 RUNS_FROM = "FROM runs r LEFT JOIN tasks t ON t.uuid = r.task_uuid"
 ATTEMPTS_OF_RUN = """
@@ -36,6 +37,7 @@ def run_resource(row: Row) -> Resource:
         "task_id": row["task_number"],
         "task_uuid": id_text(row["task_uuid"]),
         "task_name": row["task_name"],
+        "namespace": row["namespace"],
         "task_version": row["task_version"],
         "status": row["status"],
         "attempt": row["attempt"],
@@ -100,6 +102,7 @@ class RunQueries:
         before: int | None = None,
         after: int | None = None,
         correlation_id: UUID | None = None,
+        namespaces: Sequence[str] | None = None,
     ) -> Page:
         """Runs, newest first, filtered by task, status and correlation (a backfill's id);
         the total counts the filter alone.
@@ -108,6 +111,8 @@ class RunQueries:
         the `limit` runs just older than `before`, or just newer than `after`.
         """
         where = Where()
+        if namespaces is not None:
+            where.add(in_list("r.namespace", "ns", namespaces), **list_params("ns", namespaces))
         if task_uuid is not None:
             where.add("r.task_uuid = %(task)s", task=task_uuid)
         if status:

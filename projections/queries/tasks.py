@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from domain.namespace import DEFAULT_NAMESPACE
 from domain.secrets import masked_spec
 from projections.base import from_json
 from projections.ports import Database, Row
-from projections.queries.paging import Page, Resource, Where, page
+from projections.queries.paging import Page, Resource, Where, in_list, list_params, page
 from projections.queries.rows import as_datetime, escape_like, id_text
 
 TASK_COLUMNS = (
     "uuid, number, name, status, pause_reason, version, spec, created_at, updated_at, next_fire_at,"
-    " last_misfire"
+    " last_misfire, namespace"
 )
 
 
@@ -24,6 +26,7 @@ def task_resource(row: Row) -> Resource:
         "id": row["number"],
         "uuid": id_text(row["uuid"]),
         **spec,
+        "namespace": row["namespace"],
         "status": row["status"],
         "pause_reason": row["pause_reason"],
         "version": row["version"],
@@ -47,12 +50,12 @@ class TaskQueries:
         """A task by its UUID."""
         return self._task("uuid = %(v)s", task_uuid)
 
-    def task_by_name(self, name: str) -> Resource | None:
-        """The live task with this name, else the newest deleted one."""
+    def task_by_name(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Resource | None:
+        """The live task with this name in the namespace, else the newest deleted one."""
         rows = self._db.query(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE name = %(v)s "
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE name = %(v)s AND namespace = %(ns)s "
             "ORDER BY CASE WHEN status = 'deleted' THEN 1 ELSE 0 END, number DESC LIMIT 1",
-            {"v": name},
+            {"v": name, "ns": namespace},
         )
         return task_resource(rows[0]) if rows else None
 
@@ -60,9 +63,20 @@ class TaskQueries:
         row = self._db.one(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {where}", {"v": value})
         return task_resource(row) if row else None
 
-    def list_tasks(self, *, status: str | None, name: str | None, limit: int, offset: int) -> Page:
-        """Tasks by number, filtered; deleted ones only when asked for by status."""
+    def list_tasks(
+        self,
+        *,
+        status: str | None,
+        name: str | None,
+        limit: int,
+        offset: int,
+        namespaces: Sequence[str] | None = None,
+    ) -> Page:
+        """Tasks by number, filtered (by namespace: in one of `namespaces`); deleted ones only
+        when asked for by status."""
         where = Where()
+        if namespaces is not None:
+            where.add(in_list("namespace", "ns", namespaces), **list_params("ns", namespaces))
         if status:
             where.add("status = %(status)s", status=status)
         else:

@@ -177,6 +177,12 @@ BUILDERS: dict[tuple[str, str], Builder] = {
         Call("/api/keys", json={"name": f.name("k"), "role": "viewer", "expires_in": "1h"})
     ],
     ("DELETE", "/api/keys/{ref}"): lambda f: [Call(f"/api/keys/{f.spare_key}")],
+    ("GET", "/api/namespaces"): lambda f: [Call("/api/namespaces")],
+    ("POST", "/api/namespaces"): lambda f: [Call("/api/namespaces", json={"name": f.name("ns")})],
+    ("GET", "/api/namespaces/{name}"): lambda f: [Call("/api/namespaces/default")],
+    ("PATCH", "/api/namespaces/{name}"): lambda f: [
+        Call("/api/namespaces/default", json={"max_concurrent_runs": None})
+    ],
     ("GET", "/api/subscriptions"): lambda f: [Call("/api/subscriptions")],
     ("POST", "/api/subscriptions"): lambda f: [Call("/api/subscriptions", json=SUBSCRIPTION)],
     ("GET", S): lambda f: [Call(f"/api/subscriptions/{f.subscription}")],

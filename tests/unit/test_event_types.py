@@ -31,7 +31,8 @@ def test_an_event_name_selects_only_that_event_and_repeats_count_once() -> None:
 @pytest.mark.parametrize("name", ["Tsk", "TaskRun.Fail", "Task.", "scheduler:Task", ""])
 def test_a_name_that_selects_no_event_type_is_refused_with_the_aggregates(name: str) -> None:
     aggregates = (
-        "ApiKey, ApiKeyName, Backfill, Retention, Subscription, Task, TaskName, TaskRun, Worker"
+        "ApiKey, ApiKeyName, Backfill, Namespace, Retention, Subscription, Task, TaskName, "
+        "TaskRun, Worker"
     )
     with pytest.raises(UnknownEventTypeError, match=aggregates):
         topics_named([name])

@@ -74,7 +74,7 @@ def test_every_way_in_records_the_same_registered_event(
     assert not app.register_worker_once(from_bus, PROFILE, ctx), "a repeat records nothing"
     body = WorkerRegister.model_validate(PROFILE.as_dict())
     by_http = app.register_worker_profile(body.to_profile(), ctx).aggregate_id
-    fields = {"name", "hostname", "executors", "queues", "labels", "max_concurrent_tasks"}
+    fields = set(PROFILE.as_dict())
     stored = [
         {k: v for k, v in vars(registered(app, w)).items() if k in fields}
         for w in (by_fields, by_profile, from_bus, from_bus_dict, by_http)
