@@ -120,6 +120,7 @@ def test_metrics_expose_tasks_runs_and_latency_histograms(client: httpx.Client) 
         "api_keys",
         "event_index",
         "subscriptions",
+        "namespaces",
     }
 
 
