@@ -17,6 +17,7 @@ from uuid import UUID
 from fastapi import HTTPException
 
 from entrypoints.api.rate_limit import retry_after
+from entrypoints.api.token_bucket import TokenBuckets
 from projections.namespaces import read_namespaces
 from projections.ports import Database
 
@@ -46,7 +47,8 @@ class NamespaceRates:
         self._refresh_seconds = refresh_seconds
         self._rates: dict[str, int] = {}
         self._read_at = float("-inf")
-        self._full_at: dict[str, float] = {}  # GCRA: when each bucket is full again
+        # A minute's worth of runs per namespace; a changed rate starts a full bucket.
+        self._buckets: dict[str, TokenBuckets] = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -85,15 +87,13 @@ class NamespaceRates:
         rate = self.rate_of(namespace)
         if rate is None or runs <= 0:
             return None
-        interval = 60.0 / rate
         with self._lock:
-            now = self._monotonic()
-            full_at = max(self._full_at.get(namespace, now), now)
-            wait = full_at + runs * interval - now - rate * interval
-            if wait > 0:
-                return rate, wait
-            self._full_at[namespace] = full_at + runs * interval
-            return None
+            buckets = self._buckets.get(namespace)
+            if buckets is None or buckets.burst != rate:
+                buckets = TokenBuckets(rate / 60.0, rate, monotonic=self._monotonic)
+                self._buckets[namespace] = buckets
+        wait = buckets.take(namespace, runs)
+        return (rate, wait) if wait > 0 else None
 
     def charge(self, namespace: str, runs: int = 1) -> None:
         """Take the tokens of `runs` new runs in the namespace, or refuse.

@@ -34,15 +34,16 @@ class TokenBuckets:
         self._full_at: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()  # the event loop and threadpool routes both call in
 
-    def take(self, key: str) -> float:
-        """Take a token: 0.0 when there was one, else the seconds until there is (none taken)."""
+    def take(self, key: str, tokens: int = 1) -> float:
+        """Take `tokens`: 0.0 when there were as many, else the seconds until there are (none
+        taken; more than `burst` at once never fit, and the wait says when a burst would)."""
         with self._lock:
             now = self._monotonic()
             full_at = max(self._full_at.get(key, now), now)
-            wait = full_at - self._tolerance - now
+            wait = full_at + (tokens - 1) * self._interval - self._tolerance - now
             if wait > 0:
                 return wait
-            self._full_at[key] = full_at + self._interval
+            self._full_at[key] = full_at + tokens * self._interval
             self._full_at.move_to_end(key)
             if len(self._full_at) > self._max_keys:
                 self._full_at.popitem(last=False)

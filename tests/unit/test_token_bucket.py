@@ -75,3 +75,14 @@ def test_a_bucket_needs_a_positive_rate_and_burst() -> None:
         TokenBuckets(rate=0, burst=1)
     with pytest.raises(ValueError):
         TokenBuckets(rate=1, burst=0)
+
+
+def test_several_tokens_are_taken_at_once_or_none_are() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(rate=1.0, burst=5, monotonic=lambda: now[0])
+    assert buckets.take("ns", 3) == 0.0
+    assert buckets.take("ns", 3) == pytest.approx(1.0)  # two left: one more in a second
+    assert buckets.take("ns", 2) == 0.0
+    assert buckets.take("ns", 6) == pytest.approx(6.0)  # more than a burst never fits now
+    now[0] = 5.0
+    assert buckets.take("ns", 5) == 0.0
