@@ -34,10 +34,12 @@ def start(cluster: Cluster, workers: int = 1, **env: str) -> None:
     cluster.wait_for_workers(workers)
 
 
-def wait_logged(cluster: Cluster, name: str, text: str, count: int = 1) -> None:
+def wait_logged(
+    cluster: Cluster, name: str, text: str, count: int = 1, timeout: float = 10
+) -> None:
     wait_until(
         lambda: cluster.log(name, 400).count(text) >= count,
-        10,
+        timeout,
         f"{name} did not log {text!r}:\n{cluster.log(name)}",
     )
 
@@ -160,8 +162,12 @@ def test_a_new_worker_kills_what_a_worker_killed_with_its_guard_left(tmp_path: P
             survivors = live_members(pgid, settle_seconds=0.5)
             assert survivors, "the shell's child should still run: nothing reaped it yet"
             cluster.start("worker1", "worker", TMPDIR=str(tmp))
-            assert live_members(pgid, settle_seconds=10) == [], "the new worker left them"
-            wait_logged(cluster, "worker1", "task process groups left by dead worker process")
+            # The sweep is the new worker's first act once started; a busy machine may take
+            # many seconds to get a Python process that far, so wait for its word first.
+            wait_logged(
+                cluster, "worker1", "task process groups left by dead worker process", timeout=60
+            )
+            assert live_members(pgid, settle_seconds=2) == [], "the new worker left them"
 
 
 def guard_of(worker_pid: int) -> int:
