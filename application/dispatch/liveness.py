@@ -38,12 +38,17 @@ class LivenessStore(Protocol):
 
     def snapshot(self) -> dict[UUID, Lease]: ...
 
+    def listened(self, through: datetime) -> None: ...
+
+    def heard_through(self) -> datetime | None: ...
+
 
 class InMemoryLiveness:
     """Leases in this process's memory, fed by a heartbeat listener."""
 
     def __init__(self) -> None:
         self._leases: dict[UUID, Lease] = {}
+        self._heard_through: datetime | None = None
         self._lock = threading.Lock()
 
     def beat(
@@ -68,11 +73,25 @@ class InMemoryLiveness:
         with self._lock:
             return dict(self._leases)
 
+    def listened(self, through: datetime) -> None:
+        """Every heartbeat sent before `through` has been fed in."""
+        with self._lock:
+            if self._heard_through is None or through > self._heard_through:
+                self._heard_through = through
+
+    def heard_through(self) -> datetime | None:
+        """Up to when the heartbeats are all in; None if no collector has said (tests, tools)."""
+        with self._lock:
+            return self._heard_through
+
 
 class Leases:
     """Workers' leases as one dispatcher judges them, from the heartbeats it has seen.
 
     Before this dispatcher has heard anything, its own start is a worker's last sign of life.
+    Silence counts only up to when the heartbeats were all heard: a dispatcher whose collector
+    stalled (CPU starvation, a long pause, a bus it cannot reach) must not take its own deafness
+    for every worker's death and requeue runs that are running fine.
     """
 
     def __init__(self, store: LivenessStore, clock: Clock, lease_seconds: float) -> None:
@@ -84,7 +103,12 @@ class Leases:
     def expired(self, worker_id: UUID) -> bool:
         """Whether the worker's last heartbeat is older than the lease."""
         seen = max(self.store.last_seen(worker_id) or self._since, self._since)
-        return self._clock.now() - seen > self._lease
+        now = self._clock.now()
+        heard = self.store.heard_through()
+        return (now if heard is None else min(now, heard)) - seen > self._lease
+
+
+HEARTBEATS_PER_READ = 500
 
 
 def collect_heartbeats(
@@ -96,9 +120,13 @@ def collect_heartbeats(
         try:
             if listener is None:
                 listener = bus.heartbeat_listener()
-            for beat in listener.receive(500, timeout=0.5):
+            asked_at = clock.now()
+            beats = listener.receive(HEARTBEATS_PER_READ, timeout=0.5)
+            for beat in beats:
                 liveness.beat(beat.worker_id, clock.now(), beat.running, beat.draining)
-        except Exception:  # the bus is down: leases age, recovery waits for the lease
+            if len(beats) < HEARTBEATS_PER_READ:  # drained: all sent before asking are in
+                liveness.listened(asked_at)
+        except Exception:  # the bus is down: no lease is judged until it is heard again
             logger.warning("cannot receive heartbeats; retrying", exc_info=True)
             listener = None
             stop.wait(1.0)
