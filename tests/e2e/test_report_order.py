@@ -14,6 +14,10 @@ from tests.e2e.conftest import free_port
 from tests.e2e.test_distributed import run_count
 
 RUNS = 300
+# These tests are about reports, not liveness: a worker starved of CPU for more than the
+# default half interval of slack must not be taken for lost and have its runs requeued,
+# which would add a Requeued to their histories.
+PATIENT = {"SCHEDULER_DISPATCHER__LEASE_HEARTBEATS": "5"}
 HISTORY = ["TaskRun.Requested", "TaskRun.Assigned", "TaskRun.Started", "TaskRun.Succeeded"]
 
 
@@ -29,7 +33,10 @@ def test_with_three_dispatchers_every_finished_run_has_its_start_recorded(
         metrics_ports = [free_port() for _ in range(3)]
         for i, port in enumerate(metrics_ports):
             cluster.start(
-                f"dispatcher{i}", "dispatcher", SCHEDULER_OBSERVABILITY__METRICS_PORT=str(port)
+                f"dispatcher{i}",
+                "dispatcher",
+                SCHEDULER_OBSERVABILITY__METRICS_PORT=str(port),
+                **PATIENT,
             )
         for i in range(2):
             cluster.start(f"worker{i}", "worker", SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="8")
@@ -77,7 +84,7 @@ def test_a_dispatcher_killed_with_reports_in_hand_loses_none_of_them(
         cluster.start_api()
         cluster.start("projector", "projector")
         for i in range(3):
-            cluster.start(f"dispatcher{i}", "dispatcher")
+            cluster.start(f"dispatcher{i}", "dispatcher", **PATIENT)
         for i in range(2):
             cluster.start(f"worker{i}", "worker", SCHEDULER_WORKER__MAX_CONCURRENT_TASKS="8")
         cluster.wait_for_workers(2)
