@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from adapters.breaker_metrics import BreakerCollector
 from adapters.connection_budget import connection_wait_budget
 from projections.dispatcher_status import read_dispatchers
 from projections.ports import Database, Row
@@ -139,27 +140,6 @@ class ViewCountsCollector(Collector):
             family.add_metric([row["projection"]], float(row["position"]))
         yield family
         yield from _projection_health(positions, errors, head)
-
-
-class BreakerCollector(Collector):
-    """Each circuit breaker's state: 0 closed, 1 half-open, 2 open."""
-
-    def __init__(self, breakers: Any) -> None:
-        self._breakers = breakers
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Yield one gauge with a sample per breaker."""
-        family = GaugeMetricFamily(
-            "scheduler_circuit_state",
-            "Circuit breaker state (0 closed, 1 half-open, 2 open).",
-            labels=["breaker"],
-        )
-        for name, breaker in self._breakers.all().items():
-            family.add_metric([name], float(CIRCUIT_LEVEL[breaker.state.value]))
-        yield family
-
-
-CIRCUIT_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 
 
 def _projection_health(

@@ -12,15 +12,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Gauge
-
 from adapters.aes_secret_box import AesGcmSecretBox, development_key, parse_keys
 from adapters.audit_chain import SqlChainStore
 from adapters.event_positions import AggregateLog, event_positions
 from adapters.event_store_role import ensure_append_only
-from adapters.guarded_bus import GuardedBus
-from adapters.memory_bus import InMemoryBus
-from adapters.metrics import BreakerCollector, Metrics
+from adapters.metrics import Metrics
 from adapters.migrations import apply_migrations
 from adapters.postgres import locks as postgres_locks
 from adapters.postgres.bulk_rebuild import bulk_through_scratch, replay_share
@@ -30,15 +26,12 @@ from adapters.postgres.listener import LISTEN, LISTEN_VIEWS, NOTIFY_VIEWS, keep_
 from adapters.postgres.pool import application_name, connection_options, conninfo
 from adapters.postgres.session import PostgresSession
 from adapters.postgres.shadow_ddl import PostgresShadowDdl
-from adapters.redis_bus import RedisStreamsBus
 from adapters.sql_store import StoreDatabase
 from adapters.sqlite import locks as sqlite_locks
 from adapters.sqlite.database import SqliteDatabase
 from adapters.sqlite.live_store import SqliteLiveStore
 from adapters.sqlite.scratch import scratch_database
 from adapters.sqlite.shadow_ddl import SqliteShadowDdl
-from adapters.tls import TlsFiles
-from adapters.tracing import build_tracer
 from application.archive.keeper import RetentionKeeper
 from application.archive.lookup import ArchivedAggregates, LogWithArchive
 from application.archive.ports import LiveStore
@@ -52,9 +45,10 @@ from application.ports import Clock, SystemClock, Wakeup
 from application.quarantine import QuarantineLedger
 from application.secrets import NoSecretBox, SecretBox
 from application.tracing import NO_TRACER, Tracer
-from domain.worker import WorkerProfile
+from entrypoints.bus_factory import build_guarded_bus
 from entrypoints.read_replica import build_replica
 from entrypoints.settings import Settings
+from entrypoints.tracer_setup import open_tracer
 from projections.base import Projection
 from projections.catalog import all_projections
 from projections.dispatcher_status import SqlDispatcherBeacon
@@ -70,12 +64,9 @@ from projections.time_travel import TimeTravel
 from projections.waiter import PositionWaiter
 
 if TYPE_CHECKING:
-    from adapters.executors.task_groups import TaskGroupLedger
-    from adapters.executors.task_user import TaskUser
     from adapters.postgres.read_route import Replica
     from application.dispatch.dispatcher import Dispatcher
     from application.dispatch.policy import DispatchPolicy
-    from application.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
 
@@ -86,33 +77,6 @@ SHARED_BATCHES = 4  # the runners' shared window of the log holds this many batc
 # Breakers of server processes back off at most this long, so that a process is serving again
 # within a few seconds of its database (or bus) coming back, not after the default 30 s.
 SERVER_BREAKERS = BreakerPolicy(max_backoff=5.0)
-
-
-def build_bus(settings: Settings, reports_wakeup: Wakeup | None = None) -> Bus:
-    """The bus named by `[message_queue] type`."""
-    queue = settings.message_queue
-    tls = TlsFiles(queue.tls_ca_file, queue.tls_cert_file, queue.tls_key_file)
-    if queue.type == "redis":
-        return RedisStreamsBus(
-            queue.effective_url or "redis://127.0.0.1:6379/0",
-            queue.prefix,
-            tls=tls,
-            batch_entries=queue.batch_entries,
-        )
-    if queue.type == "rabbitmq":
-        from adapters.rabbitmq_bus import RabbitMQBus
-
-        return RabbitMQBus(
-            queue.effective_url or "amqp://guest:guest@127.0.0.1:5672/", queue.prefix, tls=tls
-        )
-    return InMemoryBus(reports_wakeup=reports_wakeup)
-
-
-def build_guarded_bus(
-    settings: Settings, breakers: BreakerRegistry, reports_wakeup: Wakeup | None = None
-) -> GuardedBus:
-    """The configured bus behind the process's `bus` circuit breaker."""
-    return GuardedBus(build_bus(settings, reports_wakeup), breakers.get("bus"))
 
 
 def projection_lease(session: PostgresSession | None, name: str) -> Lease:
@@ -423,19 +387,6 @@ class Container:
         self.tracer.shutdown()  # last: the spans of everything above are sent
 
 
-def open_tracer(settings: Settings, process: str) -> Tracer:
-    """The process's tracer: NO_TRACER unless `[observability] tracing_enabled`."""
-    observability = settings.observability
-    if not observability.tracing_enabled:
-        return NO_TRACER
-    if observability.otlp_endpoint is None:
-        logger.warning(
-            "tracing_enabled without [observability] otlp_endpoint: traces are continued and"
-            " their ids recorded, but no span is exported"
-        )
-    return build_tracer(process, observability.otlp_endpoint)
-
-
 def build_container(
     settings: Settings,
     clock: Clock | None = None,
@@ -557,11 +508,6 @@ def build_secret_box(settings: Settings) -> SecretBox:
     return NoSecretBox()
 
 
-def default_worker_name() -> str:
-    """A readable default worker name: the host name."""
-    return f"{socket.gethostname()}-local"
-
-
 def dispatch_policy(settings: Settings) -> DispatchPolicy:
     """The dispatcher's knobs from `[dispatcher]` and `[worker]` (again on each reload)."""
     from application.dispatch.policy import DispatchPolicy
@@ -600,57 +546,6 @@ def make_dispatcher(container: Container) -> Dispatcher:
     )
 
 
-def make_worker(
-    settings: Settings,
-    bus: Bus,
-    ledger: TaskGroupLedger | None = None,
-    user: TaskUser | None = None,
-    tracer: Tracer = NO_TRACER,
-) -> WorkerAgent:
-    """A worker configured from `[worker]`; `ledger` records its task process groups.
-
-    It advertises only the executors it may run, and has no others (allowed_executors).
-    Tasks run as `user` (default: what `[worker] run_as_user` resolves to).
-
-    Raises:
-        TaskUserError: run_as_user cannot be honoured here.
-    """
-    # Imported when built: only a worker's process pays for the executors, not the CLI.
-    from adapters.delivery_executor import DeliveryExecutor
-    from adapters.executors import default_executors
-    from adapters.executors.task_user import resolve_task_user
-    from adapters.log_redaction import remember_secrets
-    from application.worker_agent import WorkerAgent
-
-    worker = settings.worker
-    profile = WorkerProfile(
-        name=worker.name or default_worker_name(),
-        hostname=socket.gethostname(),
-        executors=list(worker.offered_executors),
-        queues=list(worker.queues),
-        labels=dict(worker.labels),
-        max_concurrent_tasks=worker.max_concurrent_tasks,
-        namespaces=list(worker.namespaces),
-    )
-    return WorkerAgent(
-        profile,
-        bus,
-        DeliveryExecutor(
-            default_executors(
-                output_tail_bytes=worker.output_tail_bytes,
-                ledger=ledger,
-                user=user if user is not None else resolve_task_user(worker.run_as_user),
-                allowed=worker.offered_executors,
-                callable_modules=worker.callable_modules,
-                max_concurrent_tasks=worker.max_concurrent_tasks,
-            )
-        ),
-        heartbeat_interval=worker.heartbeat_interval_seconds,
-        remember_secrets=remember_secrets,
-        tracer=tracer,
-    )
-
-
 def start_audit_chain(container: Container) -> None:
     """Extend the tamper-evidence chain over new events, in a background thread."""
     follower = AuditChainFollower(container.app.stored_log, SqlChainStore(container.database))
@@ -677,33 +572,3 @@ def start_retention(container: Container, actor: str) -> None:
         retention.interval_seconds,
     )
     container.start_thread("retention", keeper.run_forever, container.stop)
-
-
-def open_task_groups() -> TaskGroupLedger:
-    """Kill what dead workers left running, then record and guard this worker's tasks."""
-    from adapters.executors.task_groups import TaskGroupLedger  # a worker's only
-
-    ledger = TaskGroupLedger()
-    ledger.open()
-    return ledger
-
-
-def worker_metrics(agent: WorkerAgent, breakers: BreakerRegistry) -> CollectorRegistry:
-    """A worker's own metrics: attempts in flight, capacity, circuit breakers."""
-    registry = CollectorRegistry()
-    registry.register(BreakerCollector(breakers))
-    in_flight = Gauge(
-        "scheduler_worker_running", "Attempts this worker is executing.", registry=registry
-    )
-    in_flight.set_function(lambda: agent.running)
-    capacity = Gauge(
-        "scheduler_worker_capacity", "This worker's max_concurrent_tasks.", registry=registry
-    )
-    capacity.set(agent.profile.max_concurrent_tasks)
-    orphaned = Gauge(
-        "scheduler_worker_orphaned_threads",
-        "Threads still running a callable that timed out or was cancelled.",
-        registry=registry,
-    )
-    orphaned.set_function(lambda: agent.orphaned_threads)
-    return registry

@@ -6,17 +6,7 @@ import signal
 
 import click
 
-from entrypoints.cli_archive import archive
-from entrypoints.cli_audit import audit
-from entrypoints.cli_backfill import backfill
-from entrypoints.cli_config import config as config_group
-from entrypoints.cli_event_query import query as events_query
-from entrypoints.cli_keys import keys
-from entrypoints.cli_namespaces import namespaces
-from entrypoints.cli_projections import projections
-from entrypoints.cli_quarantine import quarantine
-from entrypoints.cli_replay import events, replay
-from entrypoints.cli_secrets import secrets
+from entrypoints.cli_lazy import LazyGroup
 from entrypoints.cli_support import (
     ConfigPaths,
     config_option,
@@ -26,8 +16,28 @@ from entrypoints.cli_support import (
 )
 from entrypoints.logging_setup import configure_logging
 
+# The groups of administrative commands, imported only when run: a process's start-up (and
+# `--help` of one command) does not pay for every command's imports.
+SUBCOMMANDS = {
+    "archive": "entrypoints.cli_archive:archive",
+    "audit": "entrypoints.cli_audit:audit",
+    "backfill": "entrypoints.cli_backfill:backfill",
+    "config": "entrypoints.cli_config:config",
+    "events": "entrypoints.cli_replay:events",
+    "keys": "entrypoints.cli_keys:keys",
+    "namespaces": "entrypoints.cli_namespaces:namespaces",
+    "projections": "entrypoints.cli_projections:projections",
+    "quarantine": "entrypoints.cli_quarantine:quarantine",
+    "replay": "entrypoints.cli_replay:replay",
+    "secrets": "entrypoints.cli_secrets:secrets",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 def main() -> None:
     """An event-sourced distributed task scheduler.
 
@@ -54,8 +64,16 @@ def api(config: ConfigPaths) -> None:
 
 
 def _run_process(config: ConfigPaths, name: str) -> None:
-    from entrypoints import processes
     from entrypoints.live_config import LiveConfig
+    from entrypoints.process_support import StartupError
+
+    # A worker's module imports no database driver, web framework or projection.
+    if name == "worker":
+        from entrypoints.process_worker import run_worker as run
+    else:
+        from entrypoints import processes
+
+        run = getattr(processes, f"run_{name}")
 
     # Until the process installs its reload handler, a SIGHUP must not kill it either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -63,8 +81,8 @@ def _run_process(config: ConfigPaths, name: str) -> None:
     settings = live.settings
     configure_logging(settings, name)
     try:
-        getattr(processes, f"run_{name}")(live, config)  # config: re-read on a reload
-    except (processes.StartupError, OSError) as error:
+        run(live, config)  # config: re-read on a reload
+    except (StartupError, OSError) as error:
         raise unreachable_error("cannot start", error, settings.connection_secrets) from None
 
 
@@ -124,17 +142,3 @@ def migrate(config: ConfigPaths) -> None:
             f"cannot migrate {settings.masked_database_url}", error, settings.connection_secrets
         ) from None
     click.echo(f"applied: {', '.join(applied)}" if applied else "read tables are up to date")
-
-
-main.add_command(projections)
-main.add_command(replay)
-events.add_command(events_query)
-main.add_command(events)
-main.add_command(audit)
-main.add_command(quarantine)
-main.add_command(keys)
-main.add_command(namespaces)
-main.add_command(config_group)
-main.add_command(secrets)
-main.add_command(backfill)
-main.add_command(archive)

@@ -16,6 +16,7 @@ from application.commands.app import SchedulerApp
 from domain.errors import InvalidFieldError, NotFoundError
 from domain.ids import parse_uuid
 from entrypoints.bootstrap import build_history
+from entrypoints.cli_event_query import query as events_query
 from entrypoints.cli_support import ConfigPaths, config_option, load_cli_settings, open_store
 from entrypoints.event_types import TOPIC_PREFIX, UnknownEventTypeError, topics_named
 from entrypoints.log_scan import last_notifications, notifications_between
@@ -184,3 +185,6 @@ def _echo(app: SchedulerApp, notification: Notification) -> None:
             "error": f"cannot decode: {type(error).__name__}: {error}",
         }
     click.echo(json.dumps(record, default=str))
+
+
+events.add_command(events_query)

@@ -8,14 +8,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from adapters.sql_store import StoreDatabase
-from application.commands.app import SchedulerApp
-from application.secrets import SecretBox
 from domain.secrets import mask_text
-from entrypoints.bootstrap import build_store
 from entrypoints.config_loading import LoadedConfig
 from entrypoints.redaction import redact
 from entrypoints.settings import ConfigError, Settings, load_sourced_settings
@@ -26,6 +23,11 @@ CONFIG_HELP = (
     " (default: $SCHEDULER_CONFIG, a colon-separated list, else built-in defaults)."
 )
 ConfigPaths = tuple[Path, ...]  # --config, in the order given
+
+if TYPE_CHECKING:
+    from adapters.sql_store import StoreDatabase
+    from application.commands.app import SchedulerApp
+    from application.secrets import SecretBox
 
 
 def load_cli_settings(config: ConfigPaths) -> Settings:
@@ -74,6 +76,8 @@ def open_store(
     brings the read tables up to date; `create_tables=False` runs no DDL on the event store,
     as a locked-down application role may not.
     """
+    from entrypoints.bootstrap import build_store  # the commands that need a store pay for it
+
     try:
         store = build_store(
             settings,

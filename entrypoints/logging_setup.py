@@ -17,7 +17,7 @@ from adapters.log_format import JsonLineFormatter, LogFieldsFilter, make_formatt
 from adapters.log_redaction import install_redaction
 from adapters.log_shipping import LogShipper, Sink
 from adapters.log_table import LogTable
-from entrypoints.bootstrap import build_bus
+from entrypoints.bus_factory import build_bus
 from entrypoints.redaction import redact_handlers
 from entrypoints.settings import Settings
 from projections.ports import Database

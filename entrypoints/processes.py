@@ -1,68 +1,55 @@
-"""Process mains: `scheduler up`, `api`, `dispatcher`, `worker` and `projector`."""
+"""Process mains with a database: `scheduler up`, `api`, `dispatcher` and `projector`.
+
+`scheduler worker` is in entrypoints/process_worker.py: it has no database to import.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
-from prometheus_client import CollectorRegistry
 
 from adapters.executors.task_groups import TaskGroupLedger
-from adapters.executors.task_user import (
-    TaskUser,
-    TaskUserError,
-    can_access,
-    resolve_task_user,
-)
 from adapters.jwt_verifier import JwtKeyError
-from adapters.metrics_server import start_metrics_server
-from application.circuit_breaker import BreakerRegistry
 from entrypoints.alerting import start_notifier
 from entrypoints.api.app import build_jwt_verifier, create_api
-from entrypoints.api.authentication import exposure_problem, is_loopback_host
+from entrypoints.api.authentication import exposure_problem
 from entrypoints.bootstrap import (
     Container,
     build_container,
-    build_guarded_bus,
     dispatch_policy,
     make_dispatcher,
-    make_worker,
-    open_task_groups,
-    open_tracer,
     start_audit_chain,
     start_retention,
-    worker_metrics,
 )
-from entrypoints.config_loading import ConfigError
-from entrypoints.config_watch import watch_config_files
 from entrypoints.heap import settle_heap
 from entrypoints.live_config import LiveConfig
 from entrypoints.logging_setup import (
     LogTransport,
-    log_transport,
-    ship_logs_to,
     ship_process_logs,
     stop_shipping,
 )
+from entrypoints.process_support import (
+    StartupError,
+    on_signals,
+    serve_metrics,
+    start_reloading,
+    task_user,
+    wait_for_signal,
+)
 from entrypoints.redaction import redact
-from entrypoints.reload import ConfigReloader, reload_on_sighup
+from entrypoints.reload import ConfigReloader
 from entrypoints.settings import Settings
+from entrypoints.worker_assembly import make_worker, open_task_groups
 
 if TYPE_CHECKING:
     from application.dispatch.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The process could not reach its database or create its tables."""
 
 
 def _build(settings: Settings, process: str) -> Container:
@@ -83,24 +70,6 @@ def check_api_security(settings: Settings) -> None:
         build_jwt_verifier(settings.auth)
     except JwtKeyError as error:
         raise StartupError(f"refusing to start: [auth] JWT key: {error}") from None
-
-
-def _on_signals(handler: Callable[[], None]) -> None:
-    # Also absorbs uvicorn's re-raise of SIGTERM/SIGINT after its graceful shutdown, so the
-    # process closes its threads and exits 0, as an orchestrator expects.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: handler())
-
-
-def start_reloading(live: LiveConfig, config_paths: Sequence[Path]) -> ConfigReloader:
-    """Reload on SIGHUP and on a change of the files; the caller adds what applies it."""
-    reloader = ConfigReloader(live, config_paths)
-    reload_on_sighup(reloader)  # first: from here on a SIGHUP never kills the process
-    try:
-        watch_config_files(reloader, threading.Event())
-    except ConfigError as error:
-        raise StartupError(str(error)) from None
-    return reloader
 
 
 def retune_on_reload(reloader: ConfigReloader, dispatcher: Dispatcher) -> None:
@@ -128,39 +97,8 @@ def serve_api(container: Container, live: LiveConfig) -> None:
         server_header=False,  # no "server: uvicorn": the edge names no internals
     )
     server = uvicorn.Server(config)
-    _on_signals(lambda: None)  # the caller stops the rest in order once serving ends
+    on_signals(lambda: None)  # the caller stops the rest in order once serving ends
     server.run()
-
-
-def task_user(settings: Settings) -> TaskUser:
-    """Who task processes run as (`[worker] run_as_user`), said in the log when it is unusual.
-
-    Raises:
-        StartupError: the user does not exist or this worker cannot switch to it.
-    """
-    try:
-        user = resolve_task_user(settings.worker.run_as_user)
-    except TaskUserError as error:
-        raise StartupError(str(error)) from None
-    if user.uid == 0:
-        logger.warning("tasks run as root: [worker] run_as_user = %r", settings.worker.run_as_user)
-    elif settings.worker.run_as_user is None and os.geteuid() == 0:
-        logger.warning(
-            "the worker runs as root: tasks run as %s; set [worker] run_as_user to choose "
-            "the user (root to run them as root)",
-            user.describe(),
-        )
-    else:
-        logger.info("tasks run as %s", user.describe())
-    python = sys.executable
-    if "python" in settings.worker.offered_executors and not can_access(python, user):
-        logger.warning(
-            "python tasks will fail: %s cannot run the interpreter %s (set [worker] "
-            "run_as_user, or install the scheduler where that user can read it)",
-            user.describe(),
-            python,
-        )
-    return user
 
 
 def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
@@ -232,29 +170,6 @@ def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         container.close()
 
 
-def serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
-    """Expose /metrics for a process without the API, when a metrics port is set.
-
-    Beyond loopback it needs `[observability] metrics_token`: metrics name tasks and workers.
-    """
-    observability, host = settings.observability, settings.api.host
-    if not (observability.metrics_port and observability.metrics_enabled):
-        return
-    if observability.metrics_token is None and not is_loopback_host(host):
-        raise StartupError(
-            f"refusing to start: [observability] metrics_port would serve /metrics on {host!r}"
-            " to anyone; set [observability] metrics_token, or bind [api] host to 127.0.0.1"
-        )
-    start_metrics_server(host, observability.metrics_port, registry, observability.metrics_token)
-    logger.info("metrics on http://%s:%s/metrics", host, observability.metrics_port)
-
-
-def _wait_for_signal(stop: threading.Event) -> None:
-    _on_signals(stop.set)
-    while not stop.wait(1.0):
-        pass
-
-
 def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     """A dispatcher process: follows the log, assigns, records reports, recovers."""
     settings = live.settings
@@ -263,7 +178,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     reloader.register_metrics(container.metrics.registry)
     # Before any thread starts: a SIGTERM while the metrics server is still starting must
     # stop the process cleanly, not kill it by the default action.
-    _on_signals(container.stop.set)
+    on_signals(container.stop.set)
     logs: LogTransport | None = None
     try:
         logs = ship_process_logs(container, collect=True)  # and the workers' lines
@@ -275,7 +190,7 @@ def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         serve_metrics(settings, container.metrics.registry)
         settle_heap()
         logger.info("dispatcher %s running", dispatcher.name)
-        _wait_for_signal(container.stop)
+        wait_for_signal(container.stop)
     finally:
         stop_shipping()
         container.close()
@@ -289,7 +204,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     reloader = start_reloading(live, config_paths)
     container = _build(settings, "projector")
     reloader.register_metrics(container.metrics.registry)
-    _on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
+    on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
     try:
         ship_process_logs(container)
         container.start_projections()
@@ -298,52 +213,7 @@ def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
         serve_metrics(settings, container.metrics.registry)
         settle_heap()
         logger.info("projector running: %s", ", ".join(container.projection_names))
-        _wait_for_signal(container.stop)
+        wait_for_signal(container.stop)
     finally:
         stop_shipping()
         container.close()
-
-
-def run_worker(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
-    """A worker process: needs only the bus (no database credentials)."""
-    settings = live.settings
-    reloader = start_reloading(live, config_paths)
-    if settings.message_queue.type == "memory":
-        raise StartupError(
-            "message_queue.type is 'memory': a separate worker process needs "
-            "'redis' or 'rabbitmq' (set [message_queue] type and url)"
-        )
-    user = task_user(settings)
-    breakers = BreakerRegistry()
-    bus = build_guarded_bus(settings, breakers)
-    try:
-        bus.ping()
-    except Exception as error:
-        bus.close()
-        raise StartupError(
-            redact(f"cannot reach the message queue: {error}", settings.connection_secrets)
-        ) from None
-    stop = threading.Event()
-    _on_signals(stop.set)  # before anything starts: an early SIGTERM still ends cleanly
-    ledger = open_task_groups()
-    tracer = open_tracer(settings, "worker")
-    # No database: the records go over a bus connection of their own to a dispatcher.
-    logs = log_transport(settings)
-    try:
-        if logs is not None:
-            ship_logs_to(logs.publish_logs)
-        agent = make_worker(settings, bus, ledger, user, tracer)
-        registry = worker_metrics(agent, breakers)
-        reloader.register_metrics(registry)
-        serve_metrics(settings, registry)
-        agent.start()
-        settle_heap()
-        logger.info("worker %s (%s) running", agent.profile.name, agent.worker_id)
-        agent.run_forever(stop, settings.worker.shutdown_grace_seconds)
-    finally:
-        stop_shipping()
-        if logs is not None:
-            logs.close()
-        ledger.close()
-        bus.close()
-        tracer.shutdown()

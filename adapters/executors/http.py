@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from adapters.executors.model import ExecutionRequest, ExecutionResult
 from application.circuit_breaker import BreakerRegistry, CircuitOpenError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class HttpExecutor:
@@ -47,6 +49,9 @@ class HttpExecutor:
         if on_started is not None:
             on_started(0)  # no process: the attempt starts when the request does
         timeout = request.timeout_seconds if request.timeout_seconds else None
+        # Imported on a worker's first request: httpx is most of a worker's start-up otherwise.
+        import httpx
+
         try:
             with httpx.Client(timeout=timeout, transport=self._transport) as client:
                 response = client.request(

@@ -9,7 +9,6 @@ admin only when `[auth] allow_anonymous_loopback` is true and it did not come th
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from domain.errors import InvalidFieldError
 from domain.namespace import ALL_NAMESPACES, checked_namespaces
 from domain.principal import ANONYMOUS_LOOPBACK, ROLES, Principal
 from entrypoints.api.permissions import PUBLIC_PATHS
+from entrypoints.loopback import is_loopback_host
 from entrypoints.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
@@ -47,16 +47,6 @@ class AuthenticationError(Exception):
     detail: str
     error: str | None = "invalid_token"  # the RFC 6750 error code, None when none was sent
     status: int = 401
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a bind address or a client address is the loopback interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure_problem(settings: AuthSettings, api_host: str) -> str | None:

@@ -27,8 +27,10 @@ import redis
 from adapters.tls import TlsFiles
 from application.messages import Delivery
 from entrypoints.api.app import create_api
-from entrypoints.bootstrap import build_bus, build_container, postgres_conninfo
-from entrypoints.processes import StartupError, _build
+from entrypoints.bootstrap import build_container, postgres_conninfo
+from entrypoints.bus_factory import build_bus
+from entrypoints.process_support import StartupError
+from entrypoints.processes import _build
 from entrypoints.settings import load_settings
 from tests.e2e.conftest import SCHEDULER, base_env, free_port
 from tests.private_postgres import PrivatePostgres, private_postgres

@@ -11,8 +11,8 @@ from adapters.delivery_executor import DeliveryExecutor
 from adapters.executors import default_executors
 from adapters.memory_bus import InMemoryBus
 from application.messages import Delivery, Report
-from entrypoints.processes import make_worker
 from entrypoints.settings import load_settings
+from entrypoints.worker_assembly import make_worker
 
 
 def only_http() -> DeliveryExecutor:

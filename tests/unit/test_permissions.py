@@ -12,9 +12,10 @@ import pytest
 
 from domain.principal import ROLES, Principal
 from entrypoints.api.app import create_api
-from entrypoints.api.authentication import exposure_problem, is_loopback_host
+from entrypoints.api.authentication import exposure_problem
 from entrypoints.api.permissions import ROLE_RIGHTS, ROUTE_RIGHTS, Right, has_right, markdown_table
 from entrypoints.bootstrap import build_container
+from entrypoints.loopback import is_loopback_host
 from entrypoints.settings import AuthSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
