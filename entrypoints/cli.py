@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 
 import click
@@ -30,6 +31,15 @@ SUBCOMMANDS = {
     "quarantine": "entrypoints.cli_quarantine:quarantine",
     "replay": "entrypoints.cli_replay:replay",
     "secrets": "entrypoints.cli_secrets:secrets",
+}
+
+
+PROCESS_MODULES = {
+    "up": "entrypoints.processes",
+    "api": "entrypoints.processes",
+    "dispatcher": "entrypoints.process_dispatcher",
+    "projector": "entrypoints.process_projector",
+    "worker": "entrypoints.process_worker",
 }
 
 
@@ -67,13 +77,10 @@ def _run_process(config: ConfigPaths, name: str) -> None:
     from entrypoints.live_config import LiveConfig
     from entrypoints.process_support import StartupError
 
-    # A worker's module imports no database driver, web framework or projection.
-    if name == "worker":
-        from entrypoints.process_worker import run_worker as run
-    else:
-        from entrypoints import processes
-
-        run = getattr(processes, f"run_{name}")
+    # Each main imports only what its process needs: a worker no database driver, a
+    # dispatcher or projector no web framework.
+    module = importlib.import_module(PROCESS_MODULES[name])
+    run = getattr(module, f"run_{name}")
 
     # Until the process installs its reload handler, a SIGHUP must not kill it either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

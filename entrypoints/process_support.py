@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -23,14 +24,30 @@ from entrypoints.config_loading import ConfigError
 from entrypoints.config_watch import watch_config_files
 from entrypoints.live_config import LiveConfig
 from entrypoints.loopback import is_loopback_host
+from entrypoints.redaction import redact
 from entrypoints.reload import ConfigReloader, reload_on_sighup
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
 
 logger = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """The process could not reach its database or create its tables."""
+
+
+def open_container(settings: Settings, process: str) -> Container:
+    """The process's store, views, bus and threads; a failure is a StartupError naming it."""
+    from entrypoints.bootstrap import build_container  # not in a worker, which has no store
+
+    try:
+        return build_container(settings, process=process)
+    except Exception as error:  # any driver error here means "cannot start": say which store
+        message = f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
+        # `from None`: the traceback of the cause would print the unredacted message again.
+        raise StartupError(redact(message, settings.connection_secrets)) from None
 
 
 def on_signals(handler: Callable[[], None]) -> None:

@@ -1,6 +1,7 @@
-"""Process mains with a database: `scheduler up`, `api`, `dispatcher` and `projector`.
+"""The process mains that serve HTTP: `scheduler up` (everything in one) and `scheduler api`.
 
-`scheduler worker` is in entrypoints/process_worker.py: it has no database to import.
+The others have modules of their own, which import only what they use: process_dispatcher.py,
+process_projector.py and process_worker.py (no database at all).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from entrypoints.api.app import build_jwt_verifier, create_api
 from entrypoints.api.authentication import exposure_problem
 from entrypoints.bootstrap import (
     Container,
-    build_container,
-    dispatch_policy,
     make_dispatcher,
     start_audit_chain,
     start_retention,
@@ -33,32 +32,21 @@ from entrypoints.logging_setup import (
     ship_process_logs,
     stop_shipping,
 )
+from entrypoints.process_dispatcher import retune_on_reload
 from entrypoints.process_support import (
     StartupError,
     on_signals,
-    serve_metrics,
+    open_container,
     start_reloading,
     task_user,
-    wait_for_signal,
 )
-from entrypoints.redaction import redact
-from entrypoints.reload import ConfigReloader
 from entrypoints.settings import Settings
 from entrypoints.worker_assembly import make_worker, open_task_groups
 
 if TYPE_CHECKING:
-    from application.dispatch.dispatcher import Dispatcher
+    pass
 
 logger = logging.getLogger(__name__)
-
-
-def _build(settings: Settings, process: str) -> Container:
-    try:
-        return build_container(settings, process=process)
-    except Exception as error:  # any driver error here means "cannot start": say which store
-        message = f"cannot open {settings.masked_database_url}: {type(error).__name__}: {error}"
-        # `from None`: the traceback of the cause would print the unredacted message again.
-        raise StartupError(redact(message, settings.connection_secrets)) from None
 
 
 def check_api_security(settings: Settings) -> None:
@@ -70,12 +58,6 @@ def check_api_security(settings: Settings) -> None:
         build_jwt_verifier(settings.auth)
     except JwtKeyError as error:
         raise StartupError(f"refusing to start: [auth] JWT key: {error}") from None
-
-
-def retune_on_reload(reloader: ConfigReloader, dispatcher: Dispatcher) -> None:
-    """Give the dispatcher the knobs of every applied reload, and of one applied already."""
-    reloader.on_apply(lambda fresh: dispatcher.retune(dispatch_policy(fresh)))
-    dispatcher.retune(dispatch_policy(reloader.live.settings))  # built from the start's
 
 
 def serve_api(container: Container, live: LiveConfig) -> None:
@@ -107,7 +89,7 @@ def run_up(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     reloader = start_reloading(live, config_paths)
     check_api_security(settings)
     user = task_user(settings)  # refuse to start before opening anything
-    container = _build(settings, "up")
+    container = open_container(settings, "up")
     reloader.register_metrics(container.metrics.registry)
     worker_stop, dispatcher_stop = threading.Event(), threading.Event()
     worker_thread: threading.Thread | None = None
@@ -158,62 +140,13 @@ def run_api(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
     settings = live.settings
     reloader = start_reloading(live, config_paths)
     check_api_security(settings)
-    container = _build(settings, "api")
+    container = open_container(settings, "api")
     reloader.register_metrics(container.metrics.registry)
     try:
         ship_process_logs(container)
         container.start_heartbeat_collector()
         settle_heap()
         serve_api(container, live)
-    finally:
-        stop_shipping()
-        container.close()
-
-
-def run_dispatcher(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
-    """A dispatcher process: follows the log, assigns, records reports, recovers."""
-    settings = live.settings
-    reloader = start_reloading(live, config_paths)
-    container = _build(settings, "dispatcher")
-    reloader.register_metrics(container.metrics.registry)
-    # Before any thread starts: a SIGTERM while the metrics server is still starting must
-    # stop the process cleanly, not kill it by the default action.
-    on_signals(container.stop.set)
-    logs: LogTransport | None = None
-    try:
-        logs = ship_process_logs(container, collect=True)  # and the workers' lines
-        container.start_heartbeat_collector()
-        dispatcher = make_dispatcher(container)
-        start_retention(container, dispatcher.name)
-        retune_on_reload(reloader, dispatcher)
-        container.start_thread("dispatcher", dispatcher.run_forever, container.stop)
-        serve_metrics(settings, container.metrics.registry)
-        settle_heap()
-        logger.info("dispatcher %s running", dispatcher.name)
-        wait_for_signal(container.stop)
-    finally:
-        stop_shipping()
-        container.close()
-        if logs is not None:
-            logs.close()
-
-
-def run_projector(live: LiveConfig, config_paths: Sequence[Path] = ()) -> None:
-    """A projector process: keeps every read table up to date with the log, and notifies."""
-    settings = live.settings
-    reloader = start_reloading(live, config_paths)
-    container = _build(settings, "projector")
-    reloader.register_metrics(container.metrics.registry)
-    on_signals(container.stop.set)  # before any thread starts, as for the dispatcher
-    try:
-        ship_process_logs(container)
-        container.start_projections()
-        start_audit_chain(container)
-        start_notifier(container)
-        serve_metrics(settings, container.metrics.registry)
-        settle_heap()
-        logger.info("projector running: %s", ", ".join(container.projection_names))
-        wait_for_signal(container.stop)
     finally:
         stop_shipping()
         container.close()

@@ -29,8 +29,7 @@ from application.messages import Delivery
 from entrypoints.api.app import create_api
 from entrypoints.bootstrap import build_container, postgres_conninfo
 from entrypoints.bus_factory import build_bus
-from entrypoints.process_support import StartupError
-from entrypoints.processes import _build
+from entrypoints.process_support import StartupError, open_container
 from entrypoints.settings import load_settings
 from tests.e2e.conftest import SCHEDULER, base_env, free_port
 from tests.private_postgres import PrivatePostgres, private_postgres
@@ -283,7 +282,7 @@ def test_a_database_certificate_from_another_ca_stops_the_start_without_the_pass
         },
     )
     with pytest.raises(StartupError) as caught:
-        _build(settings, "api")
+        open_container(settings, "api")
     message = str(caught.value)
     assert "certificate verify failed" in message, message
     assert PASSWORD not in message and "sched:***@" in message

@@ -1,4 +1,5 @@
-"""A worker process imports no database driver, web framework or projection: it has none."""
+"""Each process kind imports only what it uses: a worker no database driver, web framework or
+projection; a dispatcher or projector no web framework."""
 
 from __future__ import annotations
 
@@ -75,3 +76,34 @@ def test_a_rabbitmq_worker_imports_its_driver_and_not_redis_bus() -> None:
     assert "adapters.rabbitmq_bus" in modules
     assert "adapters.redis_bus" not in modules
     assert _unwanted(modules) == []
+
+
+# What `scheduler dispatcher` and `scheduler projector` import before they open a store.
+BACKEND_START = """
+import json, sys
+from entrypoints.cli import main
+from entrypoints.process_dispatcher import run_dispatcher
+from entrypoints.process_projector import run_projector
+from entrypoints.bootstrap import build_container, make_dispatcher
+import application.dispatch.dispatcher
+
+main.get_command(None, "dispatcher")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+NOT_FOR_A_BACKEND = ("fastapi", "starlette", "uvicorn", "jwt", "jinja2", "entrypoints.api")
+
+
+def test_a_dispatcher_or_projector_starts_without_the_web_stack() -> None:
+    answer = subprocess.run(
+        [sys.executable, "-c", BACKEND_START],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    modules = json.loads(answer.stdout)
+    assert "psycopg" in modules and "projections.catalog" in modules
+    web = [m for m in modules if any(m == n or m.startswith(f"{n}.") for n in NOT_FOR_A_BACKEND)]
+    assert web == []
