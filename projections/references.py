@@ -75,6 +75,15 @@ class TaskReferences:
                 raise NotFoundError("task", ref)
         return task_id
 
+    def ensure_sees_task_of(self, task_id: UUID, kind: str, ref: object) -> None:
+        """Hide (404 naming `kind` and `ref`) what belongs to a task the caller may not see.
+
+        Raises:
+            NotFoundError: the task's namespace is outside the caller's.
+        """
+        if self._sees is not None and not self._sees(self._index.task_namespace(task_id)):
+            raise NotFoundError(kind, ref)
+
     def task_id(self, ref: str, field: str = "ref") -> UUID:
         """The UUID a reference names, from the write side, never the tasks view.
 

@@ -11,9 +11,15 @@ from application.archive.service import Archiving
 from application.archive.verify import verify_archives
 from entrypoints.api import providers
 from entrypoints.api.json_response import OrjsonResponse
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.strict import StrictRoute
 
-router = APIRouter(prefix="/api/system/archives", tags=["system"], route_class=StrictRoute)
+router = APIRouter(
+    prefix="/api/system/archives",
+    tags=["system"],
+    route_class=StrictRoute,
+    dependencies=EVERY_NAMESPACE,  # archives hold every namespace's runs
+)
 ArchivingDep = Annotated[Archiving, Depends(providers.get_archiving)]
 
 

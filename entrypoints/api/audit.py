@@ -12,9 +12,15 @@ from domain.scalars import Integer
 from entrypoints.api import providers
 from entrypoints.api.deps import AppDep
 from entrypoints.api.json_response import OrjsonResponse
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.strict import StrictRoute
 
-router = APIRouter(prefix="/api/system/audit", tags=["system"], route_class=StrictRoute)
+router = APIRouter(
+    prefix="/api/system/audit",
+    tags=["system"],
+    route_class=StrictRoute,
+    dependencies=EVERY_NAMESPACE,  # the chain covers every namespace's events
+)
 AuditDep = Annotated[AuditCheck, Depends(providers.get_audit_check)]
 MAX_POSITION = 2**62
 

@@ -65,19 +65,24 @@ def backfill_task(
 
 
 @router.get("/backfills/{backfill_id}", response_model=BackfillPublic)
-def get_backfill(backfill_id: str, app: AppDep) -> dict[str, Any]:
+def get_backfill(backfill_id: str, app: AppDep, references: ReferencesDep) -> dict[str, Any]:
     """A backfill's progress, read from its own events (always current). Its runs:
-    `GET /api/runs?backfill=ID`."""
-    return backfill_resource(app.get_backfill(_parse(backfill_id)), None)
+    `GET /api/runs?backfill=ID`. A backfill of another namespace's task is a 404 to a key
+    scoped to namespaces."""
+    return backfill_resource(_visible(backfill_id, app, references), None)
 
 
 @router.post("/backfills/{backfill_id}/cancel", response_model=BackfillPublic)
 def cancel_backfill(
-    backfill_id: str, app: AppDep, ctx: ContextDep, body: ReasonRequest | None = None
+    backfill_id: str,
+    app: AppDep,
+    ctx: ContextDep,
+    references: ReferencesDep,
+    body: ReasonRequest | None = None,
 ) -> dict[str, Any]:
     """Cancel a running backfill: no more slots are requested, its pending runs are
     cancelled, runs already out on workers finish."""
-    key = _parse(backfill_id)
+    key = _visible(backfill_id, app, references).id
     reason = (body.reason if body else "") or f"cancelled by {ctx.actor}"
     result = app.cancel_backfill(key, reason, ctx)
     return backfill_resource(app.get_backfill(key), result.position)
@@ -109,3 +114,10 @@ def backfill_resource(backfill: Backfill, position: int | None) -> dict[str, Any
 
 def _parse(backfill_id: str) -> UUID:
     return parse_id("backfill", backfill_id)
+
+
+def _visible(backfill_id: str, app: AppDep, references: ReferencesDep) -> Backfill:
+    # A backfill belongs to its task's namespace: outside the caller's, it does not exist.
+    backfill = app.get_backfill(_parse(backfill_id))
+    references.ensure_sees_task_of(backfill.task_id, "backfill", backfill_id)
+    return backfill

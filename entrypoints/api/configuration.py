@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from entrypoints.api.deps import LiveConfigDep
 from entrypoints.api.json_response import OrjsonResponse
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.strict import StrictRoute
 from entrypoints.live_config import RELOADABLE
 
-router = APIRouter(tags=["system"], route_class=StrictRoute)
+router = APIRouter(tags=["system"], route_class=StrictRoute, dependencies=EVERY_NAMESPACE)
 
 
 @router.get("/api/system/config", response_class=OrjsonResponse)

@@ -147,7 +147,7 @@ def every_namespace(request: Request, principal: PrincipalDep) -> None:
         count_forbidden(request)
         raise HTTPException(
             status_code=403,
-            detail=f"forbidden: {request.url.path} holds every namespace's events; "
+            detail=f"forbidden: {request.url.path} spans every namespace; "
             f"{principal.actor} is scoped to the namespaces "
             f"{', '.join(sorted(principal.namespaces))}",
         )

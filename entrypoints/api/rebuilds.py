@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field
 
 from domain.errors import NotFoundError
 from entrypoints.api.deps import ContextDep, RebuildJobsDep
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.strict import StrictRoute
 from projections.rebuild import RebuildLockedError
 
-router = APIRouter(tags=["system"], route_class=StrictRoute)
+router = APIRouter(tags=["system"], route_class=StrictRoute, dependencies=EVERY_NAMESPACE)
 PATH = "/api/system/projections/{name}/rebuild"
 
 

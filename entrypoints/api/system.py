@@ -29,6 +29,7 @@ from entrypoints.api.health_checks import (
     replica_check,
 )
 from entrypoints.api.json_response import OrjsonResponse
+from entrypoints.api.namespace_scope import EVERY_NAMESPACE
 from entrypoints.api.schemas import QuarantinePublic, QuarantineRequestAccepted
 from entrypoints.api.strict import StrictRoute
 from projections.status import now_utc
@@ -115,7 +116,7 @@ def health(
     return OrjsonResponse(status_code=200 if healthy else 503, content=body)
 
 
-@router.get("/api/system/quarantine", response_model=QuarantinePublic)
+@router.get("/api/system/quarantine", response_model=QuarantinePublic, dependencies=EVERY_NAMESPACE)
 def list_quarantine(
     quarantine: QuarantineDep,
     consumer: Annotated[str | None, Query(max_length=100)] = None,
@@ -140,6 +141,7 @@ def list_quarantine(
     "/api/system/quarantine/{aggregate_id}/{action}",
     response_model=QuarantineRequestAccepted,
     status_code=202,
+    dependencies=EVERY_NAMESPACE,
 )
 def request_quarantine_action(
     aggregate_id: str, action: QuarantineAction, app: AppDep, quarantine: QuarantineDep
@@ -162,7 +164,7 @@ def request_quarantine_action(
     }
 
 
-@router.get("/api/system/stats", response_class=OrjsonResponse)
+@router.get("/api/system/stats", response_class=OrjsonResponse, dependencies=EVERY_NAMESPACE)
 def system_stats(app: AppDep, read_model: ReadModelDep) -> dict[str, Any]:
     """Counts of tasks, runs and workers by status, and the log head."""
     return {"log_head": app.head_position(), **read_model.counts()}

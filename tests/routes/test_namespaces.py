@@ -252,6 +252,34 @@ def test_a_scoped_key_cannot_read_the_log_of_every_namespace(api: Api) -> None:
     assert api.client().get("/api/events").status_code == 200
 
 
+# What spans every namespace besides the log: a tenant's admin may not read or change it.
+SYSTEM_WIDE = [
+    ("GET", "/api/system/stats"),
+    ("GET", "/api/system/config"),
+    ("GET", "/api/system/quarantine"),
+    ("POST", f"/api/system/quarantine/{uuid.uuid4()}/retry"),
+    ("GET", "/api/system/projections/runs/rebuild"),
+    ("POST", "/api/system/projections/runs/rebuild"),
+    ("GET", "/api/system/audit"),
+    ("POST", "/api/system/audit/verify"),
+    ("GET", "/api/system/archives"),
+    ("POST", "/api/system/archives/verify"),
+]
+
+
+def test_a_scoped_admin_key_is_refused_what_spans_every_namespace(api: Api) -> None:
+    scoped = api.client(_scoped_key(api, "admin", _namespace(api)))
+
+    answers = {(m, p): scoped.request(m, p) for m, p in SYSTEM_WIDE}
+
+    assert {k: r.status_code for k, r in answers.items()} == {k: 403 for k in SYSTEM_WIDE}
+    assert all("every namespace" in r.json()["detail"] for r in answers.values())
+    unscoped = api.client()
+    assert unscoped.get("/api/system/stats").status_code == 200
+    assert unscoped.get("/api/system/config").status_code == 200
+    assert scoped.get("/health").status_code in (200, 503), "health stays open to all"
+
+
 def test_the_web_ui_refuses_a_key_scoped_to_namespaces(api: Api) -> None:
     scoped = api.client(_scoped_key(api, "viewer", _namespace(api)))
     every = api.client(api.key("viewer"))
@@ -260,3 +288,30 @@ def test_the_web_ui_refuses_a_key_scoped_to_namespaces(api: Api) -> None:
 
     assert refused.status_code == 403 and "every namespace" in refused.text
     assert every.get("/ui/tasks").status_code == 200
+
+
+def test_a_backfill_of_another_namespaces_task_is_hidden_and_cannot_be_cancelled(
+    api: Api,
+) -> None:
+    admin = api.client()
+    body = {"name": f"bf-{uuid.uuid4().hex[:6]}", "command": "true", "schedule": "0 * * * *"}
+    theirs = admin.post("/api/tasks", json=body).json()
+    window = {
+        "from": "2026-01-01T00:00:00+00:00",
+        "to": "2026-01-01T02:00:00+00:00",
+        "dry_run": False,
+    }
+    started = admin.post(f"/api/tasks/{theirs['uuid']}/backfill", json=window)
+    assert started.status_code == 202, started.text
+    backfill_id = started.json()["id"]
+    scoped = api.client(_scoped_key(api, "admin", _namespace(api)))
+
+    read = scoped.get(f"/api/backfills/{backfill_id}")
+    cancel = scoped.post(f"/api/backfills/{backfill_id}/cancel", json={"reason": "not mine"})
+    unknown = scoped.get(f"/api/backfills/{uuid.uuid4()}")
+
+    # Just as one that does not exist: the same 404, naming the backfill.
+    assert (read.status_code, cancel.status_code, unknown.status_code) == (404, 404, 404)
+    assert "backfill" in read.json()["detail"] and "backfill" in cancel.json()["detail"]
+    assert admin.get(f"/api/backfills/{backfill_id}").json()["status"] == "running"
+    assert scoped.get("/api/runs", params={"backfill": backfill_id}).json()["items"] == []
