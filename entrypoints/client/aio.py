@@ -25,6 +25,7 @@ from entrypoints.client.requests import (
     answer,
     auth_headers,
     batch_calls,
+    in_namespace,
     list_params,
     task_path,
     trigger_call,
@@ -45,9 +46,11 @@ class AsyncSchedulerClient:
         token: str | None = None,
         timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
+        namespace: str | None = None,
     ) -> None:
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._http.headers.update(auth_headers(api_key, token))
+        self.namespace = namespace  # tasks and runs are looked up, listed and created there
 
     async def __aenter__(self) -> AsyncSchedulerClient:
         return self
@@ -65,6 +68,7 @@ class AsyncSchedulerClient:
         await self._http.aclose()
 
     async def _send(self, call: Call) -> Any:
+        call = in_namespace(call, self.namespace)
         response = await self._http.request(
             call.method, call.path, json=call.json, params=call.params, headers=call.headers
         )

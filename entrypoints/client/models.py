@@ -25,6 +25,7 @@ class Task(_Resource):
     command: str
     status: str
     version: int
+    namespace: str = "default"
     schedule: str | None = None
     description: str = ""
 
@@ -46,6 +47,7 @@ class Run(_Resource):
     task_uuid: str
     status: str
     attempt: int
+    namespace: str = "default"
     params: dict[str, str] = {}
     exit_code: int | None = None
     output: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +12,9 @@ import httpx
 from entrypoints.client.errors import SchedulerError
 
 BATCH_LIMIT = 1_000  # the bulk trigger's most runs per request
+
+
+NAMESPACED = ("/api/tasks", "/api/runs")  # the routes that take `?namespace=`
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,17 @@ class Call:
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def in_namespace(call: Call, namespace: str | None) -> Call:
+    """The call within a namespace: `?namespace=` on task and run routes (names resolve
+    there, lists show only it, others' runs are not found), and a new task is created there."""
+    if namespace is None or not call.path.startswith(NAMESPACED):
+        return call
+    body = call.json
+    if call.method == "POST" and call.path == "/api/tasks" and isinstance(body, dict):
+        body = {"namespace": namespace, **body}  # a spec naming another one gets a 422
+    return replace(call, json=body, params={**call.params, "namespace": namespace})
 
 
 def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:

@@ -24,6 +24,7 @@ from entrypoints.client.requests import (
     answer,
     auth_headers,
     batch_calls,
+    in_namespace,
     list_params,
     task_path,
     trigger_call,
@@ -44,9 +45,11 @@ class SchedulerClient:
         token: str | None = None,
         timeout: float = 30.0,
         http: httpx.Client | None = None,
+        namespace: str | None = None,
     ) -> None:
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self._http.headers.update(auth_headers(api_key, token))
+        self.namespace = namespace  # tasks and runs are looked up, listed and created there
 
     def __enter__(self) -> SchedulerClient:
         return self
@@ -64,6 +67,7 @@ class SchedulerClient:
         self._http.close()
 
     def _send(self, call: Call) -> Any:
+        call = in_namespace(call, self.namespace)
         response = self._http.request(
             call.method, call.path, json=call.json, params=call.params, headers=call.headers
         )

@@ -117,3 +117,29 @@ def test_prefer_return_minimal_answers_without_waiting_and_says_it_may_be_stale(
     unwaited = api.trigger_many(task.id, [{}, {}], wait=False)
     assert len(unwaited.run_ids) == 2
     assert api.get_run(unwaited.run_ids[1]).status == "pending"
+
+
+def test_a_client_of_a_namespace_creates_finds_lists_and_runs_only_there(
+    api: SchedulerClient, scheduler: SchedulerProcess
+) -> None:
+    namespace, name = unique("ns"), unique("same-name")
+    assert httpx.post(f"{scheduler.url}/api/namespaces", json={"name": namespace}).is_success
+    elsewhere = api.create_task({"name": name, "command": "echo default", "queue": IDLE_QUEUE})
+    with SchedulerClient(scheduler.url, namespace=namespace) as scoped:
+        # This box's worker serves `default` only: the run stays pending, which is enough.
+        mine = scoped.create_task({"name": name, "command": "echo mine"})
+        found = scoped.get_task(name)
+        listed = scoped.list_tasks(name=name).items
+        run = scoped.get_run(scoped.trigger(name).run_id)
+        foreign_run = api.trigger(elsewhere.uuid).run_id
+        with pytest.raises(SchedulerError) as hidden:
+            scoped.get_run(foreign_run)
+        with pytest.raises(SchedulerError) as mismatch:
+            scoped.create_task({"name": unique("x"), "command": "true", "namespace": "default"})
+
+    assert (mine.namespace, found.uuid) == (namespace, mine.uuid)
+    assert [t.uuid for t in listed] == [mine.uuid]
+    assert (run.namespace, run.task_uuid) == (namespace, mine.uuid)
+    assert hidden.value.status == 404, "another namespace's run is not found within this one"
+    assert mismatch.value.status == 422 and "namespace" in str(mismatch.value.detail)
+    assert api.get_task(name).uuid == elsewhere.uuid, "without a namespace: default's task"
