@@ -58,3 +58,9 @@ def test_the_cli_contract_names_every_cli_module() -> None:
     ]
     cli = {f"entrypoints.{p.stem}" for p in (ROOT / "entrypoints").glob("cli*.py")}
     assert set(contract["source_modules"]) == cli
+
+
+def test_the_longest_first_order_names_modules_that_exist() -> None:
+    from tests.conftest import LONGEST_FIRST
+
+    assert [m for m in LONGEST_FIRST if not (ROOT / m).is_file()] == []
