@@ -100,7 +100,8 @@ def test_sigterm_stops_every_process_kind_with_exit_status_zero(tmp_path: Path) 
     with redis_cluster(tmp_path) as cluster:
         start(cluster)
         with httpx.Client(base_url=cluster.url, timeout=10) as client:
-            client.post("/api/tasks", json={"name": "in-flight", "command": "sleep 2; echo done"})
+            # Longer than the first dispatcher takes to stop, so the second records the end.
+            client.post("/api/tasks", json={"name": "in-flight", "command": "sleep 6; echo done"})
             run_id = client.post("/api/tasks/in-flight/trigger").json()["run_id"]
             wait_running(client, run_id)
             # The dispatcher goes first, with the run out on a worker: another one takes over.
@@ -108,6 +109,7 @@ def test_sigterm_stops_every_process_kind_with_exit_status_zero(tmp_path: Path) 
             cluster.start("dispatcher1", "dispatcher")
             assert wait_for_run(client, run_id)["status"] == "succeeded"
             assert wait_for_run(client, run_id)["output"] == "done\n"
+            wait_logged(cluster, "dispatcher1", "worker report recorded: succeeded", timeout=30)
         assert {name: cluster.stop(name) for name in ("worker0", "dispatcher1", "projector")} == {
             "worker0": 0,
             "dispatcher1": 0,
