@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from domain.errors import NotFoundError
 from domain.scalars import Integer
 from entrypoints.api.deps import (
     AppDep,
@@ -21,6 +20,7 @@ from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, check_task_executors
 from entrypoints.api.schemas import EventPublic, TaskDiff, TaskPublic
 from entrypoints.api.strict import StrictRoute
+from entrypoints.api.visible import visible_worker
 
 router = APIRouter(tags=["history"], route_class=StrictRoute)
 
@@ -54,11 +54,7 @@ def worker_history(
 ) -> list[dict[str, Any]]:
     """Every event of the worker: registration, draining, lost, deregistered."""
     if scope.narrowed:
-        key = parse_id("worker", worker_id)
-        found = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
-        if found is None:
-            raise NotFoundError("worker", worker_id)
-        scope.ensure_worker(found, worker_id)
+        visible_worker(worker_id, scope, views, read_model, history, response)
     return history.records(parse_id("worker", worker_id), "worker")
 
 

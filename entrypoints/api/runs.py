@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from domain.errors import NotFoundError
 from domain.statuses import RunStatus
 from entrypoints.api.deps import (
     AppDep,
@@ -19,12 +18,10 @@ from entrypoints.api.deps import (
     parse_run_id,
 )
 from entrypoints.api.history import AsOf, Version
-from entrypoints.api.namespace_scope import NamespaceScope, ScopeDep
+from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.schemas import EventPublic, RunPublic, RunsPublic
 from entrypoints.api.strict import StrictRoute
-from entrypoints.api.views import Views
-from projections.history import History
-from projections.queries import ReadModel
+from entrypoints.api.visible import visible_run
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], route_class=StrictRoute)
 RUN_STATUSES = tuple(RunStatus)
@@ -110,30 +107,13 @@ def get_run(
     `as_of` or `version`, as it was then, rebuilt from its events. While the runs view lacks
     it, it is rebuilt from its events and marked `X-View-Stale: true`."""
     views.ensure(min_position)
-    run = _visible_run(run_id, scope, views, read_model, history, response)
+    run = visible_run(run_id, scope, views, read_model, history, response)
     if as_of is not None or version is not None:
         then = history.state_at("run", parse_run_id(run_id), as_of, version)
         live = read_model.run(parse_run_id(run_id))
         then["task_id"] = live["task_id"] if live else None
         return then
     run["quarantine"] = views.quarantine_of(parse_run_id(run_id))
-    return run
-
-
-def _visible_run(
-    run_id: str,
-    scope: NamespaceScope,
-    views: Views,
-    read_model: ReadModel,
-    history: History,
-    response: Response,
-) -> dict[str, Any]:
-    """The run from its view (else its events), 404 unless the caller sees its namespace."""
-    key = parse_run_id(run_id)
-    run = views.view_or_log(response, key, read_model.run, history.run_from_log)
-    if run is None:
-        raise NotFoundError("run", run_id)
-    scope.ensure_resource(run, "run", run_id)
     return run
 
 
@@ -148,7 +128,7 @@ def run_events(
 ) -> list[dict[str, Any]]:
     """The run's events in order, straight from the event store, with their log positions."""
     if scope.narrowed:
-        _visible_run(run_id, scope, views, read_model, history, response)
+        visible_run(run_id, scope, views, read_model, history, response)
     return history.records(parse_run_id(run_id), "run")
 
 
@@ -165,7 +145,7 @@ def cancel_run(
 ) -> dict[str, Any]:
     """Cancel a pending, assigned, running or retrying run; a running process is killed."""
     if scope.narrowed:
-        _visible_run(run_id, scope, views, read_model, history, response)
+        visible_run(run_id, scope, views, read_model, history, response)
     result = app.cancel_run(parse_run_id(run_id), f"cancelled by {ctx.actor}", ctx)
     return views.after_command(
         response, "run", result.aggregate_id, result.position, read_model.run, history.run_from_log

@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from application.dispatch.liveness import LivenessStore
 from application.messages import Heartbeat
-from domain.errors import NotFoundError
 from domain.statuses import WorkerStatus
 from entrypoints.api.deps import (
     AppDep,
@@ -26,6 +25,7 @@ from entrypoints.api.namespace_scope import ScopeDep
 from entrypoints.api.permissions import PrincipalDep, count_forbidden
 from entrypoints.api.schemas import WorkerHeartbeat, WorkerPublic, WorkerRegister
 from entrypoints.api.strict import StrictRoute
+from entrypoints.api.visible import visible_worker
 
 router = APIRouter(prefix="/api/workers", tags=["workers"], route_class=StrictRoute)
 WORKER_STATUS_PATTERN = "^(" + "|".join(WorkerStatus) + ")$"
@@ -65,11 +65,7 @@ def get_worker(
     version: Version = None,
 ) -> dict[str, Any]:
     """One worker; or, with `as_of` or `version`, its membership as it was then (no load)."""
-    key = parse_id("worker", worker_id)
-    worker = views.view_or_log(response, key, read_model.worker, history.worker_from_log)
-    if worker is None:
-        raise NotFoundError("worker", worker_id)
-    scope.ensure_worker(worker, worker_id)
+    key, worker = visible_worker(worker_id, scope, views, read_model, history, response)
     if as_of is not None or version is not None:
         return history.state_at("worker", key, as_of, version)
     worker["quarantine"] = views.quarantine_of(key)
@@ -155,11 +151,7 @@ def drain_worker(
 ) -> dict[str, Any]:
     """Ask a worker to take no new work, finish what it runs, then deregister."""
     if scope.narrowed:
-        worker_key = parse_id("worker", worker_id)
-        found = views.view_or_log(response, worker_key, read_model.worker, history.worker_from_log)
-        if found is None:
-            raise NotFoundError("worker", worker_id)
-        scope.ensure_worker(found, worker_id)
+        visible_worker(worker_id, scope, views, read_model, history, response)
     result = app.drain_worker(parse_id("worker", worker_id), f"drain requested by {ctx.actor}", ctx)
     worker = views.after_command(
         response,
