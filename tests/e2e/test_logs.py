@@ -56,6 +56,13 @@ def test_one_run_s_records_from_the_api_the_dispatcher_and_the_worker_are_found_
                 20,
                 f"records of {wanted} for the run: {records()}",
             )
+            # A worker ships its lines in batches: the end of the attempt may come a batch later.
+            worker_lines = {"attempt started", "attempt succeeded"}
+            wait_until(
+                lambda: worker_lines <= {r["message"] for r in records(process="worker")},
+                20,
+                f"the worker's lines for the run: {records(process='worker')}",
+            )
             found = records()
             from_worker = records(process="worker")
             projector = client.get("/api/system/logs", params={"process": "projector"}).json()
